@@ -1,0 +1,43 @@
+# make demo / make test work on a fresh clone: they create .venv and install first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LAKE ?= data_clean
+
+.PHONY: help install demo test lint format mlflow-ui clean
+
+help:
+	@echo "make demo      - install, generate sample data, run the full pipeline, print a summary"
+	@echo "make test      - install, ruff check, ruff format --check, pytest"
+	@echo "make lint      - ruff check + ruff format --check"
+	@echo "make mlflow-ui - open the MLflow UI on the demo lake (http://127.0.0.1:5000)"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python src_clean/run_full_pipeline.py --demo --output-dir $(LAKE)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/python -m pytest
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(LAKE)/mlflow.db --port 5000
+
+clean:
+	rm -rf $(LAKE)/bronze $(LAKE)/silver $(LAKE)/gold $(LAKE)/quarantine $(LAKE)/reports $(LAKE)/raw

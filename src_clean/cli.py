@@ -1,0 +1,63 @@
+"""One CLI for every stage: ``python -m src_clean <subcommand> [--help]``.
+
+Each subcommand lives in a stage module that defines ``add_arguments(parser)`` and
+``main(args) -> int``. Only the chosen module is imported, so ``train`` never imports
+torch and ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sample-data": ("src_clean.sample_data", "Generate sample SPX500 candles and news."),
+    "bronze-market": ("src_clean.data_pipelines.bronze.market", "Ingest raw candles into bronze."),
+    "bronze-news": ("src_clean.data_pipelines.bronze.news", "Ingest raw articles into bronze."),
+    "silver-market": (
+        "src_clean.data_pipelines.silver.market_features",
+        "Compute causal market features.",
+    ),
+    "silver-sentiment": (
+        "src_clean.data_pipelines.silver.sentiment_stage",
+        "Score new articles with a sentiment model.",
+    ),
+    "download-model": (
+        "src_clean.data_pipelines.silver.download_model",
+        "Save a Hugging Face checkpoint for offline use.",
+    ),
+    "gold-news": ("src_clean.data_pipelines.gold.news_signals", "Aggregate news signals per bar."),
+    "gold-training": (
+        "src_clean.data_pipelines.gold.training_set",
+        "Join features, news signals and labels.",
+    ),
+    "train": ("src_clean.training.train", "Train and track the XGBoost models in MLflow."),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; with ``command``, only that subcommand's module is imported."""
+    parser = argparse.ArgumentParser(prog="python -m src_clean", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="<subcommand>", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sp)
+            sp.set_defaults(_main=module.main)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if a in COMMANDS), None)
+    args = build_parser(command).parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args._main(args) or 0)

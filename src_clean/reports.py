@@ -1,0 +1,53 @@
+"""Per-run ingest report: records read = written + duplicates + incomplete + quarantined."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class IngestReport:
+    """Counts for one ingest run. ``check()`` enforces the no-record-lost invariant."""
+
+    table: str
+    read: int = 0
+    written: int = 0
+    duplicates: int = 0
+    incomplete: int = 0
+    quarantined: int = 0
+    files: int = 0
+    skipped_files: list[str] = field(default_factory=list)
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    partitions: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.written + self.duplicates + self.incomplete + self.quarantined
+
+    def check(self) -> IngestReport:
+        if not self.balanced:
+            raise AssertionError(f"ingest counts do not balance: {self.summary()}")
+        return self
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["quarantine_reasons"] = dict(self.quarantine_reasons)
+        data["balanced"] = self.balanced
+        return data
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.quarantine_reasons.items()))
+        line = (
+            f"{self.table}: read={self.read} written={self.written} duplicates={self.duplicates} "
+            f"incomplete={self.incomplete} quarantined={self.quarantined} files={self.files}"
+        )
+        if reasons:
+            line += f" [quarantine: {reasons}]"
+        if self.skipped_files:
+            line += f" [skipped files: {len(self.skipped_files)}]"
+        return line
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)

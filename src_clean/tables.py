@@ -1,0 +1,18 @@
+"""Table names in the lake: the contract between the layers (see README "Lake layout")."""
+
+from __future__ import annotations
+
+BRONZE_CANDLES = "bronze/market/candles"
+BRONZE_NEWS = "bronze/news/articles"
+SILVER_FEATURES = "silver/market/features"
+SILVER_SENTIMENT = "silver/news/sentiment"
+GOLD_SIGNALS = "gold/news/signals"
+GOLD_TRAINING = "gold/training"
+REPORTS = "reports"
+GOLD_FEATURE_LIST = f"{GOLD_TRAINING}/_features.json"
+TRAINING_SUMMARY = f"{REPORTS}/training_summary.json"
+
+
+def quarantine(table: str) -> str:
+    """Quarantine table for rejected records of ``table``."""
+    return f"quarantine/{table}"
