@@ -6,9 +6,8 @@ runs pick up only new files (``--only-new``).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,17 +83,23 @@ def read_bytes(file: InputFile) -> bytes:
     validation line by line (quarantine), never the whole run.
     """
     fs, path, _ = _filesystem(file.uri)
-    with fs.open_input_stream(path) as src:
+    with fs.open_input_stream(path, compression=None) as src:
         raw = src.read()
-    if not file.is_gzip:
-        return raw
-    decomp = gzip.GzipFile(fileobj=io.BytesIO(raw))
+    return _gunzip_lenient(raw) if file.is_gzip else raw
+
+
+def _gunzip_lenient(raw: bytes) -> bytes:
+    """Every gzip member of ``raw``, decompressed; a truncated tail yields what was decodable."""
     chunks = []
-    try:
-        while chunk := decomp.read(1 << 20):
-            chunks.append(chunk)
-    except (EOFError, OSError, gzip.BadGzipFile):
-        pass
+    while raw:
+        decomp = zlib.decompressobj(wbits=31)
+        try:
+            chunks.append(decomp.decompress(raw))
+        except zlib.error:
+            break
+        if not decomp.eof:
+            break
+        raw = decomp.unused_data
     return b"".join(chunks)
 
 
