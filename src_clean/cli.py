@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Join features, news signals and labels.",
     ),
     "train": ("src_clean.training.train", "Train and track the XGBoost models in MLflow."),
+    "sentiment-worker": (
+        "src_clean.worker.cli",
+        "Score raw article files queued in DynamoDB (long-running, for GPU boxes).",
+    ),
 }
 
 
