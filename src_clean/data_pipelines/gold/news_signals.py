@@ -1,0 +1,283 @@
+"""Gold news signals: per market bar, aggregate the sentiment of the articles known before it.
+
+For a bar opening at ``t`` the decision time is ``d = t + 1 min`` and the cut is
+``c = d - lag``. The window holds the scored articles with ``published_at`` in
+``[c - window, c)``: the lower edge is inclusive, an article published exactly at the cut
+is excluded, so every signal is known at the decision time.
+
+Columns (one row per bar ``time``):
+
+- ``news_count``: articles in the window.
+- ``news_mean_score`` / ``news_mean_p_positive`` / ``news_mean_p_negative`` /
+  ``news_mean_p_neutral``: window means.
+- ``news_conf_weighted_score``: ``sum(score * conf) / sum(conf)`` with ``conf = max(p_*)``.
+- ``news_decay_score``: ``sum(score * 0.5 ** (age / half_life))``, ``age = c - published_at``.
+- ``news_score_change``: mean score of the window minus that of the previous window
+  ``[c - 2 window, c - window)``; 0 when either window is empty.
+- ``news_minutes_since_last``: minutes from the latest article before ``c`` to ``c`` (it may
+  lie before the window), capped at ``MINUTES_SINCE_LAST_CAP``; the cap when there is none.
+- ``news_neg_share``: share of the window's articles labelled negative.
+
+A bar without news in its window gets count 0 and 0.0 for every mean, share, change and
+decay score (neutral), never a forward-filled stale signal.
+
+Provenance columns (not features): ``sentiment_model_id``, ``window_minutes``,
+``lag_minutes``, ``half_life_minutes``. Scores of different models are never mixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from src_clean.lake import Lake
+from src_clean.tables import GOLD_SIGNALS, SILVER_FEATURES, SILVER_SENTIMENT
+from src_clean.time_convention import BAR
+
+MINUTES_SINCE_LAST_CAP = 1440.0
+NEWS_PREFIX = "news_"
+PROVENANCE_COLUMNS = ("sentiment_model_id", "window_minutes", "lag_minutes", "half_life_minutes")
+PROBABILITY_COLUMNS = ("p_positive", "p_negative", "p_neutral")
+ARTICLE_COLUMNS = ("published_at", "model_id", "score", *PROBABILITY_COLUMNS, "label")
+
+_NS_PER_MINUTE = pd.Timedelta(minutes=1).value
+# Half-lives spanned by one chunk of bars in the decay sum: 2**512 stays far from overflow.
+_DECAY_CHUNK_HALF_LIVES = 512
+# Per-article quantities summed over windows, in this column order.
+_SUMMED = ("score", *PROBABILITY_COLUMNS, "conf_score", "conf", "negative")
+
+
+@dataclass(frozen=True)
+class NewsSignalsReport:
+    """What one ``gold-news`` run wrote."""
+
+    model_id: str
+    bars: int
+    bars_with_news: int
+    articles: int
+    partitions: tuple[str, ...]
+
+    def summary(self) -> str:
+        return (
+            f"{GOLD_SIGNALS}: bars={self.bars} bars_with_news={self.bars_with_news} "
+            f"articles={self.articles} model={self.model_id} partitions={len(self.partitions)}"
+        )
+
+
+# -- pure computation -----------------------------------------------------------------------
+
+
+def compute_news_signals(
+    bar_times: pd.Series,
+    articles: pd.DataFrame,
+    window_minutes: int,
+    lag_minutes: int,
+    half_life_minutes: float,
+) -> pd.DataFrame:
+    """News signal columns for every distinct bar in ``bar_times`` (sorted by ``time``).
+
+    ``articles`` needs ``published_at``, ``score``, ``p_*`` and ``label``; rows with a null
+    score or probability are ignored. Vectorized: window edges come from ``np.searchsorted``
+    on the sorted publication times and window sums from cumulative sums.
+    """
+    _check_parameters(window_minutes, lag_minutes, half_life_minutes)
+    times = pd.DatetimeIndex(bar_times).unique().sort_values().as_unit("ns")
+    cuts = (times + BAR - pd.Timedelta(minutes=lag_minutes)).asi8
+    scored = _scored_articles(articles)
+    published = pd.DatetimeIndex(scored["published_at"]).as_unit("ns").asi8
+    values = _article_values(scored)
+    window = window_minutes * _NS_PER_MINUTE
+
+    hi = np.searchsorted(published, cuts, side="left")
+    lo = np.searchsorted(published, cuts - window, side="left")
+    prev_lo = np.searchsorted(published, cuts - 2 * window, side="left")
+    count = hi - lo
+    sums = dict(zip(_SUMMED, _range_sums(values, lo, hi).T, strict=True))
+    mean_score = _safe_ratio(sums["score"], count)
+    prev_count = lo - prev_lo
+    prev_mean = _safe_ratio(_range_sums(values[:, :1], prev_lo, lo)[:, 0], prev_count)
+    both = (count > 0) & (prev_count > 0)
+
+    signals = {
+        "count": count.astype(np.int64),
+        "mean_score": mean_score,
+        **{f"mean_{col}": _safe_ratio(sums[col], count) for col in PROBABILITY_COLUMNS},
+        "conf_weighted_score": _safe_ratio(sums["conf_score"], sums["conf"]),
+        "decay_score": _decay_sums(cuts, published, values[:, 0], window, half_life_minutes),
+        "score_change": np.where(both, mean_score - prev_mean, 0.0),
+        "minutes_since_last": _minutes_since_last(cuts, published, hi),
+        "neg_share": _safe_ratio(sums["negative"], count),
+    }
+    return pd.DataFrame({"time": times, **{f"{NEWS_PREFIX}{k}": v for k, v in signals.items()}})
+
+
+def _check_parameters(window_minutes: int, lag_minutes: int, half_life_minutes: float) -> None:
+    if window_minutes <= 0:
+        raise ValueError(f"window_minutes must be positive, got {window_minutes}")
+    if lag_minutes < 0:
+        raise ValueError(
+            f"lag_minutes must be >= 0 (a negative lag looks ahead), got {lag_minutes}"
+        )
+    if half_life_minutes <= 0:
+        raise ValueError(f"half_life_minutes must be positive, got {half_life_minutes}")
+
+
+def _scored_articles(articles: pd.DataFrame) -> pd.DataFrame:
+    """Articles with a score and all probabilities, sorted by ``published_at`` (UTC, ns)."""
+    scored = articles.dropna(subset=["published_at", "score", *PROBABILITY_COLUMNS])
+    published = pd.to_datetime(scored["published_at"], utc=True).dt.as_unit("ns")
+    return scored.assign(published_at=published).sort_values("published_at", kind="stable")
+
+
+def _article_values(scored: pd.DataFrame) -> np.ndarray:
+    """Matrix (articles x ``_SUMMED``) of the per-article quantities summed over windows."""
+    probabilities = scored[list(PROBABILITY_COLUMNS)].to_numpy(dtype=np.float64)
+    score = scored["score"].to_numpy(dtype=np.float64)
+    conf = probabilities.max(axis=1, initial=0.0)
+    negative = (scored["label"] == "negative").to_numpy(dtype=np.float64, na_value=0.0)
+    return np.column_stack([score, probabilities, score * conf, conf, negative])
+
+
+def _range_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Row sums of ``values[lo[i]:hi[i]]`` for every i, from one cumulative sum."""
+    cumulative = np.zeros((len(values) + 1, values.shape[1]))
+    np.cumsum(values, axis=0, out=cumulative[1:])
+    return cumulative[hi] - cumulative[lo]
+
+
+def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, 0.0 where the denominator is 0 (empty window)."""
+    out = np.zeros(len(numerator))
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _decay_sums(
+    cuts: np.ndarray, published: np.ndarray, score: np.ndarray, window: int, half_life: float
+) -> np.ndarray:
+    """``sum(score * 0.5 ** ((c - p) / h))`` over ``p in [c - window, c)`` for each cut ``c``.
+
+    Uses ``0.5 ** ((c - p) / h) = 0.5 ** ((c - b) / h) * 2 ** ((p - b) / h)``: one cumulative
+    sum of ``score * 2 ** ((p - b) / h)`` per chunk of cuts, re-based on the chunk's first cut
+    ``b``. A chunk spans fewer than ``_DECAY_CHUNK_HALF_LIVES`` half-lives, so no exponent
+    overflows; terms older than the base shrink towards 0, as their true weights do. The
+    loop runs over chunks (a few per month of bars), not over bars.
+    """
+    half_life_ns = half_life * _NS_PER_MINUTE
+    out = np.zeros(len(cuts))
+    if not len(cuts):
+        return out
+    chunk = (cuts - cuts[0]) // max(int(_DECAY_CHUNK_HALF_LIVES * half_life_ns), 1)
+    edges = np.flatnonzero(np.diff(chunk)) + 1
+    for first, stop in zip(np.r_[0, edges], np.r_[edges, len(cuts)], strict=True):
+        chunk_cuts = cuts[first:stop]
+        base = chunk_cuts[0]
+        a, b = np.searchsorted(published, [base - window, chunk_cuts[-1]], side="left")
+        growth = np.exp2((published[a:b] - base) / half_life_ns)
+        cumulative = np.r_[0.0, np.cumsum(score[a:b] * growth)]
+        lo = np.searchsorted(published[a:b], chunk_cuts - window, side="left")
+        hi = np.searchsorted(published[a:b], chunk_cuts, side="left")
+        decay = np.exp2(-(chunk_cuts - base) / half_life_ns)
+        out[first:stop] = decay * (cumulative[hi] - cumulative[lo])
+    return out
+
+
+def _minutes_since_last(cuts: np.ndarray, published: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Minutes from the latest article strictly before each cut, capped; the cap if none."""
+    latest = published[np.maximum(hi - 1, 0)] if len(published) else np.zeros(len(cuts))
+    minutes = np.where(hi > 0, (cuts - latest) / _NS_PER_MINUTE, np.inf)
+    return np.minimum(minutes, MINUTES_SINCE_LAST_CAP)
+
+
+# -- stage ----------------------------------------------------------------------------------
+
+
+def build_news_signals(
+    lake: Lake,
+    *,
+    window_minutes: int = 60,
+    lag_minutes: int = 0,
+    half_life_minutes: float = 30.0,
+    model_id: str | None = None,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+) -> NewsSignalsReport:
+    """Compute news signals for the silver market bars in ``[start, end]`` (inclusive dates).
+
+    Reads articles back to ``lag + max(2 window, cap)`` minutes before the first bar, so a
+    partial run gives the same rows as a full one. Replaces the output date partitions.
+    """
+    _check_parameters(window_minutes, lag_minutes, half_life_minutes)
+    bars = lake.read(SILVER_FEATURES, start, end, columns=["time"])["time"]
+    if bars.empty:
+        raise ValueError(f"no bars in {SILVER_FEATURES} for start={start} end={end}")
+    model = resolve_model_id(lake, model_id)
+    lookback = pd.Timedelta(minutes=lag_minutes + max(2 * window_minutes, MINUTES_SINCE_LAST_CAP))
+    articles = lake.read(
+        SILVER_SENTIMENT, (bars.min() - lookback).date(), end, columns=ARTICLE_COLUMNS
+    )
+    articles = articles.loc[articles["model_id"] == model]
+    signals = compute_news_signals(
+        bars, articles, window_minutes, lag_minutes, half_life_minutes
+    ).assign(
+        sentiment_model_id=model,
+        window_minutes=np.int64(window_minutes),
+        lag_minutes=np.int64(lag_minutes),
+        half_life_minutes=float(half_life_minutes),
+    )
+    partitions = lake.write_partitioned(GOLD_SIGNALS, signals, "time")
+    return NewsSignalsReport(
+        model_id=model,
+        bars=len(signals),
+        bars_with_news=int((signals["news_count"] > 0).sum()),
+        articles=len(articles),
+        partitions=tuple(partitions),
+    )
+
+
+def resolve_model_id(lake: Lake, model_id: str | None) -> str:
+    """The sentiment model to aggregate: ``model_id`` if silver has it, else the only one."""
+    available = sorted(
+        lake.read(SILVER_SENTIMENT, columns=["model_id"])["model_id"].dropna().unique()
+    )
+    if model_id is not None:
+        if model_id not in available:
+            raise ValueError(f"no scores for model {model_id!r} in {SILVER_SENTIMENT}: {available}")
+        return model_id
+    if len(available) != 1:
+        raise ValueError(
+            f"{SILVER_SENTIMENT} holds {len(available)} model ids {available}; "
+            "choose one with --sentiment-model-id (scores of different models are never mixed)"
+        )
+    return str(available[0])
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lake", default="data_clean", help="lake root (folder or s3:// URI)")
+    parser.add_argument("--window", type=int, default=60, help="window length in minutes")
+    parser.add_argument("--news-lag", type=int, default=0, help="extra delay in minutes")
+    parser.add_argument("--half-life", type=float, default=30.0, help="decay half-life, minutes")
+    parser.add_argument("--sentiment-model-id", default=None, help="required if silver has several")
+    parser.add_argument("--start", type=dt.date.fromisoformat, help="first bar date (inclusive)")
+    parser.add_argument("--end", type=dt.date.fromisoformat, help="last bar date (inclusive)")
+
+
+def main(args: argparse.Namespace) -> int:
+    report = build_news_signals(
+        Lake(args.lake),
+        window_minutes=args.window,
+        lag_minutes=args.news_lag,
+        half_life_minutes=args.half_life,
+        model_id=args.sentiment_model_id,
+        start=args.start,
+        end=args.end,
+    )
+    print(report.summary())
+    return 0

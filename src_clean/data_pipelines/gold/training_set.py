@@ -1,0 +1,195 @@
+"""Gold training set: silver market features + gold news signals + forward labels.
+
+One row per silver market bar (``time``, ``instrument``), with the market feature columns,
+the ``news_*`` signals (left join on the bar time; a bar without a signal row is an error
+unless ``skip_news``) and ``target_return_{h}m`` / ``target_direction_{h}m``. ``close`` is
+dropped: it only feeds the labels.
+
+Labels of the last ``h`` minutes of day D need the first bars of day D + 1, so features are
+read through ``end + 1 day``. A run whose ``end`` is the latest day leaves those labels NaN
+until the next day's bars exist; rerun from D (``--start D``) to fill them in. Rows whose
+target is NaN are kept: gold holds every bar, the trainer drops the unlabelled ones.
+
+Also writes ``gold/training/_features.json``, which tells the trainer which columns are
+features and targets, plus the news settings the signals were built with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from src_clean.data_pipelines.gold.labels import add_labels, target_columns
+from src_clean.data_pipelines.gold.news_signals import NEWS_PREFIX, PROVENANCE_COLUMNS
+from src_clean.lake import Lake
+from src_clean.tables import GOLD_FEATURE_LIST, GOLD_SIGNALS, GOLD_TRAINING, SILVER_FEATURES
+from src_clean.time_convention import TARGET_PREFIX
+
+NON_FEATURE_COLUMNS = frozenset({"time", "instrument", "close"})
+
+
+@dataclass(frozen=True)
+class TrainingSetReport:
+    """What one ``gold-training`` run wrote."""
+
+    rows: int
+    labelled_rows: int
+    market_features: int
+    news_features: int
+    horizon_minutes: int
+    partitions: tuple[str, ...]
+
+    def summary(self) -> str:
+        return (
+            f"{GOLD_TRAINING}: rows={self.rows} labelled={self.labelled_rows} "
+            f"horizon={self.horizon_minutes}m market_features={self.market_features} "
+            f"news_features={self.news_features} partitions={len(self.partitions)}"
+        )
+
+
+def market_feature_columns(df: pd.DataFrame) -> list[str]:
+    """Feature columns of a silver market frame: all but ``time``, ``instrument``, ``close``."""
+    return [
+        c for c in df.columns if c not in NON_FEATURE_COLUMNS and not c.startswith(TARGET_PREFIX)
+    ]
+
+
+def build_training_set(
+    lake: Lake,
+    *,
+    horizon_minutes: int = 30,
+    skip_news: bool = False,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+) -> TrainingSetReport:
+    """Build the gold training partitions for ``[start, end]`` (inclusive dates)."""
+    features = _read_features(lake, start, end)
+    market = market_feature_columns(features)
+    labelled = _within(add_labels(features, horizon_minutes), start, end)
+    if skip_news:
+        news: list[str] = []
+        provenance: dict[str, Any] = dict.fromkeys(PROVENANCE_COLUMNS)
+    else:
+        signals = lake.read(GOLD_SIGNALS, start, end)
+        news = sorted(c for c in signals.columns if c.startswith(NEWS_PREFIX))
+        provenance = _provenance(signals)
+        labelled = _join_news(labelled, signals[["time", *news]])
+    targets = list(target_columns(horizon_minutes))
+    identifiers = [c for c in ("time", "instrument") if c in labelled.columns]
+    table = labelled[[*identifiers, *market, *news, *targets]]
+    partitions = lake.write_partitioned(GOLD_TRAINING, table, "time")
+    lake.write_json(
+        GOLD_FEATURE_LIST,
+        feature_spec(market, news, targets, horizon_minutes, provenance, skip_news=skip_news),
+    )
+    return TrainingSetReport(
+        rows=len(table),
+        labelled_rows=int(table[targets[0]].notna().sum()),
+        market_features=len(market),
+        news_features=len(news),
+        horizon_minutes=horizon_minutes,
+        partitions=tuple(partitions),
+    )
+
+
+def feature_spec(
+    market: list[str],
+    news: list[str],
+    targets: list[str],
+    horizon_minutes: int,
+    provenance: dict[str, Any],
+    *,
+    skip_news: bool,
+) -> dict[str, Any]:
+    """Contents of ``_features.json`` (sorted, deterministic lists)."""
+    return {
+        "market_features": sorted(market),
+        "news_features": sorted(news),
+        "targets": sorted(targets),
+        "horizon_minutes": horizon_minutes,
+        "window_minutes": provenance["window_minutes"],
+        "news_lag_minutes": provenance["lag_minutes"],
+        "news_half_life_minutes": provenance["half_life_minutes"],
+        "sentiment_model_id": provenance["sentiment_model_id"],
+        "skip_news": skip_news,
+    }
+
+
+def _read_features(
+    lake: Lake, start: dt.date | str | None, end: dt.date | str | None
+) -> pd.DataFrame:
+    """Silver features for ``[start, end + 1 day]``: the extra day feeds the last labels."""
+    through = None if end is None else pd.Timestamp(end).date() + dt.timedelta(days=1)
+    features = lake.read(SILVER_FEATURES, start, through)
+    if features.empty:
+        raise ValueError(f"no bars in {SILVER_FEATURES} for start={start} end={end}")
+    return features.sort_values(["time"], kind="stable").reset_index(drop=True)
+
+
+def _within(
+    df: pd.DataFrame, start: dt.date | str | None, end: dt.date | str | None
+) -> pd.DataFrame:
+    """Rows whose UTC date of ``time`` lies in ``[start, end]``."""
+    days = df["time"].dt.tz_convert("UTC").dt.date
+    keep = pd.Series(True, index=df.index)
+    if start is not None:
+        keep &= days >= pd.Timestamp(start).date()
+    if end is not None:
+        keep &= days <= pd.Timestamp(end).date()
+    return df.loc[keep].reset_index(drop=True)
+
+
+def _provenance(signals: pd.DataFrame) -> dict[str, Any]:
+    """The single sentiment model and window settings the signals were built with."""
+    if signals.empty:
+        raise ValueError(f"no rows in {GOLD_SIGNALS}; run gold-news first or pass --skip-news")
+    return {column: _single_value(signals[column]) for column in PROVENANCE_COLUMNS}
+
+
+def _single_value(values: pd.Series) -> Any:
+    """The one distinct value of ``values``; an error if the range mixes several."""
+    distinct = values.drop_duplicates().tolist()
+    if len(distinct) != 1:
+        raise ValueError(
+            f"{GOLD_SIGNALS} mixes {values.name} values {distinct} in this range; rerun gold-news"
+        )
+    return distinct[0]
+
+
+def _join_news(labelled: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """Left join of the news signals on the bar time; every bar must have a signal row."""
+    joined = labelled.merge(signals, on="time", how="left", validate="many_to_one", indicator=True)
+    missing = joined["_merge"] == "left_only"
+    if missing.any():
+        first = joined.loc[missing, "time"].min()
+        raise ValueError(
+            f"{int(missing.sum())} bars have no row in {GOLD_SIGNALS} (first {first}); "
+            "run gold-news over the same dates or pass --skip-news"
+        )
+    return joined.drop(columns="_merge")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lake", default="data_clean", help="lake root (folder or s3:// URI)")
+    parser.add_argument(
+        "--prediction-horizon", type=int, default=30, help="label horizon in minutes"
+    )
+    parser.add_argument("--skip-news", action="store_true", help="market features only")
+    parser.add_argument("--start", type=dt.date.fromisoformat, help="first bar date (inclusive)")
+    parser.add_argument("--end", type=dt.date.fromisoformat, help="last bar date (inclusive)")
+
+
+def main(args: argparse.Namespace) -> int:
+    report = build_training_set(
+        Lake(args.lake),
+        horizon_minutes=args.prediction_horizon,
+        skip_news=args.skip_news,
+        start=args.start,
+        end=args.end,
+    )
+    print(report.summary())
+    return 0
