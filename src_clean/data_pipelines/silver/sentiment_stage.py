@@ -1,0 +1,192 @@
+"""silver/news/sentiment: score the bronze articles this model has not scored yet.
+
+The table keys on (article_id, model_id): a rerun scores nothing, and a new model scores
+every article under its own model_id without touching other models' rows. Articles
+without text get a row of nulls, so they are not picked up again on every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from src_clean.data_pipelines.silver.sentiment.base import (
+    RESULT_COLUMNS,
+    TEXT_MODES,
+    Scorer,
+    TextMode,
+    article_texts,
+)
+from src_clean.data_pipelines.silver.sentiment.loading import (
+    DEFAULT_SENTIMENT_MODEL,
+    LEXICON,
+    ModelUnavailableError,
+    load_scorer,
+)
+from src_clean.data_pipelines.silver.sentiment.transformers_backend import PRECISIONS, Precision
+from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
+from src_clean.tables import BRONZE_NEWS, SILVER_SENTIMENT
+
+KEY_COLUMNS = ["article_id", "model_id"]
+SORT_COLUMNS = ["published_at", "article_id", "model_id"]
+SENTIMENT_COLUMNS = ["article_id", "published_at", "model_id", *RESULT_COLUMNS, "scored_at"]
+
+
+@dataclass
+class SentimentRunReport:
+    """What one scoring run did: articles_seen = already_scored + scored + empty_text."""
+
+    model_id: str
+    articles_seen: int
+    already_scored: int
+    scored: int
+    empty_text: int
+    fell_back_to_lexicon: bool
+    seconds: float
+
+    def summary(self) -> str:
+        line = (
+            f"{SILVER_SENTIMENT} [{self.model_id}]: seen={self.articles_seen} "
+            f"already_scored={self.already_scored} scored={self.scored} "
+            f"empty_text={self.empty_text} in {self.seconds:.1f}s"
+        )
+        return line + (" [FELL BACK TO LEXICON]" if self.fell_back_to_lexicon else "")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def score_new_articles(
+    lake: Lake,
+    model: str = DEFAULT_SENTIMENT_MODEL,
+    *,
+    text_mode: TextMode = "headline",
+    batch_size: int = 64,
+    device: str = "auto",
+    precision: Precision = "auto",
+    demo_fallback: bool = False,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    scorer: Scorer | None = None,
+    num_threads: int | None = None,
+    progress: bool = True,
+) -> SentimentRunReport:
+    """Score the bronze articles (``start..end`` inclusive) with no row for this model yet.
+
+    ``scorer`` overrides ``model`` and the loading options (tests, notebooks).
+    """
+    began = time.perf_counter()
+    if scorer is None:
+        scorer = load_scorer(
+            model,
+            demo_fallback=demo_fallback,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            num_threads=num_threads,
+            progress=progress,
+        )
+        fell_back = model != LEXICON and scorer.model_id.startswith(f"{LEXICON}:")
+    else:
+        fell_back = False
+    articles = lake.read(
+        BRONZE_NEWS, start, end, columns=["article_id", "published_at", "headline", "body"]
+    )
+    done = scored_article_ids(lake, scorer.model_id, start, end)
+    new = articles[~articles["article_id"].isin(done)]
+    rows = score_articles(new, scorer, text_mode)
+    if len(rows):
+        lake.upsert_partitioned(
+            SILVER_SENTIMENT,
+            rows,
+            date_column="published_at",
+            key_columns=KEY_COLUMNS,
+            sort_columns=SORT_COLUMNS,
+        )
+    empty = int(rows["p_positive"].isna().sum())
+    return SentimentRunReport(
+        model_id=scorer.model_id,
+        articles_seen=len(articles),
+        already_scored=len(articles) - len(new),
+        scored=len(rows) - empty,
+        empty_text=empty,
+        fell_back_to_lexicon=fell_back,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def scored_article_ids(
+    lake: Lake, model_id: str, start: dt.date | None, end: dt.date | None
+) -> pd.Series:
+    """Ids of the articles that already have a row for ``model_id`` in the date range."""
+    stored = lake.read(SILVER_SENTIMENT, start, end, columns=KEY_COLUMNS)
+    return stored.loc[stored["model_id"] == model_id, "article_id"]
+
+
+def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) -> pd.DataFrame:
+    """Sentiment rows (``SENTIMENT_COLUMNS``) for ``articles``; blank texts get null scores."""
+    scores = scorer.score(article_texts(articles, text_mode).tolist())
+    keys = articles[["article_id", "published_at"]].reset_index(drop=True)
+    rows = pd.concat([keys.assign(model_id=scorer.model_id), scores], axis=1)
+    return rows.assign(scored_at=pd.Timestamp.now(tz="UTC"))[SENTIMENT_COLUMNS]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lake", default=DEFAULT_LAKE_ROOT, help="lake root (folder or s3://)")
+    parser.add_argument(
+        "--sentiment-model",
+        default=DEFAULT_SENTIMENT_MODEL,
+        help=f"hub id, local checkpoint folder, or '{LEXICON}' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--text-mode",
+        choices=TEXT_MODES,
+        default="headline",
+        help="score the headline (default: FinBERT is trained on sentences) or headline + body",
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
+    )
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--demo-fallback",
+        action="store_true",
+        help="if the model cannot be loaded, warn loudly and score with the lexicon instead",
+    )
+    parser.add_argument("--start", type=dt.date.fromisoformat, help="first UTC date (inclusive)")
+    parser.add_argument("--end", type=dt.date.fromisoformat, help="last UTC date (inclusive)")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        report = score_new_articles(
+            Lake(args.lake),
+            args.sentiment_model,
+            text_mode=args.text_mode,
+            batch_size=args.batch_size,
+            device=args.device,
+            precision=args.precision,
+            demo_fallback=args.demo_fallback,
+            start=args.start,
+            end=args.end,
+            num_threads=args.num_threads,
+            progress=not args.no_progress,
+        )
+    except ModelUnavailableError as exc:
+        print(f"silver-sentiment: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    print(report.to_json())
+    return 0
