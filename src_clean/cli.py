@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "src_clean.data_pipelines.silver.download_model",
         "Save a Hugging Face checkpoint for offline use.",
     ),
+    "export-onnx": (
+        "src_clean.data_pipelines.silver.export_onnx",
+        "Export a checkpoint to ONNX (optionally int8) for ONNX Runtime serving.",
+    ),
     "gold-news": ("src_clean.data_pipelines.gold.news_signals", "Aggregate news signals per bar."),
     "gold-training": (
         "src_clean.data_pipelines.gold.training_set",

@@ -162,10 +162,10 @@ def _generate_demo_data(cfg: PipelineConfig, stages: StageLog) -> None:
             seed=cfg.seed,
             news_effect_bps=cfg.news_effect_bps,
         ),
-        lambda s: f"{s.n_candles} candles, {s.n_articles} articles under {raw}",
+        lambda s: s.summary(),
     )
     cfg.bronze_market = cfg.bronze_market or sample.market_dir
-    cfg.bronze_news = cfg.bronze_news or sample.news_jsonl_dir
+    cfg.bronze_news = cfg.bronze_news or sample.jsonl_dir
 
 
 def _finish(
