@@ -1,0 +1,120 @@
+"""What a training run is configured with: the settings (``TrainConfig``) and the feature list
+written by the gold layer (``FeatureSpec``)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DEFAULT_EXPERIMENT = "sp500-news-signals"
+DEFAULT_REGISTERED_MODEL = "sp500-news-xgb"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run; logged verbatim as MLflow params."""
+
+    experiment: str = DEFAULT_EXPERIMENT
+    registered_model: str = DEFAULT_REGISTERED_MODEL
+    tracking_uri: str | None = None
+    start: str | None = None
+    end: str | None = None
+    train_frac: float = 0.7
+    val_frac: float = 0.15
+    embargo_minutes: int = 0
+    n_estimators: int = 2000
+    early_stopping_rounds: int = 50
+    max_depth: int = 4
+    learning_rate: float = 0.05
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 10.0
+    tree_method: str = "hist"
+    n_jobs: int = 2
+    seed: int = 7
+    classifier: bool = False
+    bootstrap: int = 1000
+    champion_metric: str = "test_ic"
+    champion_higher_is_better: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.train_frac, self.val_frac) <= 0 or self.train_frac + self.val_frac >= 1:
+            raise ValueError("need 0 < train_frac, 0 < val_frac and train_frac + val_frac < 1")
+        if self.bootstrap < 1:
+            raise ValueError("bootstrap needs at least one resample")
+        if self.embargo_minutes < 0:
+            raise ValueError("embargo_minutes must be >= 0")
+
+    def embargo(self, horizon_minutes: int) -> int:
+        """Embargo in minutes between split parts: at least the label horizon."""
+        return max(horizon_minutes, self.embargo_minutes)
+
+    def xgb_params(self) -> dict[str, Any]:
+        """Keyword arguments shared by ``XGBRegressor`` and ``XGBClassifier``."""
+        return {
+            "n_estimators": self.n_estimators,
+            "early_stopping_rounds": self.early_stopping_rounds,
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "tree_method": self.tree_method,
+            "n_jobs": self.n_jobs,
+            "random_state": self.seed,
+        }
+
+    def to_params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The gold layer's ``_features.json``: feature names, targets, horizon and news settings."""
+
+    market_features: tuple[str, ...]
+    news_features: tuple[str, ...]
+    targets: tuple[str, ...]
+    horizon_minutes: int
+    window_minutes: int | None
+    sentiment_model_id: str | None
+    skip_news: bool
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> FeatureSpec:
+        spec = cls(
+            market_features=tuple(doc["market_features"]),
+            news_features=tuple(doc.get("news_features") or ()),
+            targets=tuple(doc["targets"]),
+            horizon_minutes=int(doc["horizon_minutes"]),
+            window_minutes=doc.get("window_minutes"),
+            sentiment_model_id=doc.get("sentiment_model_id"),
+            skip_news=bool(doc.get("skip_news", False)),
+        )
+        missing = {spec.return_target, spec.direction_target} - set(spec.targets)
+        if missing:
+            raise ValueError(f"_features.json lists no target(s) {sorted(missing)}")
+        return spec
+
+    @property
+    def has_news(self) -> bool:
+        return bool(self.news_features) and not self.skip_news
+
+    @property
+    def all_features(self) -> list[str]:
+        news = list(self.news_features) if self.has_news else []
+        return [*self.market_features, *news]
+
+    @property
+    def return_target(self) -> str:
+        return f"target_return_{self.horizon_minutes}m"
+
+    @property
+    def direction_target(self) -> str:
+        return f"target_direction_{self.horizon_minutes}m"
+
+    @property
+    def feature_list_hash(self) -> str:
+        """sha256 of the sorted feature names: identifies the model's input contract."""
+        return hashlib.sha256("\n".join(sorted(self.all_features)).encode()).hexdigest()

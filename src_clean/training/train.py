@@ -1,0 +1,289 @@
+"""``python -m src_clean train``: XGBoost with and without news features on one chronological
+split, scored against naive baselines, tracked in MLflow, the challenger registered.
+
+Both models see the same rows; they differ only in the feature set, so the uplift (with_news
+minus market_only) isolates what the news features add. Nothing is fitted on validation or
+test rows: XGBoost handles missing values natively and validation only drives early stopping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from src_clean import tables
+from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
+from src_clean.training.baselines import compute_baselines
+from src_clean.training.config import FeatureSpec, TrainConfig
+from src_clean.training.metrics import (
+    METRICS,
+    Forecast,
+    classification_metrics,
+    evaluate,
+    paired_uplift,
+)
+from src_clean.training.splits import ChronologicalSplit, chronological_split
+
+log = logging.getLogger(__name__)
+
+WITH_NEWS = "with_news"
+MARKET_ONLY = "market_only"
+
+
+@dataclass
+class ModelResult:
+    """One fitted feature set (``x``: its features, all rows), its regressor (and optional
+    classifier) and test scores."""
+
+    name: str
+    x: pd.DataFrame
+    regressor: Any
+    forecast: Forecast
+    metrics: dict[str, float]
+    classifier: Any | None = None
+    classifier_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.x.columns)
+
+    @property
+    def best_iteration(self) -> int:
+        return int(self.regressor.best_iteration)
+
+    def summary(self) -> dict[str, float]:
+        return {**self.metrics, **self.classifier_metrics, "best_iteration": self.best_iteration}
+
+
+@dataclass
+class Outcome:
+    """Everything a run produced before tracking: data, split, models, baselines, uplift."""
+
+    spec: FeatureSpec
+    config: TrainConfig
+    times: pd.Series
+    y: np.ndarray
+    split: ChronologicalSplit
+    models: dict[str, ModelResult]
+    baselines: dict[str, dict[str, float]]
+    uplift: dict[str, dict[str, float]] | None
+
+    @property
+    def test_times(self) -> pd.Series:
+        return self.times.iloc[self.split.rows("test")]
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return self.y[self.split.rows("test")]
+
+
+# -- data ---------------------------------------------------------------------------
+
+
+def load_feature_spec(lake: Lake) -> FeatureSpec:
+    if not lake.file_exists(tables.GOLD_FEATURE_LIST):
+        raise FileNotFoundError(
+            f"{tables.GOLD_FEATURE_LIST} not found in {lake}: run gold-training"
+        )
+    return FeatureSpec.from_json(lake.read_json(tables.GOLD_FEATURE_LIST))
+
+
+def load_training_frame(lake: Lake, spec: FeatureSpec, config: TrainConfig) -> pd.DataFrame:
+    """Time-sorted gold rows in ``[start, end]`` with a known return target."""
+    columns = ["time", *spec.all_features, spec.return_target, spec.direction_target]
+    frame = lake.read(tables.GOLD_TRAINING, config.start, config.end, columns=columns)
+    if frame.empty:
+        raise ValueError(f"no rows in {tables.GOLD_TRAINING} for {config.start}..{config.end}")
+    frame = frame[frame[spec.return_target].notna()]
+    return frame.sort_values("time", kind="stable", ignore_index=True)
+
+
+def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Features as one float32 block: row and leading-column slices of it are views."""
+    return pd.DataFrame(frame[features].to_numpy(np.float32), columns=features, copy=False)
+
+
+# -- models -------------------------------------------------------------------------
+
+
+def _fit(estimator: Any, x: pd.DataFrame, y: np.ndarray, split: ChronologicalSplit) -> Any:
+    train, val = split.rows("train"), split.rows("val")
+    estimator.fit(x.iloc[train], y[train], eval_set=[(x.iloc[val], y[val])], verbose=False)
+    return estimator
+
+
+def fit_model(
+    name: str,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    up: np.ndarray,
+    split: ChronologicalSplit,
+    config: TrainConfig,
+) -> ModelResult:
+    """Fit the regressor (and with ``config.classifier`` the direction classifier) on ``x``."""
+    from xgboost import XGBClassifier, XGBRegressor
+
+    test = split.rows("test")
+    regressor = _fit(XGBRegressor(**config.xgb_params(), eval_metric="rmse"), x, y, split)
+    forecast = Forecast.from_values(regressor.predict(x.iloc[test]))
+    result = ModelResult(name, x, regressor, forecast, evaluate(y[test], forecast))
+    if config.classifier:
+        clf = XGBClassifier(**config.xgb_params(), eval_metric="logloss")
+        result.classifier = _fit(clf, x, up, split)
+        p_up = result.classifier.predict_proba(x.iloc[test])[:, 1]
+        result.classifier_metrics = classification_metrics(up[test], p_up)
+    log.info("%s: best_iteration=%d %s", name, result.best_iteration, result.metrics)
+    return result
+
+
+def news_uplift(
+    models: dict[str, ModelResult], y_test: np.ndarray, horizon: int, config: TrainConfig
+) -> dict[str, dict[str, float]] | None:
+    """with_news minus market_only with block-bootstrap CIs (block = horizon bars), or None."""
+    if WITH_NEWS not in models:
+        return None
+    treated, control = models[WITH_NEWS].forecast, models[MARKET_ONLY].forecast
+    return paired_uplift(y_test, treated, control, horizon, config.bootstrap, config.seed)
+
+
+def run_experiment(frame: pd.DataFrame, spec: FeatureSpec, config: TrainConfig) -> Outcome:
+    """Split, fit both feature sets, score baselines and the paired news uplift."""
+    times = frame["time"]
+    embargo = pd.Timedelta(minutes=config.embargo(spec.horizon_minutes))
+    split = chronological_split(times, config.train_frac, config.val_frac, embargo)
+    x = feature_matrix(frame, spec.all_features)
+    y = frame[spec.return_target].to_numpy(np.float64)
+    up = frame[spec.direction_target].to_numpy(np.float64)
+    market = x.iloc[:, : len(spec.market_features)]
+    feature_sets = {WITH_NEWS: x, MARKET_ONLY: market} if spec.has_news else {MARKET_ONLY: market}
+    models = {name: fit_model(name, xs, y, up, split, config) for name, xs in feature_sets.items()}
+    y_test = y[split.rows("test")]
+    forecasts = compute_baselines(
+        market.iloc[split.rows("test")], y[split.rows("train")], spec.horizon_minutes
+    )
+    baselines = {name: evaluate(y_test, forecast) for name, forecast in forecasts.items()}
+    uplift = news_uplift(models, y_test, spec.horizon_minutes, config)
+    return Outcome(spec, config, times, y, split, models, baselines, uplift)
+
+
+# -- stage --------------------------------------------------------------------------
+
+
+def build_summary(outcome: Outcome, tracked: dict[str, Any]) -> dict[str, Any]:
+    """The ``reports/training_summary.json`` document."""
+    models = {name: result.summary() for name, result in outcome.models.items()}
+    sizes = outcome.split.sizes()
+    return {
+        WITH_NEWS: models.get(WITH_NEWS),
+        MARKET_ONLY: models[MARKET_ONLY],
+        "baselines": outcome.baselines,
+        "uplift": outcome.uplift,
+        "sentiment_model_id": outcome.spec.sentiment_model_id,
+        "horizon_minutes": outcome.spec.horizon_minutes,
+        "feature_list_hash": outcome.spec.feature_list_hash,
+        **{f"n_{part}": n for part, n in sizes.items()},
+        **tracked,
+    }
+
+
+def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
+    """Train, evaluate, track and register; write and return the training summary."""
+    from src_clean.training import tracking
+
+    spec = load_feature_spec(lake)
+    outcome = run_experiment(load_training_frame(lake, spec, config), spec, config)
+    run = tracking.track(outcome, lake)
+    summary = build_summary(outcome, run.to_summary())
+    tracking.log_summary(run, summary)
+    lake.write_json(tables.TRAINING_SUMMARY, summary)
+    return summary
+
+
+# -- CLI ----------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
+    parser.add_argument("--lake", default=DEFAULT_LAKE_ROOT, help="lake root (folder or s3://)")
+    parser.add_argument(
+        "--mlflow-tracking-uri",
+        dest="tracking_uri",
+        help="default: $MLFLOW_TRACKING_URI, else sqlite:///<lake>/mlflow.db",
+    )
+    parser.add_argument("--experiment", default=defaults.experiment)
+    parser.add_argument("--registered-model", default=defaults.registered_model)
+    parser.add_argument("--train-frac", type=float, default=defaults.train_frac)
+    parser.add_argument("--val-frac", type=float, default=defaults.val_frac)
+    parser.add_argument(
+        "--embargo-minutes",
+        type=int,
+        default=defaults.embargo_minutes,
+        help="gap between split parts; the label horizon if larger",
+    )
+    parser.add_argument("--n-jobs", type=int, default=defaults.n_jobs)
+    parser.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
+    parser.add_argument(
+        "--classifier", action="store_true", help="also fit an XGBClassifier on direction"
+    )
+    parser.add_argument("--start", help="first gold date (YYYY-MM-DD, inclusive)")
+    parser.add_argument("--end", help="last gold date (YYYY-MM-DD, inclusive)")
+    parser.add_argument("--bootstrap", type=int, default=defaults.bootstrap, help="resamples")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        experiment=args.experiment,
+        registered_model=args.registered_model,
+        tracking_uri=args.tracking_uri,
+        start=args.start,
+        end=args.end,
+        train_frac=args.train_frac,
+        val_frac=args.val_frac,
+        embargo_minutes=args.embargo_minutes,
+        n_estimators=args.n_estimators,
+        n_jobs=args.n_jobs,
+        seed=args.seed,
+        classifier=args.classifier,
+        bootstrap=args.bootstrap,
+    )
+
+
+_REPORT_COLUMNS = dict(zip(METRICS, ("rmse", "mae", "dir_acc", "ic"), strict=True))
+
+
+def _cell(value: float | None) -> str:
+    return f"{'-':>10}" if value is None else f"{value:>10.4f}"
+
+
+def format_report(summary: dict[str, Any]) -> str:
+    """Models x metrics table, the uplift with its CI, and the champion decision."""
+    rows = {name: summary[name] for name in (WITH_NEWS, MARKET_ONLY)}
+    rows |= {f"baseline:{name}": metrics for name, metrics in summary["baselines"].items()}
+    lines = [f"{'model':<30}" + "".join(f"{_REPORT_COLUMNS[m]:>10}" for m in METRICS)]
+    for name, metrics in rows.items():
+        cells = "".join(_cell(None if metrics is None else metrics[m]) for m in METRICS)
+        lines.append(f"{name:<30}{cells}")
+    for metric, ci in (summary["uplift"] or {}).items():
+        lines.append(
+            f"uplift {metric}: {ci['estimate']:+.4f} "
+            f"[95% CI {ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]"
+        )
+    decision = summary["champion_decision"]
+    lines.append(
+        f"registered {decision['registered_model']} v{decision['challenger_version']} "
+        f"(challenger); {decision['reason']}"
+    )
+    lines.append(f"mlflow run {summary['mlflow_run_id']}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    summary = train(Lake(args.lake), config_from_args(args))
+    print(format_report(summary))
+    return 0

@@ -1,0 +1,302 @@
+"""Units of the trainer: split, metrics, baselines, bootstrap, champion rule, and the
+planted-signal / zero-effect experiments (no MLflow here; see test_training_mlflow.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from src_clean import tables
+from src_clean.lake import Lake
+from src_clean.training import metrics
+from src_clean.training.baselines import compute_baselines, majority_direction
+from src_clean.training.config import FeatureSpec, TrainConfig
+from src_clean.training.metrics import Forecast
+from src_clean.training.splits import chronological_split
+from src_clean.training.tracking import decide_champion
+from src_clean.training.train import (
+    MARKET_ONLY,
+    WITH_NEWS,
+    load_feature_spec,
+    load_training_frame,
+    run_experiment,
+)
+
+HORIZON = 5
+MARKET = ["ret_1m", "ret_5m", "ret_30m", "rv_30"]
+NEWS = ["news_count", "news_mean_score", "news_decay_score"]
+FAST = TrainConfig(n_estimators=300, learning_rate=0.1, early_stopping_rounds=20, bootstrap=300)
+
+
+def synthetic_gold(effect: float, days: int = 20, bars: int = 390, seed: int = 0) -> pd.DataFrame:
+    """Weekday sessions of M1 bars; target_return = effect * news_decay_score + noise (bps).
+
+    The last HORIZON bars of each session have no label (labels never span sessions).
+    """
+    rng = np.random.default_rng(seed)
+    opens = pd.date_range("2024-03-04 14:30", periods=days, freq="B", tz="UTC")
+    times = opens.repeat(bars) + pd.to_timedelta(np.tile(np.arange(bars), days), unit="min")
+    n = len(times)
+    count = rng.poisson(0.7, n)
+    decay = np.where(count > 0, rng.standard_normal(n), 0.0)
+    target = effect * decay + 5.0 * rng.standard_normal(n)
+    target[np.tile(np.arange(bars) >= bars - HORIZON, days)] = np.nan
+    frame = pd.DataFrame({"time": times})
+    frame[MARKET] = rng.standard_normal((n, len(MARKET)))
+    frame["news_count"] = count.astype(np.float64)
+    frame["news_mean_score"] = np.where(count > 0, decay + rng.normal(0, 0.5, n), np.nan)
+    frame["news_decay_score"] = decay
+    frame[f"target_return_{HORIZON}m"] = target
+    frame[f"target_direction_{HORIZON}m"] = np.where(np.isnan(target), np.nan, target > 0)
+    return frame
+
+
+def feature_doc(skip_news: bool = False) -> dict:
+    return {
+        "market_features": MARKET,
+        "news_features": [] if skip_news else NEWS,
+        "targets": [f"target_return_{HORIZON}m", f"target_direction_{HORIZON}m"],
+        "horizon_minutes": HORIZON,
+        "window_minutes": 60,
+        "sentiment_model_id": None if skip_news else "ProsusAI/finbert@test",
+        "skip_news": skip_news,
+    }
+
+
+def write_gold(lake: Lake, frame: pd.DataFrame, skip_news: bool = False) -> None:
+    lake.write_partitioned(tables.GOLD_TRAINING, frame, "time")
+    lake.write_json(tables.GOLD_FEATURE_LIST, feature_doc(skip_news))
+
+
+def experiment(effect: float, skip_news: bool = False, seed: int = 0):
+    frame = synthetic_gold(effect, seed=seed)
+    frame = frame[frame[f"target_return_{HORIZON}m"].notna()].reset_index(drop=True)
+    return run_experiment(frame, FeatureSpec.from_json(feature_doc(skip_news)), FAST)
+
+
+# -- split --------------------------------------------------------------------------
+
+
+def test_split_is_chronological_with_embargo_between_parts() -> None:
+    times = synthetic_gold(0.0, days=9)["time"]  # both cuts fall inside a session
+    embargo = pd.Timedelta(minutes=HORIZON)
+    split = chronological_split(times, 0.7, 0.15, embargo)
+    parts = [times.iloc[split.part(name)] for name in ("train", "val", "test")]
+    for earlier, later in zip(parts, parts[1:], strict=False):
+        assert earlier.max() + embargo < later.min()
+    positions = np.concatenate([split.train, split.val, split.test])
+    assert np.all(np.diff(positions) > 0)
+    assert len(times) - len(positions) == 2 * HORIZON  # purged rows: the embargo, nothing else
+    assert split.test[-1] == len(times) - 1
+    assert split.sizes()["train"] == pytest.approx(0.7 * len(times), abs=HORIZON + 1)
+    for name in ("train", "val", "test"):
+        assert np.array_equal(np.arange(len(times))[split.rows(name)], split.part(name))
+
+
+def test_split_keeps_each_timestamp_in_one_part_and_honours_a_longer_embargo() -> None:
+    one = synthetic_gold(0.0, days=6)["time"]
+    times = pd.Series(np.repeat(one.to_numpy(), 2))  # two instruments per bar
+    embargo = pd.Timedelta(minutes=TrainConfig(embargo_minutes=45).embargo(HORIZON))
+    split = chronological_split(times, 0.6, 0.2, embargo)
+    sets = [set(times.iloc[split.part(name)]) for name in ("train", "val", "test")]
+    assert not (sets[0] & sets[1]) and not (sets[1] & sets[2])
+    assert times.iloc[split.train].max() + pd.Timedelta(minutes=45) < times.iloc[split.val].min()
+    params = split.to_params(times)
+    assert params["embargo_minutes_effective"] == 45
+    assert params["n_test"] == len(split.test)
+    assert params["test_end"] == times.iloc[-1].isoformat()
+
+
+def test_split_rejects_unsorted_or_too_short_input() -> None:
+    times = synthetic_gold(0.0, days=1, bars=20)["time"]
+    with pytest.raises(ValueError, match="sorted"):
+        chronological_split(times[::-1], 0.7, 0.15, pd.Timedelta(0))
+    with pytest.raises(ValueError, match="no rows"):
+        chronological_split(times, 0.7, 0.15, pd.Timedelta(minutes=10))
+
+
+def test_embargo_is_at_least_the_horizon() -> None:
+    assert TrainConfig().embargo(30) == 30
+    assert TrainConfig(embargo_minutes=60).embargo(30) == 60
+    with pytest.raises(ValueError):
+        TrainConfig(train_frac=0.9, val_frac=0.1)
+
+
+# -- metrics ------------------------------------------------------------------------
+
+
+def test_metrics_on_known_values() -> None:
+    y = np.array([1.0, -2.0, 3.0, 0.0])
+    pred = np.array([2.0, -1.0, -1.0, 5.0])
+    scores = metrics.evaluate(y, Forecast.from_values(pred))
+    assert scores["test_rmse"] == pytest.approx(math.sqrt(43 / 4))
+    assert scores["test_mae"] == pytest.approx(11 / 4)
+    assert scores["test_directional_accuracy"] == pytest.approx(2 / 3)  # zero target excluded
+    assert scores["test_ic"] == pytest.approx(spearmanr(y, pred).statistic)
+
+
+def test_ic_of_a_constant_forecast_is_zero() -> None:
+    y = np.array([1.0, -2.0, 3.0])
+    assert metrics.information_coefficient(y, np.full(3, 0.5)) == 0.0
+
+
+def test_classification_metrics_on_known_values() -> None:
+    up = np.array([1.0, 0.0, 1.0, 0.0])
+    p_up = np.array([0.9, 0.2, 0.4, 0.6])
+    scores = metrics.classification_metrics(up, p_up)
+    assert scores["test_clf_accuracy"] == pytest.approx(0.5)
+    assert scores["test_clf_auc"] == pytest.approx(0.75)  # 3 of 4 (up, down) pairs ordered
+    expected = -np.mean(np.log([0.9, 0.8, 0.4, 0.4]))
+    assert scores["test_clf_logloss"] == pytest.approx(expected)
+
+
+def test_sign_strategy_curves_stagger_overlapping_returns() -> None:
+    curves = metrics.sign_strategy_curves(np.array([10.0, -20.0]), np.array([1.0, -1.0]), 2)
+    assert curves["sign_strategy"].tolist() == [5.0, 15.0]
+    assert curves["buy_and_hold"].tolist() == [5.0, -5.0]
+
+
+# -- baselines ----------------------------------------------------------------------
+
+
+def test_baselines_on_known_values() -> None:
+    y_train = np.array([2.0, -1.0, 3.0, -4.0, 5.0])  # 3 of 5 up, mean 1, mean |y| 3
+    x_test = pd.DataFrame({"ret_5m": [0.5, -0.2, np.nan], "ret_30m": [-1.0, -1.0, -1.0]})
+    baselines = compute_baselines(x_test, y_train, horizon=5)
+    assert majority_direction(y_train) == 1.0
+    assert baselines["zero_return"].value.tolist() == [0.0, 0.0, 0.0]
+    assert baselines["zero_return"].direction.tolist() == [1.0, 1.0, 1.0]
+    assert baselines["train_mean"].value.tolist() == [1.0, 1.0, 1.0]
+    momentum = baselines["previous_return_sign"]
+    assert momentum.direction.tolist() == [1.0, -1.0, 1.0]  # ret_5m sign; NaN -> majority
+    assert momentum.value.tolist() == [3.0, -3.0, 3.0]
+
+
+def test_previous_return_sign_falls_back_to_ret_30m_or_is_skipped() -> None:
+    y_train = np.array([-1.0, -1.0, 2.0])
+    fallback = compute_baselines(pd.DataFrame({"ret_30m": [2.0]}), y_train, horizon=15)
+    assert fallback["previous_return_sign"].direction.tolist() == [1.0]
+    assert "previous_return_sign" not in compute_baselines(
+        pd.DataFrame({"rv_30": [2.0]}), y_train, horizon=15
+    )
+
+
+# -- bootstrap ----------------------------------------------------------------------
+
+
+def test_block_bootstrap_draws_contiguous_blocks_within_range() -> None:
+    seen = []
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        seen.append(idx)
+        return idx.mean(axis=1, keepdims=True)
+
+    replicates = metrics.block_bootstrap(statistic, n=23, block=5, n_boot=40, seed=1)
+    idx = np.concatenate(seen)
+    assert replicates.shape == (40, 1) and idx.shape == (40, 23)
+    assert idx.min() >= 0 and idx.max() <= 22
+    blocks = idx[:, :20].reshape(40, 4, 5)
+    assert np.all(np.diff(blocks, axis=2) == 1)
+
+
+def test_block_bootstrap_does_not_depend_on_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        return idx.sum(axis=1, keepdims=True).astype(np.float64)
+
+    whole = metrics.block_bootstrap(statistic, n=50, block=4, n_boot=30, seed=3)
+    monkeypatch.setattr(metrics, "_MAX_CELLS", 120)  # 2 resamples per chunk
+    assert np.array_equal(metrics.block_bootstrap(statistic, 50, 4, 30, 3), whole)
+
+
+def test_paired_uplift_is_seeded_and_its_interval_covers_the_estimate() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(600)
+    treated = Forecast.from_values(y + rng.standard_normal(600))
+    control = Forecast.from_values(rng.standard_normal(600))
+    first = metrics.paired_uplift(y, treated, control, block=5, n_boot=400, seed=7)
+    assert first == metrics.paired_uplift(y, treated, control, block=5, n_boot=400, seed=7)
+    assert first != metrics.paired_uplift(y, treated, control, block=5, n_boot=400, seed=8)
+    for name, ci in first.items():
+        assert ci["ci_low"] < ci["estimate"] < ci["ci_high"], name
+        assert ci["ci_low"] > 0, name
+    assert first["ic"]["estimate"] == pytest.approx(
+        spearmanr(y, treated.value).statistic - spearmanr(y, control.value).statistic
+    )
+
+
+# -- champion rule ------------------------------------------------------------------
+
+
+def test_champion_moves_only_on_strict_improvement() -> None:
+    assert decide_champion(0.1, None, higher_is_better=True)[0]
+    assert decide_champion(0.1, math.nan, higher_is_better=True)[0]
+    assert decide_champion(0.2, 0.1, higher_is_better=True)[0]
+    assert not decide_champion(0.1, 0.1, higher_is_better=True)[0]
+    assert not decide_champion(0.05, 0.1, higher_is_better=True)[0]
+    assert decide_champion(0.05, 0.1, higher_is_better=False)[0]
+    assert not decide_champion(math.nan, 0.1, higher_is_better=True)[0]
+
+
+# -- experiments --------------------------------------------------------------------
+
+
+def test_planted_news_signal_shows_a_significant_uplift() -> None:
+    outcome = experiment(effect=3.0)
+    with_news, market_only = outcome.models[WITH_NEWS], outcome.models[MARKET_ONLY]
+    accuracy = "test_directional_accuracy"
+    assert with_news.metrics[accuracy] > market_only.metrics[accuracy]
+    assert with_news.metrics["test_ic"] > 0.2
+    assert outcome.uplift["directional_accuracy"]["ci_low"] > 0
+    assert outcome.uplift["ic"]["ci_low"] > 0
+    assert set(outcome.baselines) == {"zero_return", "previous_return_sign", "train_mean"}
+    assert with_news.metrics["test_rmse"] < outcome.baselines["zero_return"]["test_rmse"]
+
+
+def test_zero_effect_uplift_interval_covers_zero() -> None:
+    # A 95% interval misses 0 on about 1 in 20 null data sets; this one is fixed by its seed.
+    outcome = experiment(effect=0.0, seed=0)
+    for name, ci in outcome.uplift.items():
+        assert ci["ci_low"] <= 0 <= ci["ci_high"], name
+
+
+def test_skip_news_trains_market_only_without_uplift() -> None:
+    outcome = experiment(effect=3.0, skip_news=True)
+    assert list(outcome.models) == [MARKET_ONLY]
+    assert outcome.uplift is None
+
+
+def test_classifier_is_scored_on_direction() -> None:
+    frame = synthetic_gold(3.0, days=8)
+    frame = frame[frame[f"target_return_{HORIZON}m"].notna()].reset_index(drop=True)
+    config = TrainConfig(n_estimators=50, classifier=True, bootstrap=10)
+    outcome = run_experiment(frame, FeatureSpec.from_json(feature_doc()), config)
+    scores = outcome.models[WITH_NEWS].classifier_metrics
+    assert scores["test_clf_auc"] > 0.6
+    assert outcome.models[WITH_NEWS].summary()["test_clf_accuracy"] == scores["test_clf_accuracy"]
+
+
+def test_training_frame_drops_unlabelled_rows_and_is_sorted(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    frame = synthetic_gold(1.0, days=3)
+    write_gold(lake, frame.sample(frac=1.0, random_state=0))
+    spec = load_feature_spec(lake)
+    loaded = load_training_frame(lake, spec, TrainConfig(start="2024-03-05"))
+    assert loaded["time"].is_monotonic_increasing
+    assert loaded[spec.return_target].notna().all()
+    assert len(loaded) == 2 * (390 - HORIZON)
+    assert set(spec.all_features) <= set(loaded.columns)
+
+
+def test_feature_list_hash_ignores_order() -> None:
+    doc = feature_doc()
+    shuffled = {**doc, "market_features": MARKET[::-1]}
+    assert FeatureSpec.from_json(doc).feature_list_hash == (
+        FeatureSpec.from_json(shuffled).feature_list_hash
+    )
+    assert FeatureSpec.from_json(doc).feature_list_hash != (
+        FeatureSpec.from_json(feature_doc(skip_news=True)).feature_list_hash
+    )
