@@ -26,7 +26,8 @@ class Rejected:
 def write_quarantine(lake: Lake, table: str, rejected: list[Rejected], run_ts: dt.datetime) -> None:
     """Upsert rejected records into ``quarantine/<table>/`` under the run's date.
 
-    Keyed on (source_file, line_number), so re-ingesting the same input is idempotent.
+    Keyed on (source_file, line_number, raw): one line can hold several rejected candles
+    (an OANDA response), and re-ingesting the same input is idempotent.
     """
     if not rejected:
         return
@@ -37,5 +38,5 @@ def write_quarantine(lake: Lake, table: str, rejected: list[Rejected], run_ts: d
         tables.quarantine(table),
         df[QUARANTINE_COLUMNS],
         date_column="quarantined_at",
-        key_columns=["source_file", "line_number"],
+        key_columns=["source_file", "line_number", "raw"],
     )
