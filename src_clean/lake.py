@@ -1,9 +1,14 @@
 """Partitioned Parquet tables under a lake root (local folder or ``s3://bucket/prefix``).
 
 Every table is a folder of hive-style partitions ``date=YYYY-MM-DD`` holding exactly one
-file, ``part-0.parquet``. Writers replace whole partitions atomically: the new file is
-written under a temporary name next to the target and then moved over it, so a reader
-sees either the old or the new partition, never half of one.
+file, ``part-0.parquet``. Writers replace whole partitions atomically, so a reader sees
+either the old or the new partition, never half of one: on a local disk the new file is
+written under a temporary name next to the target and then renamed over it; on S3 a
+upload is already atomic per object (and strongly read-after-write consistent), so
+the object is written in place: a rename there would be a copy plus a delete.
+
+S3 credentials, region and endpoint come from ``src_clean.aws`` (the standard AWS
+environment, ``AWS_ENDPOINT_URL`` included, or Airflow's ``aws_default`` connection).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from src_clean.aws import filesystem_for
 
 PARTITION_FILE = "part-0.parquet"
 DEFAULT_LAKE_ROOT = "data_clean"
@@ -67,7 +74,7 @@ class Lake:
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_LAKE_ROOT) -> None:
         root_str = str(root)
         if "://" in root_str:
-            self.fs, base = pafs.FileSystem.from_uri(root_str)
+            self.fs, base = filesystem_for(root_str)
         else:
             self.fs = pafs.LocalFileSystem()
             base = str(Path(root_str).expanduser().resolve())
@@ -110,18 +117,39 @@ class Lake:
         return bool(self.partitions(table))
 
     def write_partition(self, table: str, day: dt.date | str, df: pd.DataFrame) -> str:
-        """Replace one partition with ``df`` atomically (temp file, then move)."""
-        target = self.partition_path(table, day)
-        folder = target.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
-        tmp = f"{folder}/.tmp-{uuid.uuid4().hex}.parquet"
+        """Replace one partition with ``df`` atomically."""
+        return self._write_parquet_at(self.partition_path(table, day), df)
+
+    def write_parquet(self, relpath: str, df: pd.DataFrame) -> str:
+        """Write ``df`` as one Parquet file at ``relpath`` under the root, atomically."""
+        return self._write_parquet_at(self.path(relpath), df)
+
+    def _write_parquet_at(self, target: str, df: pd.DataFrame) -> str:
         table_pa = pa.Table.from_pandas(
             normalize_timestamps(df).reset_index(drop=True), preserve_index=False
         )
-        with self.fs.open_output_stream(tmp) as sink:
-            pq.write_table(table_pa, sink, compression="zstd")
-        self.fs.move(tmp, target)
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table_pa, buffer, compression="zstd")
+        self._write_atomically(target, buffer.getvalue())
         return target
+
+    def _write_atomically(self, target: str, payload: bytes | pa.Buffer) -> None:
+        """Write ``payload`` to ``target`` so that readers never see a partial file.
+
+        The payload is serialized before anything is written. Local: a temporary file in
+        the same folder, then a rename. Object stores: written in place; an upload (one PUT,
+        or a multipart upload for large files) becomes visible whole, when it completes.
+        """
+        if not self.is_local:
+            with self.fs.open_output_stream(target) as sink:
+                sink.write(payload)
+            return
+        folder = target.rsplit("/", 1)[0]
+        self.fs.create_dir(folder, recursive=True)
+        tmp = f"{folder}/.tmp-{uuid.uuid4().hex}{Path(target).suffix}"
+        with self.fs.open_output_stream(tmp) as sink:
+            sink.write(payload)
+        self.fs.move(tmp, target)
 
     def delete_partition(self, table: str, day: dt.date | str) -> None:
         folder = self.partition_path(table, day).rsplit("/", 1)[0]
@@ -212,12 +240,8 @@ class Lake:
     def write_json(self, relpath: str, obj: Any) -> str:
         """Write a JSON document atomically."""
         target = self.path(relpath)
-        folder = target.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
-        tmp = f"{folder}/.tmp-{uuid.uuid4().hex}.json"
-        with self.fs.open_output_stream(tmp) as sink:
-            sink.write(json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
-        self.fs.move(tmp, target)
+        payload = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
+        self._write_atomically(target, payload)
         return target
 
     def read_json(self, relpath: str) -> Any:

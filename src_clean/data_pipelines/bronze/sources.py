@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from src_clean.aws import filesystem_for
 from src_clean.lake import Lake
 
 
@@ -40,9 +41,12 @@ class InputFile:
 
 
 def _filesystem(location: str) -> tuple[pafs.FileSystem, str, str]:
-    """(filesystem, path inside it, uri prefix) for a local path or an ``s3://`` URI."""
+    """(filesystem, path inside it, uri prefix) for a local path or an ``s3://`` URI.
+
+    S3 settings (custom endpoint included) come from ``src_clean.aws``.
+    """
     if "://" in location:
-        fs, path = pafs.FileSystem.from_uri(location)
+        fs, path = filesystem_for(location)
         scheme = location.split("://", 1)[0]
         return fs, path.rstrip("/"), f"{scheme}://"
     return pafs.LocalFileSystem(), str(Path(location).expanduser().resolve()), ""

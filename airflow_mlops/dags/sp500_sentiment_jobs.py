@@ -1,0 +1,75 @@
+"""
+### S&P 500 sentiment scoring jobs
+
+Hands raw article files to the GPU scoring workers and waits for their scores.
+
+1. `enqueue_new_files` lists `s3://$SP500_SENTIMENT_BUCKET/raw/text/` (`.jsonl`,
+   `.jsonl.gz`) and puts one `PENDING_SENTIMENT` job per new object version into the
+   DynamoDB table `$SP500_SENTIMENT_JOBS_TABLE`. Idempotent: the job id hashes bucket, key
+   and ETag, and the put is conditional (`attribute_not_exists(pk)`).
+2. `wait_for_scores` waits until every job queued by this run is `DONE` (the workers,
+   `python -m src_clean sentiment-worker`, run outside Airflow on GPU boxes and write
+   `curated/sentiment/<stem>.parquet`), and fails at once, without retries, when one is
+   `FAILED`, naming the file and the worker's `error_message`.
+
+The sensor runs in **reschedule** mode: between pokes it gives its worker slot back. A
+trigger-based deferrable sensor would need an async DynamoDB client (aiobotocore) in the
+triggerer and saves little at one poke a minute.
+
+AWS access: the `aws_default` connection (falls back to the standard AWS environment).
+Nothing AWS-related is imported when the file is parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import dag, task
+
+POKE_SECONDS = 60
+WAIT_HOURS = 6
+
+
+@task
+def enqueue_new_files() -> list[dict[str, str]]:
+    """Queue a scoring job for every raw file version not queued before."""
+    from src_clean.worker.airflow_side import JobsSettings, enqueue_new_files
+
+    return enqueue_new_files(JobsSettings.from_env())
+
+
+@task.sensor(poke_interval=POKE_SECONDS, timeout=WAIT_HOURS * 3600, mode="reschedule")
+def wait_for_scores(jobs: list[dict[str, str]]) -> Any:
+    """Done when every queued job is DONE; fails without retry when one FAILED."""
+    from airflow.sdk import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from src_clean.worker.airflow_side import JobsFailedError, JobsSettings, jobs_done
+
+    try:
+        summary = jobs_done(JobsSettings.from_env(), jobs)
+    except JobsFailedError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    return PokeReturnValue(is_done=summary is not None, xcom_value=summary)
+
+
+@dag(
+    dag_id="sp500_sentiment_jobs",
+    schedule="*/15 * * * *",
+    start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "sp500-mlops",
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=2),
+    },
+    tags=["sp500", "sentiment", "worker"],
+    doc_md=__doc__,
+)
+def sp500_sentiment_jobs() -> None:
+    wait_for_scores(enqueue_new_files())
+
+
+sp500_sentiment_jobs()

@@ -1,0 +1,82 @@
+"""What the ``sp500_sentiment_jobs`` DAG runs: queue new raw files, then check their jobs.
+
+Settings are read when a task runs (never at DAG parse): ``SP500_SENTIMENT_BUCKET``,
+``SP500_SENTIMENT_JOBS_TABLE`` and ``SP500_RAW_TEXT_PREFIX`` (default ``raw/text/``).
+AWS clients come from ``src_clean.aws`` (Airflow's ``aws_default`` connection inside a
+task, else the environment) and are created inside the functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from src_clean import aws
+from src_clean.worker.jobs import DONE, FAILED, JobQueue
+from src_clean.worker.scoring import RAW_PREFIX
+
+RAW_SUFFIXES = (".jsonl", ".jsonl.gz")
+DEFAULT_BUCKET = "sp500-news"
+DEFAULT_TABLE = "sp500-sentiment-jobs"
+
+
+class JobsFailedError(RuntimeError):
+    """At least one job ended FAILED (or vanished): the sensor must fail, not wait."""
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    """Where raw files land and where their jobs are queued."""
+
+    bucket: str = DEFAULT_BUCKET
+    table: str = DEFAULT_TABLE
+    prefix: str = RAW_PREFIX
+
+    @classmethod
+    def from_env(cls) -> JobsSettings:
+        env = os.environ
+        return cls(
+            bucket=env.get("SP500_SENTIMENT_BUCKET", DEFAULT_BUCKET),
+            table=env.get("SP500_SENTIMENT_JOBS_TABLE", DEFAULT_TABLE),
+            prefix=env.get("SP500_RAW_TEXT_PREFIX", RAW_PREFIX),
+        )
+
+
+def raw_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """(key, etag) of every JSONL / JSONL.gz object under ``prefix``; hidden names skipped."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            hidden = any(part.startswith(".") for part in key.removeprefix(prefix).split("/"))
+            if key.endswith(RAW_SUFFIXES) and not hidden:
+                yield key, obj["ETag"]
+
+
+def enqueue_new_files(settings: JobsSettings) -> list[dict[str, str]]:
+    """Queue a job for each raw object version not queued before; the new jobs' keys.
+
+    Idempotent: the job id hashes bucket, key and ETag and the put is conditional, so a
+    rerun (or an overlapping run) queues nothing twice.
+    """
+    queue = JobQueue(aws.client("dynamodb"), settings.table)
+    objects = raw_objects(aws.client("s3"), settings.bucket, settings.prefix)
+    jobs = (queue.enqueue(settings.bucket, key, etag) for key, etag in objects)
+    return [{"job_id": job.job_id, "key": job.key} for job in jobs if job is not None]
+
+
+def jobs_done(settings: JobsSettings, jobs: Sequence[dict[str, str]]) -> dict[str, Any] | None:
+    """A summary once every job is DONE; ``None`` while some are not; raises on a failure."""
+    queue = JobQueue(aws.client("dynamodb"), settings.table)
+    states = [queue.get(job["job_id"], job["key"]) for job in jobs]
+    problems = [
+        f"{job['key']}: {state.error_message if state else 'job record missing'}"
+        for job, state in zip(jobs, states, strict=True)
+        if state is None or state.status == FAILED
+    ]
+    if problems:
+        raise JobsFailedError(f"{len(problems)} sentiment job(s) failed: " + "; ".join(problems))
+    if any(state.status != DONE for state in states if state is not None):
+        return None
+    return {"jobs": len(jobs), "records": sum(state.record_count or 0 for state in states if state)}
