@@ -59,7 +59,12 @@ class StageLog:
 
     rows: list[tuple[str, float, str]] = field(default_factory=list)
 
-    def run(self, name: str, fn: Callable[[], Any], describe: Callable[[Any], str]) -> Any:
+    def run(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        describe: Callable[[Any], str] = lambda report: report.summary(),
+    ) -> Any:
         print(f"▶ {name} ...", flush=True)
         started = time.perf_counter()
         result = fn()
@@ -92,19 +97,13 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     if cfg.bronze_market is None or (cfg.bronze_news is None and not cfg.skip_news):
         raise SystemExit("error: --bronze-market and --bronze-news are required (or use --demo)")
 
-    stages.run(
-        "bronze market", lambda: ingest_market(cfg.bronze_market, lake), lambda r: r.summary()
-    )
+    stages.run("bronze market", lambda: ingest_market(cfg.bronze_market, lake))
     if not cfg.skip_news:
-        stages.run("bronze news", lambda: ingest_news(cfg.bronze_news, lake), lambda r: r.summary())
+        stages.run("bronze news", lambda: ingest_news(cfg.bronze_news, lake))
     if last < STAGES.index("silver"):
         return _finish(cfg, stages, {})
 
-    stages.run(
-        "silver market features",
-        lambda: build_market_features(lake),
-        lambda r: f"{r.rows} rows over {r.days} days",
-    )
+    stages.run("silver market features", lambda: build_market_features(lake))
     model_id = None
     if not cfg.skip_news:
         from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
@@ -112,10 +111,6 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         report = stages.run(
             "silver sentiment",
             lambda: score_new_articles(lake, cfg.sentiment_model, demo_fallback=cfg.demo),
-            lambda r: (
-                f"model {r.model_id}: scored {r.scored}, already scored {r.already_scored}, "
-                f"empty text {r.empty_text}"
-            ),
         )
         model_id = report.model_id
     if last < STAGES.index("gold"):
@@ -125,14 +120,12 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         stages.run(
             "gold news signals",
             lambda: build_news_signals(lake, window_minutes=cfg.window, model_id=model_id),
-            lambda r: f"{r.rows} bars",
         )
     stages.run(
         "gold training set",
         lambda: build_training_set(
             lake, horizon_minutes=cfg.prediction_horizon, skip_news=cfg.skip_news
         ),
-        lambda r: f"{r.rows} rows",
     )
     if last < STAGES.index("train"):
         return _finish(cfg, stages, {})
@@ -156,13 +149,8 @@ def _generate_demo_data(cfg: PipelineConfig, stages: StageLog) -> None:
     sample = stages.run(
         "sample data",
         lambda: generate_sample_data(
-            raw,
-            DEMO_START,
-            cfg.demo_days,
-            seed=cfg.seed,
-            news_effect_bps=cfg.news_effect_bps,
+            raw, DEMO_START, cfg.demo_days, seed=cfg.seed, news_effect_bps=cfg.news_effect_bps
         ),
-        lambda s: s.summary(),
     )
     cfg.bronze_market = cfg.bronze_market or sample.market_dir
     cfg.bronze_news = cfg.bronze_news or sample.jsonl_dir
