@@ -17,11 +17,12 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -31,6 +32,8 @@ from src_clean.aws import filesystem_for
 
 PARTITION_FILE = "part-0.parquet"
 DEFAULT_LAKE_ROOT = "data_clean"
+UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
+NS_PER_DAY = 86_400 * 10**9
 
 
 def _to_date(value: dt.date | str | pd.Timestamp) -> dt.date:
@@ -48,14 +51,15 @@ def normalize_timestamps(df: pd.DataFrame) -> pd.DataFrame:
     out = df
     for col in df.columns:
         dtype = df[col].dtype
+        if dtype == UTC_NS:
+            continue
         if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
             series = df[col]
             if series.dt.tz is None:
                 series = series.dt.tz_localize("UTC")
-            converted = series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
             if out is df:
                 out = df.copy()
-            out[col] = converted
+            out[col] = series.dt.tz_convert("UTC").astype(UTC_NS)
     return out
 
 
@@ -126,7 +130,7 @@ class Lake:
 
     def _write_parquet_at(self, target: str, df: pd.DataFrame) -> str:
         table_pa = pa.Table.from_pandas(
-            normalize_timestamps(df).reset_index(drop=True), preserve_index=False
+            normalize_timestamps(df).reset_index(drop=True), preserve_index=False, nthreads=1
         )
         buffer = pa.BufferOutputStream()
         pq.write_table(table_pa, buffer, compression="zstd")
@@ -159,9 +163,8 @@ class Lake:
     def write_partitioned(self, table: str, df: pd.DataFrame, date_column: str) -> list[str]:
         """Replace every partition that ``df`` has rows for (by the UTC date of ``date_column``)."""
         written = []
-        days = _partition_days(df[date_column])
-        for day, part in df.groupby(days, sort=True):
-            self.write_partition(table, day, part.reset_index(drop=True))
+        for day, part in _split_by_day(normalize_timestamps(df), date_column):
+            self.write_partition(table, day, part)
             written.append(str(day))
         return written
 
@@ -182,25 +185,23 @@ class Lake:
         Partitions are rewritten atomically, one at a time.
         """
         key_columns = list(key_columns)
-        days = _partition_days(df[date_column])
+        order = list(sort_columns) if sort_columns else key_columns
         replaced = 0
         touched = []
-        for day, new in df.groupby(days, sort=True):
-            new = normalize_timestamps(new)
+        for day, new in _split_by_day(normalize_timestamps(df), date_column):
             old = self.read_partition(table, day)
             if old is not None and len(old):
                 old = normalize_timestamps(old)
-                unique_new_keys = new[key_columns].drop_duplicates()
-                replaced += len(old[key_columns].merge(unique_new_keys, on=key_columns))
                 if keep_existing:
                     new = _keep_stored_values(new, old, key_columns, keep_existing)
                 columns = list(new.columns) + [c for c in old.columns if c not in new.columns]
                 combined = pd.concat([old, new], ignore_index=True)[columns]
-                combined = combined.drop_duplicates(subset=key_columns, keep="last")
+                superseded = combined.duplicated(subset=key_columns, keep="last").to_numpy()
+                replaced += int(superseded[: len(old)].sum())
+                combined = combined[~superseded]
             else:
                 combined = new
-            order = list(sort_columns) if sort_columns else key_columns
-            combined = combined.sort_values(order, kind="stable").reset_index(drop=True)
+            combined = combined.sort_values(order, kind="stable")
             self.write_partition(table, day, combined)
             touched.append(str(day))
         return UpsertResult(rows_in=len(df), rows_replaced=replaced, partitions=tuple(touched))
@@ -252,10 +253,15 @@ class Lake:
         return self.fs.get_file_info(self.path(relpath)).type == pafs.FileType.File
 
 
-def _partition_days(times: pd.Series) -> pd.Series:
-    """UTC calendar date of each timestamp, the partition key of every table."""
-    ts = pd.to_datetime(times, utc=True)
-    return ts.dt.tz_convert("UTC").dt.date
+def _split_by_day(df: pd.DataFrame, date_column: str) -> Iterator[tuple[dt.date, pd.DataFrame]]:
+    """(UTC date, rows) for each partition key in ``df``, in date order, rows in input order."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(df[date_column], utc=True)).as_unit("ns")
+    days = (stamps.asi8 // NS_PER_DAY).astype("datetime64[D]")
+    order = np.argsort(days, kind="stable")
+    sorted_days = days[order]
+    bounds = np.flatnonzero(sorted_days[1:] != sorted_days[:-1]) + 1
+    for chunk in np.split(order, bounds) if len(order) else []:
+        yield days[chunk[0]].item(), df.iloc[chunk].reset_index(drop=True)
 
 
 def _keep_stored_values(
