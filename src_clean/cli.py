@@ -39,6 +39,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Join features, news signals and labels.",
     ),
     "train": ("src_clean.training.train", "Train and track the XGBoost models in MLflow."),
+    "backfill-plan": (
+        "src_clean.backfill.plan_cli",
+        "Cut a date range into sentiment backfill shards (manifest JSONL).",
+    ),
+    "backfill-shard": (
+        "src_clean.backfill.shard_cli",
+        "Score one backfill shard with checkpoints and a circuit breaker.",
+    ),
     "sentiment-worker": (
         "src_clean.worker.cli",
         "Score raw article files queued in DynamoDB (long-running, for GPU boxes).",

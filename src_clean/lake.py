@@ -240,9 +240,12 @@ class Lake:
 
     def write_json(self, relpath: str, obj: Any) -> str:
         """Write a JSON document atomically."""
+        return self.write_text(relpath, json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+    def write_text(self, relpath: str, text: str) -> str:
+        """Write a UTF-8 text file atomically."""
         target = self.path(relpath)
-        payload = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
-        self._write_atomically(target, payload)
+        self._write_atomically(target, text.encode())
         return target
 
     def read_json(self, relpath: str) -> Any:

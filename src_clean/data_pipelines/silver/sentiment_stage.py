@@ -101,14 +101,7 @@ def score_new_articles(
     done = scored_article_ids(lake, scorer.model_id, start, end)
     new = articles[~articles["article_id"].isin(done)]
     rows = score_articles(new, scorer, text_mode)
-    if len(rows):
-        lake.upsert_partitioned(
-            SILVER_SENTIMENT,
-            rows,
-            date_column="published_at",
-            key_columns=KEY_COLUMNS,
-            sort_columns=SORT_COLUMNS,
-        )
+    store_scores(lake, rows)
     empty = int(rows["p_positive"].isna().sum())
     return SentimentRunReport(
         model_id=scorer.model_id,
@@ -135,6 +128,18 @@ def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) 
     keys = articles[["article_id", "published_at"]].reset_index(drop=True)
     rows = pd.concat([keys.assign(model_id=scorer.model_id), scores], axis=1)
     return rows.assign(scored_at=pd.Timestamp.now(tz="UTC"))[SENTIMENT_COLUMNS]
+
+
+def store_scores(lake: Lake, rows: pd.DataFrame) -> None:
+    """Upsert sentiment rows into silver, keyed on (article_id, model_id)."""
+    if len(rows):
+        lake.upsert_partitioned(
+            SILVER_SENTIMENT,
+            rows,
+            date_column="published_at",
+            key_columns=KEY_COLUMNS,
+            sort_columns=SORT_COLUMNS,
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
