@@ -3,6 +3,7 @@ planted-signal / zero-effect experiments (no MLflow here; see test_training_mlfl
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -284,7 +285,7 @@ def test_training_frame_drops_unlabelled_rows_and_is_sorted(tmp_path) -> None:
     frame = synthetic_gold(1.0, days=3)
     write_gold(lake, frame.sample(frac=1.0, random_state=0))
     spec = load_feature_spec(lake)
-    loaded = load_training_frame(lake, spec, TrainConfig(start="2024-03-05"))
+    loaded = load_training_frame(lake, spec, TrainConfig(start=dt.date(2024, 3, 5)))
     assert loaded["time"].is_monotonic_increasing
     assert loaded[spec.return_target].notna().all()
     assert len(loaded) == 2 * (390 - HORIZON)

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 
 from src_clean.backfill.config import DEFAULT_RUN_ID, SHARD_UNITS
 from src_clean.backfill.shards import plan_backfill
 from src_clean.backfill.state import jsonl_text, manifest_path
-from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
+from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.lake import Lake
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", default=DEFAULT_LAKE_ROOT, help="lake root (folder or s3://)")
-    parser.add_argument(
-        "--start", type=dt.date.fromisoformat, required=True, help="first UTC date (inclusive)"
-    )
-    parser.add_argument(
-        "--end", type=dt.date.fromisoformat, required=True, help="last UTC date (inclusive)"
-    )
+    add_lake_argument(parser)
+    add_date_range(parser, required=True)
     parser.add_argument("--shard", choices=SHARD_UNITS, default="month", help="shard length")
     parser.add_argument(
         "--run-id",

@@ -3,6 +3,7 @@ written by the gold layer (``FeatureSpec``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,8 +19,8 @@ class TrainConfig:
     experiment: str = DEFAULT_EXPERIMENT
     registered_model: str = DEFAULT_REGISTERED_MODEL
     tracking_uri: str | None = None
-    start: str | None = None
-    end: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
     train_frac: float = 0.7
     val_frac: float = 0.15
     embargo_minutes: int = 0

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from src_clean import tables
-from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
+from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.lake import Lake
 from src_clean.training.baselines import compute_baselines
 from src_clean.training.config import FeatureSpec, TrainConfig
 from src_clean.training.metrics import (
@@ -209,7 +210,7 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
-    parser.add_argument("--lake", default=DEFAULT_LAKE_ROOT, help="lake root (folder or s3://)")
+    add_lake_argument(parser)
     parser.add_argument(
         "--mlflow-tracking-uri",
         dest="tracking_uri",
@@ -230,8 +231,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--classifier", action="store_true", help="also fit an XGBClassifier on direction"
     )
-    parser.add_argument("--start", help="first gold date (YYYY-MM-DD, inclusive)")
-    parser.add_argument("--end", help="last gold date (YYYY-MM-DD, inclusive)")
+    add_date_range(parser, "gold date")
     parser.add_argument("--bootstrap", type=int, default=defaults.bootstrap, help="resamples")
     parser.add_argument("--seed", type=int, default=defaults.seed)
 

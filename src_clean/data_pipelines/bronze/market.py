@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from src_clean import tables
+from src_clean.cli_args import add_lake_argument
 from src_clean.data_pipelines.bronze.market_parse import INPUT_SUFFIXES, parse_file
 from src_clean.data_pipelines.bronze.market_validate import validate
 from src_clean.data_pipelines.bronze.quarantine import write_quarantine
 from src_clean.data_pipelines.bronze.sources import IngestLedger, InputFile, list_input_files
-from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
+from src_clean.lake import Lake
 from src_clean.reports import IngestReport
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def _time_zone(name: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``bronze-market`` options."""
     parser.add_argument("--input", required=True, help="candle file, folder or s3:// prefix")
-    parser.add_argument("--lake", default=DEFAULT_LAKE_ROOT, help="lake root (folder or s3://)")
+    add_lake_argument(parser)
     parser.add_argument(
         "--timezone",
         type=_time_zone,

@@ -19,11 +19,12 @@ from pathlib import Path
 import pandas as pd
 
 from src_clean import tables
+from src_clean.cli_args import add_lake_argument
 from src_clean.data_pipelines.bronze.news_fields import ARTICLE_COLUMNS, to_articles
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES, ParsedFile, parse_news_file
 from src_clean.data_pipelines.bronze.quarantine import Rejected, write_quarantine
 from src_clean.data_pipelines.bronze.sources import IngestLedger, list_input_files
-from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
+from src_clean.lake import Lake
 from src_clean.reports import IngestReport
 
 BRONZE_NEWS_COLUMNS = [*ARTICLE_COLUMNS, "ingested_at", "source_file"]
@@ -98,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input", required=True, help="raw news file, folder or s3:// prefix (.json, .jsonl[.gz])"
     )
-    parser.add_argument("--lake", default=DEFAULT_LAKE_ROOT, help="lake root (folder or s3://)")
+    add_lake_argument(parser)
     parser.add_argument(
         "--only-new", action="store_true", help="skip files this table has already ingested"
     )

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from src_clean.cli_args import add_date_range, add_lake_argument
 from src_clean.lake import Lake
 from src_clean.tables import GOLD_SIGNALS, SILVER_FEATURES, SILVER_SENTIMENT
 from src_clean.time_convention import BAR
@@ -260,13 +261,12 @@ def resolve_model_id(lake: Lake, model_id: str | None) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", default="data_clean", help="lake root (folder or s3:// URI)")
+    add_lake_argument(parser)
     parser.add_argument("--window", type=int, default=60, help="window length in minutes")
     parser.add_argument("--news-lag", type=int, default=0, help="extra delay in minutes")
     parser.add_argument("--half-life", type=float, default=30.0, help="decay half-life, minutes")
     parser.add_argument("--sentiment-model-id", default=None, help="required if silver has several")
-    parser.add_argument("--start", type=dt.date.fromisoformat, help="first bar date (inclusive)")
-    parser.add_argument("--end", type=dt.date.fromisoformat, help="last bar date (inclusive)")
+    add_date_range(parser, "bar date")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from src_clean.cli_args import add_date_range, add_lake_argument
 from src_clean.data_pipelines.gold.labels import add_labels, target_columns
 from src_clean.data_pipelines.gold.news_signals import NEWS_PREFIX, PROVENANCE_COLUMNS
 from src_clean.lake import Lake
@@ -174,13 +175,12 @@ def _join_news(labelled: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", default="data_clean", help="lake root (folder or s3:// URI)")
+    add_lake_argument(parser)
     parser.add_argument(
         "--prediction-horizon", type=int, default=30, help="label horizon in minutes"
     )
     parser.add_argument("--skip-news", action="store_true", help="market features only")
-    parser.add_argument("--start", type=dt.date.fromisoformat, help="first bar date (inclusive)")
-    parser.add_argument("--end", type=dt.date.fromisoformat, help="last bar date (inclusive)")
+    add_date_range(parser, "bar date")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from src_clean.cli_args import add_date_range, add_lake_argument
 from src_clean.data_pipelines.silver import (
     calendar_features,
     indicators,
@@ -30,7 +31,7 @@ from src_clean.data_pipelines.silver import (
     volatility,
 )
 from src_clean.data_pipelines.silver.bars import Bars
-from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
+from src_clean.lake import Lake
 from src_clean.tables import BRONZE_CANDLES, SILVER_FEATURES
 from src_clean.time_convention import MAX_GAP
 
@@ -159,13 +160,8 @@ def _write_days(lake: Lake, days: list[dt.date], features: pd.DataFrame) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", default=DEFAULT_LAKE_ROOT, help="lake root (folder or s3://)")
-    parser.add_argument(
-        "--start", type=dt.date.fromisoformat, help="first UTC day (default: first bronze day)"
-    )
-    parser.add_argument(
-        "--end", type=dt.date.fromisoformat, help="last UTC day (default: last bronze day)"
-    )
+    add_lake_argument(parser)
+    add_date_range(parser, "UTC day (default: all bronze days)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from src_clean.cli_args import add_date_range, add_lake_argument
 from src_clean.data_pipelines.silver.sentiment.base import (
     RESULT_COLUMNS,
     TEXT_MODES,
@@ -30,7 +31,7 @@ from src_clean.data_pipelines.silver.sentiment.loading import (
     load_scorer,
 )
 from src_clean.data_pipelines.silver.sentiment.transformers_backend import PRECISIONS, Precision
-from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
+from src_clean.lake import Lake
 from src_clean.tables import BRONZE_NEWS, SILVER_SENTIMENT
 
 KEY_COLUMNS = ["article_id", "model_id"]
@@ -143,7 +144,7 @@ def store_scores(lake: Lake, rows: pd.DataFrame) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lake", default=DEFAULT_LAKE_ROOT, help="lake root (folder or s3://)")
+    add_lake_argument(parser)
     parser.add_argument(
         "--sentiment-model",
         default=DEFAULT_SENTIMENT_MODEL,
@@ -170,8 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="if the model cannot be loaded, warn loudly and score with the lexicon instead",
     )
-    parser.add_argument("--start", type=dt.date.fromisoformat, help="first UTC date (inclusive)")
-    parser.add_argument("--end", type=dt.date.fromisoformat, help="last UTC date (inclusive)")
+    add_date_range(parser, "UTC date")
 
 
 def main(args: argparse.Namespace) -> int:
