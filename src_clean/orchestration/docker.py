@@ -1,0 +1,87 @@
+"""Docker execution mode: the one house wrapper around ``DockerOperator``.
+
+Every containerised stage gets the same defaults: an image pinned by tag or digest, the data
+volume mounted at the same path as in the Airflow workers (so the argv is identical in both
+modes), the models cache, offline Hugging Face, the MLflow URI, and the container removed
+once it succeeded (kept for inspection when it failed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from src_clean.orchestration.settings import Settings
+
+if TYPE_CHECKING:
+    from airflow.providers.docker.operators.docker import DockerOperator
+    from docker.types import Mount
+
+HF_CACHE_SUBDIR = "hf-cache"
+# A tag follows the last ":" after the last "/" (a ":" before it is a registry port).
+_TAG = re.compile(r":(?P<tag>[\w][\w.-]{0,127})$")
+
+
+def pinned_image(image: str) -> str:
+    """Return ``image`` if it names a fixed tag or digest; reject no tag and ``latest``."""
+    if "@sha256:" in image:
+        return image
+    match = _TAG.search(image.rsplit("/", 1)[-1])
+    if match is None or match["tag"] == "latest":
+        raise ValueError(f"image {image!r} must be pinned to a version tag or digest, not latest")
+    return image
+
+
+def _mount(source: str, target: str) -> Mount:
+    from docker.types import Mount
+
+    kind = "bind" if source.startswith("/") else "volume"
+    return Mount(target=target, source=source, type=kind)
+
+
+def stage_mounts(settings: Settings) -> list[Mount]:
+    """The data volume (lake and landing folders) and the models cache."""
+    return [
+        _mount(settings.docker_data_source, settings.docker_data_dir),
+        _mount(settings.docker_models_source, settings.docker_models_dir),
+    ]
+
+
+def stage_environment(settings: Settings) -> dict[str, str]:
+    """Environment of every stage container."""
+    environment = {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": f"{settings.docker_models_dir.rstrip('/')}/{HF_CACHE_SUBDIR}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if settings.mlflow_tracking_uri:
+        environment["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    return environment
+
+
+def stage_operator(
+    task_id: str,
+    argv: Sequence[str] | Any,
+    image_kind: str,
+    settings: Settings,
+    **operator_kwargs: Any,
+) -> DockerOperator:
+    """A DockerOperator running ``python -m src_clean <argv>`` in the ``image_kind`` image.
+
+    ``argv`` is a list of strings or an XComArg that resolves to one at run time.
+    """
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    return DockerOperator(
+        task_id=task_id,
+        image=pinned_image(settings.image(image_kind)),
+        command=argv,
+        mounts=stage_mounts(settings),
+        environment=stage_environment(settings),
+        docker_url=settings.docker_url,
+        network_mode=settings.docker_network,
+        auto_remove="success",
+        mount_tmp_dir=False,
+        **operator_kwargs,
+    )

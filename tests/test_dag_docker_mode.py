@@ -1,0 +1,252 @@
+"""Docker execution mode and the deployment files, without a Docker engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from pathlib import Path
+
+import airflow_env
+import pytest
+import yaml
+
+from src_clean.orchestration.commands import STAGES
+from src_clean.orchestration.settings import Settings
+
+REPO = airflow_env.REPO
+ETL_IMAGE = "registry.example:5000/sp500-etl:1.2.3"
+TRAINER_IMAGE = "registry.example:5000/sp500-trainer:1.2.3"
+DOCKER_ENV = {
+    "SP500_EXECUTION": "docker",
+    "SP500_LAKE_ROOT": "/opt/sp500/lake",
+    "SP500_LANDING_MARKET": "/opt/sp500/landing/market",
+    "SP500_LANDING_NEWS": "s3://landing-bucket/news",
+    "SP500_ETL_IMAGE": ETL_IMAGE,
+    "SP500_TRAINER_IMAGE": TRAINER_IMAGE,
+    "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+}
+DOCKERFILES = {
+    kind: REPO / "airflow_mlops" / "docker" / kind / "Dockerfile"
+    for kind in ("etl", "trainer", "airflow")
+}
+SESSION = (
+    dt.datetime(2024, 3, 5, 22, 30, tzinfo=dt.UTC),
+    dt.datetime(2024, 3, 6, 22, 30, tzinfo=dt.UTC),
+)
+
+
+@pytest.fixture(scope="module")
+def docker_dag():
+    return airflow_env.load_dag(DOCKER_ENV)
+
+
+@pytest.fixture(scope="module")
+def local_dag():
+    return airflow_env.load_dag({"SP500_EXECUTION": "local"})
+
+
+@pytest.mark.parametrize("task_id", sorted(STAGES))
+def test_stage_runs_in_its_pinned_image(docker_dag, task_id: str) -> None:
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    task = docker_dag.get_task(task_id)
+    assert isinstance(task, DockerOperator)
+    assert task.image == (TRAINER_IMAGE if task_id == "train" else ETL_IMAGE)
+    assert task.auto_remove == "success"
+    assert task.mount_tmp_dir is False
+    assert task.network_mode == "sp500"
+    assert task.doc_md == STAGES[task_id].doc_md
+
+
+def test_airflow_only_tasks_stay_in_the_worker(docker_dag) -> None:
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    containerised = {t.task_id for t in docker_dag.tasks if isinstance(t, DockerOperator)}
+    assert containerised == set(STAGES)
+
+
+@pytest.mark.parametrize("task_id", sorted(STAGES))
+def test_container_command_is_the_local_argv(docker_dag, local_dag, task_id: str) -> None:
+    command = docker_dag.get_task(task_id).command
+    (local_argv,) = local_dag.get_task(task_id).op_args
+    assert (command.operator.task_id, command.key) == ("plan", task_id)
+    assert (local_argv.operator.task_id, local_argv.key) == ("plan", task_id)
+
+
+def test_plan_builds_container_paths(docker_dag, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in DOCKER_ENV.items():
+        monkeypatch.setenv(name, value)
+    plan = docker_dag.get_task("plan").python_callable
+    argv = plan(
+        params={"retrain": True}, data_interval_start=SESSION[0], data_interval_end=SESSION[1]
+    )
+    assert argv["ingest_news"][:5] == [
+        "bronze-news",
+        "--input",
+        "s3://landing-bucket/news",
+        "--lake",
+        "/opt/sp500/lake",
+    ]
+    assert argv["train"][:5] == [
+        "train",
+        "--lake",
+        "/opt/sp500/lake",
+        "--mlflow-tracking-uri",
+        "http://mlflow:5000",
+    ]
+
+
+def test_plan_rejects_a_lake_the_containers_cannot_see(
+    docker_dag, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in DOCKER_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIRFLOW_VAR_SP500_LAKE_ROOT", "/home/me/lake")  # a Variable override
+    plan = docker_dag.get_task("plan").python_callable
+    with pytest.raises(ValueError, match="not visible to the stage containers"):
+        plan(params={}, data_interval_start=SESSION[0], data_interval_end=SESSION[1])
+
+
+def test_mounts_and_environment(docker_dag) -> None:
+    task = docker_dag.get_task("score_sentiment")
+    mounts = {(m["Source"], m["Target"], m["Type"]) for m in task.mounts}
+    assert mounts == {("sp500-data", "/opt/sp500", "volume"), ("sp500-models", "/models", "volume")}
+    assert task.environment["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert task.environment["HF_HUB_OFFLINE"] == "1"
+    assert task.environment["HF_HOME"] == "/models/hf-cache"
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"SP500_ETL_IMAGE": "sp500-etl:latest"}, "pinned"),
+        ({"SP500_TRAINER_IMAGE": "sp500-trainer"}, "pinned"),
+        ({"SP500_LAKE_ROOT": "data_clean"}, "not visible to the stage containers"),
+    ],
+)
+def test_unsafe_docker_settings_fail_at_parse_time(env: dict[str, str], error: str) -> None:
+    bag = airflow_env.parse_dag_folder({**DOCKER_ENV, **env})
+    assert error in "".join(bag.import_errors.values())
+
+
+# -- deployment files ------------------------------------------------------------------
+
+
+def _copy_sources(dockerfile: Path) -> list[str]:
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("COPY "):
+            parts = [p for p in line.split()[1:] if not p.startswith("--")]
+            sources += parts[:-1]
+    return sources
+
+
+@pytest.mark.parametrize("kind", sorted(DOCKERFILES))
+def test_dockerfile_copy_sources_exist(kind: str) -> None:
+    sources = _copy_sources(DOCKERFILES[kind])
+    assert sources
+    ignored = set((REPO / ".dockerignore").read_text().split())
+    for source in sources:
+        assert (REPO / source).exists(), source
+        assert source not in ignored, source
+
+
+@pytest.mark.parametrize("kind", ["etl", "trainer"])
+def test_stage_images(kind: str) -> None:
+    text = DOCKERFILES[kind].read_text()
+    assert 'ENTRYPOINT ["python", "-m", "src_clean"]' in text
+    assert re.search(r"^USER app$", text, re.MULTILINE)
+    assert re.search(r"^FROM python:3\.11-slim", text, re.MULTILINE)
+    extra = "etl" if kind == "etl" else "train"
+    assert f".[{extra}]" in text
+    instructions = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    extra_deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ][extra]
+    uses_torch = "torch" in instructions or any(d.startswith("torch") for d in extra_deps)
+    assert uses_torch is (kind == "etl")
+
+
+def test_etl_image_bakes_the_model_and_runs_offline() -> None:
+    text = DOCKERFILES["etl"].read_text()
+    for expected in (
+        "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu",
+        "ARG SENTIMENT_MODEL=ProsusAI/finbert",
+        "ARG SKIP_MODEL_DOWNLOAD=false",
+        "ARG EXPORT_ONNX=false",
+        'export-onnx --model "${folder}" --int8',
+        'download-model --model "${SENTIMENT_MODEL}" --out /opt/models',
+        "HF_HUB_OFFLINE=1",
+    ):
+        assert expected in text
+
+
+def test_airflow_image_is_pinned() -> None:
+    text = DOCKERFILES["airflow"].read_text()
+    assert "FROM apache/airflow:3.3.2-python3.11" in text
+    assert '"apache-airflow==${AIRFLOW_VERSION}"' in text
+    assert "COPY --chown=airflow:0 airflow_mlops/dags /opt/airflow/dags" in text
+
+
+def _interpolate(value: str) -> str:
+    """Compose's ``${NAME:-default}`` with nothing set: the default."""
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_compose_services_wait_for_healthy_dependencies(compose: dict) -> None:
+    services = compose["services"]
+    expected = {
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "mlflow",
+    }
+    assert expected <= set(services)
+    for name, service in services.items():
+        for dependency, rule in service.get("depends_on", {}).items():
+            assert dependency in services, (name, dependency)
+            if rule["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], dependency
+    for name in expected - {"airflow-init"}:
+        assert "healthcheck" in services[name], name
+    runtime = expected - {"postgres", "airflow-init", "mlflow"}
+    for name in runtime:
+        rule = services[name]["depends_on"]["airflow-init"]
+        assert rule["condition"] == "service_completed_successfully", name
+
+
+def test_compose_matches_the_docker_mode_defaults(compose: dict) -> None:
+    defaults = Settings()
+    assert compose["volumes"]["sp500-data"]["name"] == defaults.docker_data_source
+    assert compose["volumes"]["sp500-models"]["name"] == defaults.docker_models_source
+    assert compose["networks"]["sp500"]["name"] == defaults.docker_network
+    scheduler = compose["services"]["airflow-scheduler"]
+    assert f"sp500-data:{defaults.docker_data_dir}" in scheduler["volumes"]
+    assert f"sp500-models:{defaults.docker_models_dir}" in scheduler["volumes"]
+    env = {name: _interpolate(str(value)) for name, value in scheduler["environment"].items()}
+    assert env["SP500_EXECUTION"] == "local"
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    Settings.from_env({**env, "SP500_EXECUTION": "docker"}).validate()
+
+
+def test_compose_images_are_pinned(compose: dict) -> None:
+    for name, service in compose["services"].items():
+        image = service.get("image", "")
+        assert ":" in image and not image.endswith(":latest"), name
+
+
+def test_mlflow_uses_postgres_and_serves_artifacts(compose: dict) -> None:
+    args = " ".join(compose["services"]["mlflow"]["command"])
+    assert "--backend-store-uri=postgresql+psycopg2://" in args and "/mlflow" in args
+    assert "--serve-artifacts" in args and "--artifacts-destination=/mlartifacts" in args
+    init_sql = REPO / "airflow_mlops" / "docker" / "postgres" / "init-mlflow.sql"
+    assert "CREATE DATABASE mlflow" in init_sql.read_text()

@@ -1,0 +1,113 @@
+"""End to end: Airflow's ``dag.test()`` runs every stage on sample data, in local mode."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import airflow_env
+import pytest
+
+from src_clean import tables
+from src_clean.lake import Lake
+from src_clean.sample_data import generate_sample_data
+
+pytestmark = pytest.mark.slow
+
+# Ten days of candles: the trigger form backfills all of them (the data interval alone would
+# cover one session, too little to train on); the training history covers them all.
+SAMPLE_START = dt.date(2024, 1, 1)
+SAMPLE_DAYS = 10
+LOGICAL_DATE = dt.datetime(2024, 1, 11, 12, tzinfo=dt.UTC)
+RUN_CONF = {"start_date": "2024-01-01", "end_date": "2024-01-10", "sentiment_model": "lexicon"}
+LAKE_TABLES = (
+    tables.BRONZE_CANDLES,
+    tables.BRONZE_NEWS,
+    tables.SILVER_FEATURES,
+    tables.SILVER_SENTIMENT,
+    tables.GOLD_SIGNALS,
+    tables.GOLD_TRAINING,
+)
+
+
+def _settings_env(root: Path, lake: Path) -> dict[str, str]:
+    return {
+        "SP500_EXECUTION": "local",
+        "SP500_LAKE_ROOT": str(lake),
+        "SP500_LANDING_MARKET": str(root / "landing" / "market"),
+        "SP500_LANDING_NEWS": str(root / "landing" / "news" / "jsonl"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+    }
+
+
+def _run(settings_env: dict[str, str], logical_date: dt.datetime, conf: dict) -> dict[str, str]:
+    """``dag.test()`` with ``settings_env``; the state of every task instance."""
+    with pytest.MonkeyPatch.context() as patch:
+        dag = airflow_env.load_dag(settings_env)
+        for task in dag.tasks:
+            task.retries = 0  # a failure fails the test now, not after the retry delays
+        for name, value in {**settings_env, "HF_HUB_OFFLINE": "1"}.items():
+            patch.setenv(name, value)
+        run = dag.test(logical_date=logical_date, run_conf=conf)
+    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def _row_counts(lake: Lake) -> dict[str, int]:
+    return {table: len(lake.read(table)) for table in LAKE_TABLES}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict[str, str]]:
+    airflow_env.migrated_db()
+    root = tmp_path_factory.mktemp("dag-e2e")
+    generate_sample_data(root / "landing", SAMPLE_START, SAMPLE_DAYS, seed=7)
+    settings_env = _settings_env(root, root / "lake")
+    return root, settings_env, _run(settings_env, LOGICAL_DATE, RUN_CONF)
+
+
+def test_every_task_succeeds_and_writes_its_table(first_run) -> None:
+    root, _, states = first_run
+    assert states == dict.fromkeys(states, "success")
+    assert len(states) == 11
+    lake = Lake(root / "lake")
+    for table in LAKE_TABLES:
+        assert lake.partitions(table), table
+    assert lake.partitions(tables.GOLD_TRAINING)[-1] == dt.date(2024, 1, 10)
+    assert lake.read_json(tables.GOLD_FEATURE_LIST)["news_features"]
+    sentiment = lake.read(tables.SILVER_SENTIMENT, columns=["model_id"])
+    assert sentiment["model_id"].str.startswith("lexicon:").all()  # the trigger form's model
+
+
+def test_training_is_tracked_in_mlflow(first_run) -> None:
+    from mlflow.tracking import MlflowClient
+
+    root, settings_env, _ = first_run
+    summary = Lake(root / "lake").read_json(tables.TRAINING_SUMMARY)
+    client = MlflowClient(settings_env["MLFLOW_TRACKING_URI"])
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    run_ids = {run.info.run_id for run in client.search_runs(experiments)}
+    assert summary["mlflow_run_id"] in run_ids
+
+
+def test_rerunning_the_same_interval_changes_no_table(first_run) -> None:
+    root, settings_env, _ = first_run
+    lake = Lake(root / "lake")
+    before = _row_counts(lake)
+    states = _run(settings_env, LOGICAL_DATE, RUN_CONF)
+    assert states == dict.fromkeys(states, "success")
+    assert _row_counts(lake) == before
+
+
+def test_skip_news_skips_the_news_stages(first_run, tmp_path: Path) -> None:
+    root, _, _ = first_run
+    shutil.copytree(root / "lake", tmp_path / "lake")
+    settings_env = _settings_env(root, tmp_path / "lake")
+    conf = {**RUN_CONF, "skip_news": True, "retrain": False}
+    states = _run(settings_env, LOGICAL_DATE + dt.timedelta(days=1), conf)
+    skipped = {"score_sentiment", "gold_news", "train", "promotion_report"}
+    assert {task for task, state in states.items() if state == "skipped"} == skipped
+    assert all(states[task] == "success" for task in set(states) - skipped)
+    features = Lake(tmp_path / "lake").read_json(tables.GOLD_FEATURE_LIST)
+    assert features["skip_news"] is True
+    assert features["news_features"] == []

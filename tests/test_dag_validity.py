@@ -1,0 +1,115 @@
+"""The DAG parses, parses cheaply, and follows the house policy (local execution mode)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+import airflow_env
+import pytest
+
+from src_clean import tables
+from src_clean.orchestration.commands import STAGES, asset_uri
+
+HEAVY_MODULES = ("torch", "transformers", "xgboost", "mlflow", "pandas", "matplotlib", "docker")
+PARSE_BUDGET_S = 2.0
+PARSE_PROBE = """
+import importlib.util, json, sys, time
+import airflow.sdk  # already imported in the DAG processor; not part of the file's budget
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("sp500_pipeline", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "heavy": [m for m in sys.argv[2:] if m in sys.modules]}))
+"""
+LAYER_OUTLETS = {
+    "ingest_market": tables.BRONZE_CANDLES,
+    "ingest_news": tables.BRONZE_NEWS,
+    "silver_market": tables.SILVER_FEATURES,
+    "score_sentiment": tables.SILVER_SENTIMENT,
+    "gold_news": tables.GOLD_SIGNALS,
+    "gold_training": tables.GOLD_TRAINING,
+    "train": tables.TRAINING_SUMMARY,
+}
+UPSTREAM = {
+    "plan": set(),
+    "ingest_market": {"plan"},
+    "ingest_news": {"plan"},
+    "silver_market": {"plan", "ingest_market"},
+    "news_enabled": {"ingest_news"},
+    "score_sentiment": {"plan", "news_enabled"},
+    "gold_news": {"plan", "silver_market", "score_sentiment"},
+    "gold_training": {"plan", "silver_market", "gold_news"},
+    "retrain_enabled": {"gold_training"},
+    "train": {"plan", "retrain_enabled"},
+    "promotion_report": {"train"},
+}
+
+
+@pytest.fixture(scope="module")
+def dag():
+    return airflow_env.load_dag()
+
+
+def test_dag_folder_imports_without_errors(dag) -> None:
+    assert dag.dag_id == airflow_env.DAG_ID
+    assert {task.task_id for task in dag.tasks} == set(UPSTREAM)
+
+
+def test_parsing_imports_no_heavy_library_and_fits_the_budget() -> None:
+    env = {**os.environ, **airflow_env.AIRFLOW_ENV, "SP500_EXECUTION": "local"}
+    probe = [sys.executable, "-c", PARSE_PROBE, str(airflow_env.DAG_FILE), *HEAVY_MODULES]
+    result = subprocess.run(probe, env=env, capture_output=True, text=True, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["heavy"] == []
+    assert report["seconds"] < PARSE_BUDGET_S
+
+
+def test_dag_policy(dag) -> None:
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert dag.doc_md and "data interval" in dag.doc_md
+    assert {"sp500", "mlops"} <= set(dag.tags)
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"  # real intervals
+    assert dag.start_date == dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("task_id", sorted(UPSTREAM))
+def test_task_policy(dag, task_id: str) -> None:
+    task = dag.get_task(task_id)
+    assert task.owner == "sp500-mlops"
+    assert task.retries >= 1
+    assert task.retry_exponential_backoff > 1  # a multiplier in Airflow 3: 1 means constant
+    assert task.retry_delay >= dt.timedelta(minutes=1)
+    assert task.doc_md and task.doc_md.strip()
+    assert task.upstream_task_ids == UPSTREAM[task_id]
+
+
+def test_every_layer_table_is_an_outlet_of_its_producer(dag) -> None:
+    for task_id, table in LAYER_OUTLETS.items():
+        assert [asset.uri for asset in dag.get_task(task_id).outlets] == [asset_uri(table)]
+    others = {task.task_id for task in dag.tasks} - set(LAYER_OUTLETS)
+    assert all(not dag.get_task(task_id).outlets for task_id in others)
+    assert set(STAGES) == set(LAYER_OUTLETS)
+
+
+def test_gold_training_runs_when_news_stages_are_skipped(dag) -> None:
+    assert dag.get_task("gold_training").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("news_enabled").ignore_downstream_trigger_rules is False
+
+
+def test_params_have_defaults(dag) -> None:
+    assert dag.params.dump() == {
+        "start_date": None,
+        "end_date": None,
+        "skip_news": False,
+        "window": 60,
+        "prediction_horizon": 30,
+        "sentiment_model": None,
+        "retrain": True,
+    }
+    assert dag.params.get_param("start_date").schema["format"] == "date"
+    assert dag.params.get_param("window").schema["type"] == "integer"

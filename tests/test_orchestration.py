@@ -1,0 +1,227 @@
+"""Pure helpers behind the DAG: settings, the per-stage argv, image pinning."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from src_clean.orchestration.commands import (
+    DateRange,
+    RunParams,
+    build_plan,
+    interval_days,
+    processing_range,
+    training_range,
+)
+from src_clean.orchestration.docker import pinned_image
+from src_clean.orchestration.runner import StageFailed, run_stage
+from src_clean.orchestration.settings import Settings, env_name, parse_bool
+
+NY = ZoneInfo("America/New_York")
+UTC = dt.UTC
+
+
+def _plan(params: RunParams | None = None, **settings: object) -> dict[str, list[str]]:
+    """Plan for the session Tue 2024-03-05 17:30 ET -> Wed 2024-03-06 17:30 ET."""
+    start = dt.datetime(2024, 3, 5, 17, 30, tzinfo=NY)
+    end = dt.datetime(2024, 3, 6, 17, 30, tzinfo=NY)
+    return build_plan(start, end, params or RunParams(), Settings(lake_root="/lake", **settings))
+
+
+def test_settings_from_env_parses_every_type() -> None:
+    env = {
+        "SP500_EXECUTION": "docker",
+        "SP500_LAKE_ROOT": "s3://bucket/lake",
+        "SP500_DEMO_FALLBACK": "Yes",
+        "SP500_TRAIN_HISTORY_DAYS": "30",
+        "SP500_START_DATE": "2023-06-01",
+        "SP500_CATCHUP": "0",
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+    }
+    settings = Settings.from_env(env)
+    assert settings.execution == "docker"
+    assert settings.lake_root == "s3://bucket/lake"
+    assert settings.demo_fallback is True
+    assert settings.train_history_days == 30
+    assert settings.start_date == dt.date(2023, 6, 1)
+    assert settings.catchup is False
+    assert settings.mlflow_tracking_uri == "http://mlflow:5000"
+    assert Settings.from_env({}) == Settings()
+
+
+def test_variables_override_runtime_settings_only() -> None:
+    variables = {
+        "SP500_LAKE_ROOT": "/other",
+        "SP500_EXECUTION": "docker",
+        "MLFLOW_TRACKING_URI": "",
+    }
+    settings = Settings().with_overrides(variables.get)
+    assert settings.lake_root == "/other"
+    assert settings.execution == "local"  # parse-time setting: environment only
+    assert settings.mlflow_tracking_uri is None
+    assert env_name("mlflow_tracking_uri") == "MLFLOW_TRACKING_URI"
+    assert env_name("train_history_days") == "SP500_TRAIN_HISTORY_DAYS"
+
+
+def test_parse_bool_rejects_garbage() -> None:
+    assert parse_bool(" TRUE ") is True
+    assert parse_bool("off") is False
+    with pytest.raises(ValueError, match="not a boolean"):
+        parse_bool("maybe")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"execution": "k8s"}, "SP500_EXECUTION"),
+        ({"train_history_days": 0}, "SP500_TRAIN_HISTORY_DAYS"),
+        ({"execution": "docker", "lake_root": "data_clean"}, "SP500_LAKE_ROOT"),
+        ({"execution": "docker", "lake_root": "/opt/sp500lake"}, "SP500_LAKE_ROOT"),
+        ({"execution": "docker", "lake_root": "/opt/sp500/lake"}, "SP500_LANDING_MARKET"),
+    ],
+)
+def test_validate_rejects(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings(**changes).validate()
+
+
+def test_validate_accepts_docker_paths_under_the_data_dir_or_s3() -> None:
+    Settings(
+        execution="docker",
+        lake_root="s3://bucket/lake",
+        landing_market="/opt/sp500/landing/market",
+        landing_news="/opt/sp500/landing/news",
+    ).validate()
+
+
+def test_interval_days_are_the_utc_dates_of_a_half_open_interval() -> None:
+    session = interval_days(
+        dt.datetime(2024, 3, 5, 17, 30, tzinfo=NY), dt.datetime(2024, 3, 6, 17, 30, tzinfo=NY)
+    )
+    assert session == DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 6))
+    midnight = interval_days(
+        dt.datetime(2024, 3, 5, tzinfo=UTC), dt.datetime(2024, 3, 6, tzinfo=UTC)
+    )
+    assert midnight == DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 5))
+    instant = dt.datetime(2024, 3, 5, 12, tzinfo=UTC)
+    assert interval_days(instant, instant) == DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 5))
+    with pytest.raises(ValueError, match="naive"):
+        interval_days(dt.datetime(2024, 3, 5), dt.datetime(2024, 3, 6))
+
+
+def test_trigger_form_dates_replace_the_interval() -> None:
+    interval = DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 6))
+    assert processing_range(interval, RunParams()) == interval
+    both = RunParams(start_date="2024-01-01", end_date="2024-01-31")
+    assert processing_range(interval, both) == DateRange(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    assert processing_range(interval, RunParams(start_date="2024-03-01")).end == interval.end
+    with pytest.raises(ValueError, match="after end"):
+        processing_range(interval, RunParams(start_date="2024-04-01"))
+
+
+def test_training_range_ends_at_the_processed_end() -> None:
+    days = DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 6))
+    assert training_range(days, 1) == DateRange(dt.date(2024, 3, 6), dt.date(2024, 3, 6))
+    assert training_range(days, 365).start == dt.date(2023, 3, 8)
+
+
+def test_run_params_ignore_unknown_keys() -> None:
+    params = RunParams.from_params({"window": 15, "skip_news": True, "other": 1})
+    assert params == RunParams(window=15, skip_news=True)
+
+
+def test_plan_for_one_session() -> None:
+    plan = _plan(mlflow_tracking_uri="http://mlflow:5000")
+    days = ["--start", "2024-03-05", "--end", "2024-03-06"]
+    run_ts = "2024-03-06T22:30:00+00:00"
+    assert plan == {
+        "ingest_market": [
+            "bronze-market", "--input", "landing/market", "--lake", "/lake",
+            "--only-new", "--run-ts", run_ts,
+        ],
+        "ingest_news": [
+            "bronze-news", "--input", "landing/news", "--lake", "/lake",
+            "--only-new", "--run-ts", run_ts,
+        ],
+        "silver_market": ["silver-market", "--lake", "/lake", *days],
+        "score_sentiment": [
+            "silver-sentiment", "--lake", "/lake", "--sentiment-model", "ProsusAI/finbert",
+            "--no-progress", *days,
+        ],
+        "gold_news": ["gold-news", "--lake", "/lake", "--window", "60", *days],
+        "gold_training": ["gold-training", "--lake", "/lake", "--prediction-horizon", "30", *days],
+        "train": [
+            "train", "--lake", "/lake", "--mlflow-tracking-uri", "http://mlflow:5000",
+            "--start", "2023-03-08", "--end", "2024-03-06",
+        ],
+    }  # fmt: skip
+
+
+def test_plan_applies_the_trigger_form() -> None:
+    params = RunParams(
+        skip_news=True, window=15, prediction_horizon=5, sentiment_model="lexicon", retrain=False
+    )
+    plan = _plan(params, demo_fallback=True, train_history_days=2)
+    assert plan["gold_training"][-5:] == [
+        "--skip-news",
+        "--start",
+        "2024-03-05",
+        "--end",
+        "2024-03-06",
+    ]
+    assert plan["gold_training"][3:5] == ["--prediction-horizon", "5"]
+    assert plan["gold_news"][3:5] == ["--window", "15"]
+    assert plan["score_sentiment"][3:6] == ["--sentiment-model", "lexicon", "--demo-fallback"]
+    assert plan["train"] == [
+        "train",
+        "--lake",
+        "/lake",
+        "--start",
+        "2024-03-05",
+        "--end",
+        "2024-03-06",
+    ]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "sp500-etl:0.1.0",
+        "registry.local:5000/team/sp500-etl:2024.03",
+        "sp500-etl@sha256:" + "a" * 64,
+    ],
+)
+def test_pinned_image_accepts_versions_and_digests(image: str) -> None:
+    assert pinned_image(image) == image
+
+
+@pytest.mark.parametrize(
+    "image", ["sp500-etl", "sp500-etl:latest", "registry.local:5000/sp500-etl", "sp500-etl:"]
+)
+def test_pinned_image_rejects_floating_references(image: str) -> None:
+    with pytest.raises(ValueError, match="pinned"):
+        pinned_image(image)
+
+
+def test_image_kinds() -> None:
+    settings = Settings(etl_image="e:1", trainer_image="t:1")
+    assert (settings.image("etl"), settings.image("trainer")) == ("e:1", "t:1")
+    with pytest.raises(ValueError, match="unknown image kind"):
+        settings.image("gpu")
+
+
+def test_run_stage_fails_only_on_a_non_zero_exit(capsys: pytest.CaptureFixture[str]) -> None:
+    run_stage(["--help"])  # argparse exits 0
+    assert "usage: python -m src_clean" in capsys.readouterr().out
+    with pytest.raises(StageFailed, match="src_clean no-such-stage exited with status 2"):
+        run_stage(["no-such-stage"])
+
+
+def test_interval_days_accept_airflow_pendulum_datetimes() -> None:
+    import pendulum
+
+    start = pendulum.datetime(2024, 3, 5, 22, 30, tz="UTC")
+    days = interval_days(start, start.add(days=1))
+    assert days == DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 6))
