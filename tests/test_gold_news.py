@@ -21,6 +21,7 @@ from src_clean.data_pipelines.gold.news_signals import (
     build_news_signals,
     compute_news_signals,
 )
+from src_clean.data_pipelines.silver.sentiment_stage import record_resolved_model
 from src_clean.lake import Lake
 from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT
 
@@ -175,6 +176,19 @@ def test_several_models_need_an_explicit_choice(tmp_path) -> None:
     only_b = lake.read(SILVER_SENTIMENT).query("model_id == 'model-b'")
     expected = compute_news_signals(signals["time"], only_b, 240, 0, 30.0)
     pd.testing.assert_frame_equal(signals[expected.columns], expected)
+
+
+def test_the_sentiment_spec_resolves_to_the_model_it_scored_with(tmp_path) -> None:
+    lake = _silver_lake(tmp_path, "lexicon:v1", "ProsusAI/finbert@abc")
+    with pytest.raises(ValueError, match="no sentiment run recorded for --sentiment-model"):
+        build_news_signals(lake, sentiment_model="ProsusAI/finbert")
+
+    record_resolved_model(lake, "ProsusAI/finbert", "ProsusAI/finbert@abc", fell_back=False)
+    record_resolved_model(lake, "lexicon", "lexicon:v1", fell_back=False)
+    assert build_news_signals(lake, sentiment_model="lexicon").model_id == "lexicon:v1"
+    report = build_news_signals(lake, sentiment_model="ProsusAI/finbert")
+    assert report.model_id == "ProsusAI/finbert@abc"
+    assert set(lake.read(GOLD_SIGNALS)["sentiment_model_id"]) == {"ProsusAI/finbert@abc"}
 
 
 def test_partial_run_equals_full_run_and_reruns_are_idempotent(tmp_path) -> None:

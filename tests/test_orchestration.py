@@ -150,7 +150,10 @@ def test_plan_for_one_session() -> None:
             "silver-sentiment", "--lake", "/lake", "--sentiment-model", "ProsusAI/finbert",
             "--no-progress", *days,
         ],
-        "gold_news": ["gold-news", "--lake", "/lake", "--window", "60", *days],
+        "gold_news": [
+            "gold-news", "--lake", "/lake", "--window", "60",
+            "--sentiment-model", "ProsusAI/finbert", *days,
+        ],
         "gold_training": ["gold-training", "--lake", "/lake", "--prediction-horizon", "30", *days],
         "train": [
             "train", "--lake", "/lake", "--mlflow-tracking-uri", "http://mlflow:5000",

@@ -177,7 +177,15 @@ def build_plan(
             "--no-progress",  # task logs are not a terminal
             *days.args(),
         ],
-        "gold_news": ["gold-news", *lake, "--window", str(params.window), *days.args()],
+        "gold_news": [
+            "gold-news",
+            *lake,
+            "--window",
+            str(params.window),
+            "--sentiment-model",
+            sentiment_model,
+            *days.args(),
+        ],
         "gold_training": [
             "gold-training",
             *lake,

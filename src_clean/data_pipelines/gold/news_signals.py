@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +37,10 @@ import pandas as pd
 
 from src_clean.cli_args import add_date_range, add_lake_argument
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_SIGNALS, SILVER_FEATURES, SILVER_SENTIMENT
+from src_clean.tables import GOLD_SIGNALS, SENTIMENT_MODELS, SILVER_FEATURES, SILVER_SENTIMENT
 from src_clean.time_convention import BAR
+
+log = logging.getLogger(__name__)
 
 MINUTES_SINCE_LAST_CAP = 1440.0
 NEWS_PREFIX = "news_"
@@ -204,6 +207,7 @@ def build_news_signals(
     lag_minutes: int = 0,
     half_life_minutes: float = 30.0,
     model_id: str | None = None,
+    sentiment_model: str | None = None,
     start: dt.date | str | None = None,
     end: dt.date | str | None = None,
 ) -> NewsSignalsReport:
@@ -211,11 +215,15 @@ def build_news_signals(
 
     Reads articles back to ``lag + max(2 window, cap)`` minutes before the first bar, so a
     partial run gives the same rows as a full one. Replaces the output date partitions.
+    The model is ``model_id``, else the one ``sentiment_model`` (the spec given to
+    ``silver-sentiment``) resolved to, else the only model in silver.
     """
     _check_parameters(window_minutes, lag_minutes, half_life_minutes)
     bars = lake.read(SILVER_FEATURES, start, end, columns=["time"])["time"]
     if bars.empty:
         raise ValueError(f"no bars in {SILVER_FEATURES} for start={start} end={end}")
+    if model_id is None and sentiment_model is not None:
+        model_id = model_id_for_spec(lake, sentiment_model)
     model = resolve_model_id(lake, model_id)
     lookback = pd.Timedelta(minutes=lag_minutes + max(2 * window_minutes, MINUTES_SINCE_LAST_CAP))
     articles = lake.read(
@@ -238,6 +246,20 @@ def build_news_signals(
         articles=len(articles),
         partitions=tuple(partitions),
     )
+
+
+def model_id_for_spec(lake: Lake, spec: str) -> str:
+    """The ``model_id`` that ``silver-sentiment --sentiment-model spec`` last scored with."""
+    registry = lake.read_json(SENTIMENT_MODELS) if lake.file_exists(SENTIMENT_MODELS) else {}
+    if spec not in registry:
+        raise ValueError(
+            f"no sentiment run recorded for --sentiment-model {spec!r} in {SENTIMENT_MODELS}; "
+            f"run silver-sentiment with it first (recorded: {sorted(registry)})"
+        )
+    entry = registry[spec]
+    if entry["fell_back_to_lexicon"]:
+        log.warning("%r fell back to the lexicon scorer: using %s", spec, entry["model_id"])
+    return str(entry["model_id"])
 
 
 def resolve_model_id(lake: Lake, model_id: str | None) -> str:
@@ -265,7 +287,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=60, help="window length in minutes")
     parser.add_argument("--news-lag", type=int, default=0, help="extra delay in minutes")
     parser.add_argument("--half-life", type=float, default=30.0, help="decay half-life, minutes")
-    parser.add_argument("--sentiment-model-id", default=None, help="required if silver has several")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--sentiment-model-id", help="exact model_id (when silver has several)")
+    model.add_argument(
+        "--sentiment-model", help="the spec given to silver-sentiment (hub id, path, lexicon)"
+    )
     add_date_range(parser, "bar date")
 
 
@@ -276,6 +302,7 @@ def main(args: argparse.Namespace) -> int:
         lag_minutes=args.news_lag,
         half_life_minutes=args.half_life,
         model_id=args.sentiment_model_id,
+        sentiment_model=args.sentiment_model,
         start=args.start,
         end=args.end,
     )

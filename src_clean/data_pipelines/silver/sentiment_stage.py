@@ -32,7 +32,7 @@ from src_clean.data_pipelines.silver.sentiment.loading import (
 )
 from src_clean.data_pipelines.silver.sentiment.transformers_backend import PRECISIONS, Precision
 from src_clean.lake import Lake
-from src_clean.tables import BRONZE_NEWS, SILVER_SENTIMENT
+from src_clean.tables import BRONZE_NEWS, SENTIMENT_MODELS, SILVER_SENTIMENT
 
 KEY_COLUMNS = ["article_id", "model_id"]
 SORT_COLUMNS = ["published_at", "article_id", "model_id"]
@@ -94,6 +94,7 @@ def score_new_articles(
             progress=progress,
         )
         fell_back = model != LEXICON and scorer.model_id.startswith(f"{LEXICON}:")
+        record_resolved_model(lake, model, scorer.model_id, fell_back)
     else:
         fell_back = False
     articles = lake.read(
@@ -129,6 +130,13 @@ def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) 
     keys = articles[["article_id", "published_at"]].reset_index(drop=True)
     rows = pd.concat([keys.assign(model_id=scorer.model_id), scores], axis=1)
     return rows.assign(scored_at=pd.Timestamp.now(tz="UTC"))[SENTIMENT_COLUMNS]
+
+
+def record_resolved_model(lake: Lake, spec: str, model_id: str, fell_back: bool) -> None:
+    """Remember which ``model_id`` the spec resolved to, so gold can be given the same spec."""
+    registry = lake.read_json(SENTIMENT_MODELS) if lake.file_exists(SENTIMENT_MODELS) else {}
+    registry[spec] = {"model_id": model_id, "fell_back_to_lexicon": fell_back}
+    lake.write_json(SENTIMENT_MODELS, registry)
 
 
 def store_scores(lake: Lake, rows: pd.DataFrame) -> None:
