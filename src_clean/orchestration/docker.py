@@ -8,6 +8,7 @@ once it succeeded (kept for inspection when it failed).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,14 @@ def stage_mounts(settings: Settings) -> list[Mount]:
     ]
 
 
+AWS_LOCATION_VARIABLES = (
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+)
+
+
 def stage_environment(settings: Settings) -> dict[str, str]:
     """Environment of every stage container."""
     environment = {
@@ -57,6 +66,8 @@ def stage_environment(settings: Settings) -> dict[str, str]:
     }
     if settings.mlflow_tracking_uri:
         environment["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    # Where S3 lives is passed on; credentials are not (use an instance or task role).
+    environment.update({k: os.environ[k] for k in AWS_LOCATION_VARIABLES if k in os.environ})
     return environment
 
 
