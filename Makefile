@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAKE ?= data_clean
 
-.PHONY: help install demo test lint format mlflow-ui clean
+.PHONY: help install demo test lint format mlflow-ui airflow onnx clean
 
 help:
 	@echo "make demo      - install, generate sample data, run the full pipeline, print a summary"
 	@echo "make test      - install, ruff check, ruff format --check, pytest"
 	@echo "make lint      - ruff check + ruff format --check"
 	@echo "make mlflow-ui - open the MLflow UI on the demo lake (http://127.0.0.1:5000)"
+	@echo "make airflow   - Airflow 3 standalone with the pipeline DAG (http://localhost:8080)"
+	@echo "make onnx      - export MODEL (a checkpoint folder) to ONNX + int8 for ONNX Runtime"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +40,13 @@ test: lint
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(LAKE)/mlflow.db --port 5000
+
+airflow: $(STAMP)
+	VENV_BIN=$(abspath $(BIN)) SP500_LAKE_ROOT=$(abspath $(LAKE)) scripts/airflow_standalone.sh
+
+MODEL ?= models/ProsusAI__finbert
+onnx: $(STAMP)
+	$(BIN)/python -m src_clean export-onnx --model $(MODEL) --int8
 
 clean:
 	rm -rf $(LAKE)/bronze $(LAKE)/silver $(LAKE)/gold $(LAKE)/quarantine $(LAKE)/reports $(LAKE)/raw
