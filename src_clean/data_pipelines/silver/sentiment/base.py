@@ -4,15 +4,28 @@ A scorer turns texts into one row per text, in input order, with the probabiliti
 the three canonical labels, the winning ``label`` and ``score = p_positive - p_negative``.
 Empty or whitespace-only texts get nulls everywhere: no text, no opinion (a fake
 "neutral" would dilute every news aggregate downstream).
+
+The neural backends (torch and ONNX Runtime) share ``TextEncoder`` (one tokenization for
+both, so they see identical inputs) and ``BatchedClassifier`` (length-sorted batches with
+per-batch padding under a token budget, scattered back to input order). Precision names
+and the pure ``choose_precision`` rule live here too, so loading can pick a backend
+without importing torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol
+import hashlib
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding, Tokenizer
 
 LABELS = ("positive", "negative", "neutral")
 PROBABILITY_COLUMNS = ("p_positive", "p_negative", "p_neutral")
@@ -29,6 +42,15 @@ LABEL_ALIASES = {
 TextMode = Literal["headline", "headline_body"]
 TEXT_MODES: tuple[TextMode, ...] = ("headline", "headline_body")
 BODY_CHARS = 2000
+MAX_TOKENS = 512
+HASH_CHARS = 12
+
+Precision = Literal["auto", "fp32", "bf16", "fp16", "onnx", "onnx-fp32", "onnx-int8"]
+TORCH_PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
+# Fastest first: ``onnx`` and ``auto`` take the first one exported.
+ONNX_PRECISIONS: tuple[Precision, ...] = ("onnx-int8", "onnx-fp32")
+PRECISIONS: tuple[Precision, ...] = ("auto", *TORCH_PRECISIONS, "onnx", *ONNX_PRECISIONS)
+BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 
 
 class Scorer(Protocol):
@@ -97,3 +119,163 @@ def article_texts(articles: pd.DataFrame, mode: TextMode = "headline") -> pd.Ser
     body = articles["body"].astype("str").fillna("").str.strip().str[:BODY_CHARS]
     joined = headline + ". " + body
     return joined.where(body != "", headline).where(headline != "", body)
+
+
+def files_sha256(paths: Sequence[Path]) -> str:
+    """SHA-256 of the concatenated bytes of ``paths`` (of the file itself for one path)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- precision -----------------------------------------------------------------------
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU feature flags (``amx_bf16``, ``avx512_bf16``, ...); empty if unknown."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return frozenset()
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
+def choose_precision(
+    *, cuda: bool, cpu_flags: Collection[str], onnx_exported: Collection[Precision] = ()
+) -> Precision:
+    """The fastest precision known to be safe on this hardware (what ``auto`` means).
+
+    fp16 on CUDA; bf16 on a CPU with native bf16 (AMX or AVX512-BF16: faster than ONNX
+    Runtime int8 there); otherwise the fastest ONNX export present (``onnx_exported``
+    lists those that passed the export-time agreement check), else torch fp32.
+    """
+    if cuda:
+        return "fp16"
+    if BF16_CPU_FLAGS & set(cpu_flags):
+        return "bf16"
+    return next((p for p in ONNX_PRECISIONS if p in onnx_exported), "fp32")
+
+
+# -- shared batching -------------------------------------------------------------------
+
+
+def length_batches(
+    lengths: np.ndarray, batch_size: int, max_batch_tokens: int | None = None
+) -> list[np.ndarray]:
+    """Row indices of each batch: longest texts first, similar lengths together.
+
+    A batch holds at most ``batch_size`` texts and, with ``max_batch_tokens``, at most
+    that many tokens once padded to its longest text (a longer text goes alone).
+    Longest first also makes a batch that does not fit in memory fail at once.
+    """
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        size = batch_size
+        if max_batch_tokens is not None:
+            size = max(1, min(batch_size, max_batch_tokens // int(lengths[order[start]])))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64."""
+    shifted = np.asarray(logits, dtype=np.float64)
+    shifted = shifted - shifted.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+class TextEncoder:
+    """A ``tokenizers.Tokenizer`` that truncates at ``max_length``; padding is per batch.
+
+    Both neural backends encode through it, so torch and ONNX Runtime see the same ids.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int, pad_id: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.pad_id = pad_id
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=max_length)
+
+    def encode(self, texts: list[str]) -> list[Encoding]:
+        """One truncated, unpadded encoding per text (one parallel Rust pass)."""
+        return self.tokenizer.encode_batch(texts)
+
+    def pad(self, encodings: Sequence[Encoding]) -> dict[str, np.ndarray]:
+        """int64 ``input_ids``, ``token_type_ids`` and ``attention_mask``, padded to the longest."""
+        lengths = np.fromiter(map(len, encodings), np.int64, len(encodings))
+        mask = np.arange(lengths.max(initial=0)) < lengths[:, None]
+
+        def padded(values: list[list[int]], fill: int) -> np.ndarray:
+            out = np.full(mask.shape, fill, dtype=np.int64)
+            out[mask] = np.concatenate(values) if values else []
+            return out
+
+        return {
+            "input_ids": padded([e.ids for e in encodings], self.pad_id),
+            "token_type_ids": padded([e.type_ids for e in encodings], 0),
+            "attention_mask": mask.astype(np.int64),
+        }
+
+
+class BatchedClassifier(ABC):
+    """The scoring loop shared by the neural backends.
+
+    Texts are encoded once, cut into longest-first batches (``length_batches``), padded
+    per batch, run through ``batch_logits`` and scattered back to input order; class
+    columns are reordered from the model's ``id2label`` to ``LABELS``.
+    """
+
+    model_id: str
+
+    def __init__(
+        self,
+        encoder: TextEncoder,
+        id2label: Mapping[int, str],
+        *,
+        batch_size: int,
+        max_batch_tokens: int | None,
+        progress: bool,
+    ) -> None:
+        labels = canonical_labels(id2label)
+        self.canonical_order = [labels.index(label) for label in LABELS]
+        self.encoder = encoder
+        self.max_length = encoder.max_length
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.progress = progress
+
+    @abstractmethod
+    def batch_logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Logits (texts x classes, in the model's class order) of one padded batch."""
+
+    def score(self, texts: Sequence[str]) -> pd.DataFrame:
+        valid = ~blank_mask(texts)
+        kept = np.asarray(list(texts), dtype=object)[valid].tolist()
+        return result_frame(valid, self.probabilities(kept))
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Softmax probabilities, columns in ``LABELS`` order, rows in input order."""
+        from tqdm.auto import tqdm
+
+        logits = np.empty((len(texts), len(LABELS)))
+        encodings = self.encoder.encode(texts)
+        lengths = np.fromiter(map(len, encodings), np.int64, len(encodings))
+        show = self.progress and sys.stderr.isatty()
+        with tqdm(total=len(texts), unit="text", disable=not show) as bar:
+            for rows in length_batches(lengths, self.batch_size, self.max_batch_tokens):
+                logits[rows] = self.batch_logits(self.encoder.pad([encodings[i] for i in rows]))
+                bar.update(len(rows))
+        return softmax(logits)[:, self.canonical_order]
+
+    def token_lengths(self, texts: list[str]) -> np.ndarray:
+        """Token count of each text after truncation."""
+        return np.fromiter(map(len, self.encoder.encode(texts)), np.int64, len(texts))

@@ -1,11 +1,26 @@
-"""Resolve ``--sentiment-model`` (hub id, local folder or ``lexicon``) to a scorer."""
+"""Resolve ``--sentiment-model`` (hub id, local folder or ``lexicon``) and a precision to a scorer.
+
+Precision picks the backend: ``fp32``/``bf16``/``fp16`` run the checkpoint in torch
+(``TransformersScorer``); ``onnx``/``onnx-fp32``/``onnx-int8`` serve its ``export-onnx``
+folder with ONNX Runtime (``OnnxScorer``, no torch). ``auto`` is ``choose_precision`` on
+this hardware: fp16 on CUDA, bf16 on CPUs with AMX/AVX512-BF16, else the fastest
+validated ONNX export in ``<folder>/onnx`` when there is one, else torch fp32. Without
+torch installed only an ONNX export can be served.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Any
 
-from src_clean.data_pipelines.silver.sentiment.base import Scorer
+from src_clean.data_pipelines.silver.sentiment.base import (
+    ONNX_PRECISIONS,
+    Precision,
+    Scorer,
+    choose_precision,
+    cpu_flags,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -22,24 +37,28 @@ class ModelUnavailableError(RuntimeError):
     """The requested checkpoint cannot be loaded here (not cached, no network, no torch)."""
 
 
-def load_scorer(model: str, *, demo_fallback: bool = False, **opts: Any) -> Scorer:
+def load_scorer(
+    model: str,
+    *,
+    demo_fallback: bool = False,
+    precision: Precision = "auto",
+    device: str = "auto",
+    **opts: Any,
+) -> Scorer:
     """The scorer for ``model``: ``"lexicon"``, a local checkpoint folder, or a hub id.
 
-    ``opts`` go to ``TransformersScorer`` (batch_size, device, precision, revision, ...).
-    If the checkpoint cannot be loaded, ``demo_fallback`` logs a loud warning and returns
-    the lexicon scorer; otherwise ``ModelUnavailableError`` says how to fix it. A checkpoint
-    that loads but is not a sentiment classifier raises ``ValueError`` either way.
+    ``opts`` go to the backend (batch_size, max_batch_tokens, num_threads, progress; and
+    revision, cache_dir for ``TransformersScorer``). If the checkpoint cannot be loaded,
+    ``demo_fallback`` logs a loud warning and returns the lexicon scorer; otherwise
+    ``ModelUnavailableError`` says how to fix it. A checkpoint that loads but is not a
+    sentiment classifier raises ``ValueError`` either way.
     """
     from src_clean.data_pipelines.silver.sentiment.lexicon_backend import LexiconScorer
 
     if model == LEXICON:
         return LexiconScorer()
     try:
-        from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
-            TransformersScorer,
-        )
-
-        return TransformersScorer(model, **opts)
+        return neural_scorer(model, resolve_precision(model, precision, device), device, opts)
     except (OSError, ImportError) as exc:
         if not demo_fallback:
             raise ModelUnavailableError(
@@ -47,6 +66,39 @@ def load_scorer(model: str, *, demo_fallback: bool = False, **opts: Any) -> Scor
             ) from exc
         logger.warning(fallback_banner(model, exc))
         return LexiconScorer()
+
+
+def neural_scorer(model: str, precision: Precision, device: str, opts: dict[str, Any]) -> Scorer:
+    """``OnnxScorer`` for an ONNX precision (or ``onnx``), else ``TransformersScorer``."""
+    if precision == "onnx" or precision in ONNX_PRECISIONS:
+        from src_clean.data_pipelines.silver.sentiment.onnx_backend import OnnxScorer
+
+        return OnnxScorer(model, precision=precision, **opts)
+    from src_clean.data_pipelines.silver.sentiment.transformers_backend import TransformersScorer
+
+    return TransformersScorer(model, precision=precision, device=device, **opts)
+
+
+def resolve_precision(model: str, precision: Precision, device: str = "auto") -> Precision:
+    """``auto`` becomes ``choose_precision`` for this machine and ``model``'s ONNX exports."""
+    if precision != "auto":
+        return precision
+    from src_clean.data_pipelines.silver.sentiment.onnx_backend import safe_onnx_precisions
+
+    cuda, flags = torch_hardware(device)
+    return choose_precision(cuda=cuda, cpu_flags=flags, onnx_exported=safe_onnx_precisions(model))
+
+
+def torch_hardware(device: str) -> tuple[bool, frozenset[str]]:
+    """(CUDA will be used, CPU flags) as torch sees them; (False, {}) without torch."""
+    if importlib.util.find_spec("torch") is None:
+        return False, frozenset()
+    if device == "cpu":
+        return False, cpu_flags()
+    import torch
+
+    cuda = torch.cuda.is_available() if device == "auto" else torch.device(device).type == "cuda"
+    return cuda, cpu_flags()
 
 
 def fallback_banner(model: str, error: BaseException) -> str:

@@ -3,37 +3,39 @@
 Loading is offline-safe: a local folder is read with ``local_files_only`` and never
 touches the network; a hub id does too when ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``
 is set (read at call time, so it also works after ``huggingface_hub`` was imported).
-Texts are scored in batches over length-sorted texts with per-batch padding, then
-scattered back to input order. torch and transformers are imported inside functions.
+Texts are scored by ``BatchedClassifier`` (length-sorted batches, per-batch padding,
+input order restored). torch and transformers are imported inside functions.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from src_clean.data_pipelines.silver.sentiment.base import (
-    LABELS,
-    blank_mask,
-    canonical_labels,
-    result_frame,
+    BF16_CPU_FLAGS,
+    HASH_CHARS,
+    MAX_TOKENS,
+    PRECISIONS,
+    TORCH_PRECISIONS,
+    BatchedClassifier,
+    Precision,
+    TextEncoder,
+    choose_precision,
+    cpu_flags,
+    files_sha256,
 )
 
 if TYPE_CHECKING:
     import torch
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
-MAX_TOKENS = 512
-HASH_CHARS = 12
+__all__ = ["PRECISIONS", "Precision", "TransformersScorer"]
+
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_MAX_BATCH_TOKENS = 8192
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -47,13 +49,7 @@ def cpu_supports_bf16() -> bool:
     """oneDNN is available and the CPU has native bf16 (AMX or AVX512-BF16)."""
     import torch
 
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return re.search(r"\b(?:amx_bf16|avx512_bf16)\b", cpuinfo) is not None
+    return torch.backends.mkldnn.is_available() and bool(BF16_CPU_FLAGS & cpu_flags())
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -66,10 +62,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def auto_precision(device: torch.device) -> Precision:
-    """fp16 on CUDA, bf16 on a CPU with native bf16, fp32 otherwise."""
-    if device.type == "cuda":
-        return "fp16"
-    return "bf16" if cpu_supports_bf16() else "fp32"
+    """fp16 on CUDA, bf16 on a CPU with native bf16, fp32 otherwise (see ``choose_precision``)."""
+    return choose_precision(cuda=device.type == "cuda", cpu_flags=cpu_flags())
 
 
 def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype:
@@ -80,7 +74,10 @@ def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype:
         precision = auto_precision(device)
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precision not in dtypes:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ValueError(
+            f"precision must be one of {TORCH_PRECISIONS} or auto for the transformers "
+            f"backend, got {precision!r} (ONNX precisions are served by OnnxScorer)"
+        )
     return dtypes[precision]
 
 
@@ -92,12 +89,7 @@ def weights_sha256(folder: Path) -> str:
     files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
     if not files:
         raise FileNotFoundError(f"no *.safetensors or pytorch_model*.bin weights in {folder}")
-    digest = hashlib.sha256()
-    for path in files:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return files_sha256(files)
 
 
 def checkpoint_id(model: str, hub_kwargs: dict[str, Any]) -> str:
@@ -114,11 +106,12 @@ def checkpoint_id(model: str, hub_kwargs: dict[str, Any]) -> str:
     return f"{model}@sha256:{weights_sha256(Path(config_path).parent)[:HASH_CHARS]}"
 
 
-class TransformersScorer:
+class TransformersScorer(BatchedClassifier):
     """A sequence-classification checkpoint whose ``id2label`` names the three sentiments.
 
     The label order comes from ``config.id2label`` (ProsusAI/finbert is positive, negative,
     neutral; yiyanghkust/finbert-tone is neutral, positive, negative): never hard-coded.
+    A batch holds at most ``batch_size`` texts and ``max_batch_tokens`` padded tokens.
     """
 
     def __init__(
@@ -127,7 +120,8 @@ class TransformersScorer:
         *,
         revision: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
         device: str = "auto",
         precision: Precision = "auto",
         num_threads: int | None = None,
@@ -141,60 +135,33 @@ class TransformersScorer:
             "cache_dir": cache_dir,
             "local_files_only": Path(model).is_dir() or offline_mode(),
         }
-        self.tokenizer = AutoTokenizer.from_pretrained(model, **hub_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(model, **hub_kwargs)
         network = AutoModelForSequenceClassification.from_pretrained(model, **hub_kwargs)
-        labels = canonical_labels(network.config.id2label)
-        self._canonical_order = [labels.index(label) for label in LABELS]
+        encoder = TextEncoder(
+            tokenizer.backend_tokenizer,
+            max_length=min(MAX_TOKENS, tokenizer.model_max_length),
+            pad_id=tokenizer.pad_token_id,
+        )
+        super().__init__(
+            encoder,
+            network.config.id2label,
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+            progress=progress,
+        )
         if num_threads:
             torch.set_num_threads(num_threads)
+        self.input_names = list(tokenizer.model_input_names)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(precision, self.device)
         self.model = network.to(device=self.device, dtype=self.dtype).eval()
-        self.max_length = min(MAX_TOKENS, self.tokenizer.model_max_length)
-        self.batch_size = batch_size
-        self.progress = progress
         self.model_id = checkpoint_id(model, hub_kwargs)
 
-    def score(self, texts: Sequence[str]) -> pd.DataFrame:
-        valid = ~blank_mask(texts)
-        kept = np.asarray(list(texts), dtype=object)[valid].tolist()
-        return result_frame(valid, self.probabilities(kept))
-
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Softmax probabilities, columns in ``LABELS`` order, rows in input order."""
-        import torch
-        from tqdm.auto import tqdm
-
-        out = np.empty((len(texts), len(LABELS)))
-        if not texts:
-            return out
-        # Longest first: similar lengths share a batch (little padding), and a batch that
-        # does not fit in memory fails at once rather than at the end.
-        order = np.argsort(-self.token_lengths(texts), kind="stable")
-        show = self.progress and sys.stderr.isatty()
-        with torch.inference_mode(), tqdm(total=len(texts), unit="text", disable=not show) as bar:
-            for start in range(0, len(texts), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                out[rows] = self._batch_probabilities([texts[i] for i in rows])
-                bar.update(len(rows))
-        return out[:, self._canonical_order]
-
-    def token_lengths(self, texts: list[str]) -> np.ndarray:
-        """Token count of each text after truncation (one fast tokenizer pass, no padding)."""
-        encoded = self.tokenizer(
-            texts, truncation=True, max_length=self.max_length, return_length=True
-        )
-        return np.asarray(encoded["length"])
-
-    def _batch_probabilities(self, texts: list[str]) -> np.ndarray:
+    def batch_logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        batch = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        ).to(self.device)
-        logits = self.model(**batch).logits.float()
-        return torch.softmax(logits, dim=-1).cpu().numpy()
+        tensors = {
+            name: torch.from_numpy(inputs[name]).to(self.device) for name in self.input_names
+        }
+        with torch.inference_mode():
+            return self.model(**tensors).logits.float().cpu().numpy()

@@ -1,0 +1,324 @@
+"""Five years of M1 data through bronze -> silver -> gold, one more day incrementally, training.
+
+Phases (each in its own spawned process; per-stage peak RSS via /proc VmHWM, reset per stage):
+
+  1. full      ``--days`` days of sample data (about 1.8M candles and 100,000 articles for
+               the default 1,826) ingested and processed by every stage: bronze market and
+               news, silver features, silver sentiment (lexicon scorer: the data path, not
+               the model, is measured here; see sentiment_throughput.py), gold news signals
+               (60 min window), gold training set (30 min labels).
+  2. daily     one more day: bronze from that day's files only, silver and gold with
+               ``--start/--end`` = that day, except the training set, rebuilt from the day
+               before: the previous day's last 30 minutes get their labels only now.
+  3. check     a full recompute over all ``--days + 1`` days in a fresh lake; the last two
+               days of every table must equal the incremental lake's (exactly, ignoring
+               run-time columns: ingested_at, scored_at, source_file's folder).
+  4. train     ``train(lake, TrainConfig())`` on the 5-year gold set, early stopping on.
+
+Sample data generation is timed separately and not counted. Goals (issue 6): full < 3 min
+and < 6 GB; daily < 15 s and exact; train < 5 min and < 8 GB.
+
+    python benchmarks/pipeline_scale.py                       # 5 years (~10 min here)
+    python benchmarks/pipeline_scale.py --days 20 --profile   # smoke run, cProfile per stage
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import multiprocessing
+import os
+import pstats
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from src_clean import tables
+from src_clean.lake import Lake
+
+START = dt.date(2020, 1, 1)
+DAYS = 1826
+ARTICLES_PER_DAY = 55
+SEED = 1
+WINDOW_MINUTES = 60
+HORIZON_MINUTES = 30
+FULL_GOAL_S, FULL_GOAL_MB = 180.0, 6 * 1024
+DAILY_GOAL_S = 15.0
+TRAIN_GOAL_S, TRAIN_GOAL_MB = 300.0, 8 * 1024
+RUN_TIME_COLUMNS = ("ingested_at", "scored_at")
+CHECKED_TABLES = (
+    tables.BRONZE_CANDLES,
+    tables.BRONZE_NEWS,
+    tables.SILVER_FEATURES,
+    tables.SILVER_SENTIMENT,
+    tables.GOLD_SIGNALS,
+    tables.GOLD_TRAINING,
+)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One timed stage: wall seconds, peak RSS while it ran, and its one-line outcome."""
+
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Raw sample files: all days, all but the last day, and the last day alone."""
+
+    everything: Path
+    history: Path
+    last_day: Path
+    day: dt.date
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS since the last ``reset_peak_rss`` (VmHWM)."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def timed(name: str, work: Callable[[], Any], profile: bool = False) -> Stage:
+    """Run ``work``; its report's ``summary()`` (or repr) is the outcome line."""
+    reset_peak_rss()
+    profiler = cProfile.Profile() if profile else None
+    began = time.perf_counter()
+    result = profiler.runcall(work) if profiler else work()
+    seconds = time.perf_counter() - began
+    if profiler:
+        print_profile(name, profiler)
+    outcome = result.summary() if hasattr(result, "summary") else repr(result)[:160]
+    return Stage(name, seconds, peak_rss_mb(), outcome)
+
+
+def print_profile(name: str, profiler: cProfile.Profile, top: int = 15) -> None:
+    """The ``top`` functions by cumulative time."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    print(f"--- cProfile {name} ---\n{out.getvalue()}", flush=True)
+
+
+def in_child(function: Callable[..., list[Stage]], *args: Any) -> list[Stage]:
+    """``function(*args)`` in a fresh spawned process: its memory is its own."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
+
+
+# -- the phases (run in child processes) ---------------------------------------------------
+
+
+def pipeline(
+    lake_root: Path,
+    market: Path,
+    news: Path,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    profile: bool = False,
+) -> list[Stage]:
+    """Every stage but training over ``[start, end]`` (None: everything).
+
+    The training set is rebuilt from the day before ``start``: the previous day's last
+    ``HORIZON_MINUTES`` bars get their labels from the new day.
+    """
+    from src_clean.data_pipelines.bronze.market import ingest_market
+    from src_clean.data_pipelines.bronze.news import ingest_news
+    from src_clean.data_pipelines.gold.news_signals import build_news_signals
+    from src_clean.data_pipelines.gold.training_set import build_training_set
+    from src_clean.data_pipelines.silver.market_features import build_market_features
+    from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
+
+    lake = Lake(lake_root)
+    labels_from = start - dt.timedelta(days=1) if start else None
+    stages = [
+        ("bronze market", lambda: ingest_market(market, lake)),
+        ("bronze news", lambda: ingest_news(news, lake)),
+        ("silver features", lambda: build_market_features(lake, start, end)),
+        (
+            "silver sentiment",
+            lambda: score_new_articles(lake, "lexicon", start=start, end=end, progress=False),
+        ),
+        (
+            "gold news",
+            lambda: build_news_signals(lake, window_minutes=WINDOW_MINUTES, start=start, end=end),
+        ),
+        (
+            "gold training",
+            lambda: build_training_set(
+                lake, horizon_minutes=HORIZON_MINUTES, start=labels_from, end=end
+            ),
+        ),
+    ]
+    return [timed(name, work, profile) for name, work in stages]
+
+
+def training(lake_root: Path, profile: bool = False) -> list[Stage]:
+    """``train`` with the default config (early stopping) and a local MLflow store."""
+    from src_clean.training.config import TrainConfig
+    from src_clean.training.train import train
+
+    lake = Lake(lake_root)
+    config = TrainConfig(tracking_uri=f"sqlite:///{lake_root / 'mlflow.db'}")
+    stage = timed("train", lambda: train(lake, config), profile)
+    return [Stage(stage.name, stage.seconds, stage.peak_rss_mb, "trained")]
+
+
+# -- inputs and the exactness check --------------------------------------------------------
+
+
+def generate(workdir: Path, days: int, articles_per_day: float) -> Inputs:
+    """Sample data for ``days + 1`` days (kept if already in ``workdir``), hard-linked
+    into a history folder and a last-day folder."""
+    from src_clean.sample_data import generate_sample_data
+
+    everything = workdir / "raw-all"
+    if not (everything / "news" / "truth.csv").is_file():
+        began = time.perf_counter()
+        sample = generate_sample_data(everything, START, days + 1, SEED, 25.0, articles_per_day)
+        print(
+            f"sample data in {time.perf_counter() - began:.0f}s (not counted): {sample.summary()}"
+        )
+    day = START + dt.timedelta(days=days)
+    inputs = Inputs(everything, workdir / "raw-history", workdir / "raw-last-day", day)
+    for folder in ("market", "news/jsonl"):
+        for path in sorted((everything / folder).iterdir()):
+            target = inputs.last_day if day.isoformat() in path.name else inputs.history
+            (target / folder).mkdir(parents=True, exist_ok=True)
+            if not (target / folder / path.name).exists():
+                os.link(path, target / folder / path.name)
+    return inputs
+
+
+def comparable(lake: Lake, table: str, days: list[dt.date]) -> pd.DataFrame:
+    """The rows of ``days`` without run-time columns; ``source_file`` reduced to its name."""
+    frame = lake.read(table, days[0], days[-1])
+    frame = frame.drop(columns=[c for c in RUN_TIME_COLUMNS if c in frame.columns])
+    if "source_file" in frame.columns:
+        frame["source_file"] = frame["source_file"].map(lambda uri: Path(uri).name)
+    return frame.reset_index(drop=True)
+
+
+def check_tables(incremental: Lake, full: Lake, days: list[dt.date]) -> list[tuple[str, str]]:
+    """(table, "" if identical else the first difference) for each checked table."""
+    outcome = []
+    for table in CHECKED_TABLES:
+        try:
+            pd.testing.assert_frame_equal(
+                comparable(incremental, table, days), comparable(full, table, days)
+            )
+            outcome.append((table, ""))
+        except AssertionError as error:
+            outcome.append((table, str(error).splitlines()[0]))
+    return outcome
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def print_stages(title: str, stages: list[Stage]) -> tuple[float, float]:
+    """A table of ``stages``; returns (total seconds, peak RSS MB)."""
+    print(f"\n{title}")
+    for s in stages:
+        print(f"  {s.name:<17}{s.seconds:>8.1f}s{s.peak_rss_mb:>9.0f} MB   {s.outcome[:110]}")
+    total, peak = sum(s.seconds for s in stages), max(s.peak_rss_mb for s in stages)
+    print(f"  {'total':<17}{total:>8.1f}s{peak:>9.0f} MB")
+    return total, peak
+
+
+def verdict(passed: bool, text: str) -> bool:
+    print(f"{'PASS' if passed else 'FAIL'}  {text}")
+    return passed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=int, default=DAYS, help="days before the appended one")
+    parser.add_argument("--articles-per-day", type=float, default=ARTICLES_PER_DAY)
+    parser.add_argument("--workdir", type=Path, help="keep the sample data here between runs")
+    parser.add_argument("--profile", action="store_true", help="cProfile every stage")
+    parser.add_argument("--skip-check", action="store_true", help="no full recompute check")
+    parser.add_argument("--skip-train", action="store_true", help="no training phase")
+    return parser.parse_args()
+
+
+def run(args: argparse.Namespace, workdir: Path) -> int:
+    inputs = generate(workdir, args.days, args.articles_per_day)
+    incremental, full = workdir / "lake-incremental", workdir / "lake-full"
+    print(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    history = in_child(
+        pipeline,
+        incremental,
+        inputs.history / "market",
+        inputs.history / "news/jsonl",
+        None,
+        None,
+        args.profile,
+    )
+    total, peak = print_stages(f"full: {args.days} days", history)
+    daily = in_child(
+        pipeline,
+        incremental,
+        inputs.last_day / "market",
+        inputs.last_day / "news/jsonl",
+        inputs.day,
+        inputs.day,
+        args.profile,
+    )
+    daily_total, _ = print_stages(f"daily: {inputs.day}", daily)
+    results = [
+        verdict(total < FULL_GOAL_S, f"full pipeline {total:.0f}s < {FULL_GOAL_S:.0f}s"),
+        verdict(peak < FULL_GOAL_MB, f"full pipeline peak RSS {peak:.0f} MB < 6 GB"),
+        verdict(daily_total < DAILY_GOAL_S, f"daily run {daily_total:.1f}s < {DAILY_GOAL_S:.0f}s"),
+    ]
+    if not args.skip_check:
+        recompute = in_child(
+            pipeline, full, inputs.everything / "market", inputs.everything / "news/jsonl"
+        )
+        print_stages(f"check: full recompute of {args.days + 1} days", recompute)
+        days = [inputs.day - dt.timedelta(days=1), inputs.day]
+        for table, difference in check_tables(Lake(incremental), Lake(full), days):
+            text = f"daily = full recompute on {days[0]}..{days[1]}: {table}"
+            results.append(verdict(not difference, f"{text} {difference}".rstrip()))
+    if not args.skip_train:
+        trained = in_child(training, incremental, args.profile)
+        seconds, rss = print_stages("train", trained)
+        results.append(verdict(seconds < TRAIN_GOAL_S, f"train {seconds:.0f}s < 300s"))
+        results.append(verdict(rss < TRAIN_GOAL_MB, f"train peak RSS {rss:.0f} MB < 8 GB"))
+    print(f"load {os.getloadavg()[0]:.1f} at the end")
+    return 0 if all(results) else 1
+
+
+def main() -> int:
+    args = parse_args()
+    if args.workdir:
+        for lake in ("lake-incremental", "lake-full"):
+            shutil.rmtree(args.workdir / lake, ignore_errors=True)
+        return run(args, args.workdir)
+    with tempfile.TemporaryDirectory() as tmp:
+        return run(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

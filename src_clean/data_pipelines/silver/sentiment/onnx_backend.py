@@ -1,0 +1,147 @@
+"""ONNX Runtime serving of a checkpoint exported by ``export-onnx``: no torch needed.
+
+``python -m src_clean export-onnx --model models/ProsusAI__finbert [--int8]`` writes::
+
+    models/ProsusAI__finbert/onnx/
+        model.onnx          fp32 graph, dynamic batch and sequence axes
+        model.int8.onnx     int8 weights (``quantize_dynamic``), with --int8
+        tokenizer.json, tokenizer_config.json, config.json (id2label)
+        export.json         source checkpoint id, file hashes, agreement with torch fp32
+
+The folder is self-contained: an image with onnxruntime and tokenizers (no torch, no
+transformers) scores with it. ``export.json`` records, per file, the label agreement
+and largest probability gap against the torch fp32 model measured at export time;
+``precision="onnx"``/``"auto"`` only pick a file whose agreement is at least
+``MIN_LABEL_AGREEMENT``. The model id names the file and its sha256, so scores from an
+ONNX file are stored apart from the torch checkpoint's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from src_clean.data_pipelines.silver.sentiment.base import (
+    HASH_CHARS,
+    MAX_TOKENS,
+    ONNX_PRECISIONS,
+    BatchedClassifier,
+    Precision,
+    TextEncoder,
+    files_sha256,
+)
+
+ONNX_DIR = "onnx"
+ONNX_FILES: dict[Precision, str] = {"onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx"}
+MANIFEST = "export.json"
+MIN_LABEL_AGREEMENT = 0.995
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_MAX_BATCH_TOKENS = 8192
+
+
+def onnx_folder(model: str | os.PathLike[str]) -> Path:
+    """The ``onnx/`` folder of a checkpoint folder (or ``model`` itself if it is one)."""
+    folder = Path(model)
+    return folder if (folder / MANIFEST).is_file() else folder / ONNX_DIR
+
+
+def read_manifest(model: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``export.json`` of a checkpoint's ONNX export; ``{}`` if there is none."""
+    path = onnx_folder(model) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def safe_onnx_precisions(model: str | os.PathLike[str]) -> list[Precision]:
+    """Exported ONNX precisions whose export-time label agreement passed, fastest first."""
+    variants = read_manifest(model).get("variants", {})
+    folder = onnx_folder(model)
+    return [
+        precision
+        for precision in ONNX_PRECISIONS
+        if precision in variants
+        and variants[precision]["label_agreement"] >= MIN_LABEL_AGREEMENT
+        and (folder / ONNX_FILES[precision]).is_file()
+    ]
+
+
+def resolve_onnx_precision(model: str | os.PathLike[str], precision: Precision) -> Precision:
+    """``onnx`` is the fastest safe export; ``onnx-fp32``/``onnx-int8`` are taken as forced."""
+    if precision in ONNX_PRECISIONS:
+        return precision
+    if precision != "onnx":
+        raise ValueError(f"precision must be onnx or one of {ONNX_PRECISIONS}, got {precision!r}")
+    safe = safe_onnx_precisions(model)
+    if not safe:
+        raise FileNotFoundError(
+            f"no validated ONNX export in {onnx_folder(model)}: run "
+            f"`python -m src_clean export-onnx --model {model}`"
+        )
+    return safe[0]
+
+
+def session_options(num_threads: int | None = None) -> Any:
+    """ONNX Runtime options: all graph optimizations, ``num_threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = num_threads or len(os.sched_getaffinity(0))
+    return options
+
+
+class OnnxScorer(BatchedClassifier):
+    """An ``export-onnx`` folder served by ONNX Runtime on CPU, same contract as torch.
+
+    Tokenization (``tokenizers``), batching, label mapping and blank handling are the
+    ones of the transformers backend (``BatchedClassifier``); only the forward pass differs.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        precision: Precision = "onnx",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
+        num_threads: int | None = None,
+        progress: bool = True,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = onnx_folder(model)
+        self.precision = resolve_onnx_precision(model, precision)
+        path = folder / ONNX_FILES[self.precision]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: run export-onnx (--int8 for int8)")
+        config = json.loads((folder / "config.json").read_text())
+        tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        encoder = TextEncoder(
+            tokenizer,
+            max_length=min(MAX_TOKENS, tokenizer_config.get("model_max_length", MAX_TOKENS)),
+            pad_id=tokenizer.token_to_id(tokenizer_config["pad_token"]),
+        )
+        super().__init__(
+            encoder,
+            {int(index): label for index, label in config["id2label"].items()},
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+            progress=progress,
+        )
+        self.session = ort.InferenceSession(
+            str(path), session_options(num_threads), providers=["CPUExecutionProvider"]
+        )
+        self.input_names = [node.name for node in self.session.get_inputs()]
+        digest = files_sha256([path])[:HASH_CHARS]
+        self.model_id = (
+            f"path:{folder.resolve().parent.name}/{ONNX_DIR}/{path.name}@sha256:{digest}"
+        )
+
+    def batch_logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        feeds = {name: inputs[name] for name in self.input_names}
+        return self.session.run(None, feeds)[0]
