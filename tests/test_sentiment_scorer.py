@@ -22,6 +22,7 @@ from src_clean.data_pipelines.silver.sentiment.lexicon_backend import LexiconSco
 from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
     TransformersScorer,
     cpu_supports_bf16,
+    hub_reachable,
     resolve_dtype,
 )
 
@@ -219,6 +220,21 @@ def test_missing_hub_model_offline_raises_with_the_fix(tmp_path: Path, offline: 
     assert "acme/does-not-exist" in message
     assert "download-model --model ProsusAI/finbert --out models/" in message
     assert "HF_HUB_OFFLINE=1" in message
+
+
+def test_unreachable_hub_fails_fast_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
+    hub_reachable.cache_clear()
+    try:
+        assert not hub_reachable()
+        with pytest.raises(ModelUnavailableError, match="acme/does-not-exist"):
+            load_scorer("acme/does-not-exist", cache_dir=tmp_path)
+    finally:
+        hub_reachable.cache_clear()
 
 
 def test_missing_hub_model_with_demo_fallback_warns_and_uses_lexicon(

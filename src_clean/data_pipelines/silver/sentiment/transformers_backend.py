@@ -2,16 +2,21 @@
 
 Loading is offline-safe: a local folder is read with ``local_files_only`` and never
 touches the network; a hub id does too when ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``
-is set (read at call time, so it also works after ``huggingface_hub`` was imported).
+is set (read at call time, so it also works after ``huggingface_hub`` was imported), or
+when a 3-second TCP probe cannot reach the hub.
 Texts are scored by ``BatchedClassifier`` (length-sorted batches, per-batch padding,
 input order restored). torch and transformers are imported inside functions.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PRECISIONS", "Precision", "TransformersScorer"]
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_MAX_BATCH_TOKENS = 8192
 _TRUE = {"1", "true", "yes", "on"}
@@ -43,6 +50,23 @@ def offline_mode() -> bool:
     """Whether ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` asks for no network."""
     flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
     return any(flag.strip().lower() in _TRUE for flag in flags)
+
+
+@functools.cache
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """A TCP connection to the hub (``HF_ENDPOINT``) opens within ``timeout_s``.
+
+    Without it a hub id is loaded from the local cache only, so an offline machine fails
+    (or falls back) in seconds instead of after the hub client's retries.
+    """
+    url = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout_s):
+            return True
+    except OSError:
+        logger.warning("Hugging Face hub %s unreachable: using the local cache only", url.netloc)
+        return False
 
 
 def cpu_supports_bf16() -> bool:
@@ -133,7 +157,7 @@ class TransformersScorer(BatchedClassifier):
         hub_kwargs = {
             "revision": revision,
             "cache_dir": cache_dir,
-            "local_files_only": Path(model).is_dir() or offline_mode(),
+            "local_files_only": Path(model).is_dir() or offline_mode() or not hub_reachable(),
         }
         tokenizer = AutoTokenizer.from_pretrained(model, **hub_kwargs)
         network = AutoModelForSequenceClassification.from_pretrained(model, **hub_kwargs)
