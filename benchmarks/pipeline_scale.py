@@ -100,8 +100,13 @@ def reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def timed(name: str, work: Callable[[], Any], profile: bool = False) -> Stage:
-    """Run ``work``; its report's ``summary()`` (or repr) is the outcome line."""
+def timed(
+    name: str,
+    work: Callable[[], Any],
+    profile: bool = False,
+    describe: Callable[[Any], str] = lambda report: report.summary(),
+) -> Stage:
+    """Run ``work``; ``describe`` turns its result into the stage's outcome line."""
     reset_peak_rss()
     profiler = cProfile.Profile() if profile else None
     began = time.perf_counter()
@@ -109,8 +114,7 @@ def timed(name: str, work: Callable[[], Any], profile: bool = False) -> Stage:
     seconds = time.perf_counter() - began
     if profiler:
         print_profile(name, profiler)
-    outcome = result.summary() if hasattr(result, "summary") else repr(result)[:160]
-    return Stage(name, seconds, peak_rss_mb(), outcome)
+    return Stage(name, seconds, peak_rss_mb(), describe(result))
 
 
 def print_profile(name: str, profiler: cProfile.Profile, top: int = 15) -> None:
@@ -181,8 +185,16 @@ def training(lake_root: Path, profile: bool = False) -> list[Stage]:
 
     lake = Lake(lake_root)
     config = TrainConfig(tracking_uri=f"sqlite:///{lake_root / 'mlflow.db'}")
-    stage = timed("train", lambda: train(lake, config), profile)
-    return [Stage(stage.name, stage.seconds, stage.peak_rss_mb, "trained")]
+    return [timed("train", lambda: train(lake, config), profile, describe_training)]
+
+
+def describe_training(summary: dict[str, Any]) -> str:
+    """Rows per split and each model's early-stopping iteration."""
+    models = {k: v for k, v in summary.items() if isinstance(v, dict) and "best_iteration" in v}
+    stops = ", ".join(f"{name} stopped at {m['best_iteration']}" for name, m in models.items())
+    return (
+        f"train/val/test rows {summary['n_train']}/{summary['n_val']}/{summary['n_test']}; {stops}"
+    )
 
 
 # -- inputs and the exactness check --------------------------------------------------------

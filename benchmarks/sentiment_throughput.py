@@ -34,6 +34,7 @@ import argparse
 import datetime as dt
 import json
 import multiprocessing
+import os
 import re
 import tempfile
 import time
@@ -61,6 +62,7 @@ MIN_LOOP_RATIO = 10.0
 MIN_FIXED_RATIO = 4.0
 MIN_AGREEMENT = 0.995
 SEED = 6
+CORPORA = ("headlines", "bodies")
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ def print_table(results: list[Result]) -> None:
     for r in results:
         same = {x.task.variant: x for x in results if x.task.corpus == r.task.corpus}
         ratio = {v: r.rate / same[v].rate for v in ("loop", "fixed64") if v in same}
-        labels, dp = agreement(r, same["ours-fp32"])
+        labels, dp = agreement(r, same["ours-fp32"]) if "ours-fp32" in same else (np.nan, np.nan)
         print(
             f"{r.task.corpus:<10}{r.task.variant:<16}{r.texts:>6}{r.rate:>9.1f}"
             f"{r.peak_rss_mb:>8.0f}{ratio.get('loop', np.nan):>8.1f}"
@@ -313,7 +315,7 @@ def prepare(workdir: Path, n: int) -> tuple[Path, dict[str, Path]]:
     already there: ``--workdir`` reruns skip the minutes this takes)."""
     from src_clean.data_pipelines.silver.export_onnx import export_onnx
 
-    files = {name: workdir / f"{name}-{n}.json" for name in ("headlines", "bodies")}
+    files = {name: workdir / f"{name}-{n}.json" for name in CORPORA}
     texts = corpora(n)
     for name, path in files.items():
         path.write_text(json.dumps(texts[name]))
@@ -339,13 +341,13 @@ def describe_corpora(model: Path, files: dict[str, Path]) -> None:
 
 def tasks(args: argparse.Namespace, model: Path, files: dict[str, Path]) -> list[Task]:
     """Baselines on ``baseline_n`` texts, ours in each precision on all texts."""
-    baselines = [(v, args.baseline_n) for v in ("loop", "fixed64")]
-    ours_variants = [(f"ours-{p}", None) for p in precisions()]
+    variants = [(v, args.baseline_n) for v in ("loop", "fixed64")]
+    variants += [(f"ours-{p}", None) for p in precisions()]
     return [
         Task(variant, corpus, path, model, limit, args.batch_size, args.max_batch_tokens)
         for corpus, path in files.items()
-        for variant, limit in baselines + ours_variants
-        if not args.variants or variant in args.variants or variant == "ours-fp32"
+        for variant, limit in variants
+        if corpus in args.corpora and (not args.variants or variant in args.variants)
     ]
 
 
@@ -355,7 +357,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--baseline-n", type=int, default=300, help="texts for loop/fixed64")
     parser.add_argument("--quick", action="store_true", help="smoke run: --n 200 --baseline-n 50")
     parser.add_argument("--workdir", type=Path, help="keep the model and corpora here")
-    parser.add_argument("--variants", nargs="*", help="only these (ours-fp32 always runs)")
+    parser.add_argument("--variants", nargs="*", help="only these, e.g. loop ours-bf16")
+    parser.add_argument("--corpora", nargs="*", default=CORPORA, choices=CORPORA)
     parser.add_argument("--batch-size", type=int, help="ours: max texts per batch")
     parser.add_argument("--max-batch-tokens", type=int, help="ours: padded tokens per batch")
     args = parser.parse_args()
@@ -368,13 +371,14 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     model, files = prepare(workdir, args.n)
     describe_corpora(model, files)
     auto = resolve_precision(str(model), "auto", "cpu")
-    print(f"auto precision on this machine: {auto}")
+    print(f"auto precision on this machine: {auto}; load {os.getloadavg()[0]:.1f}")
     results = []
     for task in tasks(args, model, files):
         results.append(run_isolated(task))
         print(f"  {task.corpus} {task.variant}: {results[-1].rate:.1f} texts/s", flush=True)
+    print(f"load {os.getloadavg()[0]:.1f} at the end")
     print_table(results)
-    if args.variants:
+    if args.variants or len(args.corpora) < len(CORPORA):
         return 0
     checks = goals(results, auto)
     for passed, text in checks:

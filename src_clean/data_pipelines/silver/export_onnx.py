@@ -16,7 +16,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,6 +90,20 @@ def check_texts(n: int) -> list[str]:
     return [*article_texts(articles), *article_texts(articles, "headline_body")]
 
 
+@contextmanager
+def quiet_exporters() -> Iterator[None]:
+    """Hide the exporter's and quantizer's INFO logs and warnings (hundreds of lines)."""
+    root = logging.getLogger()  # onnxscript and onnxruntime.quantization log through it
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def export_graph(scorer: TransformersScorer, path: Path) -> None:
     """Write ``scorer``'s fp32 network as ONNX with dynamic batch and sequence axes."""
     import torch
@@ -112,9 +130,10 @@ def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantization of the weight matrices (activations quantized per batch).
 
     Only MatMul/Gemm nodes with a weight input are quantized: the attention products
-    (activation x activation) stay fp32, which halves the label flips against fp32 at
-    the same speed. The exporter's ``value_info`` annotations are dropped first: the
-    quantizer's shape inference rejects them.
+    (activation x activation) stay fp32. On bert-base that cut label flips against fp32
+    about threefold (5.7% -> 1.7% in a hard check) at the same speed. The exporter's
+    ``value_info`` annotations are dropped first: the quantizer's shape inference
+    rejects them.
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -170,14 +189,18 @@ def export_onnx(
     scorer = TransformersScorer(str(folder), precision="fp32", device="cpu", progress=False)
     target = folder / ONNX_DIR
     target.mkdir(parents=True, exist_ok=True)
-    export_graph(scorer, target / ONNX_FILES["onnx-fp32"])
-    if int8:
-        quantize_int8(target / ONNX_FILES["onnx-fp32"], target / ONNX_FILES["onnx-int8"])
+    int8_path = target / ONNX_FILES["onnx-int8"]
+    with quiet_exporters():
+        export_graph(scorer, target / ONNX_FILES["onnx-fp32"])
+        if int8:
+            quantize_int8(target / ONNX_FILES["onnx-fp32"], int8_path)
+        else:
+            int8_path.unlink(missing_ok=True)  # an older export's: not this model's
     save_tokenizer_and_config(folder, target)
     texts = check_texts(n_check_texts)
     reference = scorer.probabilities(texts)
-    exported = [p for p in ONNX_PRECISIONS if (target / ONNX_FILES[p]).is_file()]
-    variants = {p: check_variant(folder, p, texts, reference) for p in exported}
+    written = [p for p in ONNX_PRECISIONS if int8 or p != "onnx-int8"]
+    variants = {p: check_variant(folder, p, texts, reference) for p in written}
     manifest = {
         "source_model_id": scorer.model_id,
         "opset": OPSET,

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from src_clean.data_pipelines.silver.sentiment.base import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
     HASH_CHARS,
     MAX_TOKENS,
     ONNX_PRECISIONS,
@@ -39,8 +41,6 @@ ONNX_DIR = "onnx"
 ONNX_FILES: dict[Precision, str] = {"onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx"}
 MANIFEST = "export.json"
 MIN_LABEL_AGREEMENT = 0.995
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_MAX_BATCH_TOKENS = 8192
 
 
 def onnx_folder(model: str | os.PathLike[str]) -> Path:
@@ -84,12 +84,14 @@ def resolve_onnx_precision(model: str | os.PathLike[str], precision: Precision) 
 
 
 def session_options(num_threads: int | None = None) -> Any:
-    """ONNX Runtime options: all graph optimizations, ``num_threads`` intra-op threads."""
+    """ONNX Runtime options: all graph optimizations; ``num_threads`` intra-op threads
+    (default: ONNX Runtime's, one per physical core)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = num_threads or len(os.sched_getaffinity(0))
+    if num_threads:
+        options.intra_op_num_threads = num_threads
     return options
 
 

@@ -22,6 +22,8 @@ import numpy as np
 
 from src_clean.data_pipelines.silver.sentiment.base import (
     BF16_CPU_FLAGS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
     HASH_CHARS,
     MAX_TOKENS,
     PRECISIONS,
@@ -41,8 +43,6 @@ __all__ = ["PRECISIONS", "Precision", "TransformersScorer"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_MAX_BATCH_TOKENS = 8192
 _TRUE = {"1", "true", "yes", "on"}
 
 
