@@ -33,6 +33,7 @@ from typing import Any
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
 from src_clean.orchestration.commands import STAGES, RunParams, Stage, asset_uri, build_plan
+from src_clean.orchestration.dag_defaults import default_args
 from src_clean.orchestration.settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -71,13 +72,7 @@ def stage_task(task_id: str, argv: Any, **kwargs: Any) -> Any:
     catchup=SETTINGS.catchup,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=6),
-    default_args={
-        "owner": "sp500-mlops",
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=5),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(hours=1),
-    },
+    default_args=default_args(),
     tags=["sp500", "news-sentiment", "mlops", SETTINGS.execution],
     doc_md=__doc__,
     params={

@@ -37,6 +37,7 @@ from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
 from src_clean.backfill.airflow_side import BackfillParams, plan_run, summarize_run
 from src_clean.backfill.config import SHARD_UNITS, execution_mode, shard_concurrency
+from src_clean.orchestration.dag_defaults import default_args
 from src_clean.orchestration.settings import Settings
 
 EXECUTION = execution_mode()
@@ -81,13 +82,7 @@ def shard_task(argv: Any) -> Any:
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "sp500-mlops",
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=5),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(hours=1),
-    },
+    default_args=default_args(),
     tags=["sp500", "sentiment", "backfill", EXECUTION],
     doc_md=__doc__,
     params={

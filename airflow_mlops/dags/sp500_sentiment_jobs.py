@@ -27,6 +27,8 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
+from src_clean.orchestration.dag_defaults import default_args
+
 POKE_SECONDS = 60
 WAIT_HOURS = 6
 
@@ -60,11 +62,7 @@ def wait_for_scores(jobs: list[dict[str, str]]) -> Any:
     start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "sp500-mlops",
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=2),
-    },
+    default_args=default_args(retry_delay=dt.timedelta(minutes=2)),
     tags=["sp500", "sentiment", "worker"],
     doc_md=__doc__,
 )
