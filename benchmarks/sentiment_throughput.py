@@ -24,7 +24,7 @@ compared with ours-fp32 on every text of both corpora.
 Goals (issue 6): ours (auto) >= 200 headlines/s and >= 10x loop; >= 4x fixed64 on
 bodies; every reduced precision agrees with fp32 on >= 99.5% of labels.
 
-    python benchmarks/sentiment_throughput.py              # full run (~15 min on 2 cores)
+    python benchmarks/sentiment_throughput.py              # full run (30-50 min on 2 cores)
     python benchmarks/sentiment_throughput.py --quick      # smoke run (--n 200)
 """
 
@@ -39,6 +39,7 @@ import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,7 @@ MIN_FIXED_RATIO = 4.0
 MIN_AGREEMENT = 0.995
 SEED = 6
 CORPORA = ("headlines", "bodies")
+ScoreFn = Callable[[list[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def peak_rss_mb() -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
-def baseline(folder: Path, batch_size: int) -> tuple[str, object]:
+def baseline(folder: Path, batch_size: int) -> tuple[str, ScoreFn]:
     """Plain transformers fp32: batches in arrival order, each padded to its longest text."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -233,7 +235,7 @@ def baseline(folder: Path, batch_size: int) -> tuple[str, object]:
     return "transformers-fp32", score
 
 
-def ours(task: Task) -> tuple[str, object]:
+def ours(task: Task) -> tuple[str, ScoreFn]:
     """Our scorer through ``load_scorer`` with the precision named by the variant."""
     options = {"batch_size": task.batch_size, "max_batch_tokens": task.max_batch_tokens}
     scorer = load_scorer(

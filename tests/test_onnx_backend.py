@@ -186,10 +186,11 @@ def test_serving_onnx_imports_no_torch(exported: Path) -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_exports_fp32_only_without_int8(
+def test_cli_without_int8_exports_fp32_and_drops_an_older_int8(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = build_tiny_bert(tmp_path / "cli-model")
+    export_onnx(str(folder), int8=True, n_check_texts=4)
     assert cli_main(["export-onnx", "--model", str(folder), "--check-texts", "4"]) == 0
     out = capsys.readouterr().out
     assert "onnx-fp32: model.onnx labels agree 100.00%" in out
