@@ -262,9 +262,12 @@ def _split_by_day(df: pd.DataFrame, date_column: str) -> Iterator[tuple[dt.date,
     days = (stamps.asi8 // NS_PER_DAY).astype("datetime64[D]")
     order = np.argsort(days, kind="stable")
     sorted_days = days[order]
+    ordered = df.iloc[order].reset_index(drop=True)  # one copy; each day is a contiguous block
     bounds = np.flatnonzero(sorted_days[1:] != sorted_days[:-1]) + 1
-    for chunk in np.split(order, bounds) if len(order) else []:
-        yield days[chunk[0]].item(), df.iloc[chunk].reset_index(drop=True)
+    starts = np.concatenate([[0], bounds]) if len(order) else np.array([], dtype=int)
+    ends = np.concatenate([bounds, [len(order)]]) if len(order) else np.array([], dtype=int)
+    for lo, hi in zip(starts, ends, strict=True):
+        yield sorted_days[lo].item(), ordered.iloc[lo:hi].reset_index(drop=True)
 
 
 def _keep_stored_values(
