@@ -7,6 +7,7 @@ Variants, each timed in its own spawned process (texts/s, and that process's pea
   ours-<p>      ``load_scorer(folder, precision=p)``: texts encoded once, longest-first
                 batches under a token budget, padded per batch; p in fp32, bf16 (CPUs
                 with AMX/AVX512-BF16), onnx-fp32 and onnx-int8 (``export-onnx --int8``)
+  ours-bf16-unfused  ablation: bf16 with plain ``nn.Linear`` (``fuse_cpu_linears=False``)
 
 on two corpora of ``--n`` texts: headlines (10-40 tokens) and headline + body (cut at
 512 tokens). Baselines run on the first ``--baseline-n`` texts of each (a random
@@ -238,9 +239,12 @@ def baseline(folder: Path, batch_size: int) -> tuple[str, ScoreFn]:
 def ours(task: Task) -> tuple[str, ScoreFn]:
     """Our scorer through ``load_scorer`` with the precision named by the variant."""
     options = {"batch_size": task.batch_size, "max_batch_tokens": task.max_batch_tokens}
+    precision = task.variant.removeprefix("ours-").removesuffix("-unfused")
+    if task.variant.endswith("-unfused"):
+        options["fuse_cpu_linears"] = False
     scorer = load_scorer(
         str(task.model),
-        precision=task.variant.removeprefix("ours-"),
+        precision=precision,
         device="cpu",
         progress=False,
         **{k: v for k, v in options.items() if v is not None},
@@ -268,7 +272,7 @@ def agreement(result: Result, reference: Result) -> tuple[float, float]:
 def print_table(results: list[Result]) -> None:
     """One line per (corpus, variant), with ratios and agreement against ours-fp32."""
     header = (
-        f"{'corpus':<10}{'variant':<16}{'texts':>6}{'texts/s':>9}{'RSS MB':>8}"
+        f"{'corpus':<10}{'variant':<19}{'texts':>6}{'texts/s':>9}{'RSS MB':>8}"
         f"{'x loop':>8}{'x fixed64':>10}{'labels=fp32':>12}{'max|dp|':>9}"
     )
     print(header)
@@ -277,7 +281,7 @@ def print_table(results: list[Result]) -> None:
         ratio = {v: r.rate / same[v].rate for v in ("loop", "fixed64") if v in same}
         labels, dp = agreement(r, same["ours-fp32"]) if "ours-fp32" in same else (np.nan, np.nan)
         print(
-            f"{r.task.corpus:<10}{r.task.variant:<16}{r.texts:>6}{r.rate:>9.1f}"
+            f"{r.task.corpus:<10}{r.task.variant:<19}{r.texts:>6}{r.rate:>9.1f}"
             f"{r.peak_rss_mb:>8.0f}{ratio.get('loop', np.nan):>8.1f}"
             f"{ratio.get('fixed64', np.nan):>10.1f}{labels:>12.2%}{dp:>9.1e}"
         )
@@ -306,10 +310,11 @@ def goals(results: list[Result], auto: str) -> list[tuple[bool, str]]:
 
 
 def precisions() -> list[str]:
-    """Our precisions that run here: bf16 needs a CPU with native bf16."""
+    """Our precisions that run here (bf16 needs a CPU with native bf16), and the ablation."""
     from src_clean.data_pipelines.silver.sentiment.transformers_backend import cpu_supports_bf16
 
-    return ["fp32", *(["bf16"] if cpu_supports_bf16() else []), "onnx-fp32", "onnx-int8"]
+    bf16 = ["bf16", "bf16-unfused"] if cpu_supports_bf16() else []
+    return ["fp32", *bf16, "onnx-fp32", "onnx-int8"]
 
 
 def prepare(workdir: Path, n: int) -> tuple[Path, dict[str, Path]]:

@@ -136,6 +136,8 @@ class TransformersScorer(BatchedClassifier):
     The label order comes from ``config.id2label`` (ProsusAI/finbert is positive, negative,
     neutral; yiyanghkust/finbert-tone is neutral, positive, negative): never hard-coded.
     A batch holds at most ``batch_size`` texts and ``max_batch_tokens`` padded tokens.
+    On CPU the linear layers run fused with their bias and activation (``onednn``)
+    unless ``fuse_cpu_linears`` is false.
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class TransformersScorer(BatchedClassifier):
         device: str = "auto",
         precision: Precision = "auto",
         num_threads: int | None = None,
+        fuse_cpu_linears: bool = True,
         progress: bool = True,
     ) -> None:
         import torch
@@ -179,7 +182,22 @@ class TransformersScorer(BatchedClassifier):
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(precision, self.device)
         self.model = network.to(device=self.device, dtype=self.dtype).eval()
+        if fuse_cpu_linears and self.device.type == "cpu":
+            self.fuse_linears()
         self.model_id = checkpoint_id(model, hub_kwargs)
+
+    def fuse_linears(self) -> None:
+        """Run the linear layers as oneDNN primitives with bias and activation fused."""
+        from src_clean.data_pipelines.silver.sentiment.onednn import (
+            fuse_linears,
+            fused_linear_available,
+        )
+
+        if not fused_linear_available():
+            logger.info("this torch build has no oneDNN fused linear: plain nn.Linear kept")
+            return
+        counts = fuse_linears(self.model)
+        logger.info("oneDNN fused linears by activation: %s", counts)
 
     def batch_logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         import torch
