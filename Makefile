@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAKE ?= data_clean
 
-.PHONY: help install demo test lint format mlflow-ui airflow onnx clean
+.PHONY: help install demo test lint format mlflow-ui airflow onnx bench-sentiment bench-pipeline clean
 
 help:
 	@echo "make demo      - install, generate sample data, run the full pipeline, print a summary"
@@ -14,6 +14,8 @@ help:
 	@echo "make mlflow-ui - open the MLflow UI on the demo lake (http://127.0.0.1:5000)"
 	@echo "make airflow   - Airflow 3 standalone with the pipeline DAG (http://localhost:8080)"
 	@echo "make onnx      - export MODEL (a checkpoint folder) to ONNX + int8 for ONNX Runtime"
+	@echo "make bench-sentiment - FinBERT-shaped scoring throughput per variant (30-50 min on 2 cores)"
+	@echo "make bench-pipeline  - 5 years + 100k articles through bronze/silver/gold, daily run, training"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +49,12 @@ airflow: $(STAMP)
 MODEL ?= models/ProsusAI__finbert
 onnx: $(STAMP)
 	$(BIN)/python -m src_clean export-onnx --model $(MODEL) --int8
+
+bench-sentiment: $(STAMP)
+	$(BIN)/python benchmarks/sentiment_throughput.py
+
+bench-pipeline: $(STAMP)
+	$(BIN)/python benchmarks/pipeline_scale.py
 
 clean:
 	rm -rf $(LAKE)/bronze $(LAKE)/silver $(LAKE)/gold $(LAKE)/quarantine $(LAKE)/reports $(LAKE)/raw

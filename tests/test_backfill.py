@@ -26,6 +26,7 @@ from src_clean.backfill.config import execution_mode
 from src_clean.backfill.runner import ShardJob, run_shard
 from src_clean.backfill.shards import plan_shards, read_manifest, refresh_manifest, shard_bounds
 from src_clean.backfill.state import manifest_path
+from src_clean.data_pipelines.gold.news_signals import model_id_for_spec
 from src_clean.data_pipelines.silver.sentiment import load_scorer
 from src_clean.lake import Lake
 from src_clean.orchestration.settings import Settings
@@ -283,6 +284,17 @@ def test_plan_and_shard_state_live_on_an_s3_lake(monkeypatch: pytest.MonkeyPatch
     assert lake.read(SILVER_SENTIMENT)["article_id"].tolist() == ids
     assert load_checkpoint(lake, "s3-run", "2024-02").status == "complete"
     assert [s.status for s in refresh_manifest(lake, "s3-run")] == ["complete"]
+
+
+def test_a_backfilled_model_is_found_by_its_spec_in_gold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    write_bronze(lake, minutes("2024-02-03 09:00", 3))
+    argv = ["--lake", lake.root, "--shard-id", "2024-02", "--sentiment-model", "lexicon"]
+    assert run_cli(shard_cli, argv) == 0
+    scored = lake.read(SILVER_SENTIMENT)["model_id"].unique().tolist()
+    assert [model_id_for_spec(lake, "lexicon")] == scored  # no silver-sentiment run needed
 
 
 def test_shard_cli_exits_3_when_the_breaker_opens(

@@ -239,6 +239,22 @@ def test_compose_matches_the_docker_mode_defaults(compose: dict) -> None:
     Settings.from_env({**env, "SP500_EXECUTION": "docker"}).validate()
 
 
+def test_celery_profile_adds_a_broker_and_a_worker(compose: dict) -> None:
+    services = compose["services"]
+    celery = {name for name, service in services.items() if "celery" in service.get("profiles", [])}
+    assert celery == {"redis", "airflow-worker"}
+    worker = services["airflow-worker"]
+    assert worker["command"] == "celery worker"
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    env = {name: _interpolate(str(value)) for name, value in worker["environment"].items()}
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"  # celery only when asked for
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    scheduler = services["airflow-scheduler"]["environment"]
+    assert scheduler["AIRFLOW__CORE__EXECUTOR"] == worker["environment"]["AIRFLOW__CORE__EXECUTOR"]
+    assert "profiles" not in services["airflow-scheduler"]  # the default stack is unchanged
+
+
 def test_compose_images_are_pinned(compose: dict) -> None:
     for name, service in compose["services"].items():
         image = service.get("image", "")

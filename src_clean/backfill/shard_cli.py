@@ -16,7 +16,6 @@ from src_clean.backfill.config import DEFAULT_CHECKPOINT_EVERY, DEFAULT_RUN_ID
 from src_clean.backfill.runner import ShardJob, run_shard
 from src_clean.backfill.shards import shard_bounds
 from src_clean.data_pipelines.silver import sentiment_stage
-from src_clean.data_pipelines.silver.sentiment import load_scorer
 from src_clean.lake import Lake
 
 EXIT_CIRCUIT_OPEN = 3
@@ -61,18 +60,15 @@ def main(args: argparse.Namespace) -> int:
         text_mode=args.text_mode,
         checkpoint_every=args.checkpoint_every,
     )
+    lake = Lake(args.lake)
     load = functools.partial(
-        load_scorer,
+        sentiment_stage.load_recorded_scorer,
+        lake,
         args.sentiment_model,
-        demo_fallback=args.demo_fallback,
-        batch_size=args.batch_size,
-        device=args.device,
-        precision=args.precision,
-        num_threads=args.num_threads,
-        progress=not args.no_progress,
+        **sentiment_stage.scorer_options(args),
     )
     try:
-        report = run_shard(Lake(args.lake), job, load)
+        report = run_shard(lake, job, load)
     except CircuitOpenError as exc:
         print(f"backfill-shard {args.shard_id}: {exc}", file=sys.stderr)
         return EXIT_CIRCUIT_OPEN

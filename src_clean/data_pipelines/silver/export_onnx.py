@@ -131,7 +131,9 @@ def quantize_int8(source: Path, target: Path) -> None:
 
     Only MatMul/Gemm nodes with a weight input are quantized: the attention products
     (activation x activation) stay fp32. On bert-base that cut label flips against fp32
-    about threefold (5.7% -> 1.7% in a hard check) at the same speed. The exporter's
+    about threefold (5.7% -> 1.7% in a hard check) at the same speed. Weights get one
+    scale per output channel: on the benchmark's headlines that raised label agreement
+    with fp32 from 99.40% to 99.65%, again at the same speed. The exporter's
     ``value_info`` annotations are dropped first: the quantizer's shape inference
     rejects them.
     """
@@ -152,6 +154,7 @@ def quantize_int8(source: Path, target: Path) -> None:
         weight_type=QuantType.QInt8,
         op_types_to_quantize=list(WEIGHT_OPS),
         nodes_to_quantize=nodes,
+        per_channel=True,
     )
 
 
@@ -186,7 +189,10 @@ def export_onnx(
     folder = Path(model)
     if not folder.is_dir():
         folder, _ = download_model(model, revision, out, cache_dir)
-    scorer = TransformersScorer(str(folder), precision="fp32", device="cpu", progress=False)
+    # plain nn.Linear: the exporter has no ONNX function for the oneDNN fused op
+    scorer = TransformersScorer(
+        str(folder), precision="fp32", device="cpu", fuse_cpu_linears=False, progress=False
+    )
     target = folder / ONNX_DIR
     target.mkdir(parents=True, exist_ok=True)
     int8_path = target / ONNX_FILES["onnx-int8"]

@@ -13,11 +13,14 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 
 from src_clean.cli_args import add_date_range, add_lake_argument
 from src_clean.data_pipelines.silver.sentiment.base import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
     RESULT_COLUMNS,
     TEXT_MODES,
     Scorer,
@@ -30,7 +33,7 @@ from src_clean.data_pipelines.silver.sentiment.loading import (
     ModelUnavailableError,
     load_scorer,
 )
-from src_clean.data_pipelines.silver.sentiment.transformers_backend import PRECISIONS, Precision
+from src_clean.data_pipelines.silver.sentiment.transformers_backend import PRECISIONS
 from src_clean.lake import Lake
 from src_clean.tables import BRONZE_NEWS, SENTIMENT_MODELS, SILVER_SENTIMENT
 
@@ -68,33 +71,21 @@ def score_new_articles(
     model: str = DEFAULT_SENTIMENT_MODEL,
     *,
     text_mode: TextMode = "headline",
-    batch_size: int = 64,
-    device: str = "auto",
-    precision: Precision = "auto",
-    demo_fallback: bool = False,
     start: dt.date | None = None,
     end: dt.date | None = None,
     scorer: Scorer | None = None,
-    num_threads: int | None = None,
-    progress: bool = True,
+    **options: Any,
 ) -> SentimentRunReport:
     """Score the bronze articles (``start..end`` inclusive) with no row for this model yet.
 
-    ``scorer`` overrides ``model`` and the loading options (tests, notebooks).
+    ``options`` go to ``load_scorer`` (demo_fallback, batch_size, max_batch_tokens,
+    device, precision, num_threads, progress). ``scorer`` overrides ``model`` and the
+    options (tests, notebooks).
     """
     began = time.perf_counter()
     if scorer is None:
-        scorer = load_scorer(
-            model,
-            demo_fallback=demo_fallback,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            num_threads=num_threads,
-            progress=progress,
-        )
-        fell_back = model != LEXICON and scorer.model_id.startswith(f"{LEXICON}:")
-        record_resolved_model(lake, model, scorer.model_id, fell_back)
+        scorer = load_recorded_scorer(lake, model, **options)
+        fell_back = fell_back_to_lexicon(model, scorer)
     else:
         fell_back = False
     articles = lake.read(
@@ -132,6 +123,18 @@ def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) 
     return rows.assign(scored_at=pd.Timestamp.now(tz="UTC"))[SENTIMENT_COLUMNS]
 
 
+def load_recorded_scorer(lake: Lake, model: str, **options: Any) -> Scorer:
+    """``load_scorer(model, **options)``, noting in ``_models.json`` the model id it resolved to."""
+    scorer = load_scorer(model, **options)
+    record_resolved_model(lake, model, scorer.model_id, fell_back_to_lexicon(model, scorer))
+    return scorer
+
+
+def fell_back_to_lexicon(model: str, scorer: Scorer) -> bool:
+    """A neural ``model`` was asked for but the lexicon scorer came back (``demo_fallback``)."""
+    return model != LEXICON and scorer.model_id.startswith(f"{LEXICON}:")
+
+
 def record_resolved_model(lake: Lake, spec: str, model_id: str, fell_back: bool) -> None:
     """Remember which ``model_id`` the spec resolved to, so gold can be given the same spec."""
     registry = lake.read_json(SENTIMENT_MODELS) if lake.file_exists(SENTIMENT_MODELS) else {}
@@ -164,7 +167,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="headline",
         help="score the headline (default: FinBERT is trained on sentences) or headline + body",
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="most texts per forward pass"
+    )
+    parser.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=DEFAULT_MAX_BATCH_TOKENS,
+        help="most padded tokens per forward pass (default: %(default)s)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0")
     parser.add_argument(
         "--precision",
@@ -182,20 +193,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_date_range(parser, "UTC date")
 
 
+def scorer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``load_scorer`` options named by the arguments of ``add_arguments``."""
+    return {
+        "demo_fallback": args.demo_fallback,
+        "batch_size": args.batch_size,
+        "max_batch_tokens": args.max_batch_tokens,
+        "device": args.device,
+        "precision": args.precision,
+        "num_threads": args.num_threads,
+        "progress": not args.no_progress,
+    }
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         report = score_new_articles(
             Lake(args.lake),
             args.sentiment_model,
             text_mode=args.text_mode,
-            batch_size=args.batch_size,
-            device=args.device,
-            precision=args.precision,
-            demo_fallback=args.demo_fallback,
             start=args.start,
             end=args.end,
-            num_threads=args.num_threads,
-            progress=not args.no_progress,
+            **scorer_options(args),
         )
     except ModelUnavailableError as exc:
         print(f"silver-sentiment: {exc}", file=sys.stderr)
