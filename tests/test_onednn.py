@@ -105,3 +105,21 @@ def test_the_scorer_fuses_on_cpu_unless_told_not_to(tmp_path: Path) -> None:
     assert linear_count(plain.model) > 0
     np.testing.assert_allclose(fused.probabilities(TEXTS), plain.probabilities(TEXTS), atol=1e-6)
     assert fused.model_id == plain.model_id  # same weights, same scores: same model id
+
+
+def test_the_probe_accepts_the_dtypes_this_cpu_runs() -> None:
+    assert fused_linear_available(torch.float32)
+    if cpu_supports_bf16():
+        assert fused_linear_available(torch.bfloat16)
+
+
+def test_without_the_fused_op_the_plain_modules_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from src_clean.data_pipelines.silver.sentiment import onednn
+
+    monkeypatch.setattr(onednn, "fused_linear_available", lambda dtype: False)
+    folder = str(build_tiny_bert(tmp_path / "tiny", seed=3))
+    scorer = TransformersScorer(folder, precision="fp32", device="cpu", progress=False)
+    assert linear_count(scorer.model) > 0
+    assert scorer.probabilities(TEXTS).shape == (len(TEXTS), 3)

@@ -11,13 +11,29 @@ weights untouched: 13-21% more headlines/s in bf16 on the reference machine
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from transformers.activations import GELUActivation
 
 
-def fused_linear_available() -> bool:
-    """This torch build has oneDNN and the fused linear op."""
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+@functools.cache
+def fused_linear_available(dtype: torch.dtype = torch.float32) -> bool:
+    """This torch build has oneDNN and its fused linear runs ``dtype`` on this CPU.
+
+    Probed with a 1x2 product: the op can exist yet refuse a dtype (bf16 on a CPU
+    without AVX-512, for instance), and then the plain modules must stay.
+    """
+    if not (
+        torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    ):
+        return False
+    x, weight = torch.ones(1, 2, dtype=dtype), torch.ones(2, 2, dtype=dtype)
+    try:
+        torch.ops.mkldnn._linear_pointwise(x, weight, None, "gelu", [], "none")
+    except (RuntimeError, NotImplementedError):
+        return False
+    return True
 
 
 class FusedLinear(torch.nn.Module):

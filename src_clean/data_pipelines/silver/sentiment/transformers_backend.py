@@ -193,8 +193,8 @@ class TransformersScorer(BatchedClassifier):
             fused_linear_available,
         )
 
-        if not fused_linear_available():
-            logger.info("this torch build has no oneDNN fused linear: plain nn.Linear kept")
+        if not fused_linear_available(self.dtype):
+            logger.info("no oneDNN fused linear for %s here: plain nn.Linear kept", self.dtype)
             return
         counts = fuse_linears(self.model)
         logger.info("oneDNN fused linears by activation: %s", counts)
