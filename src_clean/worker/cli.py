@@ -15,11 +15,7 @@ import os
 import socket
 
 from src_clean import aws
-from src_clean.data_pipelines.silver.sentiment.base import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_BATCH_TOKENS,
-    PRECISIONS,
-)
+from src_clean.data_pipelines.silver import sentiment_stage
 from src_clean.data_pipelines.silver.sentiment.loading import (
     DEFAULT_SENTIMENT_MODEL,
     LEXICON,
@@ -62,22 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=f"{socket.gethostname()}-{os.getpid()}",
         help="name in job records and logs (default: host-pid)",
     )
-    parser.add_argument(
-        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="most texts per forward pass"
-    )
-    parser.add_argument(
-        "--max-batch-tokens",
-        type=int,
-        default=DEFAULT_MAX_BATCH_TOKENS,
-        help="most padded tokens per forward pass (default: %(default)s)",
-    )
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
-    )
+    sentiment_stage.add_batching_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -167,6 +167,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="headline",
         help="score the headline (default: FinBERT is trained on sentences) or headline + body",
     )
+    add_batching_arguments(parser)
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--demo-fallback",
+        action="store_true",
+        help="if the model cannot be loaded, warn loudly and score with the lexicon instead",
+    )
+    add_date_range(parser, "UTC date")
+
+
+def add_batching_arguments(parser: argparse.ArgumentParser) -> None:
+    """How texts are batched and where they run: one definition for every scoring CLI."""
     parser.add_argument(
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="most texts per forward pass"
     )
@@ -183,14 +196,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
     )
-    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--demo-fallback",
-        action="store_true",
-        help="if the model cannot be loaded, warn loudly and score with the lexicon instead",
-    )
-    add_date_range(parser, "UTC date")
 
 
 def scorer_options(args: argparse.Namespace) -> dict[str, Any]:
