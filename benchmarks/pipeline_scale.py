@@ -56,14 +56,6 @@ FULL_GOAL_S, FULL_GOAL_MB = 180.0, 6 * 1024
 DAILY_GOAL_S = 15.0
 TRAIN_GOAL_S, TRAIN_GOAL_MB = 300.0, 8 * 1024
 RUN_TIME_COLUMNS = ("ingested_at", "scored_at")
-CHECKED_TABLES = (
-    tables.BRONZE_CANDLES,
-    tables.BRONZE_NEWS,
-    tables.SILVER_FEATURES,
-    tables.SILVER_SENTIMENT,
-    tables.GOLD_SIGNALS,
-    tables.GOLD_TRAINING,
-)
 
 
 @dataclass(frozen=True)
@@ -235,7 +227,7 @@ def comparable(lake: Lake, table: str, days: list[dt.date]) -> pd.DataFrame:
 def check_tables(incremental: Lake, full: Lake, days: list[dt.date]) -> list[tuple[str, str]]:
     """(table, "" if identical else the first difference) for each checked table."""
     outcome = []
-    for table in CHECKED_TABLES:
+    for table in tables.LAYER_TABLES:
         try:
             pd.testing.assert_frame_equal(
                 comparable(incremental, table, days), comparable(full, table, days)

@@ -11,6 +11,15 @@ SENTIMENT_MODELS = f"{SILVER_SENTIMENT}/_models.json"
 GOLD_SIGNALS = "gold/news/signals"
 GOLD_TRAINING = "gold/training"
 REPORTS = "reports"
+# the date-partitioned table of every layer, in pipeline order
+LAYER_TABLES = (
+    BRONZE_CANDLES,
+    BRONZE_NEWS,
+    SILVER_FEATURES,
+    SILVER_SENTIMENT,
+    GOLD_SIGNALS,
+    GOLD_TRAINING,
+)
 GOLD_FEATURE_LIST = f"{GOLD_TRAINING}/_features.json"
 TRAINING_SUMMARY = f"{REPORTS}/training_summary.json"
 

@@ -21,14 +21,6 @@ SAMPLE_START = dt.date(2024, 1, 1)
 SAMPLE_DAYS = 10
 LOGICAL_DATE = dt.datetime(2024, 1, 11, 12, tzinfo=dt.UTC)
 RUN_CONF = {"start_date": "2024-01-01", "end_date": "2024-01-10", "sentiment_model": "lexicon"}
-LAKE_TABLES = (
-    tables.BRONZE_CANDLES,
-    tables.BRONZE_NEWS,
-    tables.SILVER_FEATURES,
-    tables.SILVER_SENTIMENT,
-    tables.GOLD_SIGNALS,
-    tables.GOLD_TRAINING,
-)
 
 
 def _settings_env(root: Path, lake: Path) -> dict[str, str]:
@@ -54,7 +46,7 @@ def _run(settings_env: dict[str, str], logical_date: dt.datetime, conf: dict) ->
 
 
 def _row_counts(lake: Lake) -> dict[str, int]:
-    return {table: len(lake.read(table)) for table in LAKE_TABLES}
+    return {table: len(lake.read(table)) for table in tables.LAYER_TABLES}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +63,7 @@ def test_every_task_succeeds_and_writes_its_table(first_run) -> None:
     assert states == dict.fromkeys(states, "success")
     assert len(states) == 11
     lake = Lake(root / "lake")
-    for table in LAKE_TABLES:
+    for table in tables.LAYER_TABLES:
         assert lake.partitions(table), table
     assert lake.partitions(tables.GOLD_TRAINING)[-1] == dt.date(2024, 1, 10)
     assert lake.read_json(tables.GOLD_FEATURE_LIST)["news_features"]

@@ -13,15 +13,6 @@ from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
 
 pytestmark = pytest.mark.slow
 
-LAYER_TABLES = (
-    tables.BRONZE_CANDLES,
-    tables.BRONZE_NEWS,
-    tables.SILVER_FEATURES,
-    tables.SILVER_SENTIMENT,
-    tables.GOLD_SIGNALS,
-    tables.GOLD_TRAINING,
-)
-
 
 def _run(tmp_path: Path, effect_bps: float, until: str = "train") -> dict:
     cfg = PipelineConfig(
@@ -36,7 +27,7 @@ def _run(tmp_path: Path, effect_bps: float, until: str = "train") -> dict:
 
 
 def _row_counts(lake: Lake) -> dict[str, int]:
-    return {t: len(lake.read(t)) for t in LAYER_TABLES}
+    return {t: len(lake.read(t)) for t in tables.LAYER_TABLES}
 
 
 def test_planted_news_effect_is_found_and_rerun_is_idempotent(tmp_path: Path) -> None:

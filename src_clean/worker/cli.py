@@ -65,12 +65,7 @@ def main(args: argparse.Namespace) -> int:
     log = JsonLog(worker_id=args.worker_id)
     try:
         scorer = load_scorer(
-            args.sentiment_model,
-            batch_size=args.batch_size,
-            max_batch_tokens=args.max_batch_tokens,
-            device=args.device,
-            precision=args.precision,
-            progress=False,
+            args.sentiment_model, **sentiment_stage.batching_options(args), progress=False
         )
     except ModelUnavailableError as exc:
         log.error("model_unavailable", error=str(exc))

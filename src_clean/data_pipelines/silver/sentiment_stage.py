@@ -21,6 +21,7 @@ from src_clean.cli_args import add_date_range, add_lake_argument
 from src_clean.data_pipelines.silver.sentiment.base import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
+    PRECISIONS,
     RESULT_COLUMNS,
     TEXT_MODES,
     Scorer,
@@ -33,7 +34,6 @@ from src_clean.data_pipelines.silver.sentiment.loading import (
     ModelUnavailableError,
     load_scorer,
 )
-from src_clean.data_pipelines.silver.sentiment.transformers_backend import PRECISIONS
 from src_clean.lake import Lake
 from src_clean.tables import BRONZE_NEWS, SENTIMENT_MODELS, SILVER_SENTIMENT
 
@@ -198,14 +198,21 @@ def add_batching_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def scorer_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``load_scorer`` options named by the arguments of ``add_arguments``."""
+def batching_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``load_scorer`` options named by the arguments of ``add_batching_arguments``."""
     return {
-        "demo_fallback": args.demo_fallback,
         "batch_size": args.batch_size,
         "max_batch_tokens": args.max_batch_tokens,
         "device": args.device,
         "precision": args.precision,
+    }
+
+
+def scorer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``load_scorer`` options named by the arguments of ``add_arguments``."""
+    return {
+        **batching_options(args),
+        "demo_fallback": args.demo_fallback,
         "num_threads": args.num_threads,
         "progress": not args.no_progress,
     }

@@ -188,6 +188,11 @@ def length_batches(
     return batches
 
 
+def encoding_lengths(encodings: Sequence[Encoding]) -> np.ndarray:
+    """Token count of each encoding (int64)."""
+    return np.fromiter(map(len, encodings), np.int64, len(encodings))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64."""
     shifted = np.asarray(logits, dtype=np.float64)
@@ -215,7 +220,7 @@ class TextEncoder:
 
     def pad(self, encodings: Sequence[Encoding]) -> dict[str, np.ndarray]:
         """int64 ``input_ids``, ``token_type_ids`` and ``attention_mask``, padded to the longest."""
-        lengths = np.fromiter(map(len, encodings), np.int64, len(encodings))
+        lengths = encoding_lengths(encodings)
         mask = np.arange(lengths.max(initial=0)) < lengths[:, None]
 
         def padded(values: list[list[int]], fill: int) -> np.ndarray:
@@ -272,7 +277,7 @@ class BatchedClassifier(ABC):
 
         logits = np.empty((len(texts), len(LABELS)))
         encodings = self.encoder.encode(texts)
-        lengths = np.fromiter(map(len, encodings), np.int64, len(encodings))
+        lengths = encoding_lengths(encodings)
         show = self.progress and sys.stderr.isatty()
         with tqdm(total=len(texts), unit="text", disable=not show) as bar:
             for rows in length_batches(lengths, self.batch_size, self.max_batch_tokens):
@@ -282,4 +287,4 @@ class BatchedClassifier(ABC):
 
     def token_lengths(self, texts: list[str]) -> np.ndarray:
         """Token count of each text after truncation."""
-        return np.fromiter(map(len, self.encoder.encode(texts)), np.int64, len(texts))
+        return encoding_lengths(self.encoder.encode(texts))
