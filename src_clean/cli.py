@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from src_clean.errors import USER_ERROR_EXIT, UserError
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample-data": ("src_clean.sample_data", "Generate sample SPX500 candles and news."),
     "bronze-market": ("src_clean.data_pipelines.bronze.market", "Ingest raw candles into bronze."),
@@ -58,6 +60,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser; with ``command``, only that subcommand's module is imported."""
     parser = argparse.ArgumentParser(prog="python -m src_clean", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of user errors too"
+    )
     sub = parser.add_subparsers(dest="command", metavar="<subcommand>", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
@@ -76,4 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return int(args._main(args) or 0)
+    try:
+        return int(args._main(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return USER_ERROR_EXIT
