@@ -8,17 +8,27 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from src_clean.errors import UserError
+from src_clean.redact import redact
+
 DEFAULT_EXPERIMENT = "sp500-news-signals"
 DEFAULT_REGISTERED_MODEL = "sp500-news-xgb"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a run; logged verbatim as MLflow params."""
+    """Every setting of a run; logged as MLflow params (the tracking URI redacted).
+
+    ``variant`` names a non-canonical feature set (``tables.feature_variant``): the run reads
+    ``tables.training_table(variant)`` and registers under ``<registered_model>-<variant>``.
+    ``gold_version`` pins the Delta version of that table (time travel); None reads the latest.
+    """
 
     experiment: str = DEFAULT_EXPERIMENT
     registered_model: str = DEFAULT_REGISTERED_MODEL
     tracking_uri: str | None = None
+    variant: str | None = None
+    gold_version: int | None = None
     start: dt.date | None = None
     end: dt.date | None = None
     train_frac: float = 0.7
@@ -40,12 +50,41 @@ class TrainConfig:
     champion_higher_is_better: bool = True
 
     def __post_init__(self) -> None:
-        if min(self.train_frac, self.val_frac) <= 0 or self.train_frac + self.val_frac >= 1:
-            raise ValueError("need 0 < train_frac, 0 < val_frac and train_frac + val_frac < 1")
-        if self.bootstrap < 1:
-            raise ValueError("bootstrap needs at least one resample")
-        if self.embargo_minutes < 0:
-            raise ValueError("embargo_minutes must be >= 0")
+        checks = (
+            (
+                min(self.train_frac, self.val_frac) <= 0 or self.train_frac + self.val_frac >= 1,
+                "need 0 < train_frac, 0 < val_frac and train_frac + val_frac < 1",
+                "pass --train-frac and --val-frac above 0 that sum to less than 1",
+            ),
+            (self.bootstrap < 1, "bootstrap needs at least one resample", "pass --bootstrap 1+"),
+            (
+                self.embargo_minutes < 0,
+                "embargo_minutes must be >= 0",
+                "pass --embargo-minutes 0 or more",
+            ),
+            (
+                self.gold_version is not None and self.gold_version < 0,
+                "gold_version must be >= 0",
+                "pass a Delta version (0, 1, ...) to --gold-version",
+            ),
+            (
+                bool(self.start and self.end and self.end < self.start),
+                f"end {self.end} is before start {self.start}",
+                "swap --start and --end",
+            ),
+        )
+        for failed, problem, fix in checks:
+            if failed:
+                raise UserError(problem, fix)
+
+    @property
+    def model_name(self) -> str:
+        """Registered-model name: the canonical name, or ``<name>-<variant>`` for a variant."""
+        return (
+            self.registered_model
+            if self.variant is None
+            else f"{self.registered_model}-{self.variant}"
+        )
 
     def embargo(self, horizon_minutes: int) -> int:
         """Embargo in minutes between split parts: at least the label horizon."""
@@ -67,7 +106,8 @@ class TrainConfig:
         }
 
     def to_params(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as MLflow params: credentials in the tracking URI are masked."""
+        return asdict(self) | {"tracking_uri": redact(self.tracking_uri)}
 
 
 @dataclass(frozen=True)

@@ -1,40 +1,65 @@
 """MLflow tracking of a training run: a parent run with one nested child run per feature set,
 the with_news model (market_only when news is skipped) registered as the challenger, and the
-champion alias moved only when the challenger beats the champion's declared metric."""
+champion alias moved only when the challenger beats the champion's declared metric.
+
+Every run carries its lineage: the gold table, URI and Delta version it read (a param, tags
+and a logged dataset input), the Airflow dag/run/logical date/try that ran it, the sentiment
+model and the git commit. Credentials in the tracking URI never reach a param, a log line or
+stdout: MLflow gets them from MLFLOW_TRACKING_USERNAME/PASSWORD, never inside the URI.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 
+from src_clean.errors import UserError
 from src_clean.lake import Lake
+from src_clean.redact import redact
 from src_clean.training import plots
 from src_clean.training.metrics import sign_strategy_curves
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.models.model import ModelInfo
 
     from src_clean.training.config import TrainConfig
-    from src_clean.training.train import ModelResult, Outcome
+    from src_clean.training.train import GoldSnapshot, ModelResult, Outcome
 
 log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 REMOTE_SCHEMES = ("http://", "https://", "databricks")
+CANONICAL = "canonical"
+# the environment Airflow gives a task (ops passes it on to containers) -> run tag
+AIRFLOW_TAGS = {
+    "AIRFLOW_CTX_DAG_ID": "airflow.dag_id",
+    "AIRFLOW_CTX_DAG_RUN_ID": "airflow.dag_run_id",
+    "AIRFLOW_CTX_LOGICAL_DATE": "airflow.logical_date",
+    "AIRFLOW_CTX_TRY_NUMBER": "airflow.try_number",
+    "AIRFLOW_CTX_TASK_ID": "airflow.task_id",
+}
+CREDENTIAL_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+# loggers that ``import mlflow`` points at its own stderr handler
+MLFLOW_LOGGERS = ("mlflow", "alembic", "huey", "sqlalchemy.engine")
 
 
 @dataclass(frozen=True)
 class TrackedRun:
-    """Where a run was tracked and what the registry decided."""
+    """Where a run was tracked (URI without credentials) and what the registry decided."""
 
     tracking_uri: str
     run_id: str
@@ -58,10 +83,71 @@ def resolve_tracking_uri(config: TrainConfig, lake: Lake) -> str:
     if uri:
         return uri
     if not lake.is_local:
-        raise ValueError(f"{lake} is not local: pass --mlflow-tracking-uri")
+        raise UserError(
+            f"{lake} is not local and no MLflow tracking URI is set",
+            "pass --mlflow-tracking-uri or set MLFLOW_TRACKING_URI",
+        )
     db = lake.local_path("mlflow.db")
     db.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{db}"
+
+
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``http(s)://user:password@host/...`` -> (URI without ``user:password@``, user, password).
+
+    Database URIs keep their credentials (the driver needs them there); they are only ever
+    shown through ``redact``.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri, None, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = None if parts.username is None else unquote(parts.username)
+    password = None if parts.password is None else unquote(parts.password)
+    return urlunsplit(parts._replace(netloc=host)), user, password
+
+
+def route_mlflow_logging() -> None:
+    """Send MLflow's log records through the application's logging at their own level.
+
+    ``import mlflow`` gives its loggers a handler of their own that writes to stderr, and
+    Airflow shows a task's stderr as ERROR: INFO lines ("Creating initial MLflow database
+    tables") would read as errors. Without that handler the records propagate to the
+    handlers the CLI or Airflow configured, as INFO.
+    """
+    own = set(logging.getLogger("mlflow").handlers)
+    for name in MLFLOW_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler for handler in logger.handlers if handler not in own]
+        logger.propagate = True
+
+
+@contextlib.contextmanager
+def session(config: TrainConfig, lake: Lake) -> Iterator[str]:
+    """Point MLflow at the run's tracking URI; yield that URI without credentials.
+
+    Credentials inside an http(s) URI move to MLFLOW_TRACKING_USERNAME/PASSWORD for the
+    session (and are restored after), so MLflow's printed run links and error messages, which
+    quote the URI, never carry the password.
+    """
+    import mlflow
+
+    route_mlflow_logging()
+    uri, user, password = split_credentials(resolve_tracking_uri(config, lake))
+    saved = {name: os.environ.get(name) for name in CREDENTIAL_VARIABLES}
+    for name, value in zip(CREDENTIAL_VARIABLES, (user, password), strict=True):
+        if value is not None:
+            os.environ[name] = value
+    mlflow.set_tracking_uri(uri)
+    log.info("MLflow tracking URI %s", redact(uri))
+    try:
+        yield uri
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def artifact_location(tracking_uri: str, lake: Lake) -> str | None:
@@ -81,8 +167,8 @@ def ensure_experiment(client: MlflowClient, name: str, location: str | None) -> 
     return client.create_experiment(name, artifact_location=location)
 
 
-def git_commit() -> str:
-    """HEAD of the repository this code runs from, or "unknown"."""
+def git_commit() -> str | None:
+    """HEAD of the repository this code runs from; None without git or a repository."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -93,8 +179,58 @@ def git_commit() -> str:
             check=True,
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
+        return None
+    return result.stdout.strip() or None
+
+
+# -- lineage ------------------------------------------------------------------------
+
+
+def run_name(outcome: Outcome, snapshot: GoldSnapshot) -> str:
+    """``xgb-h30m-canonical-2024-01-02..2024-06-28@v7``: horizon, variant, data, version."""
+    variant = outcome.config.variant or CANONICAL
+    return (
+        f"xgb-h{outcome.spec.horizon_minutes}m-{variant}-"
+        f"{snapshot.first_date}..{snapshot.last_date}@v{snapshot.version}"
+    )
+
+
+def airflow_tags() -> dict[str, str]:
+    """The Airflow dag id, run id, logical date and try number of the task running this
+    (from the ``AIRFLOW_CTX_*`` environment); empty outside Airflow."""
+    return {tag: os.environ[name] for name, tag in AIRFLOW_TAGS.items() if os.environ.get(name)}
+
+
+def lineage_tags(outcome: Outcome, snapshot: GoldSnapshot) -> dict[str, str]:
+    """Tags of every run of a training: data snapshot, feature set, Airflow run, code."""
+    spec = outcome.spec
+    tags = {
+        "variant": outcome.config.variant or CANONICAL,
+        "gold.table": snapshot.table,
+        "gold.table_uri": redact(snapshot.uri),
+        "gold.version": str(snapshot.version),
+        "gold.date_range": f"{snapshot.first_date}..{snapshot.last_date}",
+        "horizon_minutes": str(spec.horizon_minutes),
+        "skip_news": str(not spec.has_news).lower(),
+        "sentiment_model_id": spec.sentiment_model_id or "none",
+        "feature_list_hash": spec.feature_list_hash,
+        **airflow_tags(),
+    }
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def training_dataset(snapshot: GoldSnapshot, target: str) -> Any:
+    """The rows read, as an MLflow dataset whose source is the Delta table URI and version."""
+    import mlflow.data
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+
+    source = DeltaDatasetSource(path=redact(snapshot.uri), delta_table_version=snapshot.version)
+    return mlflow.data.from_pandas(
+        snapshot.frame, source=source, name=snapshot.label(), targets=target
+    )
 
 
 # -- artifacts ----------------------------------------------------------------------
@@ -115,12 +251,15 @@ def feature_profile(x: pd.DataFrame) -> pd.DataFrame:
     return profile.rename_axis("feature").reset_index()
 
 
-def run_params(outcome: Outcome) -> dict[str, Any]:
-    """Parent-run params: config, data ranges and sizes, feature contract, code version."""
+def run_params(outcome: Outcome, snapshot: GoldSnapshot) -> dict[str, Any]:
+    """Parent-run params: config, data snapshot, ranges and sizes, feature contract, code."""
     spec = outcome.spec
     return {
         **outcome.config.to_params(),
         **outcome.split.to_params(outcome.times),
+        "registered_model_name": outcome.config.model_name,
+        "gold_table": snapshot.table,
+        "gold_version": snapshot.version,
         "feature_list_hash": spec.feature_list_hash,
         "n_market_features": len(spec.market_features),
         "n_news_features": len(spec.news_features) if spec.has_news else 0,
@@ -129,7 +268,7 @@ def run_params(outcome: Outcome) -> dict[str, Any]:
         "window_minutes": spec.window_minutes,
         "horizon_minutes": spec.horizon_minutes,
         "bootstrap_block_bars": spec.horizon_minutes,
-        "git_commit": git_commit(),
+        "git_commit": git_commit() or "unknown",
     }
 
 
@@ -146,23 +285,22 @@ def run_metrics(outcome: Outcome) -> dict[str, float]:
     return metrics
 
 
-def _log_model(model: Any, name: str, example: pd.DataFrame, output: np.ndarray) -> str:
-    """Log an XGBoost estimator with its signature and input example; return its model URI."""
+def _log_model(model: Any, name: str, example: pd.DataFrame, output: np.ndarray) -> ModelInfo:
+    """Log an XGBoost estimator with its signature and input example."""
     import mlflow
     import mlflow.xgboost
     from mlflow.models import infer_signature
 
-    info = mlflow.xgboost.log_model(
+    return mlflow.xgboost.log_model(
         model,
         name=name,
         signature=infer_signature(example, output),
         input_example=example,
         pip_requirements=mlflow.xgboost.get_default_pip_requirements(),
     )
-    return info.model_uri
 
 
-def log_child_run(result: ModelResult, outcome: Outcome) -> str:
+def log_child_run(result: ModelResult, outcome: Outcome) -> ModelInfo:
     """Metrics, diagnostics and the model of one feature set (inside an active child run)."""
     import mlflow
 
@@ -224,65 +362,173 @@ def current_champion(client: MlflowClient, name: str, metric: str) -> tuple[str 
     return str(version), client.get_run(run_id).data.metrics.get(metric, math.nan)
 
 
-def register_and_promote(
-    client: MlflowClient, model_uri: str, challenger_value: float, config: TrainConfig
-) -> dict[str, Any]:
-    """Register ``model_uri`` as the challenger; move the champion alias if it is better."""
-    import mlflow
+def ensure_registered_model(client: MlflowClient, name: str, description: str, tags: dict) -> None:
+    """Create registered model ``name`` unless it exists (a concurrent creator is fine).
 
-    name, metric = config.registered_model, config.champion_metric
-    version = str(mlflow.register_model(model_uri, name).version)
-    client.set_registered_model_alias(name, CHALLENGER, version)
+    Looked up first rather than created and caught: ``mlflow.register_model`` prints
+    "Registered model ... already exists" to stderr on every run, an ERROR line in Airflow.
+    """
+    from mlflow.exceptions import MlflowException
+
+    quoted = name.replace("'", "\\'")
+    if client.search_registered_models(filter_string=f"name = '{quoted}'", max_results=1):
+        return
+    try:
+        client.create_registered_model(name, tags=tags, description=description)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    log.info("created registered model %s", name)
+
+
+def model_description(outcome: Outcome) -> str:
+    """What a registered model holds: its feature set, horizon and how it stands apart."""
+    spec, variant = outcome.spec, outcome.config.variant
+    kind = "market and news features" if spec.has_news else "market features only (no news)"
+    text = (
+        f"XGBoost forecast of the {spec.horizon_minutes}-minute forward return of SPX500_USD "
+        f"from {kind}. Alias `{CHALLENGER}`: the latest model; `{CHAMPION}`: the best by the "
+        f"champion metric."
+    )
+    if variant is None:
+        return f"{text} Canonical feature set (news, window 60, horizon 30)."
+    return (
+        f"{text} Feature variant `{variant}`: registered apart from the canonical model, "
+        "never its challenger."
+    )
+
+
+def version_description(
+    decision: dict[str, Any], outcome: Outcome, snapshot: GoldSnapshot, run_id: str
+) -> str:
+    """The registry version's description: the champion decision and the data behind it."""
+    spec = outcome.spec
+    previous = decision["previous_champion_version"]
+    against = (
+        f"champion v{previous} had {decision['previous_champion_value']}"
+        if previous
+        else "no champion before"
+    )
+    return "\n".join(
+        [
+            f"**{decision['reason']}**",
+            "",
+            f"- {decision['metric']} {decision['challenger_value']:.6g} on the test set; "
+            f"{against}; champion now v{decision['champion_version']}",
+            f"- data: `{snapshot.label()}`, {snapshot.first_date}..{snapshot.last_date}, "
+            f"{len(snapshot.frame)} labelled rows",
+            f"- features: {'with news' if spec.has_news else 'market only'}, horizon "
+            f"{spec.horizon_minutes} min, window {spec.window_minutes} min, sentiment model "
+            f"{spec.sentiment_model_id or 'none'}",
+            f"- variant: {outcome.config.variant or CANONICAL}; training run {run_id}",
+        ]
+    )
+
+
+def register_and_promote(
+    client: MlflowClient,
+    model: ModelInfo,
+    outcome: Outcome,
+    snapshot: GoldSnapshot,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """Register ``model`` as the challenger; move the champion alias if it is better.
+
+    The decision is made before the version exists, so it goes into the version's
+    description and tags when the version is created.
+    """
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    config = outcome.config
+    name, metric = config.model_name, config.champion_metric
+    challenger_value = outcome.models[_registered_feature_set(outcome)].metrics[metric]
+    ensure_registered_model(
+        client,
+        name,
+        model_description(outcome),
+        {k: tags[k] for k in ("variant", "horizon_minutes", "skip_news")},
+    )
     champion_version, champion_value = current_champion(client, name, metric)
     promote, reason = decide_champion(
         challenger_value, champion_value, config.champion_higher_is_better
     )
-    if promote:
-        client.set_registered_model_alias(name, CHAMPION, version)
     decision = {
         "registered_model": name,
-        "challenger_version": version,
         "metric": metric,
         "higher_is_better": config.champion_higher_is_better,
         "challenger_value": challenger_value,
         "previous_champion_version": champion_version,
         "previous_champion_value": None if math.isnan(champion_value) else champion_value,
         "promoted": promote,
-        "champion_version": version if promote else champion_version,
         "reason": f"{'promoted' if promote else 'kept champion'}: {reason}",
     }
-    client.set_model_version_tag(name, version, "champion_decision", decision["reason"])
+    version = client.create_model_version(
+        name,
+        source=model.model_uri,
+        run_id=model.run_id,
+        model_id=model.model_id,
+        tags={**tags, "champion_decision": decision["reason"], "promoted": str(promote).lower()},
+    )
+    number = str(version.version)
+    decision |= {
+        "challenger_version": number,
+        "champion_version": number if promote else champion_version,
+    }
+    client.update_model_version(
+        name, number, description=version_description(decision, outcome, snapshot, model.run_id)
+    )
+    client.set_registered_model_alias(name, CHALLENGER, number)
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION, number)
+    # what mlflow.register_model records: the logged model links to its registry versions
+    client.set_logged_model_tags(
+        model.model_id,
+        {MLFLOW_MODEL_VERSIONS: json.dumps([{"name": name, "version": number}])},
+    )
     return decision
+
+
+def _registered_feature_set(outcome: Outcome) -> str:
+    """with_news when it was trained, else market_only (a skip_news variant)."""
+    from src_clean.training.train import MARKET_ONLY, WITH_NEWS
+
+    return WITH_NEWS if WITH_NEWS in outcome.models else MARKET_ONLY
 
 
 # -- run ----------------------------------------------------------------------------
 
 
-def track(outcome: Outcome, lake: Lake) -> TrackedRun:
-    """Log the parent and child runs, register the challenger, decide the champion."""
+def track(outcome: Outcome, snapshot: GoldSnapshot, lake: Lake, uri: str) -> TrackedRun:
+    """Log the parent and child runs with their lineage, register the challenger, decide
+    the champion (inside ``session``, which yielded ``uri``)."""
     import mlflow
     from mlflow import MlflowClient
 
-    from src_clean.training.train import MARKET_ONLY, WITH_NEWS
-
-    uri = resolve_tracking_uri(outcome.config, lake)
-    mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     experiment_id = ensure_experiment(
         client, outcome.config.experiment, artifact_location(uri, lake)
     )
-    registered = WITH_NEWS if WITH_NEWS in outcome.models else MARKET_ONLY
-    run_name = f"xgb-h{outcome.spec.horizon_minutes}m"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent:
-        mlflow.log_params(run_params(outcome))
+    tags = lineage_tags(outcome, snapshot)
+    dataset = training_dataset(snapshot, outcome.spec.return_target)
+    name = run_name(outcome, snapshot)
+    registered = _registered_feature_set(outcome)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as parent:
+        mlflow.log_params(run_params(outcome, snapshot))
         mlflow.log_metrics(run_metrics(outcome))
-        model_uris = {}
-        for name, result in outcome.models.items():
-            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
-                model_uris[name] = log_child_run(result, outcome)
-        challenger_value = outcome.models[registered].metrics[outcome.config.champion_metric]
+        mlflow.log_input(dataset, context="training")
+        models = {}
+        for feature_set, result in outcome.models.items():
+            child_tags = {**tags, "feature_set": feature_set}
+            with mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=f"{name}/{feature_set}",
+                nested=True,
+                tags=child_tags,
+            ):
+                mlflow.log_input(dataset, context="training")
+                models[feature_set] = log_child_run(result, outcome)
         decision = register_and_promote(
-            client, model_uris[registered], challenger_value, outcome.config
+            client, models[registered], outcome, snapshot, {**tags, "feature_set": registered}
         )
         mlflow.set_tag("champion_decision", decision["reason"])
         mlflow.log_dict(decision, "champion_decision.json")

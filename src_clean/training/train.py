@@ -9,6 +9,7 @@ test rows: XGBoost handles missing values natively and validation only drives ea
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.training.baselines import compute_baselines
 from src_clean.training.config import FeatureSpec, TrainConfig
@@ -86,22 +88,100 @@ class Outcome:
 # -- data ---------------------------------------------------------------------------
 
 
-def load_feature_spec(lake: Lake) -> FeatureSpec:
-    if not lake.file_exists(tables.GOLD_FEATURE_LIST):
-        raise FileNotFoundError(
-            f"{tables.GOLD_FEATURE_LIST} not found in {lake}: run gold-training"
+@dataclass(frozen=True)
+class GoldSnapshot:
+    """The rows a run trains on and exactly where they came from: the gold training table,
+    its URI and the Delta version read (``train --gold-version`` reads it again)."""
+
+    table: str
+    uri: str
+    version: int
+    frame: pd.DataFrame
+
+    @property
+    def first_date(self) -> dt.date:
+        return self.frame["time"].iloc[0].date()
+
+    @property
+    def last_date(self) -> dt.date:
+        return self.frame["time"].iloc[-1].date()
+
+    def label(self) -> str:
+        """``gold/training@v7``: table and version in one string."""
+        return f"{self.table}@v{self.version}"
+
+
+def feature_list_path(table: str) -> str:
+    """The ``_features.json`` that the gold layer writes beside a training table."""
+    return f"{table}/_features.json"
+
+
+def load_feature_spec(lake: Lake, table: str = tables.GOLD_TRAINING) -> FeatureSpec:
+    path = feature_list_path(table)
+    if not lake.file_exists(path):
+        raise UserError(
+            f"{path} not found in {lake}",
+            "run gold-training (with the same --skip-news/--window/--prediction-horizon) first",
         )
-    return FeatureSpec.from_json(lake.read_json(tables.GOLD_FEATURE_LIST))
+    return FeatureSpec.from_json(lake.read_json(path))
 
 
-def load_training_frame(lake: Lake, spec: FeatureSpec, config: TrainConfig) -> pd.DataFrame:
-    """Time-sorted gold rows in ``[start, end]`` with a known return target."""
+def check_variant(spec: FeatureSpec, variant: str | None, table: str) -> None:
+    """Refuse a table whose feature spec is not the one ``variant`` names.
+
+    The canonical model only ever trains on the canonical spec, so a market-only or
+    other-horizon table never becomes its challenger nor is compared with its champion.
+    (A market-only spec that recorded no window can only be checked for not being canonical.)
+    """
+    if spec.window_minutes is None:
+        expected = None
+        matches = variant is not None and not spec.has_news
+    else:
+        expected = tables.feature_variant(
+            not spec.has_news, spec.window_minutes, spec.horizon_minutes
+        )
+        matches = expected == variant
+    if matches:
+        return
+    described = (
+        f"skip_news={not spec.has_news} window={spec.window_minutes} horizon={spec.horizon_minutes}"
+    )
+    fix = (
+        "train without --variant"
+        if expected is None and spec.window_minutes is not None
+        else f"train with --variant {expected}"
+        if expected
+        else "rebuild it with gold-training for the feature set you mean to train"
+    )
+    raise UserError(
+        f"{table} holds the feature set {described}, not variant {variant or 'canonical'}", fix
+    )
+
+
+def read_gold(lake: Lake, spec: FeatureSpec, config: TrainConfig) -> GoldSnapshot:
+    """Time-sorted gold rows in ``[start, end]`` with a known return target, read at one
+    Delta version: ``config.gold_version``, else the latest (fixed before reading, so the
+    recorded version is the one read even while gold-training writes)."""
+    table = tables.training_table(config.variant)
+    latest = lake.version(table)
+    if latest is None:
+        raise UserError(f"{table} does not exist in {lake}", "run gold-training first")
+    version = latest if config.gold_version is None else config.gold_version
+    if version > latest:
+        raise UserError(
+            f"{table} has no version {version} (latest is {latest})",
+            "pass a --gold-version recorded by an earlier run (MLflow param gold_version)",
+        )
     columns = ["time", *spec.all_features, spec.return_target, spec.direction_target]
-    frame = lake.read(tables.GOLD_TRAINING, config.start, config.end, columns=columns)
-    if frame.empty:
-        raise ValueError(f"no rows in {tables.GOLD_TRAINING} for {config.start}..{config.end}")
+    frame = lake.read(table, config.start, config.end, columns=columns, version=version)
     frame = frame[frame[spec.return_target].notna()]
-    return frame.sort_values("time", kind="stable", ignore_index=True)
+    if frame.empty:
+        raise UserError(
+            f"no labelled rows in {table}@v{version} for {config.start}..{config.end}",
+            "run gold-training over these dates or widen --start/--end",
+        )
+    frame = frame.sort_values("time", kind="stable", ignore_index=True)
+    return GoldSnapshot(table, lake.table_uri(table), version, frame)
 
 
 def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -175,7 +255,9 @@ def run_experiment(frame: pd.DataFrame, spec: FeatureSpec, config: TrainConfig) 
 # -- stage --------------------------------------------------------------------------
 
 
-def build_summary(outcome: Outcome, tracked: dict[str, Any]) -> dict[str, Any]:
+def build_summary(
+    outcome: Outcome, snapshot: GoldSnapshot, tracked: dict[str, Any]
+) -> dict[str, Any]:
     """The ``reports/training_summary.json`` document."""
     models = {name: result.summary() for name, result in outcome.models.items()}
     sizes = outcome.split.sizes()
@@ -187,6 +269,9 @@ def build_summary(outcome: Outcome, tracked: dict[str, Any]) -> dict[str, Any]:
         "sentiment_model_id": outcome.spec.sentiment_model_id,
         "horizon_minutes": outcome.spec.horizon_minutes,
         "feature_list_hash": outcome.spec.feature_list_hash,
+        "variant": outcome.config.variant,
+        "gold_table": snapshot.table,
+        "gold_version": snapshot.version,
         **{f"n_{part}": n for part, n in sizes.items()},
         **tracked,
     }
@@ -196,11 +281,15 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
     """Train, evaluate, track and register; write and return the training summary."""
     from src_clean.training import tracking
 
-    spec = load_feature_spec(lake)
-    outcome = run_experiment(load_training_frame(lake, spec, config), spec, config)
-    run = tracking.track(outcome, lake)
-    summary = build_summary(outcome, run.to_summary())
-    tracking.log_summary(run, summary)
+    table = tables.training_table(config.variant)
+    spec = load_feature_spec(lake, table)
+    check_variant(spec, config.variant, table)
+    snapshot = read_gold(lake, spec, config)
+    outcome = run_experiment(snapshot.frame, spec, config)
+    with tracking.session(config, lake) as uri:
+        run = tracking.track(outcome, snapshot, lake, uri)
+        summary = build_summary(outcome, snapshot, run.to_summary())
+        tracking.log_summary(run, summary)
     lake.write_json(tables.TRAINING_SUMMARY, summary)
     return summary
 
@@ -211,29 +300,80 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     add_lake_argument(parser)
+    add_date_range(parser, "gold date")
+    parser.add_argument(
+        "--variant",
+        help="non-canonical feature set, as gold-training names it (e.g. market_only-w60-h30):"
+        " reads gold/variants/<variant>/training and registers <registered-model>-<variant>;"
+        " default: the canonical gold/training (news, window 60, horizon 30)",
+    )
+    parser.add_argument(
+        "--gold-version",
+        type=int,
+        help="Delta version of the training table to read (time travel; the MLflow param "
+        "gold_version of an earlier run reproduces its data); default: the latest",
+    )
     parser.add_argument(
         "--mlflow-tracking-uri",
         dest="tracking_uri",
-        help="default: $MLFLOW_TRACKING_URI, else sqlite:///<lake>/mlflow.db",
+        help="MLflow tracking URI; credentials in it are never logged or printed "
+        "(default: $MLFLOW_TRACKING_URI, else sqlite:///<lake>/mlflow.db)",
     )
-    parser.add_argument("--experiment", default=defaults.experiment)
-    parser.add_argument("--registered-model", default=defaults.registered_model)
-    parser.add_argument("--train-frac", type=float, default=defaults.train_frac)
-    parser.add_argument("--val-frac", type=float, default=defaults.val_frac)
+    parser.add_argument(
+        "--experiment", default=defaults.experiment, help="MLflow experiment (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--registered-model",
+        default=defaults.registered_model,
+        help="registered-model name of the canonical model; a variant's is <name>-<variant> "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--train-frac",
+        type=float,
+        default=defaults.train_frac,
+        help="share of the bar times, earliest first, that train (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--val-frac",
+        type=float,
+        default=defaults.val_frac,
+        help="share that validates (early stopping) after the training part; the rest tests "
+        "(default: %(default)s)",
+    )
     parser.add_argument(
         "--embargo-minutes",
         type=int,
         default=defaults.embargo_minutes,
-        help="gap between split parts; the label horizon if larger",
+        help="gap dropped between split parts; the label horizon if larger (default: %(default)s)",
     )
-    parser.add_argument("--n-jobs", type=int, default=defaults.n_jobs)
-    parser.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
+    parser.add_argument(
+        "--n-estimators",
+        type=int,
+        default=defaults.n_estimators,
+        help="most boosting rounds; early stopping picks fewer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=defaults.n_jobs,
+        help="XGBoost threads (default: %(default)s)",
+    )
     parser.add_argument(
         "--classifier", action="store_true", help="also fit an XGBClassifier on direction"
     )
-    add_date_range(parser, "gold date")
-    parser.add_argument("--bootstrap", type=int, default=defaults.bootstrap, help="resamples")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=defaults.bootstrap,
+        help="block-bootstrap resamples of the news uplift interval (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="seed of XGBoost and the bootstrap (default: %(default)s)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -241,6 +381,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         experiment=args.experiment,
         registered_model=args.registered_model,
         tracking_uri=args.tracking_uri,
+        variant=args.variant,
+        gold_version=args.gold_version,
         start=args.start,
         end=args.end,
         train_frac=args.train_frac,
@@ -275,6 +417,7 @@ def format_report(summary: dict[str, Any]) -> str:
             f"[95% CI {ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]"
         )
     decision = summary["champion_decision"]
+    lines.append(f"data {summary['gold_table']}@v{summary['gold_version']}")
     lines.append(
         f"registered {decision['registered_model']} v{decision['challenger_version']} "
         f"(challenger); {decision['reason']}"
