@@ -1,10 +1,14 @@
-"""``train`` end to end against a real sqlite MLflow store, read back through MlflowClient."""
+"""``train`` end to end against a real sqlite MLflow store, read back through MlflowClient:
+tracking, lineage, the registry's champion rule, variants and time travel on gold versions."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -18,10 +22,17 @@ from src_clean.training.config import TrainConfig
 from src_clean.training.train import train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_training_units import HORIZON, MARKET, NEWS, synthetic_gold, write_gold
+from test_training_units import MARKET, NEWS, synthetic_gold, write_gold
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "sp500-news-xgb"
+HORIZON = tables.CANONICAL_HORIZON
+AIRFLOW_ENV = {
+    "AIRFLOW_CTX_DAG_ID": "sp500_news_pipeline",
+    "AIRFLOW_CTX_DAG_RUN_ID": "scheduled__2024-04-01T00:00:00+00:00",
+    "AIRFLOW_CTX_LOGICAL_DATE": "2024-04-01T00:00:00+00:00",
+    "AIRFLOW_CTX_TRY_NUMBER": "2",
+}
 CHILD_ARTIFACTS = {
     "feature_importance.csv",
     "feature_importance.png",
@@ -43,6 +54,9 @@ SUMMARY_KEYS = {
     "champion_decision",
     "horizon_minutes",
     "feature_list_hash",
+    "variant",
+    "gold_table",
+    "gold_version",
 }
 CLI_TRAIN = """
 import sys
@@ -53,9 +67,19 @@ sys.exit(rc)
 """
 
 
+def head_commit() -> str:
+    return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True, cwd=REPO).strip()
+
+
 def fast_config(uri: str, **overrides) -> TrainConfig:
     settings = {"n_estimators": 200, "learning_rate": 0.1, "bootstrap": 200, "tracking_uri": uri}
     return TrainConfig(**settings | overrides)
+
+
+def canonical_gold(lake: Lake, effect: float, seed: int = 0, days: int = 20, **doc) -> None:
+    """A new version of the canonical gold table (news, window 60, horizon 30)."""
+    frame = synthetic_gold(effect, days=days, seed=seed, horizon=HORIZON)
+    write_gold(lake, frame, horizon=HORIZON, **doc)
 
 
 def all_artifacts(client, run_id: str, path: str | None = None) -> set[str]:
@@ -70,12 +94,16 @@ def first_run(tmp_path_factory):
     """One CLI run in a subprocess (as the trainer container runs it) on a planted signal."""
     root = tmp_path_factory.mktemp("lake")
     lake = Lake(root)
-    write_gold(lake, synthetic_gold(effect=3.0))
+    canonical_gold(lake, effect=3.0)
     uri = f"sqlite:///{root}/mlflow.db"
     argv = ["train", "--lake", str(root), "--mlflow-tracking-uri", uri]
     argv += ["--n-estimators", "200", "--bootstrap", "200"]
     proc = subprocess.run(
-        [sys.executable, "-c", CLI_TRAIN, *argv], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-c", CLI_TRAIN, *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=os.environ | AIRFLOW_ENV,  # as Airflow runs the task
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = lake.read_json(tables.TRAINING_SUMMARY)
@@ -110,7 +138,9 @@ def test_parent_and_child_runs_with_params_and_metrics(first_run) -> None:
     assert params["feature_list_hash"] == summary["feature_list_hash"]
     assert params["horizon_minutes"] == str(HORIZON)
     assert params["sentiment_model_id"] == "ProsusAI/finbert@test"
-    assert len(params["git_commit"]) == 40 or params["git_commit"] == "unknown"
+    assert params["git_commit"] == head_commit()
+    assert params["gold_table"] == "gold/training" and params["gold_version"] == "0"
+    assert params["variant"] == "None" and params["registered_model_name"] == MODEL
     assert params["n_test"] == str(summary["n_test"])
     assert params["learning_rate"] == "0.05" and params["n_estimators"] == "200"
     metrics = parent.data.metrics
@@ -121,7 +151,11 @@ def test_parent_and_child_runs_with_params_and_metrics(first_run) -> None:
         [parent.info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
     )
-    assert sorted(run.info.run_name for run in children) == ["market_only", "with_news"]
+    assert sorted(run.data.tags["feature_set"] for run in children) == ["market_only", "with_news"]
+    assert {run.info.run_name for run in children} == {
+        f"{parent.info.run_name}/with_news",
+        f"{parent.info.run_name}/market_only",
+    }
     for child in children:
         assert {"test_ic", "test_rmse", "best_iteration"} <= set(child.data.metrics)
         assert all_artifacts(client, child.info.run_id) >= CHILD_ARTIFACTS
@@ -134,7 +168,7 @@ def test_registered_challenger_loads_and_is_the_with_news_model(first_run) -> No
     lake, uri, client, summary, _ = first_run
     version = client.get_model_version_by_alias(MODEL, "challenger")
     assert str(version.version) == summary["registered_model_version"] == "1"
-    assert client.get_run(version.run_id).info.run_name == "with_news"
+    assert client.get_run(version.run_id).data.tags["feature_set"] == "with_news"
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
     mlflow.set_tracking_uri(uri)
     model = mlflow.xgboost.load_model(f"models:/{MODEL}@challenger")
@@ -175,17 +209,154 @@ def test_champion_moves_only_when_the_challenger_is_better(first_run) -> None:
 
 
 def train_on(lake: Lake, uri: str, effect: float) -> dict:
-    write_gold(lake, synthetic_gold(effect=effect, seed=2))
+    canonical_gold(lake, effect=effect, seed=2)
     return train(lake, fast_config(uri))
 
 
-def test_skip_news_registers_market_only(tmp_path: Path) -> None:
+# -- lineage ------------------------------------------------------------------------
+
+
+def test_run_names_tell_runs_apart(first_run) -> None:
+    _, _, client, summary, _ = first_run
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.info.run_name == "xgb-h30m-canonical-2024-03-04..2024-03-29@v0"
+
+
+def test_runs_carry_airflow_data_model_and_code_lineage(first_run) -> None:
+    lake, _, client, summary, _ = first_run
+    parent = client.get_run(summary["mlflow_run_id"])
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    expected = {
+        "airflow.dag_id": "sp500_news_pipeline",
+        "airflow.dag_run_id": AIRFLOW_ENV["AIRFLOW_CTX_DAG_RUN_ID"],
+        "airflow.logical_date": "2024-04-01T00:00:00+00:00",
+        "airflow.try_number": "2",
+        "sentiment_model_id": "ProsusAI/finbert@test",
+        "mlflow.source.git.commit": head_commit(),
+        "gold.table": "gold/training",
+        "gold.table_uri": lake.table_uri(tables.GOLD_TRAINING),
+        "gold.version": "0",
+        "gold.date_range": "2024-03-04..2024-03-29",
+        "variant": "canonical",
+        "horizon_minutes": "30",
+        "skip_news": "false",
+    }
+    for run in (parent, *children):
+        assert run.data.tags.items() >= expected.items(), run.info.run_name
+        (used,) = run.inputs.dataset_inputs
+        assert used.dataset.name == "gold/training@v0"
+        assert used.dataset.source_type == "delta_table"
+        source = json.loads(used.dataset.source)
+        assert source == {"path": lake.table_uri(tables.GOLD_TRAINING), "delta_table_version": 0}
+        assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
+        assert json.loads(used.dataset.profile)["num_rows"] == 20 * (390 - HORIZON)  # labelled
+
+
+def test_registry_version_describes_the_champion_decision(first_run) -> None:
+    _, _, client, summary, _ = first_run
+    version = client.get_model_version(MODEL, summary["registered_model_version"])
+    assert version.description.startswith("**promoted: no champion with the metric yet**")
+    assert "`gold/training@v0`, 2024-03-04..2024-03-29" in version.description
+    assert "sentiment model ProsusAI/finbert@test" in version.description
+    assert version.tags["champion_decision"] == summary["champion_decision"]["reason"]
+    assert version.tags["gold.version"] == "0" and version.tags["variant"] == "canonical"
+    registered = client.get_registered_model(MODEL)
+    assert "Canonical feature set" in registered.description
+    assert registered.tags["variant"] == "canonical"
+
+
+def test_mlflow_information_is_never_an_error(tmp_path, capfd, caplog) -> None:
+    """Airflow shows a task's stderr as ERROR: MLflow's notes must reach logging at INFO."""
+    caplog.set_level(logging.INFO)
     lake = Lake(tmp_path)
-    write_gold(lake, synthetic_gold(effect=3.0, days=10), skip_news=True)
+    canonical_gold(lake, effect=3.0, days=6)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    summary = train(lake, fast_config(uri, experiment="skip-news"))
+    for _ in range(2):  # the second run registers into an existing registered model
+        train(lake, fast_config(uri, n_estimators=30, bootstrap=20))
+    stderr = capfd.readouterr().err
+    assert "already exists" not in stderr and "Created version" not in stderr
+    assert "MLflow" not in stderr, stderr
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any(r.name.startswith("mlflow") and r.levelno == logging.INFO for r in caplog.records)
+
+
+# -- variants -----------------------------------------------------------------------
+
+
+def test_market_only_variant_never_touches_the_canonical_model(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    variant = tables.feature_variant(skip_news=True, window=60, horizon=HORIZON)
+    frame = synthetic_gold(effect=3.0, days=8, horizon=HORIZON)
+    write_gold(lake, frame, variant=variant, skip_news=True, horizon=HORIZON)
+    summary = train(lake, fast_config(uri, variant=variant))
     assert summary["with_news"] is None and summary["uplift"] is None
-    assert summary["sentiment_model_id"] is None
+    assert summary["gold_table"] == "gold/variants/market_only-w60-h30/training"
     client = mlflow.MlflowClient(uri)
-    version = client.get_model_version_by_alias(MODEL, "challenger")
-    assert client.get_run(version.run_id).info.run_name == "market_only"
+    name = f"{MODEL}-market_only-w60-h30"
+    assert summary["champion_decision"]["registered_model"] == name
+    version = client.get_model_version_by_alias(name, "challenger")
+    assert client.get_run(version.run_id).data.tags["feature_set"] == "market_only"
+    assert version.tags["variant"] == variant
+    assert "never its challenger" in client.get_registered_model(name).description
+    assert client.search_registered_models(f"name = '{MODEL}'") == []
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.info.run_name.startswith("xgb-h30m-market_only-w60-h30-")
+    assert parent.data.tags["skip_news"] == "true"
+
+    # then a normal run trains the canonical model on its own table, with news
+    canonical_gold(lake, effect=3.0, days=8)
+    normal = train(lake, fast_config(uri))
+    assert normal["champion_decision"]["registered_model"] == MODEL
+    challenger = client.get_model_version_by_alias(MODEL, "challenger")
+    assert client.get_run(challenger.run_id).data.tags["feature_set"] == "with_news"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "1"
+
+
+def test_skip_news_table_cannot_train_the_canonical_model(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    canonical_gold(lake, effect=3.0, days=4, skip_news=True)  # a lake from before variants
+    proc = subprocess.run(
+        [sys.executable, "-m", "src_clean", "train", "--lake", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: gold/training holds the feature set skip_news=True window=60 horizon=30, not "
+        "variant canonical. Fix: train with --variant market_only-w60-h30"
+    )
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+# -- time travel --------------------------------------------------------------------
+
+
+def test_gold_version_retrains_on_exactly_that_snapshot(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    config = fast_config(uri, n_estimators=60, bootstrap=50)
+    canonical_gold(lake, effect=3.0, days=8)
+    first = train(lake, config)
+    assert first["gold_version"] == 0
+    canonical_gold(lake, effect=0.5, days=9, seed=5)  # later writes: other rows, other dates
+    latest = train(lake, config)
+    assert latest["gold_version"] == 1
+    assert latest["with_news"] != first["with_news"]
+
+    again = train(lake, replace(config, gold_version=0))
+    assert again["gold_version"] == 0
+    for part in ("with_news", "market_only", "baselines", "uplift", "n_train", "n_test"):
+        assert again[part] == first[part], part
+    client = mlflow.MlflowClient(uri)
+    for summary in (first, again):
+        run = client.get_run(summary["mlflow_run_id"])
+        assert run.data.params["gold_version"] == "0"
+        assert json.loads(run.inputs.dataset_inputs[0].dataset.source)["delta_table_version"] == 0
+    assert client.get_run(again["mlflow_run_id"]).data.params["gold_version"] == "0"
+    assert client.get_run(latest["mlflow_run_id"]).data.tags["gold.version"] == "1"

@@ -3,6 +3,7 @@ planted-signal / zero-effect experiments (no MLflow here; see test_training_mlfl
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import math
 
@@ -12,18 +13,26 @@ import pytest
 from scipy.stats import spearmanr
 
 from src_clean import tables
+from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.training import metrics
 from src_clean.training.baselines import compute_baselines, majority_direction
 from src_clean.training.config import FeatureSpec, TrainConfig
 from src_clean.training.metrics import Forecast
 from src_clean.training.splits import chronological_split
-from src_clean.training.tracking import decide_champion
+from src_clean.training.tracking import (
+    airflow_tags,
+    decide_champion,
+    split_credentials,
+)
 from src_clean.training.train import (
     MARKET_ONLY,
     WITH_NEWS,
+    add_arguments,
+    check_variant,
+    feature_list_path,
     load_feature_spec,
-    load_training_frame,
+    read_gold,
     run_experiment,
 )
 
@@ -33,10 +42,12 @@ NEWS = ["news_count", "news_mean_score", "news_decay_score"]
 FAST = TrainConfig(n_estimators=300, learning_rate=0.1, early_stopping_rounds=20, bootstrap=300)
 
 
-def synthetic_gold(effect: float, days: int = 20, bars: int = 390, seed: int = 0) -> pd.DataFrame:
+def synthetic_gold(
+    effect: float, days: int = 20, bars: int = 390, seed: int = 0, horizon: int = HORIZON
+) -> pd.DataFrame:
     """Weekday sessions of M1 bars; target_return = effect * news_decay_score + noise (bps).
 
-    The last HORIZON bars of each session have no label (labels never span sessions).
+    The last ``horizon`` bars of each session have no label (labels never span sessions).
     """
     rng = np.random.default_rng(seed)
     opens = pd.date_range("2024-03-04 14:30", periods=days, freq="B", tz="UTC")
@@ -45,32 +56,34 @@ def synthetic_gold(effect: float, days: int = 20, bars: int = 390, seed: int = 0
     count = rng.poisson(0.7, n)
     decay = np.where(count > 0, rng.standard_normal(n), 0.0)
     target = effect * decay + 5.0 * rng.standard_normal(n)
-    target[np.tile(np.arange(bars) >= bars - HORIZON, days)] = np.nan
+    target[np.tile(np.arange(bars) >= bars - horizon, days)] = np.nan
     frame = pd.DataFrame({"time": times})
     frame[MARKET] = rng.standard_normal((n, len(MARKET)))
     frame["news_count"] = count.astype(np.float64)
     frame["news_mean_score"] = np.where(count > 0, decay + rng.normal(0, 0.5, n), np.nan)
     frame["news_decay_score"] = decay
-    frame[f"target_return_{HORIZON}m"] = target
-    frame[f"target_direction_{HORIZON}m"] = np.where(np.isnan(target), np.nan, target > 0)
+    frame[f"target_return_{horizon}m"] = target
+    frame[f"target_direction_{horizon}m"] = np.where(np.isnan(target), np.nan, target > 0)
     return frame
 
 
-def feature_doc(skip_news: bool = False) -> dict:
+def feature_doc(skip_news: bool = False, horizon: int = HORIZON, window: int | None = 60) -> dict:
     return {
         "market_features": MARKET,
         "news_features": [] if skip_news else NEWS,
-        "targets": [f"target_return_{HORIZON}m", f"target_direction_{HORIZON}m"],
-        "horizon_minutes": HORIZON,
-        "window_minutes": 60,
+        "targets": [f"target_return_{horizon}m", f"target_direction_{horizon}m"],
+        "horizon_minutes": horizon,
+        "window_minutes": window,
         "sentiment_model_id": None if skip_news else "ProsusAI/finbert@test",
         "skip_news": skip_news,
     }
 
 
-def write_gold(lake: Lake, frame: pd.DataFrame, skip_news: bool = False) -> None:
-    lake.write_partitioned(tables.GOLD_TRAINING, frame, "time")
-    lake.write_json(tables.GOLD_FEATURE_LIST, feature_doc(skip_news))
+def write_gold(lake: Lake, frame: pd.DataFrame, variant: str | None = None, **doc) -> None:
+    """Replace a gold training table (a new Delta version) and write its ``_features.json``."""
+    table = tables.training_table(variant)
+    lake.replace_range(table, frame)
+    lake.write_json(feature_list_path(table), feature_doc(**doc))
 
 
 def experiment(effect: float, skip_news: bool = False, seed: int = 0):
@@ -123,7 +136,7 @@ def test_split_rejects_unsorted_or_too_short_input() -> None:
 def test_embargo_is_at_least_the_horizon() -> None:
     assert TrainConfig().embargo(30) == 30
     assert TrainConfig(embargo_minutes=60).embargo(30) == 60
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError, match="train_frac"):
         TrainConfig(train_frac=0.9, val_frac=0.1)
 
 
@@ -285,11 +298,106 @@ def test_training_frame_drops_unlabelled_rows_and_is_sorted(tmp_path) -> None:
     frame = synthetic_gold(1.0, days=3)
     write_gold(lake, frame.sample(frac=1.0, random_state=0))
     spec = load_feature_spec(lake)
-    loaded = load_training_frame(lake, spec, TrainConfig(start=dt.date(2024, 3, 5)))
+    snapshot = read_gold(lake, spec, TrainConfig(start=dt.date(2024, 3, 5)))
+    loaded = snapshot.frame
     assert loaded["time"].is_monotonic_increasing
     assert loaded[spec.return_target].notna().all()
     assert len(loaded) == 2 * (390 - HORIZON)
     assert set(spec.all_features) <= set(loaded.columns)
+    assert (snapshot.table, snapshot.version) == (tables.GOLD_TRAINING, 0)
+    assert snapshot.uri == lake.table_uri(tables.GOLD_TRAINING)
+    assert (snapshot.first_date, snapshot.last_date) == (dt.date(2024, 3, 5), dt.date(2024, 3, 6))
+
+
+def test_missing_table_range_or_version_is_a_user_error(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    with pytest.raises(UserError, match="_features.json not found.*Fix: run gold-training"):
+        load_feature_spec(lake)
+    write_gold(lake, synthetic_gold(1.0, days=2))
+    spec = load_feature_spec(lake)
+    with pytest.raises(UserError, match="no version 3 .latest is 0"):
+        read_gold(lake, spec, TrainConfig(gold_version=3))
+    with pytest.raises(UserError, match="no labelled rows in gold/training@v0 for 2025-01-01"):
+        read_gold(lake, spec, TrainConfig(start=dt.date(2025, 1, 1)))
+    with pytest.raises(UserError, match="swap --start and --end"):
+        TrainConfig(start=dt.date(2024, 3, 5), end=dt.date(2024, 3, 4))
+
+
+# -- variants -----------------------------------------------------------------------
+
+
+def test_variant_must_match_the_tables_feature_spec() -> None:
+    canonical = FeatureSpec.from_json(feature_doc(horizon=30))
+    check_variant(canonical, None, "gold/training")
+    market_only = FeatureSpec.from_json(feature_doc(skip_news=True, horizon=30))
+    check_variant(market_only, "market_only-w60-h30", "t")
+    with pytest.raises(UserError, match="skip_news=True.*Fix: train with --variant market_only"):
+        check_variant(market_only, None, "gold/training")  # never the canonical challenger
+    short = FeatureSpec.from_json(feature_doc(horizon=5))
+    check_variant(short, "news-w60-h5", "t")
+    with pytest.raises(UserError, match="horizon=5, not variant canonical"):
+        check_variant(short, None, "gold/training")
+    with pytest.raises(UserError, match="Fix: train without --variant"):
+        check_variant(canonical, "news-w60-h30", "t")
+    windowless = FeatureSpec.from_json(feature_doc(skip_news=True, horizon=30, window=None))
+    check_variant(windowless, "market_only-w60-h30", "t")
+    with pytest.raises(UserError, match="not variant canonical"):
+        check_variant(windowless, None, "gold/training")
+
+
+def test_variant_reads_its_own_table_and_registers_its_own_name(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    write_gold(lake, synthetic_gold(1.0, days=2), variant="news-w60-h5")
+    config = TrainConfig(variant="news-w60-h5")
+    assert config.model_name == "sp500-news-xgb-news-w60-h5"
+    assert TrainConfig().model_name == "sp500-news-xgb"
+    table = "gold/variants/news-w60-h5/training"
+    snapshot = read_gold(lake, load_feature_spec(lake, table), config)
+    assert snapshot.table == table and len(snapshot.frame) == 2 * (390 - HORIZON)
+    assert not lake.exists(tables.GOLD_TRAINING)
+
+
+# -- secrets and lineage ------------------------------------------------------------
+
+
+def test_params_never_hold_the_tracking_password() -> None:
+    uri = "https://trainer:p%40ss-W0rd@mlflow.example:5000/prefix"
+    params = TrainConfig(tracking_uri=uri).to_params()
+    assert params["tracking_uri"] == "https://trainer:***@mlflow.example:5000/prefix"
+    assert "W0rd" not in repr(params)
+
+
+def test_credentials_move_out_of_http_uris_only() -> None:
+    clean, user, password = split_credentials("https://trainer:p%40ss-W0rd@mlflow.example:5000/x")
+    assert (clean, user, password) == ("https://mlflow.example:5000/x", "trainer", "p@ss-W0rd")
+    assert split_credentials("http://[::1]:5000") == ("http://[::1]:5000", None, None)
+    assert split_credentials("http://u:p@[::1]:5000")[0] == "http://[::1]:5000"
+    database = "postgresql://mlflow:secret@db:5432/mlflow"
+    assert split_credentials(database) == (database, None, None)
+
+
+def test_airflow_tags_come_from_the_task_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DAG_ID", "DAG_RUN_ID", "LOGICAL_DATE", "TRY_NUMBER", "TASK_ID"):
+        monkeypatch.delenv(f"AIRFLOW_CTX_{name}", raising=False)
+    assert airflow_tags() == {}
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "sp500_news_pipeline")
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "manual__2024-03-05")
+    monkeypatch.setenv("AIRFLOW_CTX_TRY_NUMBER", "2")
+    assert airflow_tags() == {
+        "airflow.dag_id": "sp500_news_pipeline",
+        "airflow.dag_run_id": "manual__2024-03-05",
+        "airflow.try_number": "2",
+    }
+
+
+def test_every_train_option_has_help_text() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    assert {"--variant", "--gold-version", "--mlflow-tracking-uri"} <= {
+        flag for a in options for flag in a.option_strings
+    }
+    assert [a.dest for a in options if not (a.help and a.help.strip())] == []
 
 
 def test_feature_list_hash_ignores_order() -> None:
