@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -67,8 +68,10 @@ sys.exit(rc)
 """
 
 
-def head_commit() -> str:
-    return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True, cwd=REPO).strip()
+def head_commit() -> str | None:
+    """The checkout's commit; None outside a git checkout (then nothing may claim one)."""
+    git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    return git.stdout.strip() if git.returncode == 0 else None
 
 
 def fast_config(uri: str, **overrides) -> TrainConfig:
@@ -76,10 +79,24 @@ def fast_config(uri: str, **overrides) -> TrainConfig:
     return TrainConfig(**settings | overrides)
 
 
-def canonical_gold(lake: Lake, effect: float, seed: int = 0, days: int = 20, **doc) -> None:
-    """A new version of the canonical gold table (news, window 60, horizon 30)."""
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory) -> Path:
+    """An MLflow sqlite store with its tables created (about 10 s, done once per session)."""
+    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
+def new_store(empty_store: Path, folder: Path) -> str:
+    """The tracking URI of a fresh store in ``folder``: a copy of ``empty_store``."""
+    shutil.copyfile(empty_store, folder / "mlflow.db")
+    return f"sqlite:///{folder}/mlflow.db"
+
+
+def canonical_gold(lake: Lake, effect: float, seed: int = 0, days: int = 20, **doc) -> int:
+    """A new version of the canonical gold table (news, window 60, horizon 30); its number."""
     frame = synthetic_gold(effect, days=days, seed=seed, horizon=HORIZON)
-    write_gold(lake, frame, horizon=HORIZON, **doc)
+    return write_gold(lake, frame, horizon=HORIZON, **doc)
 
 
 def all_artifacts(client, run_id: str, path: str | None = None) -> set[str]:
@@ -90,12 +107,12 @@ def all_artifacts(client, run_id: str, path: str | None = None) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def first_run(tmp_path_factory, empty_store):
     """One CLI run in a subprocess (as the trainer container runs it) on a planted signal."""
     root = tmp_path_factory.mktemp("lake")
     lake = Lake(root)
-    canonical_gold(lake, effect=3.0)
-    uri = f"sqlite:///{root}/mlflow.db"
+    version = canonical_gold(lake, effect=3.0)
+    uri = new_store(empty_store, root)
     argv = ["train", "--lake", str(root), "--mlflow-tracking-uri", uri]
     argv += ["--n-estimators", "200", "--bootstrap", "200"]
     proc = subprocess.run(
@@ -107,11 +124,11 @@ def first_run(tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = lake.read_json(tables.TRAINING_SUMMARY)
-    return lake, uri, mlflow.MlflowClient(uri), summary, proc.stdout
+    return lake, uri, mlflow.MlflowClient(uri), summary, proc.stdout, version
 
 
 def test_cli_prints_table_and_never_imports_torch(first_run) -> None:
-    _, _, _, summary, stdout = first_run
+    _, _, _, summary, stdout, _ = first_run
     assert "baseline:previous_return_sign" in stdout
     assert "uplift directional_accuracy" in stdout
     assert summary["mlflow_run_id"] in stdout
@@ -119,7 +136,7 @@ def test_cli_prints_table_and_never_imports_torch(first_run) -> None:
 
 
 def test_summary_has_every_key(first_run) -> None:
-    _, _, _, summary, _ = first_run
+    _, _, _, summary, _, _ = first_run
     assert set(summary) >= SUMMARY_KEYS
     for block in (summary["with_news"], summary["market_only"], *summary["baselines"].values()):
         assert {"test_rmse", "test_mae", "test_directional_accuracy", "test_ic"} <= set(block)
@@ -129,7 +146,7 @@ def test_summary_has_every_key(first_run) -> None:
 
 
 def test_parent_and_child_runs_with_params_and_metrics(first_run) -> None:
-    lake, _, client, summary, _ = first_run
+    lake, _, client, summary, _, version = first_run
     parent = client.get_run(summary["mlflow_run_id"])
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.name == "sp500-news-signals"
@@ -139,7 +156,7 @@ def test_parent_and_child_runs_with_params_and_metrics(first_run) -> None:
     assert params["horizon_minutes"] == str(HORIZON)
     assert params["sentiment_model_id"] == "ProsusAI/finbert@test"
     assert params["git_commit"] == head_commit()
-    assert params["gold_table"] == "gold/training" and params["gold_version"] == "0"
+    assert params["gold_table"] == "gold/training" and params["gold_version"] == str(version)
     assert params["variant"] == "None" and params["registered_model_name"] == MODEL
     assert params["n_test"] == str(summary["n_test"])
     assert params["learning_rate"] == "0.05" and params["n_estimators"] == "200"
@@ -165,7 +182,7 @@ def test_parent_and_child_runs_with_params_and_metrics(first_run) -> None:
 
 
 def test_registered_challenger_loads_and_is_the_with_news_model(first_run) -> None:
-    lake, uri, client, summary, _ = first_run
+    lake, uri, client, summary, _, _ = first_run
     version = client.get_model_version_by_alias(MODEL, "challenger")
     assert str(version.version) == summary["registered_model_version"] == "1"
     assert client.get_run(version.run_id).data.tags["feature_set"] == "with_news"
@@ -184,7 +201,7 @@ def test_registered_challenger_loads_and_is_the_with_news_model(first_run) -> No
 
 
 def test_champion_moves_only_when_the_challenger_is_better(first_run) -> None:
-    lake, uri, client, _, _ = first_run
+    lake, uri, client, _, _, _ = first_run
     worse = train_on(lake, uri, effect=0.0)
     assert worse["champion_decision"]["promoted"] is False
     assert worse["champion_decision"]["previous_champion_version"] == "1"
@@ -217,13 +234,13 @@ def train_on(lake: Lake, uri: str, effect: float) -> dict:
 
 
 def test_run_names_tell_runs_apart(first_run) -> None:
-    _, _, client, summary, _ = first_run
+    _, _, client, summary, _, version = first_run
     parent = client.get_run(summary["mlflow_run_id"])
-    assert parent.info.run_name == "xgb-h30m-canonical-2024-03-04..2024-03-29@v0"
+    assert parent.info.run_name == f"xgb-h30m-canonical-2024-03-04..2024-03-29@v{version}"
 
 
 def test_runs_carry_airflow_data_model_and_code_lineage(first_run) -> None:
-    lake, _, client, summary, _ = first_run
+    lake, _, client, summary, _, version = first_run
     parent = client.get_run(summary["mlflow_run_id"])
     children = client.search_runs(
         [parent.info.experiment_id],
@@ -235,10 +252,9 @@ def test_runs_carry_airflow_data_model_and_code_lineage(first_run) -> None:
         "airflow.logical_date": "2024-04-01T00:00:00+00:00",
         "airflow.try_number": "2",
         "sentiment_model_id": "ProsusAI/finbert@test",
-        "mlflow.source.git.commit": head_commit(),
         "gold.table": "gold/training",
         "gold.table_uri": lake.table_uri(tables.GOLD_TRAINING),
-        "gold.version": "0",
+        "gold.version": str(version),
         "gold.date_range": "2024-03-04..2024-03-29",
         "variant": "canonical",
         "horizon_minutes": "30",
@@ -246,23 +262,26 @@ def test_runs_carry_airflow_data_model_and_code_lineage(first_run) -> None:
     }
     for run in (parent, *children):
         assert run.data.tags.items() >= expected.items(), run.info.run_name
+        assert run.data.tags.get("mlflow.source.git.commit") == head_commit()
         (used,) = run.inputs.dataset_inputs
-        assert used.dataset.name == "gold/training@v0"
+        assert used.dataset.name == f"gold/training@v{version}"
         assert used.dataset.source_type == "delta_table"
         source = json.loads(used.dataset.source)
-        assert source == {"path": lake.table_uri(tables.GOLD_TRAINING), "delta_table_version": 0}
+        uri = lake.table_uri(tables.GOLD_TRAINING)
+        assert source == {"path": uri, "delta_table_version": version}
         assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
         assert json.loads(used.dataset.profile)["num_rows"] == 20 * (390 - HORIZON)  # labelled
 
 
 def test_registry_version_describes_the_champion_decision(first_run) -> None:
-    _, _, client, summary, _ = first_run
+    _, _, client, summary, _, gold_version = first_run
     version = client.get_model_version(MODEL, summary["registered_model_version"])
     assert version.description.startswith("**promoted: no champion with the metric yet**")
-    assert "`gold/training@v0`, 2024-03-04..2024-03-29" in version.description
+    assert f"`gold/training@v{gold_version}`, 2024-03-04..2024-03-29" in version.description
     assert "sentiment model ProsusAI/finbert@test" in version.description
     assert version.tags["champion_decision"] == summary["champion_decision"]["reason"]
-    assert version.tags["gold.version"] == "0" and version.tags["variant"] == "canonical"
+    assert version.tags["gold.version"] == str(gold_version)
+    assert version.tags["variant"] == "canonical"
     registered = client.get_registered_model(MODEL)
     assert "Canonical feature set" in registered.description
     assert registered.tags["variant"] == "canonical"
@@ -272,8 +291,8 @@ def test_mlflow_information_is_never_an_error(tmp_path, capfd, caplog) -> None:
     """Airflow shows a task's stderr as ERROR: MLflow's notes must reach logging at INFO."""
     caplog.set_level(logging.INFO)
     lake = Lake(tmp_path)
-    canonical_gold(lake, effect=3.0, days=6)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    canonical_gold(lake, effect=3.0, days=4)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"  # a new store: MLflow notes that it creates tables
     for _ in range(2):  # the second run registers into an existing registered model
         train(lake, fast_config(uri, n_estimators=30, bootstrap=20))
     stderr = capfd.readouterr().err
@@ -286,9 +305,9 @@ def test_mlflow_information_is_never_an_error(tmp_path, capfd, caplog) -> None:
 # -- variants -----------------------------------------------------------------------
 
 
-def test_market_only_variant_never_touches_the_canonical_model(tmp_path: Path) -> None:
+def test_market_only_variant_never_touches_the_canonical_model(tmp_path, empty_store) -> None:
     lake = Lake(tmp_path)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = new_store(empty_store, tmp_path)
     variant = tables.feature_variant(skip_news=True, window=60, horizon=HORIZON)
     frame = synthetic_gold(effect=3.0, days=8, horizon=HORIZON)
     write_gold(lake, frame, variant=variant, skip_news=True, horizon=HORIZON)
@@ -337,26 +356,26 @@ def test_skip_news_table_cannot_train_the_canonical_model(tmp_path: Path) -> Non
 # -- time travel --------------------------------------------------------------------
 
 
-def test_gold_version_retrains_on_exactly_that_snapshot(tmp_path: Path) -> None:
+def test_gold_version_retrains_on_exactly_that_snapshot(tmp_path, empty_store) -> None:
     lake = Lake(tmp_path)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = new_store(empty_store, tmp_path)
     config = fast_config(uri, n_estimators=60, bootstrap=50)
-    canonical_gold(lake, effect=3.0, days=8)
+    version = canonical_gold(lake, effect=3.0, days=8)
     first = train(lake, config)
-    assert first["gold_version"] == 0
-    canonical_gold(lake, effect=0.5, days=9, seed=5)  # later writes: other rows, other dates
+    assert first["gold_version"] == version
+    later = canonical_gold(lake, effect=0.5, days=9, seed=5)  # later writes: other rows, dates
     latest = train(lake, config)
-    assert latest["gold_version"] == 1
+    assert latest["gold_version"] == later > version
     assert latest["with_news"] != first["with_news"]
 
-    again = train(lake, replace(config, gold_version=0))
-    assert again["gold_version"] == 0
+    again = train(lake, replace(config, gold_version=version))
+    assert again["gold_version"] == version
     for part in ("with_news", "market_only", "baselines", "uplift", "n_train", "n_test"):
         assert again[part] == first[part], part
     client = mlflow.MlflowClient(uri)
     for summary in (first, again):
         run = client.get_run(summary["mlflow_run_id"])
-        assert run.data.params["gold_version"] == "0"
-        assert json.loads(run.inputs.dataset_inputs[0].dataset.source)["delta_table_version"] == 0
-    assert client.get_run(again["mlflow_run_id"]).data.params["gold_version"] == "0"
-    assert client.get_run(latest["mlflow_run_id"]).data.tags["gold.version"] == "1"
+        assert run.data.params["gold_version"] == str(version)
+        source = json.loads(run.inputs.dataset_inputs[0].dataset.source)
+        assert source["delta_table_version"] == version
+    assert client.get_run(latest["mlflow_run_id"]).data.tags["gold.version"] == str(later)

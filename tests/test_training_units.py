@@ -57,7 +57,7 @@ def synthetic_gold(
     decay = np.where(count > 0, rng.standard_normal(n), 0.0)
     target = effect * decay + 5.0 * rng.standard_normal(n)
     target[np.tile(np.arange(bars) >= bars - horizon, days)] = np.nan
-    frame = pd.DataFrame({"time": times})
+    frame = pd.DataFrame({"time": times, "instrument": "SPX500_USD"})
     frame[MARKET] = rng.standard_normal((n, len(MARKET)))
     frame["news_count"] = count.astype(np.float64)
     frame["news_mean_score"] = np.where(count > 0, decay + rng.normal(0, 0.5, n), np.nan)
@@ -79,11 +79,12 @@ def feature_doc(skip_news: bool = False, horizon: int = HORIZON, window: int | N
     }
 
 
-def write_gold(lake: Lake, frame: pd.DataFrame, variant: str | None = None, **doc) -> None:
-    """Replace a gold training table (a new Delta version) and write its ``_features.json``."""
+def write_gold(lake: Lake, frame: pd.DataFrame, variant: str | None = None, **doc) -> int:
+    """Replace a gold training table and write its ``_features.json``; the new Delta version."""
     table = tables.training_table(variant)
     lake.replace_range(table, frame)
     lake.write_json(feature_list_path(table), feature_doc(**doc))
+    return lake.version(table)
 
 
 def experiment(effect: float, skip_news: bool = False, seed: int = 0):
@@ -296,7 +297,7 @@ def test_classifier_is_scored_on_direction() -> None:
 def test_training_frame_drops_unlabelled_rows_and_is_sorted(tmp_path) -> None:
     lake = Lake(tmp_path)
     frame = synthetic_gold(1.0, days=3)
-    write_gold(lake, frame.sample(frac=1.0, random_state=0))
+    version = write_gold(lake, frame.sample(frac=1.0, random_state=0))
     spec = load_feature_spec(lake)
     snapshot = read_gold(lake, spec, TrainConfig(start=dt.date(2024, 3, 5)))
     loaded = snapshot.frame
@@ -304,7 +305,7 @@ def test_training_frame_drops_unlabelled_rows_and_is_sorted(tmp_path) -> None:
     assert loaded[spec.return_target].notna().all()
     assert len(loaded) == 2 * (390 - HORIZON)
     assert set(spec.all_features) <= set(loaded.columns)
-    assert (snapshot.table, snapshot.version) == (tables.GOLD_TRAINING, 0)
+    assert (snapshot.table, snapshot.version) == (tables.GOLD_TRAINING, version)
     assert snapshot.uri == lake.table_uri(tables.GOLD_TRAINING)
     assert (snapshot.first_date, snapshot.last_date) == (dt.date(2024, 3, 5), dt.date(2024, 3, 6))
 
@@ -313,11 +314,11 @@ def test_missing_table_range_or_version_is_a_user_error(tmp_path) -> None:
     lake = Lake(tmp_path)
     with pytest.raises(UserError, match="_features.json not found.*Fix: run gold-training"):
         load_feature_spec(lake)
-    write_gold(lake, synthetic_gold(1.0, days=2))
+    version = write_gold(lake, synthetic_gold(1.0, days=2))
     spec = load_feature_spec(lake)
-    with pytest.raises(UserError, match="no version 3 .latest is 0"):
-        read_gold(lake, spec, TrainConfig(gold_version=3))
-    with pytest.raises(UserError, match="no labelled rows in gold/training@v0 for 2025-01-01"):
+    with pytest.raises(UserError, match=f"no version {version + 1} .latest is {version}"):
+        read_gold(lake, spec, TrainConfig(gold_version=version + 1))
+    with pytest.raises(UserError, match=f"no labelled rows in gold/training@v{version} for 2025"):
         read_gold(lake, spec, TrainConfig(start=dt.date(2025, 1, 1)))
     with pytest.raises(UserError, match="swap --start and --end"):
         TrainConfig(start=dt.date(2024, 3, 5), end=dt.date(2024, 3, 4))

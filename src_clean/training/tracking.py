@@ -251,11 +251,13 @@ def feature_profile(x: pd.DataFrame) -> pd.DataFrame:
     return profile.rename_axis("feature").reset_index()
 
 
-def run_params(outcome: Outcome, snapshot: GoldSnapshot) -> dict[str, Any]:
-    """Parent-run params: config, data snapshot, ranges and sizes, feature contract, code."""
+def run_params(outcome: Outcome, snapshot: GoldSnapshot, uri: str) -> dict[str, Any]:
+    """Parent-run params: config, data snapshot, ranges and sizes, feature contract, code;
+    ``tracking_uri`` is the one MLflow used (without credentials, or redacted)."""
     spec = outcome.spec
     return {
         **outcome.config.to_params(),
+        "tracking_uri": redact(uri),
         **outcome.split.to_params(outcome.times),
         "registered_model_name": outcome.config.model_name,
         "gold_table": snapshot.table,
@@ -513,7 +515,7 @@ def track(outcome: Outcome, snapshot: GoldSnapshot, lake: Lake, uri: str) -> Tra
     name = run_name(outcome, snapshot)
     registered = _registered_feature_set(outcome)
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as parent:
-        mlflow.log_params(run_params(outcome, snapshot))
+        mlflow.log_params(run_params(outcome, snapshot, uri))
         mlflow.log_metrics(run_metrics(outcome))
         mlflow.log_input(dataset, context="training")
         models = {}
