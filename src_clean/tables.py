@@ -47,3 +47,8 @@ def feature_variant(skip_news: bool, window: int, horizon: int) -> str | None:
 def training_table(variant: str | None) -> str:
     """The gold training table of a feature variant (``None``: the canonical ``gold/training``)."""
     return GOLD_TRAINING if variant is None else f"{VARIANTS}/{variant}/training"
+
+
+def feature_list(variant: str | None) -> str:
+    """The ``_features.json`` beside a variant's training table (canonical: GOLD_FEATURE_LIST)."""
+    return f"{training_table(variant)}/_features.json"

@@ -30,7 +30,6 @@ from src_clean.training.train import (
     WITH_NEWS,
     add_arguments,
     check_variant,
-    feature_list_path,
     load_feature_spec,
     read_gold,
     run_experiment,
@@ -83,7 +82,7 @@ def write_gold(lake: Lake, frame: pd.DataFrame, variant: str | None = None, **do
     """Replace a gold training table and write its ``_features.json``; the new Delta version."""
     table = tables.training_table(variant)
     lake.replace_range(table, frame)
-    lake.write_json(feature_list_path(table), feature_doc(**doc))
+    lake.write_json(tables.feature_list(variant), feature_doc(**doc))
     return lake.version(table)
 
 
@@ -353,7 +352,7 @@ def test_variant_reads_its_own_table_and_registers_its_own_name(tmp_path) -> Non
     assert config.model_name == "sp500-news-xgb-news-w60-h5"
     assert TrainConfig().model_name == "sp500-news-xgb"
     table = "gold/variants/news-w60-h5/training"
-    snapshot = read_gold(lake, load_feature_spec(lake, table), config)
+    snapshot = read_gold(lake, load_feature_spec(lake, "news-w60-h5"), config)
     assert snapshot.table == table and len(snapshot.frame) == 2 * (390 - HORIZON)
     assert not lake.exists(tables.GOLD_TRAINING)
 

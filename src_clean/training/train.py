@@ -111,13 +111,9 @@ class GoldSnapshot:
         return f"{self.table}@v{self.version}"
 
 
-def feature_list_path(table: str) -> str:
-    """The ``_features.json`` that the gold layer writes beside a training table."""
-    return f"{table}/_features.json"
-
-
-def load_feature_spec(lake: Lake, table: str = tables.GOLD_TRAINING) -> FeatureSpec:
-    path = feature_list_path(table)
+def load_feature_spec(lake: Lake, variant: str | None = None) -> FeatureSpec:
+    """The feature list that gold-training wrote beside the variant's training table."""
+    path = tables.feature_list(variant)
     if not lake.file_exists(path):
         raise UserError(
             f"{path} not found in {lake}",
@@ -282,7 +278,7 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
     from src_clean.training import tracking
 
     table = tables.training_table(config.variant)
-    spec = load_feature_spec(lake, table)
+    spec = load_feature_spec(lake, config.variant)
     check_variant(spec, config.variant, table)
     snapshot = read_gold(lake, spec, config)
     outcome = run_experiment(snapshot.frame, spec, config)
