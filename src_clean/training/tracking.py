@@ -380,7 +380,8 @@ def ensure_registered_model(client: MlflowClient, name: str, description: str, t
     except MlflowException as exc:
         if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
             raise
-    log.info("created registered model %s", name)
+    else:
+        log.info("created registered model %s", name)
 
 
 def model_description(outcome: Outcome) -> str:
