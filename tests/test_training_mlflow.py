@@ -337,7 +337,8 @@ def test_market_only_variant_never_touches_the_canonical_model(tmp_path, empty_s
 
 def test_skip_news_table_cannot_train_the_canonical_model(tmp_path: Path) -> None:
     lake = Lake(tmp_path)
-    canonical_gold(lake, effect=3.0, days=4, skip_news=True)  # a lake from before variants
+    # a lake from before variants; a market-only spec records no news window
+    canonical_gold(lake, effect=3.0, days=4, skip_news=True, window=None)
     proc = subprocess.run(
         [sys.executable, "-m", "src_clean", "train", "--lake", str(tmp_path)],
         cwd=REPO,
@@ -346,8 +347,10 @@ def test_skip_news_table_cannot_train_the_canonical_model(tmp_path: Path) -> Non
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == (
-        "error: gold/training holds the feature set skip_news=True window=60 horizon=30, not "
-        "variant canonical. Fix: train with --variant market_only-w60-h30"
+        "error: gold/training holds the feature set skip_news=True window=None horizon=30, not "
+        "variant canonical. Fix: train the market-only variant (--variant "
+        "market_only-w<window>-h30) or rebuild gold/training with gold-training without "
+        "--skip-news"
     )
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "mlflow.db").exists()

@@ -341,7 +341,7 @@ def test_variant_must_match_the_tables_feature_spec() -> None:
         check_variant(canonical, "news-w60-h30", "t")
     windowless = FeatureSpec.from_json(feature_doc(skip_news=True, horizon=30, window=None))
     check_variant(windowless, "market_only-w60-h30", "t")
-    with pytest.raises(UserError, match="not variant canonical"):
+    with pytest.raises(UserError, match="not variant canonical. Fix: train the market-only"):
         check_variant(windowless, None, "gold/training")
 
 

@@ -129,25 +129,22 @@ def check_variant(spec: FeatureSpec, variant: str | None, table: str) -> None:
     other-horizon table never becomes its challenger nor is compared with its champion.
     (A market-only spec that recorded no window can only be checked for not being canonical.)
     """
-    if spec.window_minutes is None:
-        expected = None
-        matches = variant is not None and not spec.has_news
+    if spec.window_minutes is None:  # only "not canonical" can be checked
+        if variant is not None and not spec.has_news:
+            return
+        fix = (
+            f"train the market-only variant (--variant market_only-w<window>-h"
+            f"{spec.horizon_minutes}) or rebuild {table} with gold-training without --skip-news"
+        )
     else:
         expected = tables.feature_variant(
             not spec.has_news, spec.window_minutes, spec.horizon_minutes
         )
-        matches = expected == variant
-    if matches:
-        return
+        if expected == variant:
+            return
+        fix = "train without --variant" if expected is None else f"train with --variant {expected}"
     described = (
         f"skip_news={not spec.has_news} window={spec.window_minutes} horizon={spec.horizon_minutes}"
-    )
-    fix = (
-        "train without --variant"
-        if expected is None and spec.window_minutes is not None
-        else f"train with --variant {expected}"
-        if expected
-        else "rebuild it with gold-training for the feature set you mean to train"
     )
     raise UserError(
         f"{table} holds the feature set {described}, not variant {variant or 'canonical'}", fix
