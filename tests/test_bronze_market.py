@@ -94,7 +94,7 @@ def _candles(tmp_path: Path) -> pd.DataFrame:
 
 def _quarantine(tmp_path: Path) -> pd.DataFrame:
     lake = Lake(tmp_path / "lake")
-    return lake.read(QUARANTINE).sort_values(["source_file", "line_number"], ignore_index=True)
+    return lake.read(QUARANTINE).sort_values(["source_file", "record_number"], ignore_index=True)
 
 
 def _expected(with_volume: bool = True) -> pd.DataFrame:
@@ -210,7 +210,7 @@ def test_bad_json_records_are_quarantined_with_a_reason(tmp_path: Path, reason: 
     assert (report.read, report.written, report.quarantined) == (2, 1, 1)
     assert report.quarantine_reasons == {reason: 1}
     rejected = _quarantine(tmp_path)
-    assert rejected[["line_number", "reason"]].values.tolist() == [[3, reason]]
+    assert rejected[["record_number", "reason"]].values.tolist() == [[3, reason]]
     assert rejected.at[0, "raw"] == bad
     assert rejected.at[0, "source_file"].endswith("c.ndjson")
     assert len(_candles(tmp_path)) == 1
@@ -232,7 +232,7 @@ def test_invalid_utf8_line_is_quarantined_and_the_rest_kept(tmp_path: Path) -> N
 
     assert report.quarantine_reasons == {"invalid_utf8": 1}
     assert (report.read, report.written) == (4, 2)
-    assert _quarantine(tmp_path)["line_number"].tolist() == [2]
+    assert _quarantine(tmp_path)["record_number"].tolist() == [2]
 
 
 def test_bad_csv_rows_are_quarantined(tmp_path: Path) -> None:
@@ -248,7 +248,7 @@ def test_bad_csv_rows_are_quarantined(tmp_path: Path) -> None:
     report = _ingest(tmp_path, {"c.csv": "\n".join(rows) + "\n"})
 
     assert (report.read, report.written, report.quarantined) == (5, 2, 3)
-    assert _quarantine(tmp_path)[["line_number", "reason"]].values.tolist() == [
+    assert _quarantine(tmp_path)[["record_number", "reason"]].values.tolist() == [
         [3, "missing_field:low"],
         [4, "extra_fields"],
         [6, "unparseable_time"],
@@ -363,7 +363,7 @@ def test_naive_times_are_local_across_the_dst_changes(tmp_path: Path) -> None:
         pd.Timestamp("2024-11-03T07:30Z"),
     ]
     assert report.quarantine_reasons == {"nonexistent_local_time": 1, "ambiguous_local_time": 1}
-    assert _quarantine(tmp_path)["line_number"].tolist() == [3, 5]
+    assert _quarantine(tmp_path)["record_number"].tolist() == [3, 5]
 
 
 @pytest.mark.parametrize(
@@ -403,7 +403,7 @@ def test_unterminated_broken_last_line_is_truncated_not_fatal(tmp_path: Path) ->
     report = _ingest(tmp_path, {"p.ndjson": partial})
 
     assert (report.written, report.quarantine_reasons) == (2, {"truncated_line": 1})
-    assert _quarantine(tmp_path)["line_number"].tolist() == [3]
+    assert _quarantine(tmp_path)["record_number"].tolist() == [3]
 
 
 def test_truncated_gzip_keeps_the_complete_lines(tmp_path: Path) -> None:

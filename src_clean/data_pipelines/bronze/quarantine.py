@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,7 +11,8 @@ import pandas as pd
 from src_clean import tables
 from src_clean.lake import Lake
 
-QUARANTINE_COLUMNS = ["source_file", "line_number", "reason", "raw", "quarantined_at"]
+QUARANTINE_COLUMNS = list(tables.QUARANTINE_SPEC.column_names)
+RAW_KEPT_BYTES = 64 * 1024  # raw text stored per record; its full length and hash always
 
 
 @dataclass(frozen=True)
@@ -24,19 +26,26 @@ class Rejected:
 
 
 def write_quarantine(lake: Lake, table: str, rejected: list[Rejected], run_ts: dt.datetime) -> None:
-    """Upsert rejected records into ``quarantine/<table>/`` under the run's date.
+    """Upsert rejected records into ``quarantine/<table>/`` (contract C2).
 
-    Keyed on (source_file, line_number, raw): one line can hold several rejected candles
-    (an OANDA response), and re-ingesting the same input is idempotent.
+    Keyed on (source_file, record_number, raw_sha256): one line can hold several rejected
+    candles (an OANDA response), and re-ingesting the same input, on any day, adds
+    nothing (the first ``quarantined_at`` is kept).
     """
     if not rejected:
         return
-    df = pd.DataFrame([r.__dict__ for r in rejected])
     ts = pd.Timestamp(run_ts)
-    df["quarantined_at"] = ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
-    lake.upsert_partitioned(
-        tables.quarantine(table),
-        df[QUARANTINE_COLUMNS],
-        date_column="quarantined_at",
-        key_columns=["source_file", "line_number", "raw"],
+    raws = [r.raw.encode("utf-8", "surrogateescape") for r in rejected]
+    df = pd.DataFrame(
+        {
+            "source_file": [r.source_file for r in rejected],
+            "record_number": [r.line_number for r in rejected],
+            "reason": [r.reason for r in rejected],
+            "raw": [b[:RAW_KEPT_BYTES].decode("utf-8", "replace") for b in raws],
+            "raw_bytes": [len(b) for b in raws],
+            "raw_sha256": [hashlib.sha256(b).hexdigest() for b in raws],
+            "quarantined_at": ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC"),
+        }
     )
+    unique = df.drop_duplicates(list(tables.QUARANTINE_SPEC.keys), keep="last")
+    lake.upsert(tables.quarantine(table), unique[QUARANTINE_COLUMNS])
