@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from scipy.stats import spearmanr
 
@@ -319,6 +320,18 @@ def test_missing_table_range_or_version_is_a_user_error(tmp_path) -> None:
         read_gold(lake, spec, TrainConfig(gold_version=version + 1))
     with pytest.raises(UserError, match=f"no labelled rows in gold/training@v{version} for 2025"):
         read_gold(lake, spec, TrainConfig(start=dt.date(2025, 1, 1)))
+    evolved = Lake(tmp_path / "evolved")  # a feature added later, through Lake.evolve
+    before = write_gold(evolved, synthetic_gold(1.0, days=2).drop(columns="news_count"))
+    evolved.evolve(tables.GOLD_TRAINING, {"news_count": pa.float64()})
+    write_gold(evolved, synthetic_gold(1.0, days=2))
+    with pytest.raises(UserError, match=rf"@v{before} has no columns \['news_count'\]"):
+        read_gold(evolved, load_feature_spec(evolved), TrainConfig(gold_version=before))
+    write_gold(lake, synthetic_gold(1.0, days=2, seed=4))  # replaces every file of `version`
+    lake.delta_table(tables.GOLD_TRAINING).vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False
+    )
+    with pytest.raises(UserError, match=f"gold/training@v{version} .*vacuumed"):
+        read_gold(lake, spec, TrainConfig(gold_version=version))
     with pytest.raises(UserError, match="swap --start and --end"):
         TrainConfig(start=dt.date(2024, 3, 5), end=dt.date(2024, 3, 4))
 

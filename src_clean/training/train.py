@@ -166,7 +166,23 @@ def read_gold(lake: Lake, spec: FeatureSpec, config: TrainConfig) -> GoldSnapsho
             "pass a --gold-version recorded by an earlier run (MLflow param gold_version)",
         )
     columns = ["time", *spec.all_features, spec.return_target, spec.direction_target]
-    frame = lake.read(table, config.start, config.end, columns=columns, version=version)
+    stored = {field.name for field in lake.delta_table(table, version).schema().fields}
+    missing = [column for column in columns if column not in stored]
+    if missing:
+        raise UserError(
+            f"{table}@v{version} has no columns {missing}, which "
+            f"{tables.feature_list(config.variant)} lists (the feature set changed since)",
+            "train on a version built with the current feature list, or rerun gold-training",
+        )
+    try:
+        frame = lake.read(table, config.start, config.end, columns=columns, version=version)
+    except FileNotFoundError as exc:
+        if config.gold_version is None:
+            raise
+        raise UserError(
+            f"{table}@v{version} can no longer be read: its data files were vacuumed",
+            "retrain on a version younger than the vacuum retention, or rebuild the table",
+        ) from exc
     frame = frame[frame[spec.return_target].notna()]
     if frame.empty:
         raise UserError(
