@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import subprocess
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,9 +229,15 @@ def training_dataset(snapshot: GoldSnapshot, target: str) -> Any:
     from mlflow.data.delta_dataset_source import DeltaDatasetSource
 
     source = DeltaDatasetSource(path=redact(snapshot.uri), delta_table_version=snapshot.version)
-    return mlflow.data.from_pandas(
+    dataset = mlflow.data.from_pandas(
         snapshot.frame, source=source, name=snapshot.label(), targets=target
     )
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot hold NaN at inference concerns model
+        # signatures; the models' signatures declare doubles, this schema only describes data.
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        _ = dataset.schema  # inferred once, here (a cached property)
+    return dataset
 
 
 # -- artifacts ----------------------------------------------------------------------
