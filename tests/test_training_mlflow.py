@@ -260,6 +260,7 @@ def test_runs_carry_airflow_data_model_and_code_lineage(first_run) -> None:
         "horizon_minutes": "30",
         "skip_news": "false",
     }
+    digests = set()
     for run in (parent, *children):
         assert run.data.tags.items() >= expected.items(), run.info.run_name
         assert run.data.tags.get("mlflow.source.git.commit") == head_commit()
@@ -271,6 +272,10 @@ def test_runs_carry_airflow_data_model_and_code_lineage(first_run) -> None:
         assert source == {"path": uri, "delta_table_version": version}
         assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
         assert json.loads(used.dataset.profile)["num_rows"] == 20 * (390 - HORIZON)  # labelled
+        columns = {c["name"] for c in json.loads(used.dataset.schema)["mlflow_colspec"]}
+        assert columns == {"time", *MARKET, *NEWS, "target_return_30m", "target_direction_30m"}
+        digests.add(used.dataset.digest)
+    assert len(digests) == 1  # the parent and both children read the same rows
 
 
 def test_registry_version_describes_the_champion_decision(first_run) -> None:
@@ -381,4 +386,9 @@ def test_gold_version_retrains_on_exactly_that_snapshot(tmp_path, empty_store) -
         assert run.data.params["gold_version"] == str(version)
         source = json.loads(run.inputs.dataset_inputs[0].dataset.source)
         assert source["delta_table_version"] == version
+    first_digest, again_digest, latest_digest = (
+        client.get_run(summary["mlflow_run_id"]).inputs.dataset_inputs[0].dataset.digest
+        for summary in (first, again, latest)
+    )
+    assert first_digest == again_digest != latest_digest  # the same rows, the same digest
     assert client.get_run(latest["mlflow_run_id"]).data.tags["gold.version"] == str(later)
