@@ -67,11 +67,6 @@ class TrainConfig:
                 "gold_version must be >= 0",
                 "pass a Delta version (0, 1, ...) to --gold-version",
             ),
-            (
-                bool(self.start and self.end and self.end < self.start),
-                f"end {self.end} is before start {self.start}",
-                "swap --start and --end",
-            ),
         )
         for failed, problem, fix in checks:
             if failed:

@@ -113,11 +113,13 @@ class GoldSnapshot:
 
 def load_feature_spec(lake: Lake, variant: str | None = None) -> FeatureSpec:
     """The feature list that gold-training wrote beside the variant's training table."""
-    path = tables.feature_list(variant)
+    path, table = tables.feature_list(variant), tables.training_table(variant)
     if not lake.file_exists(path):
+        missing = path if lake.exists(table) else f"table {table}"
         raise UserError(
-            f"{path} not found in {lake}",
-            "run gold-training (with the same --skip-news/--window/--prediction-horizon) first",
+            f"the lake {lake.root} has no {missing}",
+            "check --lake, or run gold-training (with the --skip-news/--window/"
+            "--prediction-horizon of the variant) first",
         )
     return FeatureSpec.from_json(lake.read_json(path))
 
@@ -158,7 +160,9 @@ def read_gold(lake: Lake, spec: FeatureSpec, config: TrainConfig) -> GoldSnapsho
     table = tables.training_table(config.variant)
     latest = lake.version(table)
     if latest is None:
-        raise UserError(f"{table} does not exist in {lake}", "run gold-training first")
+        raise UserError(
+            f"the lake {lake.root} has no table {table}", "check --lake, or run gold-training first"
+        )
     version = latest if config.gold_version is None else config.gold_version
     if version > latest:
         raise UserError(
