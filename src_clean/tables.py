@@ -27,3 +27,23 @@ TRAINING_SUMMARY = f"{REPORTS}/training_summary.json"
 def quarantine(table: str) -> str:
     """Quarantine table for rejected records of ``table``."""
     return f"quarantine/{table}"
+
+
+CANONICAL_WINDOW = 60
+CANONICAL_HORIZON = 30
+VARIANTS = "gold/variants"
+
+
+def feature_variant(skip_news: bool, window: int, horizon: int) -> str | None:
+    """Name of a non-canonical feature set (``market_only-w60-h30``, ``news-w30-h30``).
+
+    ``None`` for the canonical one (news on, 60-minute window, 30-minute horizon).
+    """
+    if not skip_news and window == CANONICAL_WINDOW and horizon == CANONICAL_HORIZON:
+        return None
+    return f"{'market_only' if skip_news else 'news'}-w{window}-h{horizon}"
+
+
+def training_table(variant: str | None) -> str:
+    """The gold training table of a feature variant (``None``: the canonical ``gold/training``)."""
+    return GOLD_TRAINING if variant is None else f"{VARIANTS}/{variant}/training"
