@@ -21,10 +21,10 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     choose_precision,
     cpu_flags,
 )
+from src_clean.defaults import DEFAULT_SENTIMENT_MODEL as DEFAULT_SENTIMENT_MODEL
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SENTIMENT_MODEL = "ProsusAI/finbert"
 LEXICON = "lexicon"
 FIX_HINT = (
     "run `python -m src_clean download-model --model ProsusAI/finbert --out models/` on a "
