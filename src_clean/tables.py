@@ -47,3 +47,16 @@ def feature_variant(skip_news: bool, window: int, horizon: int) -> str | None:
 def training_table(variant: str | None) -> str:
     """The gold training table of a feature variant (``None``: the canonical ``gold/training``)."""
     return GOLD_TRAINING if variant is None else f"{VARIANTS}/{variant}/training"
+
+
+def feature_list(variant: str | None) -> str:
+    """The ``_features.json`` beside a variant's training table (canonical: GOLD_FEATURE_LIST)."""
+    return f"{training_table(variant)}/_features.json"
+
+
+def signals_table(window: int) -> str:
+    """The gold news signals of a news window (``gold/variants/news-w<window>/signals``).
+
+    The canonical window writes ``gold/news/signals``; another window never touches it.
+    """
+    return GOLD_SIGNALS if window == CANONICAL_WINDOW else f"{VARIANTS}/news-w{window}/signals"
