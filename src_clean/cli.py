@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from src_clean.cli_args import check_date_range
 from src_clean.errors import USER_ERROR_EXIT, UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -87,6 +88,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     """Run the parsed subcommand; a UserError propagates to the caller."""
+    check_date_range(getattr(args, "start", None), getattr(args, "end", None))
     return int(args._main(args) or 0)
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, SettingsConfigDict
 
 from src_clean import __version__
 from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # The trading calendar (exchange_calendars name) that says which sessions have candles.
     market_calendar: str = _setting("CMES", runtime=True)
     # Which fetch tasks run before the ingests (comma list of SOURCES; empty: none).
-    sources: tuple[Literal["oanda", "gdelt", "rss"], ...] = _setting(())
+    sources: Annotated[tuple[Literal["oanda", "gdelt", "rss"], ...], NoDecode] = _setting(())
     rss_feeds: str | None = _setting(None, runtime=True)
     # Failure alerts: an Airflow connection (smtp or slack webhook); empty: no alerts.
     alert_conn_id: str | None = _setting(None, runtime=True)

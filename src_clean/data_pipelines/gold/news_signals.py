@@ -35,9 +35,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_SIGNALS, SENTIMENT_MODELS, SILVER_FEATURES, SILVER_SENTIMENT
+from src_clean.tables import (
+    CANONICAL_WINDOW,
+    GOLD_SIGNALS,
+    SENTIMENT_MODELS,
+    SILVER_FEATURES,
+    SILVER_SENTIMENT,
+    signals_table,
+)
 from src_clean.time_convention import BAR
 
 log = logging.getLogger(__name__)
@@ -238,7 +245,7 @@ def build_news_signals(
         lag_minutes=np.int64(lag_minutes),
         half_life_minutes=float(half_life_minutes),
     )
-    partitions = lake.write_partitioned(GOLD_SIGNALS, signals, "time")
+    partitions = lake.write_partitioned(signals_table(window_minutes), signals, "time")
     return NewsSignalsReport(
         model_id=model,
         bars=len(signals),
@@ -284,7 +291,13 @@ def resolve_model_id(lake: Lake, model_id: str | None) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lake_argument(parser)
-    parser.add_argument("--window", type=int, default=60, help="window length in minutes")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=CANONICAL_WINDOW,
+        help="window length in minutes; another than %(default)s writes "
+        "gold/variants/news-w<window>/signals",
+    )
     parser.add_argument("--news-lag", type=int, default=0, help="extra delay in minutes")
     parser.add_argument("--half-life", type=float, default=30.0, help="decay half-life, minutes")
     model = parser.add_mutually_exclusive_group()
@@ -296,8 +309,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    require_tables(lake, SILVER_FEATURES, produced_by="silver-market")
+    require_tables(lake, SILVER_SENTIMENT, produced_by="silver-sentiment")
     report = build_news_signals(
-        Lake(args.lake),
+        lake,
         window_minutes=args.window,
         lag_minutes=args.news_lag,
         half_life_minutes=args.half_life,

@@ -23,11 +23,21 @@ from typing import Any
 
 import pandas as pd
 
-from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.data_pipelines.gold.labels import add_labels, target_columns
 from src_clean.data_pipelines.gold.news_signals import NEWS_PREFIX, PROVENANCE_COLUMNS
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_FEATURE_LIST, GOLD_SIGNALS, GOLD_TRAINING, SILVER_FEATURES
+from src_clean.tables import (
+    CANONICAL_HORIZON,
+    CANONICAL_WINDOW,
+    GOLD_SIGNALS,
+    GOLD_TRAINING,
+    SILVER_FEATURES,
+    feature_list,
+    feature_variant,
+    signals_table,
+    training_table,
+)
 from src_clean.time_convention import TARGET_PREFIX
 
 NON_FEATURE_COLUMNS = frozenset({"time", "instrument", "close"})
@@ -64,10 +74,16 @@ def build_training_set(
     *,
     horizon_minutes: int = 30,
     skip_news: bool = False,
+    window_minutes: int = CANONICAL_WINDOW,
     start: dt.date | str | None = None,
     end: dt.date | str | None = None,
 ) -> TrainingSetReport:
-    """Build the gold training partitions for ``[start, end]`` (inclusive dates)."""
+    """Build the gold training partitions for ``[start, end]`` (inclusive dates).
+
+    The canonical feature spec writes ``gold/training``; ``skip_news``, another window or
+    horizon write their own variant (``tables.training_table``), never the canonical one.
+    """
+    variant = feature_variant(skip_news, window_minutes, horizon_minutes)
     features = _read_features(lake, start, end)
     market = market_feature_columns(features)
     labelled = _within(add_labels(features, horizon_minutes), start, end)
@@ -75,16 +91,16 @@ def build_training_set(
         news: list[str] = []
         provenance: dict[str, Any] = dict.fromkeys(PROVENANCE_COLUMNS)
     else:
-        signals = lake.read(GOLD_SIGNALS, start, end)
+        signals = lake.read(signals_table(window_minutes), start, end)
         news = sorted(c for c in signals.columns if c.startswith(NEWS_PREFIX))
         provenance = _provenance(signals)
         labelled = _join_news(labelled, signals[["time", *news]])
     targets = list(target_columns(horizon_minutes))
     identifiers = [c for c in ("time", "instrument") if c in labelled.columns]
     table = labelled[[*identifiers, *market, *news, *targets]]
-    partitions = lake.write_partitioned(GOLD_TRAINING, table, "time")
+    partitions = lake.write_partitioned(training_table(variant), table, "time")
     lake.write_json(
-        GOLD_FEATURE_LIST,
+        feature_list(variant),
         feature_spec(market, news, targets, horizon_minutes, provenance, skip_news=skip_news),
     )
     return TrainingSetReport(
@@ -177,17 +193,31 @@ def _join_news(labelled: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lake_argument(parser)
     parser.add_argument(
-        "--prediction-horizon", type=int, default=30, help="label horizon in minutes"
+        "--prediction-horizon",
+        type=int,
+        default=CANONICAL_HORIZON,
+        help="label horizon in minutes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=CANONICAL_WINDOW,
+        help="news window of the gold-news signals to join (default: %(default)s)",
     )
     parser.add_argument("--skip-news", action="store_true", help="market features only")
     add_date_range(parser, "bar date")
 
 
 def main(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    require_tables(lake, SILVER_FEATURES, produced_by="silver-market")
+    if not args.skip_news:
+        require_tables(lake, signals_table(args.window), produced_by="gold-news")
     report = build_training_set(
-        Lake(args.lake),
+        lake,
         horizon_minutes=args.prediction_horizon,
         skip_news=args.skip_news,
+        window_minutes=args.window,
         start=args.start,
         end=args.end,
     )
