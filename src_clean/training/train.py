@@ -216,24 +216,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="tracking_uri",
         help="default: $MLFLOW_TRACKING_URI, else sqlite:///<lake>/mlflow.db",
     )
-    parser.add_argument("--experiment", default=defaults.experiment)
-    parser.add_argument("--registered-model", default=defaults.registered_model)
-    parser.add_argument("--train-frac", type=float, default=defaults.train_frac)
-    parser.add_argument("--val-frac", type=float, default=defaults.val_frac)
+    parser.add_argument(
+        "--experiment", default=defaults.experiment, help="MLflow experiment (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--registered-model",
+        default=defaults.registered_model,
+        help="MLflow registered model name (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--train-frac",
+        type=float,
+        default=defaults.train_frac,
+        help="share of the rows, oldest first, in the training split (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--val-frac",
+        type=float,
+        default=defaults.val_frac,
+        help="share of the rows in the validation split; the rest is test (default: %(default)s)",
+    )
     parser.add_argument(
         "--embargo-minutes",
         type=int,
         default=defaults.embargo_minutes,
         help="gap between split parts; the label horizon if larger",
     )
-    parser.add_argument("--n-jobs", type=int, default=defaults.n_jobs)
-    parser.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
+    parser.add_argument(
+        "--n-jobs", type=int, default=defaults.n_jobs, help="XGBoost threads (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--n-estimators",
+        type=int,
+        default=defaults.n_estimators,
+        help="maximum boosting rounds; early stopping on validation (default: %(default)s)",
+    )
     parser.add_argument(
         "--classifier", action="store_true", help="also fit an XGBClassifier on direction"
     )
     add_date_range(parser, "gold date")
-    parser.add_argument("--bootstrap", type=int, default=defaults.bootstrap, help="resamples")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=defaults.bootstrap,
+        help="block-bootstrap resamples for the uplift interval (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
