@@ -58,7 +58,7 @@ def expected_sessions(calendar: str, start: dt.datetime, end: dt.datetime) -> li
         lo = max(cal.session_open(label).to_pydatetime(), start)
         hi = min(cal.session_close(label).to_pydatetime(), end)
         if hi - lo >= MIN_OVERLAP:
-            sessions.append(Session(label.date(), lo, hi))
+            sessions.append(Session(label.date(), lo.astimezone(dt.UTC), hi.astimezone(dt.UTC)))
     return sessions
 
 
@@ -72,7 +72,7 @@ def sessions_without_candles(lake_root: str, sessions: list[Session]) -> list[Se
         return []
     first, last = sessions[0].start.date(), sessions[-1].end.date()
     times = Lake(lake_root).read(tables.BRONZE_CANDLES, first, last, columns=["time"])
-    opened = pd.to_datetime(times["time"], utc=True) if len(times) else pd.Series([], "M8[ns, UTC]")
+    opened = pd.to_datetime(pd.Series(times.get("time", []), dtype=object), utc=True)
     return [
         session
         for session in sessions
