@@ -124,3 +124,39 @@ def test_run_full_pipeline_without_inputs_is_one_line(
         "error: no input: --bronze-market and --bronze-news are required. "
         "Fix: pass both folders, --skip-news without --bronze-news, or --demo"
     ]
+
+
+@pytest.mark.slow
+def test_run_full_pipeline_writes_an_s3_lake_with_the_dags_ledgers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--output-dir s3://...`` like every stage; the same ingest ledgers as the DAG."""
+    import datetime as dt
+
+    import local_aws
+
+    from src_clean import tables
+    from src_clean.data_pipelines.bronze.sources import IngestLedger, list_input_files
+    from src_clean.lake import Lake
+    from src_clean.run_full_pipeline import main
+    from src_clean.sample_data import generate_sample_data
+
+    aws = local_aws.activate(monkeypatch)
+    lake_root = f"s3://{aws.new_bucket()}/lake"
+    sample = generate_sample_data(tmp_path / "raw", dt.date(2024, 1, 2), 2, seed=5)
+    argv = ["--bronze-market", str(sample.market_dir), "--bronze-news", str(sample.jsonl_dir)]
+    argv += ["--output-dir", lake_root, "--sentiment-model", "lexicon", "--until", "silver"]
+    assert main(argv) == 0
+    lake = Lake(lake_root)
+    assert lake.partitions(tables.SILVER_FEATURES) == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
+    assert len(lake.read(tables.SILVER_SENTIMENT)) == sample.articles
+    from src_clean.data_pipelines.bronze.market import INPUT_SUFFIXES
+    from src_clean.data_pipelines.bronze.news import SUFFIXES
+
+    inputs = (
+        (tables.BRONZE_CANDLES, sample.market_dir, INPUT_SUFFIXES),
+        (tables.BRONZE_NEWS, sample.jsonl_dir, SUFFIXES),
+    )
+    for table, folder, suffixes in inputs:
+        files = list_input_files(folder, suffixes)
+        assert files and IngestLedger(lake, table).new_files(files) == []
