@@ -23,7 +23,7 @@ from src_clean.data_pipelines.gold.news_signals import (
 )
 from src_clean.data_pipelines.silver.sentiment_stage import record_resolved_model
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT
+from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT, signals_table
 
 BAR_TIME = "2024-03-04T10:00:00Z"  # decision time 10:01:00
 
@@ -170,7 +170,8 @@ def test_several_models_need_an_explicit_choice(tmp_path) -> None:
         build_news_signals(lake, model_id="model-c")
 
     report = build_news_signals(lake, model_id="model-b", window_minutes=240)
-    signals = lake.read(GOLD_SIGNALS)
+    assert not lake.partitions(GOLD_SIGNALS)  # another window never writes the canonical table
+    signals = lake.read(signals_table(240))
     assert report.model_id == "model-b"
     assert set(signals["sentiment_model_id"]) == {"model-b"}
     only_b = lake.read(SILVER_SENTIMENT).query("model_id == 'model-b'")

@@ -91,10 +91,11 @@ def build_training_set(
         news: list[str] = []
         provenance: dict[str, Any] = dict.fromkeys(PROVENANCE_COLUMNS)
     else:
-        signals = lake.read(signals_table(window_minutes), start, end)
+        source = signals_table(window_minutes)
+        signals = lake.read(source, start, end)
         news = sorted(c for c in signals.columns if c.startswith(NEWS_PREFIX))
-        provenance = _provenance(signals)
-        labelled = _join_news(labelled, signals[["time", *news]])
+        provenance = _provenance(signals, source)
+        labelled = _join_news(labelled, signals[["time", *news]], source)
     targets = list(target_columns(horizon_minutes))
     identifiers = [c for c in ("time", "instrument") if c in labelled.columns]
     table = labelled[[*identifiers, *market, *news, *targets]]
@@ -160,31 +161,33 @@ def _within(
     return df.loc[keep].reset_index(drop=True)
 
 
-def _provenance(signals: pd.DataFrame) -> dict[str, Any]:
+def _provenance(signals: pd.DataFrame, source: str = GOLD_SIGNALS) -> dict[str, Any]:
     """The single sentiment model and window settings the signals were built with."""
     if signals.empty:
-        raise ValueError(f"no rows in {GOLD_SIGNALS}; run gold-news first or pass --skip-news")
-    return {column: _single_value(signals[column]) for column in PROVENANCE_COLUMNS}
+        raise ValueError(f"no rows in {source}; run gold-news first or pass --skip-news")
+    return {column: _single_value(signals[column], source) for column in PROVENANCE_COLUMNS}
 
 
-def _single_value(values: pd.Series) -> Any:
+def _single_value(values: pd.Series, source: str) -> Any:
     """The one distinct value of ``values``; an error if the range mixes several."""
     distinct = values.drop_duplicates().tolist()
     if len(distinct) != 1:
         raise ValueError(
-            f"{GOLD_SIGNALS} mixes {values.name} values {distinct} in this range; rerun gold-news"
+            f"{source} mixes {values.name} values {distinct} in this range; rerun gold-news"
         )
     return distinct[0]
 
 
-def _join_news(labelled: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+def _join_news(
+    labelled: pd.DataFrame, signals: pd.DataFrame, source: str = GOLD_SIGNALS
+) -> pd.DataFrame:
     """Left join of the news signals on the bar time; every bar must have a signal row."""
     joined = labelled.merge(signals, on="time", how="left", validate="many_to_one", indicator=True)
     missing = joined["_merge"] == "left_only"
     if missing.any():
         first = joined.loc[missing, "time"].min()
         raise ValueError(
-            f"{int(missing.sum())} bars have no row in {GOLD_SIGNALS} (first {first}); "
+            f"{int(missing.sum())} bars have no row in {source} (first {first}); "
             "run gold-news over the same dates or pass --skip-news"
         )
     return joined.drop(columns="_merge")
