@@ -113,7 +113,8 @@ def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
         stage
         for stage in STAGES.values()
         if 0 < LAYERS.index(stage.layer) <= last
-        and not (cfg.skip_news and (stage.news or stage.task_id == "ingest_news"))
+        and not (cfg.skip_news and stage.news)
+        and not (stage.task_id == "ingest_news" and cfg.bronze_news is None)
     ]
 
 

@@ -293,3 +293,34 @@ def test_interval_days_accept_airflow_pendulum_datetimes() -> None:
     start = pendulum.datetime(2024, 3, 5, 22, 30, tz="UTC")
     days = interval_days(start, start.add(days=1))
     assert days == DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 6))
+
+
+def test_fetch_stages_follow_the_sources_setting() -> None:
+    """C5: fetch-market / fetch-news over the run's dates into the landing folders."""
+    assert not [task for task in _plan() if task.startswith("fetch_")]
+    plan = _plan(
+        sources=("oanda", "gdelt", "rss"),
+        rss_feeds="/etc/sp500/feeds.txt",
+        landing_market="/landing/market",
+        landing_news="/landing/news",
+    )
+    days = ["--start", "2024-03-05", "--end", "2024-03-06"]
+    assert plan["fetch_market"] == [
+        "fetch-market", "--source", "oanda", "--instrument", "SPX500_USD", "--granularity", "M1",
+        *days, "--out", "/landing/market", "--no-progress",
+    ]  # fmt: skip
+    assert plan["fetch_news"] == [
+        "fetch-news", "--source", "gdelt", *days, "--out", "/landing/news", "--no-progress",
+    ]  # fmt: skip
+    assert plan["fetch_news_rss"][:5] == [
+        "fetch-news", "--source", "rss", "--feeds", "/etc/sp500/feeds.txt",
+    ]  # fmt: skip
+    assert list(plan)[:3] == ["fetch_market", "fetch_news", "fetch_news_rss"]
+
+
+def test_sources_are_parsed_and_checked() -> None:
+    assert Settings.from_env({"SP500_SOURCES": " OANDA , gdelt"}).sources == ("oanda", "gdelt")
+    with pytest.raises(ValueError, match="SP500_SOURCES"):
+        Settings.from_env({"SP500_SOURCES": "bloomberg"})
+    with pytest.raises(ValueError, match="SP500_RSS_FEEDS"):
+        Settings.from_env({"SP500_SOURCES": "rss"}).validate()

@@ -233,12 +233,13 @@ def sp500_news_pipeline() -> None:
     tasks = {
         task_id: stage_task(task_id, argv[task_id], **rules.get(task_id, {})) for task_id in STAGES
     }
-    for task_id in ("fetch_market",):
-        if task_id in tasks:
-            tasks[task_id] >> tasks["ingest_market"]
-    for task_id in ("fetch_news", "fetch_news_rss"):
-        if task_id in tasks:
-            tasks[task_id] >> tasks["ingest_news"]
+    for fetch, ingest in (
+        ("fetch_market", "ingest_market"),
+        ("fetch_news", "ingest_news"),
+        ("fetch_news_rss", "ingest_news"),
+    ):
+        if fetch in tasks:
+            tasks[fetch] >> tasks[ingest]
 
     tasks["ingest_market"] >> market_data(argv["market_window"]) >> tasks["silver_market"]
     tasks["ingest_news"] >> news_enabled() >> tasks["score_sentiment"]

@@ -154,8 +154,7 @@ class Stage:
 
     ``layer`` orders stages for ``run_full_pipeline.py --until``; ``news`` stages are
     skipped with ``skip_news``; ``source`` names the ``SP500_SOURCES`` entry a fetch stage
-    needs (off otherwise); ``pool`` is its Airflow Pool; ``market`` stages need a market
-    session (skipped when the market was closed).
+    needs (off otherwise); ``pool`` is its Airflow Pool.
     """
 
     task_id: str
@@ -167,7 +166,6 @@ class Stage:
     build: Callable[[RunContext], list[str]]
     doc_md: str
     news: bool = False
-    market: bool = False
     source: str | None = None
     pool: str | None = None
 
@@ -318,7 +316,6 @@ STAGES: dict[str, Stage] = {
             _ingest("bronze-news", lambda ctx: ctx.landing_news),
             "Ingest the article files that are new in the news landing folder into bronze "
             "(`bronze-news --only-new`); rejected records go to quarantine.",
-            news=True,
         ),
         Stage(
             "silver_market",
@@ -329,7 +326,6 @@ STAGES: dict[str, Stage] = {
             (tables.SILVER_FEATURES,),
             lambda ctx: ["silver-market", *ctx.lake(), *ctx.dates()],
             "Recompute the causal market features for the interval's UTC dates.",
-            market=True,
         ),
         Stage(
             "score_sentiment",
@@ -355,7 +351,6 @@ STAGES: dict[str, Stage] = {
             "time over the trailing `window` minutes; skipped with `skip_news`. Another "
             "window writes its own table, `gold/variants/news-w<window>/signals`.",
             news=True,
-            market=True,
         ),
         Stage(
             "gold_training",
@@ -368,7 +363,6 @@ STAGES: dict[str, Stage] = {
             "Join features, news signals and forward labels (`target_*`) for the interval. "
             "`skip_news`, another window or horizon write their own training set, "
             "`gold/variants/<variant>/training`, never the canonical one.",
-            market=True,
         ),
         Stage(
             "train",
@@ -381,7 +375,6 @@ STAGES: dict[str, Stage] = {
             "Train the XGBoost models on the last `SP500_TRAIN_HISTORY_DAYS` days, log them to "
             "MLflow and move the champion alias only when the new model is better. A variant "
             "trains with `--variant` and registers under its own name.",
-            market=True,
         ),
     )
 }
