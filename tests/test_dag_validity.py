@@ -152,3 +152,39 @@ def test_a_failed_run_calls_the_alert_callback(dag) -> None:
     from src_clean.orchestration.alerts import notify_failure
 
     assert dag.on_failure_callback in (notify_failure, [notify_failure])
+
+
+def test_bad_params_fail_the_plan_without_a_retry(dag) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    plan = dag.get_task("plan").python_callable
+    for conf in ({"windw": 5}, {"start_date": "2024-03-02", "end_date": "2024-03-01"}):
+        with pytest.raises(AirflowFailException, match="invalid trigger parameters"):
+            plan(params={**dag.params.dump(), **conf}, dag_run=None)
+
+
+def test_a_stages_user_error_fails_the_task_without_a_retry(dag) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    run = dag.get_task("silver_market").python_callable
+    with pytest.raises(AirflowFailException, match="the lake /typo has no table"):
+        run(["silver-market", "--lake", "/typo"])
+
+
+def test_run_full_pipeline_and_the_benchmark_use_the_dags_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from src_clean.run_full_pipeline import PipelineConfig, pipeline_stages
+
+    stages = pipeline_stages(PipelineConfig("lake", "m", "n"))
+    assert [s.task_id for s in stages] == [t for t, s in STAGES.items() if s.layer != "acquire"]
+    assert all(stage is STAGES[stage.task_id] for stage in stages)
+    spec = importlib.util.spec_from_file_location(
+        "pipeline_scale", airflow_env.REPO / "benchmarks" / "pipeline_scale.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "pipeline_scale", bench)
+    spec.loader.exec_module(bench)
+    assert bench.STAGES is STAGES
