@@ -142,7 +142,7 @@ def test_a_run_without_a_data_interval_uses_the_form_or_run_after() -> None:
     window = run_window(RunParams(), None, None, run_after)
     assert window.days == DateRange(dt.date(2024, 3, 6), dt.date(2024, 3, 6))
     assert window.start == dt.datetime(2024, 3, 6, tzinfo=UTC)
-    assert window.run_ts == "2024-03-07T00:00:00+00:00"
+    assert window.run_ts == "2024-03-06T14:05:00+00:00"
     form = RunParams(start_date="2024-01-02", end_date="2024-01-05")
     assert run_window(form, None, None, run_after).days == DateRange(
         dt.date(2024, 1, 2), dt.date(2024, 1, 5)

@@ -15,7 +15,6 @@ DEFAULT_CHECKPOINT_EVERY = 500
 ShardUnit = Literal["month", "day"]
 SHARD_UNITS: tuple[ShardUnit, ...] = get_args(ShardUnit)
 ExecutionMode = Literal["local", "docker", "batch"]
-EXECUTION_MODES: tuple[ExecutionMode, ...] = get_args(ExecutionMode)
 
 
 def execution_mode(env: Mapping[str, str] | None = None) -> ExecutionMode:

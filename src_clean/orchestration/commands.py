@@ -439,7 +439,9 @@ def run_window(
     days = DateRange(first, last)
     if params.start_date or params.end_date or not has_interval:
         start, end = days.window()
-    run_ts = _utc(data_interval_end if has_interval else end).isoformat()
+    # ingested_at of new bronze rows: the interval's end, else when the run was triggered.
+    stamp = data_interval_end if has_interval else run_after or end
+    run_ts = _utc(stamp).isoformat()
     return RunWindow(days, start, end, run_ts)
 
 

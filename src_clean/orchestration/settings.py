@@ -22,9 +22,7 @@ from src_clean import __version__
 from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
 
 ENV_PREFIX = "SP500_"
-EXECUTION_MODES = ("local", "docker")
 IMAGE_KINDS = ("etl", "trainer")
-SOURCES = ("oanda", "gdelt", "rss")
 
 
 def _setting(default: Any, *, env: str = "", runtime: bool = False, **constraints: Any) -> Any:
@@ -51,7 +49,7 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = _setting(None, env="MLFLOW_TRACKING_URI", runtime=True)
     # The trading calendar (exchange_calendars name) that says which sessions have candles.
     market_calendar: str = _setting("CMES", runtime=True)
-    # Which fetch tasks run before the ingests (comma list of SOURCES; empty: none).
+    # Which fetch tasks run before the ingests (comma list of oanda, gdelt, rss; empty: none).
     sources: Annotated[tuple[Literal["oanda", "gdelt", "rss"], ...], NoDecode] = _setting(())
     rss_feeds: str | None = _setting(None, runtime=True)
     # Failure alerts: an Airflow connection (smtp or slack webhook); empty: no alerts.
@@ -87,14 +85,16 @@ class Settings(BaseSettings):
     sentiment_jobs_table: str = _setting("sp500-sentiment-jobs", runtime=True)
     raw_text_prefix: str = _setting("raw/text/", runtime=True)
 
-    @field_validator("mlflow_tracking_uri", "rss_feeds", "alert_conn_id", "alert_to", mode="before")
+    @field_validator(
+        "mlflow_tracking_uri",
+        "rss_feeds",
+        "alert_conn_id",
+        "alert_to",
+        "backfill_execution",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
-        return value or None
-
-    @field_validator("backfill_execution", mode="before")
-    @classmethod
-    def _empty_execution_is_none(cls, value: Any) -> Any:
         return value or None
 
     @field_validator("sources", mode="before")
