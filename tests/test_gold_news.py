@@ -194,29 +194,30 @@ def test_the_sentiment_spec_resolves_to_the_model_it_scored_with(tmp_path) -> No
 
 def test_partial_run_equals_full_run_and_reruns_are_idempotent(tmp_path) -> None:
     lake = _silver_lake(tmp_path)
+    W45 = signals_table(45)  # another window writes its own table
     build_news_signals(lake, window_minutes=45, lag_minutes=2)
-    full = lake.read(GOLD_SIGNALS)
+    full = lake.read(W45)
     assert set(full["window_minutes"]) == {45} and set(full["lag_minutes"]) == {2}
 
-    for day in lake.partitions(GOLD_SIGNALS):
-        lake.delete_partition(GOLD_SIGNALS, day)
+    for day in lake.partitions(W45):
+        lake.delete_partition(W45, day)
     report = build_news_signals(lake, window_minutes=45, lag_minutes=2, start="2024-03-05")
     assert report.partitions == ("2024-03-05", "2024-03-06")
-    partial = lake.read(GOLD_SIGNALS)
+    partial = lake.read(W45)
     assert partial["news_minutes_since_last"].min() > 0
     expected = full[full["time"] >= pd.Timestamp("2024-03-05", tz="UTC")].reset_index(drop=True)
     pd.testing.assert_frame_equal(partial, expected)
 
     build_news_signals(lake, window_minutes=45, lag_minutes=2, start="2024-03-05")
-    pd.testing.assert_frame_equal(lake.read(GOLD_SIGNALS), partial)
+    pd.testing.assert_frame_equal(lake.read(W45), partial)
 
 
 def test_cli_writes_signals(tmp_path, capsys) -> None:
     lake = _silver_lake(tmp_path)
     argv = ["gold-news", "--lake", lake.root, "--window", "30", "--half-life", "10"]
     assert cli_main(argv) == 0
-    assert capsys.readouterr().out.startswith(f"{GOLD_SIGNALS}: bars=")
-    signals = lake.read(GOLD_SIGNALS)
+    assert capsys.readouterr().out.startswith("gold/variants/news-w30/signals: bars=")
+    signals = lake.read(signals_table(30))
     assert set(signals["half_life_minutes"]) == {10.0}
     assert signals["news_count"].gt(0).any()
 

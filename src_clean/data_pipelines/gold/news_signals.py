@@ -71,10 +71,11 @@ class NewsSignalsReport:
     bars_with_news: int
     articles: int
     partitions: tuple[str, ...]
+    table: str = GOLD_SIGNALS
 
     def summary(self) -> str:
         return (
-            f"{GOLD_SIGNALS}: bars={self.bars} bars_with_news={self.bars_with_news} "
+            f"{self.table}: bars={self.bars} bars_with_news={self.bars_with_news} "
             f"articles={self.articles} model={self.model_id} partitions={len(self.partitions)}"
         )
 
@@ -245,13 +246,15 @@ def build_news_signals(
         lag_minutes=np.int64(lag_minutes),
         half_life_minutes=float(half_life_minutes),
     )
-    partitions = lake.write_partitioned(signals_table(window_minutes), signals, "time")
+    table = signals_table(window_minutes)
+    partitions = lake.write_partitioned(table, signals, "time")
     return NewsSignalsReport(
         model_id=model,
         bars=len(signals),
         bars_with_news=int((signals["news_count"] > 0).sum()),
         articles=len(articles),
         partitions=tuple(partitions),
+        table=table,
     )
 
 

@@ -53,10 +53,11 @@ class TrainingSetReport:
     news_features: int
     horizon_minutes: int
     partitions: tuple[str, ...]
+    table: str = GOLD_TRAINING
 
     def summary(self) -> str:
         return (
-            f"{GOLD_TRAINING}: rows={self.rows} labelled={self.labelled_rows} "
+            f"{self.table}: rows={self.rows} labelled={self.labelled_rows} "
             f"horizon={self.horizon_minutes}m market_features={self.market_features} "
             f"news_features={self.news_features} partitions={len(self.partitions)}"
         )
@@ -99,7 +100,8 @@ def build_training_set(
     targets = list(target_columns(horizon_minutes))
     identifiers = [c for c in ("time", "instrument") if c in labelled.columns]
     table = labelled[[*identifiers, *market, *news, *targets]]
-    partitions = lake.write_partitioned(training_table(variant), table, "time")
+    target = training_table(variant)
+    partitions = lake.write_partitioned(target, table, "time")
     lake.write_json(
         feature_list(variant),
         feature_spec(market, news, targets, horizon_minutes, provenance, skip_news=skip_news),
@@ -111,6 +113,7 @@ def build_training_set(
         news_features=len(news),
         horizon_minutes=horizon_minutes,
         partitions=tuple(partitions),
+        table=target,
     )
 
 
