@@ -25,6 +25,7 @@ and < 6 GB; daily < 15 s and exact; train < 5 min and < 8 GB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import datetime as dt
 import io
@@ -45,13 +46,14 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.lake import Lake
+from src_clean.orchestration.commands import STAGES, DateRange, RunContext, RunParams
 
 START = dt.date(2020, 1, 1)
 DAYS = 1826
 ARTICLES_PER_DAY = 55
 SEED = 1
-WINDOW_MINUTES = 60
-HORIZON_MINUTES = 30
+WINDOW_MINUTES = tables.CANONICAL_WINDOW
+HORIZON_MINUTES = tables.CANONICAL_HORIZON
 FULL_GOAL_S, FULL_GOAL_MB = 180.0, 6 * 1024
 DAILY_GOAL_S = 15.0
 TRAIN_GOAL_S, TRAIN_GOAL_MB = 300.0, 8 * 1024
@@ -126,6 +128,18 @@ def in_child(function: Callable[..., list[Stage]], *args: Any) -> list[Stage]:
 # -- the phases (run in child processes) ---------------------------------------------------
 
 
+def run_quietly(argv: list[str]) -> str:
+    """``python -m src_clean <argv>`` in this process; its first output line."""
+    from src_clean import cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.run(cli.parse(argv))
+    if code:
+        raise RuntimeError(f"{argv[0]} exited with status {code}")
+    return next(iter(out.getvalue().splitlines()), "")
+
+
 def pipeline(
     lake_root: Path,
     market: Path,
@@ -134,50 +148,41 @@ def pipeline(
     end: dt.date | None = None,
     profile: bool = False,
 ) -> list[Stage]:
-    """Every stage but training over ``[start, end]`` (None: everything).
+    """Every stage of the registry but training over ``[start, end]`` (None: everything).
 
-    The training set is rebuilt from the day before ``start``: the previous day's last
-    ``HORIZON_MINUTES`` bars get their labels from the new day.
+    The same argv as the DAG's tasks, with the lexicon scorer. The training set is rebuilt
+    from the day before ``start``: the previous day's last ``HORIZON_MINUTES`` bars get
+    their labels from the new day.
     """
-    from src_clean.data_pipelines.bronze.market import ingest_market
-    from src_clean.data_pipelines.bronze.news import ingest_news
-    from src_clean.data_pipelines.gold.news_signals import build_news_signals
-    from src_clean.data_pipelines.gold.training_set import build_training_set
-    from src_clean.data_pipelines.silver.market_features import build_market_features
-    from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
-
-    lake = Lake(lake_root)
-    labels_from = start - dt.timedelta(days=1) if start else None
-    stages = [
-        ("bronze market", lambda: ingest_market(market, lake)),
-        ("bronze news", lambda: ingest_news(news, lake)),
-        ("silver features", lambda: build_market_features(lake, start, end)),
-        (
-            "silver sentiment",
-            lambda: score_new_articles(lake, "lexicon", start=start, end=end, progress=False),
-        ),
-        (
-            "gold news",
-            lambda: build_news_signals(lake, window_minutes=WINDOW_MINUTES, start=start, end=end),
-        ),
-        (
-            "gold training",
-            lambda: build_training_set(
-                lake, horizon_minutes=HORIZON_MINUTES, start=labels_from, end=end
-            ),
-        ),
+    ctx = RunContext(
+        lake_root=str(lake_root),
+        landing_market=str(market),
+        landing_news=str(news),
+        days=DateRange(start, end) if start and end else None,
+        label_start=start - dt.timedelta(days=1) if start else None,
+        params=RunParams(window=WINDOW_MINUTES, prediction_horizon=HORIZON_MINUTES),
+        sentiment_model="lexicon",
+    )
+    stages = [s for s in STAGES.values() if s.layer in ("bronze", "silver", "gold")]
+    return [
+        timed(stage.task_id, lambda s=stage: run_quietly(s.argv(ctx)), profile, str)
+        for stage in stages
     ]
-    return [timed(name, work, profile) for name, work in stages]
 
 
 def training(lake_root: Path, profile: bool = False) -> list[Stage]:
-    """``train`` with the default config (early stopping) and a local MLflow store."""
-    from src_clean.training.config import TrainConfig
-    from src_clean.training.train import train
-
-    lake = Lake(lake_root)
-    config = TrainConfig(tracking_uri=f"sqlite:///{lake_root / 'mlflow.db'}")
-    return [timed("train", lambda: train(lake, config), profile, describe_training)]
+    """The registry's ``train`` stage (early stopping) with a local MLflow store."""
+    ctx = RunContext(
+        lake_root=str(lake_root),
+        landing_market="",
+        landing_news="",
+        mlflow_tracking_uri=f"sqlite:///{lake_root / 'mlflow.db'}",
+    )
+    argv = STAGES["train"].argv(ctx)
+    summary = lambda _: Lake(lake_root).read_json(tables.TRAINING_SUMMARY)  # noqa: E731
+    return [
+        timed("train", lambda: run_quietly(argv), profile, lambda o: describe_training(summary(o)))
+    ]
 
 
 def describe_training(summary: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from src_clean.cli_args import check_date_range
 from src_clean.errors import USER_ERROR_EXIT, UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -73,16 +74,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv`` (importing only the chosen subcommand's module) and set up logging."""
+    argv = list(argv)
     command = next((a for a in argv if a in COMMANDS), None)
     args = build_parser(command).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    return args
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed subcommand; a UserError propagates to the caller."""
+    check_date_range(getattr(args, "start", None), getattr(args, "end", None))
+    return int(args._main(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
-        return int(args._main(args) or 0)
+        return run(args)
     except UserError as exc:
         if args.debug:
             raise

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from src_clean.lake import DEFAULT_LAKE_ROOT
+from src_clean.errors import UserError
+from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
 
 
 def add_lake_argument(parser: argparse.ArgumentParser) -> None:
@@ -24,3 +25,21 @@ def add_date_range(
     parser.add_argument(
         "--end", type=dt.date.fromisoformat, required=required, help=f"last {what} (inclusive)"
     )
+
+
+def check_date_range(start: dt.date | None, end: dt.date | None) -> None:
+    """The one end-before-start error of every stage."""
+    if start is not None and end is not None and start > end:
+        raise UserError(
+            f"--start {start} is after --end {end}", "pass an --end on or after --start"
+        )
+
+
+def require_tables(lake: Lake, *tables: str, produced_by: str = "the previous stage") -> None:
+    """UserError unless the lake holds each of ``tables`` (a typo in --lake, a stage not run)."""
+    for table in tables:
+        if not lake.partitions(table):
+            raise UserError(
+                f"the lake {lake.root} has no table {table}",
+                f"check --lake, or run {produced_by} first",
+            )

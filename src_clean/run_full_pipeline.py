@@ -1,12 +1,14 @@
-"""Run bronze → silver → gold → train end to end, in-process, and print a summary.
+"""Run the whole pipeline in-process, stage by stage, and print a summary.
 
     python src_clean/run_full_pipeline.py --demo --output-dir data_clean
     python src_clean/run_full_pipeline.py --bronze-market raw/market --bronze-news raw/news \\
-        --output-dir data_clean --sentiment-model models/ProsusAI__finbert
+        --output-dir s3://bucket/lake --sentiment-model models/ProsusAI__finbert
 
-``--output-dir`` is the lake root. ``--demo`` generates sample data under
-``<output-dir>/raw`` first and allows the lexicon fallback when the transformer model
-cannot be loaded (never outside demo mode).
+Each stage runs the same ``python -m src_clean <subcommand>`` argv as the Airflow DAG's
+task of that name (one stage registry, ``orchestration.commands.STAGES``), in this process:
+ingestion takes only the files the ingest ledgers have not seen (``--only-new``, the same
+ledgers as the DAG), so a later Airflow run does not ingest them again. ``--output-dir`` is
+the lake root, a folder or ``s3://bucket/prefix``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +28,27 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from src_clean import tables
+from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
+from src_clean.errors import USER_ERROR_EXIT, UserError
 from src_clean.lake import Lake
+from src_clean.orchestration.commands import (
+    LAYERS,
+    STAGES,
+    InvalidRunParams,
+    RunContext,
+    RunParams,
+    Stage,
+)
 
-STAGES = ("bronze", "silver", "gold", "train")
+UNTIL = LAYERS[1:]  # bronze, silver, gold, train (acquisition is the DAG's fetch tasks)
 DEMO_DAYS = 60
 DEMO_START = dt.date(2024, 1, 1)
+DEMO_HELP = (
+    "generate --demo-days days of sample candles and news (with a planted news effect) under "
+    "<output-dir>/raw first, ingest them, and fall back to the lexicon scorer with a loud "
+    "warning when the transformer model cannot be loaded (never outside demo mode)"
+)
 
 log = logging.getLogger("run_full_pipeline")
 
@@ -38,19 +57,23 @@ log = logging.getLogger("run_full_pipeline")
 class PipelineConfig:
     """Everything the end-to-end run needs; mirrors the CLI flags."""
 
-    output_dir: Path
-    bronze_market: Path | None = None
-    bronze_news: Path | None = None
+    output_dir: str | Path
+    bronze_market: str | Path | None = None
+    bronze_news: str | Path | None = None
     skip_news: bool = False
-    window: int = 60
-    prediction_horizon: int = 30
-    sentiment_model: str = "ProsusAI/finbert"
+    window: int = tables.CANONICAL_WINDOW
+    prediction_horizon: int = tables.CANONICAL_HORIZON
+    sentiment_model: str = DEFAULT_SENTIMENT_MODEL
     mlflow_tracking_uri: str | None = None
     until: str = "train"
     demo: bool = False
     demo_days: int = DEMO_DAYS
     seed: int = 7
     news_effect_bps: float = 25.0
+
+    @property
+    def lake_root(self) -> str:
+        return str(self.output_dir)
 
 
 @dataclass
@@ -75,77 +98,81 @@ class StageLog:
         return result
 
 
-def default_tracking_uri(output_dir: Path) -> str:
-    """``$MLFLOW_TRACKING_URI``, else a SQLite store inside the lake."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{output_dir.resolve()}/mlflow.db"
+def default_tracking_uri(lake_root: str) -> str:
+    """``$MLFLOW_TRACKING_URI``, else a SQLite store in the lake (local) or here (S3 lake)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    folder = Path.cwd() if lake_root.startswith("s3://") else Path(lake_root).resolve()
+    return f"sqlite:///{folder}/mlflow.db"
+
+
+def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
+    """The registry's stages from bronze through ``cfg.until``; news ones unless skip_news."""
+    last = LAYERS.index(cfg.until)
+    return [
+        stage
+        for stage in STAGES.values()
+        if 0 < LAYERS.index(stage.layer) <= last
+        and not (cfg.skip_news and stage.news)
+        and not (stage.task_id == "ingest_news" and cfg.bronze_news is None)
+    ]
+
+
+def run_stage(argv: list[str]) -> int:
+    """``python -m src_clean <argv>`` in this process; a UserError propagates."""
+    from src_clean import cli
+
+    code = cli.run(cli.parse(argv))
+    if code:
+        raise RuntimeError(f"python -m src_clean {' '.join(argv)} exited with status {code}")
+    return code
 
 
 def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     """Run the stages up to ``cfg.until``; returns the training summary (or {} before train)."""
-    from src_clean.data_pipelines.bronze.market import ingest_market
-    from src_clean.data_pipelines.bronze.news import ingest_news
-    from src_clean.data_pipelines.gold.news_signals import build_news_signals
-    from src_clean.data_pipelines.gold.training_set import build_training_set
-    from src_clean.data_pipelines.silver.market_features import build_market_features
-
-    lake = Lake(cfg.output_dir)
     stages = StageLog()
-    last = STAGES.index(cfg.until)
-
     if cfg.demo:
         _generate_demo_data(cfg, stages)
     if cfg.bronze_market is None or (cfg.bronze_news is None and not cfg.skip_news):
-        raise SystemExit("error: --bronze-market and --bronze-news are required (or use --demo)")
-
-    stages.run("bronze market", lambda: ingest_market(cfg.bronze_market, lake))
-    if not cfg.skip_news:
-        stages.run("bronze news", lambda: ingest_news(cfg.bronze_news, lake))
-    if last < STAGES.index("silver"):
-        return _finish(cfg, stages, {})
-
-    stages.run("silver market features", lambda: build_market_features(lake))
-    model_id = None
-    if not cfg.skip_news:
-        from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
-
-        report = stages.run(
-            "silver sentiment",
-            lambda: score_new_articles(lake, cfg.sentiment_model, demo_fallback=cfg.demo),
+        raise UserError(
+            "no input: --bronze-market and --bronze-news are required",
+            "pass both folders, --skip-news without --bronze-news, or --demo",
         )
-        model_id = report.model_id
-    if last < STAGES.index("gold"):
-        return _finish(cfg, stages, {})
-
-    if not cfg.skip_news:
-        stages.run(
-            "gold news signals",
-            lambda: build_news_signals(lake, window_minutes=cfg.window, model_id=model_id),
+    try:
+        params = RunParams(
+            skip_news=cfg.skip_news,
+            window=cfg.window,
+            prediction_horizon=cfg.prediction_horizon,
+            sentiment_model=cfg.sentiment_model,
         )
-    stages.run(
-        "gold training set",
-        lambda: build_training_set(
-            lake, horizon_minutes=cfg.prediction_horizon, skip_news=cfg.skip_news
-        ),
+        params.check()
+    except InvalidRunParams as exc:
+        raise UserError(str(exc), "see --help for the allowed values") from None
+    tracking_uri = cfg.mlflow_tracking_uri or default_tracking_uri(cfg.lake_root)
+    ctx = RunContext(
+        lake_root=cfg.lake_root,
+        landing_market=str(cfg.bronze_market),
+        landing_news=str(cfg.bronze_news),
+        params=params,
+        sentiment_model=cfg.sentiment_model,
+        demo_fallback=cfg.demo,
+        progress=sys.stderr.isatty(),
+        mlflow_tracking_uri=tracking_uri,
     )
-    if last < STAGES.index("train"):
+    for stage in pipeline_stages(cfg):
+        argv = stage.argv(ctx)
+        stages.run(stage.task_id, lambda argv=argv: run_stage(argv), lambda _: "done")
+    if cfg.until != "train":
         return _finish(cfg, stages, {})
-
-    from src_clean.training.config import TrainConfig
-    from src_clean.training.train import train
-
-    tracking_uri = cfg.mlflow_tracking_uri or default_tracking_uri(cfg.output_dir)
-    summary = stages.run(
-        "train",
-        lambda: train(lake, TrainConfig(tracking_uri=tracking_uri)),
-        lambda s: f"MLflow run {s['mlflow_run_id']}",
-    )
+    summary = Lake(cfg.lake_root).read_json(tables.TRAINING_SUMMARY)
     return _finish(cfg, stages, summary, tracking_uri)
 
 
 def _generate_demo_data(cfg: PipelineConfig, stages: StageLog) -> None:
     from src_clean.sample_data import generate_sample_data
 
-    raw = cfg.output_dir / "raw"
+    local = not cfg.lake_root.startswith("s3://")
+    raw = Path(cfg.lake_root) / "raw" if local else Path(tempfile.mkdtemp(prefix="sp500-demo-"))
     sample = stages.run(
         "sample data",
         lambda: generate_sample_data(
@@ -164,10 +191,10 @@ def _finish(
         print(f"{name:<24} {seconds:7.1f} s  {line}")
     if summary:
         print(format_summary(summary))
-        print(f"\nSummary JSON: {cfg.output_dir / 'reports' / 'training_summary.json'}")
+        print(f"\nSummary JSON: {cfg.lake_root}/{tables.TRAINING_SUMMARY}")
         print(f"MLflow:       {tracking_uri}")
         print("Open the UI:  make mlflow-ui   (then http://127.0.0.1:5000)")
-    print(f"Lake:         {cfg.output_dir.resolve()}  (bronze/, silver/, gold/, quarantine/)")
+    print(f"Lake:         {cfg.lake_root}  (bronze/, silver/, gold/, quarantine/)")
     return summary
 
 
@@ -200,33 +227,55 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--bronze-market", type=Path, help="raw candles: file or folder")
-    p.add_argument("--bronze-news", type=Path, help="raw articles: file or folder")
-    p.add_argument("--output-dir", type=Path, default=Path("data_clean"), help="lake root")
-    p.add_argument("--skip-news", action="store_true", help="market-only run")
-    p.add_argument("--window", type=int, default=60, help="news window in minutes")
-    p.add_argument("--prediction-horizon", type=int, default=30, help="label horizon, minutes")
-    p.add_argument("--sentiment-model", default="ProsusAI/finbert", help="HF id, path or lexicon")
-    p.add_argument("--mlflow-tracking-uri", help="default: $MLFLOW_TRACKING_URI or lake SQLite")
-    p.add_argument("--until", choices=STAGES, default="train", help="last stage to run")
-    p.add_argument("--demo", action="store_true", help="generate sample data first")
+    p = argparse.ArgumentParser(
+        prog="run_full_pipeline.py",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--bronze-market", help="raw candles: file or folder (or s3:// prefix)")
+    p.add_argument("--bronze-news", help="raw articles: file or folder (or s3:// prefix)")
+    p.add_argument("--output-dir", default="data_clean", help="lake root: folder or s3://")
+    p.add_argument("--skip-news", action="store_true", help="market-only training variant")
+    p.add_argument("--window", type=int, default=tables.CANONICAL_WINDOW, help="news window, min")
+    p.add_argument(
+        "--prediction-horizon",
+        type=int,
+        default=tables.CANONICAL_HORIZON,
+        help="label horizon, minutes",
+    )
+    p.add_argument(
+        "--sentiment-model", default=DEFAULT_SENTIMENT_MODEL, help="HF id, folder or lexicon"
+    )
+    p.add_argument(
+        "--mlflow-tracking-uri",
+        help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///<lake>/mlflow.db)",
+    )
+    p.add_argument("--until", choices=UNTIL, default="train", help="last layer to run")
+    p.add_argument(
+        "--demo", action="store_true", help=DEMO_HELP.replace("DEMO_DAYS", "--demo-days")
+    )
     p.add_argument("--demo-days", type=int, default=DEMO_DAYS, help="days of sample data")
     p.add_argument("--seed", type=int, default=7, help="sample data seed")
-    p.add_argument("--news-effect-bps", type=float, default=25.0, help="planted effect (demo)")
-    args = p.parse_args(argv)
-    return PipelineConfig(**vars(args))
+    p.add_argument(
+        "--news-effect-bps", type=float, default=25.0, help="news effect planted in the demo"
+    )
+    p.add_argument("--debug", action="store_true", help="show the traceback of user errors")
+    args = vars(p.parse_args(argv))
+    args.pop("debug")
+    return PipelineConfig(**args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = parse_args(argv)
     try:
         run_pipeline(cfg)
-    except Exception as exc:
-        log.exception("pipeline failed")
-        print(f"\nerror: pipeline failed: {exc}", file=sys.stderr)
-        return 1
+    except UserError as exc:
+        if "--debug" in argv:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return USER_ERROR_EXIT
     return 0
 
 

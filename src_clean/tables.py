@@ -253,8 +253,10 @@ def spec(table: str | TableSpec) -> TableSpec:
     if name.startswith("quarantine/"):
         return QUARANTINE_SPEC.renamed(name)
     parts = name.split("/")
-    if len(parts) == 4 and f"{parts[0]}/{parts[1]}" == VARIANTS and parts[3] == "training":
-        return TRAINING_SPEC.renamed(name)
+    if len(parts) == 4 and f"{parts[0]}/{parts[1]}" == VARIANTS:
+        variant_of = {"training": TRAINING_SPEC, "signals": SIGNALS_SPEC}
+        if parts[3] in variant_of:
+            return variant_of[parts[3]].renamed(name)
     raise KeyError(f"{table!r} is not a lake table (known: {sorted(SPECS)}, quarantine/<table>)")
 
 
@@ -266,3 +268,11 @@ def all_specs() -> list[TableSpec]:
 def asset_uri(table: str) -> str:
     """Stable lineage URI of a lake table (an Airflow ``Asset``), wherever the lake lives."""
     return f"{ASSET_SCHEME}://lake/{spec(table).name}"
+
+
+def signals_table(window: int) -> str:
+    """The gold news signals of a news window (``gold/variants/news-w<window>/signals``).
+
+    The canonical window writes ``gold/news/signals``; another window never touches it.
+    """
+    return GOLD_SIGNALS if window == CANONICAL_WINDOW else f"{VARIANTS}/news-w{window}/signals"

@@ -139,7 +139,7 @@ def test_config_from_env_and_documented_defaults() -> None:
         "SP500_CB_MIN_ARTICLES": "50",
     }
     assert BreakerConfig.from_env(env) == BreakerConfig(5, 0.2, 50)
-    with pytest.raises(ValueError, match="not in"):
+    with pytest.raises(ValueError, match="SP500_CB_MAX_FAILURE_RATE='1.5'"):
         BreakerConfig.from_env({"SP500_CB_MAX_FAILURE_RATE": "1.5"})
 
 

@@ -25,6 +25,8 @@ DOCKER_ENV = {
     "SP500_ETL_IMAGE": ETL_IMAGE,
     "SP500_TRAINER_IMAGE": TRAINER_IMAGE,
     "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+    "SP500_SOURCES": "oanda,gdelt,rss",
+    "SP500_RSS_FEEDS": "/opt/sp500/feeds.txt",
 }
 DOCKERFILES = {
     kind: REPO / "airflow_mlops" / "docker" / kind / "Dockerfile"
@@ -43,7 +45,8 @@ def docker_dag():
 
 @pytest.fixture(scope="module")
 def local_dag():
-    return airflow_env.load_dag({"SP500_EXECUTION": "local"})
+    sources = {name: DOCKER_ENV[name] for name in ("SP500_SOURCES", "SP500_RSS_FEEDS")}
+    return airflow_env.load_dag({"SP500_EXECUTION": "local", **sources})
 
 
 @pytest.mark.parametrize("task_id", sorted(STAGES))
@@ -117,12 +120,54 @@ def test_mounts_and_environment(docker_dag) -> None:
     assert task.environment["HF_HOME"] == "/models/hf-cache"
 
 
+def test_containers_get_the_airflow_context(docker_dag) -> None:
+    """MLflow lineage in the trainer container reads the AIRFLOW_CTX_* variables (C4)."""
+    from airflow.sdk.definitions.context import Context
+
+    task = docker_dag.get_task("train")
+    run = type("Run", (), {"logical_date": SESSION[1], "run_id": "scheduled__x"})()
+    ti = type("TI", (), {"task_id": "train", "try_number": 2})()
+    context = Context(dag=docker_dag, dag_run=run, ti=ti, run_id="scheduled__x")
+    assert "environment" in task.template_fields
+    environment = task.render_template(task.environment, context, task.get_template_env())
+    assert environment["AIRFLOW_CTX_DAG_ID"] == "sp500_news_pipeline"
+    assert environment["AIRFLOW_CTX_DAG_RUN_ID"] == "scheduled__x"
+    assert environment["AIRFLOW_CTX_TRY_NUMBER"] == "2"
+    assert environment["AIRFLOW_CTX_LOGICAL_DATE"].startswith("2024-03-06 22:30")
+
+
+@pytest.mark.parametrize(("status", "retried"), [(2, False), (1, True), (137, True)])
+def test_a_containers_user_error_is_not_retried(docker_dag, status: int, retried: bool) -> None:
+    from airflow.providers.docker.exceptions import DockerContainerFailedException
+    from airflow.providers.docker.operators.docker import DockerOperator
+    from airflow.sdk.exceptions import AirflowFailException
+
+    task = docker_dag.get_task("silver_market")
+    logs = ["INFO starting", "error: the lake /typo has no table bronze/market/candles. Fix: x"]
+    failure = DockerContainerFailedException(
+        f"Docker container failed: {{'StatusCode': {status}}}", logs
+    )
+
+    def fail(self, context):
+        raise failure
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DockerOperator, "execute", fail)
+        with pytest.raises(
+            DockerContainerFailedException if retried else AirflowFailException
+        ) as error:
+            task.execute({})
+    if not retried:
+        assert "the lake /typo has no table bronze/market/candles" in str(error.value)
+
+
 @pytest.mark.parametrize(
     ("env", "error"),
     [
         ({"SP500_ETL_IMAGE": "sp500-etl:latest"}, "pinned"),
         ({"SP500_TRAINER_IMAGE": "sp500-trainer"}, "pinned"),
         ({"SP500_LAKE_ROOT": "data_clean"}, "not visible to the stage containers"),
+        ({"SP500_EXECUTION": "k8s"}, "SP500_EXECUTION='k8s'"),
     ],
 )
 def test_unsafe_docker_settings_fail_at_parse_time(env: dict[str, str], error: str) -> None:
@@ -226,7 +271,7 @@ def test_compose_services_wait_for_healthy_dependencies(compose: dict) -> None:
 
 
 def test_compose_matches_the_docker_mode_defaults(compose: dict) -> None:
-    defaults = Settings()
+    defaults = Settings.defaults()
     assert compose["volumes"]["sp500-data"]["name"] == defaults.docker_data_source
     assert compose["volumes"]["sp500-models"]["name"] == defaults.docker_models_source
     assert compose["networks"]["sp500"]["name"] == defaults.docker_network

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import airflow_env
+import pandas as pd
 import pytest
 
 from src_clean import tables
@@ -61,7 +62,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dic
 def test_every_task_succeeds_and_writes_its_table(first_run) -> None:
     root, _, states = first_run
     assert states == dict.fromkeys(states, "success")
-    assert len(states) == 11
+    assert len(states) == 12
     lake = Lake(root / "lake")
     for table in tables.LAYER_TABLES:
         assert lake.partitions(table), table
@@ -91,18 +92,36 @@ def test_rerunning_the_same_interval_changes_no_table(first_run) -> None:
     assert _row_counts(lake) == before
 
 
-def test_skip_news_skips_the_news_stages(first_run, tmp_path: Path) -> None:
+def _table(lake: Lake, table: str):
+    return lake.read(table).sort_values("time", ignore_index=True)
+
+
+def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
+    first_run, tmp_path: Path
+) -> None:
+    """A skip_news run never rewrites gold/training; the next normal run trains (#13)."""
     root, _, _ = first_run
     shutil.copytree(root / "lake", tmp_path / "lake")
     # gold/training holds the news columns and its schema is enforced: a market-only run
     # writes its own table once gold variants (contract C1, issue 13) route it there.
     shutil.rmtree(tmp_path / "lake" / tables.GOLD_TRAINING)
     settings_env = _settings_env(root, tmp_path / "lake")
+    lake = Lake(tmp_path / "lake")
+    canonical = _table(lake, tables.GOLD_TRAINING)
+    features = lake.read_json(tables.GOLD_FEATURE_LIST)
+
     conf = {**RUN_CONF, "skip_news": True, "retrain": False}
     states = _run(settings_env, LOGICAL_DATE + dt.timedelta(days=1), conf)
     skipped = {"score_sentiment", "gold_news", "train", "promotion_report"}
     assert {task for task, state in states.items() if state == "skipped"} == skipped
     assert all(states[task] == "success" for task in set(states) - skipped)
-    features = Lake(tmp_path / "lake").read_json(tables.GOLD_FEATURE_LIST)
-    assert features["skip_news"] is True
-    assert features["news_features"] == []
+    variant = tables.feature_variant(True, 60, 30)
+    market_only = lake.read_json(tables.feature_list(variant))
+    assert market_only["skip_news"] is True and market_only["news_features"] == []
+    assert not any(c.startswith("news_") for c in lake.read(tables.training_table(variant)))
+    pd.testing.assert_frame_equal(_table(lake, tables.GOLD_TRAINING), canonical)
+    assert lake.read_json(tables.GOLD_FEATURE_LIST) == features
+
+    states = _run(settings_env, LOGICAL_DATE + dt.timedelta(days=2), RUN_CONF)
+    assert states == dict.fromkeys(states, "success")
+    assert lake.read_json(tables.TRAINING_SUMMARY)["n_train"] > 0

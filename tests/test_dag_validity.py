@@ -38,7 +38,8 @@ UPSTREAM = {
     "plan": set(),
     "ingest_market": {"plan"},
     "ingest_news": {"plan"},
-    "silver_market": {"plan", "ingest_market"},
+    "market_data": {"plan", "ingest_market"},
+    "silver_market": {"plan", "market_data"},
     "news_enabled": {"ingest_news"},
     "score_sentiment": {"plan", "news_enabled"},
     "gold_news": {"plan", "silver_market", "score_sentiment"},
@@ -93,7 +94,7 @@ def test_every_layer_table_is_an_outlet_of_its_producer(dag) -> None:
         assert [asset.uri for asset in dag.get_task(task_id).outlets] == [asset_uri(table)]
     others = {task.task_id for task in dag.tasks} - set(LAYER_OUTLETS)
     assert all(not dag.get_task(task_id).outlets for task_id in others)
-    assert set(STAGES) == set(LAYER_OUTLETS)
+    assert {t for t, stage in STAGES.items() if stage.outputs} == set(LAYER_OUTLETS)
 
 
 def test_gold_training_runs_when_news_stages_are_skipped(dag) -> None:
@@ -113,3 +114,77 @@ def test_params_have_defaults(dag) -> None:
     }
     assert dag.params.get_param("start_date").schema["format"] == "date"
     assert dag.params.get_param("window").schema["type"] == "integer"
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [{"window": 0}, {"window": 100_000}, {"prediction_horizon": -5}, {"end_date": "20240101"}],
+)
+def test_the_trigger_form_rejects_out_of_range_values(dag, conf: dict) -> None:
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = ParamsDict(dag.params)
+    with pytest.raises(ParamValidationError, match="Invalid input for param"):
+        params.update(conf)
+        params.validate()
+
+
+def test_no_fetch_tasks_without_sources(dag) -> None:
+    assert not [task.task_id for task in dag.tasks if task.task_id.startswith("fetch_")]
+
+
+def test_sources_add_fetch_tasks_in_their_pools() -> None:
+    dag = airflow_env.load_dag({"SP500_SOURCES": "oanda,gdelt"})
+    assert dag.get_task("fetch_market").pool == "oanda_api"
+    assert dag.get_task("fetch_news").pool == "gdelt_api"
+    assert dag.get_task("ingest_market").upstream_task_ids == {"plan", "fetch_market"}
+    assert dag.get_task("ingest_news").upstream_task_ids == {"plan", "fetch_news"}
+    assert "fetch_news_rss" not in dag.task_ids
+
+
+def test_an_unknown_source_fails_at_parse_time() -> None:
+    bag = airflow_env.parse_dag_folder({"SP500_SOURCES": "oanda,bloomberg"})
+    assert "SP500_SOURCES" in "".join(bag.import_errors.values())
+
+
+def test_a_failed_run_calls_the_alert_callback(dag) -> None:
+    from src_clean.orchestration.alerts import notify_failure
+
+    assert dag.on_failure_callback in (notify_failure, [notify_failure])
+
+
+def test_bad_params_fail_the_plan_without_a_retry(dag) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    plan = dag.get_task("plan").python_callable
+    for conf in ({"windw": 5}, {"start_date": "2024-03-02", "end_date": "2024-03-01"}):
+        with pytest.raises(AirflowFailException, match="invalid trigger parameters"):
+            plan(params={**dag.params.dump(), **conf}, dag_run=None)
+
+
+def test_a_stages_user_error_fails_the_task_without_a_retry(dag) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    run = dag.get_task("silver_market").python_callable
+    with pytest.raises(AirflowFailException, match="the lake /typo has no table"):
+        run(["silver-market", "--lake", "/typo"])
+
+
+def test_run_full_pipeline_and_the_benchmark_use_the_dags_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from src_clean.run_full_pipeline import PipelineConfig, pipeline_stages
+
+    stages = pipeline_stages(PipelineConfig("lake", "m", "n"))
+    assert [s.task_id for s in stages] == [t for t, s in STAGES.items() if s.layer != "acquire"]
+    assert all(stage is STAGES[stage.task_id] for stage in stages)
+    spec = importlib.util.spec_from_file_location(
+        "pipeline_scale", airflow_env.REPO / "benchmarks" / "pipeline_scale.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "pipeline_scale", bench)
+    spec.loader.exec_module(bench)
+    assert bench.STAGES is STAGES

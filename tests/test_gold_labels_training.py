@@ -21,7 +21,15 @@ from src_clean.data_pipelines.gold.labels import add_labels
 from src_clean.data_pipelines.gold.news_signals import build_news_signals
 from src_clean.data_pipelines.gold.training_set import build_training_set, market_feature_columns
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_FEATURE_LIST, GOLD_TRAINING
+from src_clean.tables import (
+    CANONICAL_WINDOW,
+    GOLD_SIGNALS,
+    GOLD_TRAINING,
+    feature_list,
+    feature_variant,
+    signals_table,
+    training_table,
+)
 from src_clean.time_convention import TARGET_PREFIX
 
 RETURN, DIRECTION = "target_return_2m", "target_direction_2m"
@@ -110,22 +118,31 @@ def _gold_lake(path, *, truncate: bool = False, news: bool = True) -> Lake:
     lake = Lake(path)
     write_silver(lake, *_pipeline_inputs(truncate=truncate))
     if news:
-        build_news_signals(lake, window_minutes=30, half_life_minutes=15.0)
+        build_news_signals(lake, half_life_minutes=15.0)
     return lake
+
+
+def _training(horizon: int, skip_news: bool = False) -> tuple[str, str]:
+    """(training table, feature list) of the 60-minute window's variant for ``horizon``."""
+    variant = feature_variant(skip_news, CANONICAL_WINDOW, horizon)
+    return training_table(variant), feature_list(variant)
 
 
 def test_training_set_columns_and_feature_list(tmp_path) -> None:
     lake = _gold_lake(tmp_path)
     report = build_training_set(lake, horizon_minutes=15)
-    gold = lake.read(GOLD_TRAINING)
-    spec = lake.read_json(GOLD_FEATURE_LIST)
+    table, features = _training(15)
+    assert table == "gold/variants/news-w60-h15/training"
+    assert not lake.partitions(GOLD_TRAINING)  # another horizon never writes the canonical
+    gold = lake.read(table)
+    spec = lake.read_json(features)
     news = sorted(c for c in gold.columns if c.startswith("news_"))
     assert spec == {
         "market_features": ["ret_1m", "segment_start", "volatility_15m"],
         "news_features": news,
         "targets": ["target_direction_15m", "target_return_15m"],
         "horizon_minutes": 15,
-        "window_minutes": 30,
+        "window_minutes": 60,
         "news_lag_minutes": 0,
         "news_half_life_minutes": 15.0,
         "sentiment_model_id": MODEL,
@@ -155,8 +172,10 @@ def test_market_feature_columns_excludes_identifiers_and_price() -> None:
 def test_skip_news_has_no_news_columns(tmp_path) -> None:
     lake = _gold_lake(tmp_path, news=False)
     assert cli_main(["gold-training", "--lake", lake.root, "--skip-news"]) == 0
-    gold = lake.read(GOLD_TRAINING)
-    spec = lake.read_json(GOLD_FEATURE_LIST)
+    table, features = _training(30, skip_news=True)
+    gold = lake.read(table)
+    spec = lake.read_json(features)
+    assert not lake.partitions(GOLD_TRAINING)
     assert not [c for c in gold.columns if c.startswith("news_")]
     assert spec["news_features"] == [] and spec["skip_news"] is True
     assert spec["sentiment_model_id"] is None and spec["targets"][1] == "target_return_30m"
@@ -173,9 +192,13 @@ def test_missing_news_rows_are_an_error(tmp_path) -> None:
 
 def test_signals_built_with_different_windows_are_not_mixed(tmp_path) -> None:
     lake = _gold_lake(tmp_path)
+    canonical = lake.read(GOLD_SIGNALS)
     build_news_signals(lake, window_minutes=90, start="2024-03-06")
-    with pytest.raises(ValueError, match=r"mixes window_minutes values \[30, 90\]"):
-        build_training_set(lake)
+    pd.testing.assert_frame_equal(lake.read(GOLD_SIGNALS), canonical)
+    assert set(lake.read(signals_table(90))["window_minutes"]) == {90}
+    with pytest.raises(ValueError, match=r"bars have no row in gold/variants/news-w90/signals"):
+        build_training_set(lake, window_minutes=90)
+    assert build_training_set(lake).rows == len(canonical)
 
 
 def test_labels_of_the_last_day_use_the_next_day(tmp_path) -> None:
@@ -210,7 +233,7 @@ def test_truncating_inputs_after_a_cutoff_leaves_earlier_rows_unchanged(tmp_path
     build_training_set(truncated, horizon_minutes=15)
 
     def known(lake: Lake) -> pd.DataFrame:
-        gold = lake.read(GOLD_TRAINING)
+        gold = lake.read(_training(15)[0])
         rows = gold["time"] + pd.Timedelta(minutes=1) <= CUTOFF
         return gold.loc[rows, [c for c in gold.columns if not c.startswith(TARGET_PREFIX)]]
 

@@ -23,7 +23,7 @@ from src_clean.data_pipelines.gold.news_signals import (
 )
 from src_clean.data_pipelines.silver.sentiment_stage import record_resolved_model
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT
+from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT, signals_table
 
 BAR_TIME = "2024-03-04T10:00:00Z"  # decision time 10:01:00
 
@@ -170,7 +170,8 @@ def test_several_models_need_an_explicit_choice(tmp_path) -> None:
         build_news_signals(lake, model_id="model-c")
 
     report = build_news_signals(lake, model_id="model-b", window_minutes=240)
-    signals = lake.read(GOLD_SIGNALS)
+    assert not lake.partitions(GOLD_SIGNALS)  # another window never writes the canonical table
+    signals = lake.read(signals_table(240))
     assert report.model_id == "model-b"
     assert set(signals["sentiment_model_id"]) == {"model-b"}
     only_b = lake.read(SILVER_SENTIMENT).query("model_id == 'model-b'")
@@ -193,29 +194,30 @@ def test_the_sentiment_spec_resolves_to_the_model_it_scored_with(tmp_path) -> No
 
 def test_partial_run_equals_full_run_and_reruns_are_idempotent(tmp_path) -> None:
     lake = _silver_lake(tmp_path)
+    W45 = signals_table(45)  # another window writes its own table
     build_news_signals(lake, window_minutes=45, lag_minutes=2)
-    full = lake.read(GOLD_SIGNALS)
+    full = lake.read(W45)
     assert set(full["window_minutes"]) == {45} and set(full["lag_minutes"]) == {2}
 
-    for day in lake.partitions(GOLD_SIGNALS):
-        lake.delete_range(GOLD_SIGNALS, day, day)
+    for day in lake.partitions(W45):
+        lake.delete_range(W45, day, day)
     report = build_news_signals(lake, window_minutes=45, lag_minutes=2, start="2024-03-05")
     assert report.partitions == ("2024-03-05", "2024-03-06")
-    partial = lake.read(GOLD_SIGNALS)
+    partial = lake.read(W45)
     assert partial["news_minutes_since_last"].min() > 0
     expected = full[full["time"] >= pd.Timestamp("2024-03-05", tz="UTC")].reset_index(drop=True)
     pd.testing.assert_frame_equal(partial, expected)
 
     build_news_signals(lake, window_minutes=45, lag_minutes=2, start="2024-03-05")
-    pd.testing.assert_frame_equal(lake.read(GOLD_SIGNALS), partial)
+    pd.testing.assert_frame_equal(lake.read(W45), partial)
 
 
 def test_cli_writes_signals(tmp_path, capsys) -> None:
     lake = _silver_lake(tmp_path)
     argv = ["gold-news", "--lake", lake.root, "--window", "30", "--half-life", "10"]
     assert cli_main(argv) == 0
-    assert capsys.readouterr().out.startswith(f"{GOLD_SIGNALS}: bars=")
-    signals = lake.read(GOLD_SIGNALS)
+    assert capsys.readouterr().out.startswith("gold/variants/news-w30/signals: bars=")
+    signals = lake.read(signals_table(30))
     assert set(signals["half_life_minutes"]) == {10.0}
     assert signals["news_count"].gt(0).any()
 

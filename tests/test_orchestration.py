@@ -9,15 +9,16 @@ import pytest
 
 from src_clean.orchestration.commands import (
     DateRange,
+    InvalidRunParams,
     RunParams,
     build_plan,
     interval_days,
-    processing_range,
+    run_window,
     training_range,
 )
 from src_clean.orchestration.docker import pinned_image
-from src_clean.orchestration.runner import StageFailed, run_stage
-from src_clean.orchestration.settings import Settings, env_name, parse_bool
+from src_clean.orchestration.runner import StageFailed, StageRejected, run_stage
+from src_clean.orchestration.settings import Settings, env_name
 
 NY = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -27,7 +28,9 @@ def _plan(params: RunParams | None = None, **settings: object) -> dict[str, list
     """Plan for the session Tue 2024-03-05 17:30 ET -> Wed 2024-03-06 17:30 ET."""
     start = dt.datetime(2024, 3, 5, 17, 30, tzinfo=NY)
     end = dt.datetime(2024, 3, 6, 17, 30, tzinfo=NY)
-    return build_plan(start, end, params or RunParams(), Settings(lake_root="/lake", **settings))
+    return build_plan(
+        start, end, params or RunParams(), Settings.defaults(lake_root="/lake", **settings)
+    )
 
 
 def test_settings_from_env_parses_every_type() -> None:
@@ -48,7 +51,7 @@ def test_settings_from_env_parses_every_type() -> None:
     assert settings.start_date == dt.date(2023, 6, 1)
     assert settings.catchup is False
     assert settings.mlflow_tracking_uri == "http://mlflow:5000"
-    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({}) == Settings.defaults()
 
 
 def test_variables_override_runtime_settings_only() -> None:
@@ -57,7 +60,7 @@ def test_variables_override_runtime_settings_only() -> None:
         "SP500_EXECUTION": "docker",
         "MLFLOW_TRACKING_URI": "",
     }
-    settings = Settings().with_overrides(variables.get)
+    settings = Settings.defaults().with_overrides(variables.get)
     assert settings.lake_root == "/other"
     assert settings.execution == "local"  # parse-time setting: environment only
     assert settings.mlflow_tracking_uri is None
@@ -65,11 +68,12 @@ def test_variables_override_runtime_settings_only() -> None:
     assert env_name("train_history_days") == "SP500_TRAIN_HISTORY_DAYS"
 
 
-def test_parse_bool_rejects_garbage() -> None:
-    assert parse_bool(" TRUE ") is True
-    assert parse_bool("off") is False
-    with pytest.raises(ValueError, match="not a boolean"):
-        parse_bool("maybe")
+def test_invalid_settings_name_the_variable() -> None:
+    assert Settings.from_env({"SP500_CATCHUP": "off"}).catchup is False
+    with pytest.raises(ValueError, match="SP500_CATCHUP='maybe'"):
+        Settings.from_env({"SP500_CATCHUP": "maybe"})
+    with pytest.raises(ValueError, match="SP500_CB_MAX_FAILURE_RATE"):
+        Settings.from_env({"SP500_CB_MAX_FAILURE_RATE": "1.5"})
 
 
 @pytest.mark.parametrize(
@@ -84,11 +88,11 @@ def test_parse_bool_rejects_garbage() -> None:
 )
 def test_validate_rejects(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Settings(**changes).validate()
+        Settings.defaults(**changes).validate()
 
 
 def test_validate_accepts_docker_paths_under_the_data_dir_or_s3() -> None:
-    Settings(
+    Settings.defaults(
         execution="docker",
         lake_root="s3://bucket/lake",
         landing_market="/opt/sp500/landing/market",
@@ -111,14 +115,57 @@ def test_interval_days_are_the_utc_dates_of_a_half_open_interval() -> None:
         interval_days(dt.datetime(2024, 3, 5), dt.datetime(2024, 3, 6))
 
 
+SESSION = (
+    dt.datetime(2024, 3, 5, 17, 30, tzinfo=NY),
+    dt.datetime(2024, 3, 6, 17, 30, tzinfo=NY),
+)
+
+
 def test_trigger_form_dates_replace_the_interval() -> None:
     interval = DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 6))
-    assert processing_range(interval, RunParams()) == interval
+    assert run_window(RunParams(), *SESSION, None).days == interval
     both = RunParams(start_date="2024-01-01", end_date="2024-01-31")
-    assert processing_range(interval, both) == DateRange(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
-    assert processing_range(interval, RunParams(start_date="2024-03-01")).end == interval.end
-    with pytest.raises(ValueError, match="after end"):
-        processing_range(interval, RunParams(start_date="2024-04-01"))
+    window = run_window(both, *SESSION, None)
+    assert window.days == DateRange(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    assert (window.start, window.end) == (
+        dt.datetime(2024, 1, 1, tzinfo=UTC),
+        dt.datetime(2024, 2, 1, tzinfo=UTC),
+    )
+    assert run_window(RunParams(start_date="2024-03-01"), *SESSION, None).days.end == interval.end
+    with pytest.raises(InvalidRunParams, match="start date 2024-04-01 is after end date"):
+        run_window(RunParams(start_date="2024-04-01"), *SESSION, None)
+
+
+def test_a_run_without_a_data_interval_uses_the_form_or_run_after() -> None:
+    """REST ``logical_date: null`` and ``airflow dags trigger``: no data interval (#13)."""
+    run_after = dt.datetime(2024, 3, 6, 14, 5, tzinfo=UTC)
+    window = run_window(RunParams(), None, None, run_after)
+    assert window.days == DateRange(dt.date(2024, 3, 6), dt.date(2024, 3, 6))
+    assert window.start == dt.datetime(2024, 3, 6, tzinfo=UTC)
+    assert window.run_ts == "2024-03-06T14:05:00+00:00"
+    form = RunParams(start_date="2024-01-02", end_date="2024-01-05")
+    assert run_window(form, None, None, run_after).days == DateRange(
+        dt.date(2024, 1, 2), dt.date(2024, 1, 5)
+    )
+    assert run_window(form, None, None, None).days.start == dt.date(2024, 1, 2)
+    plan = build_plan(None, None, form, Settings.defaults(), run_after=run_after)
+    assert plan["silver_market"][-4:] == ["--start", "2024-01-02", "--end", "2024-01-05"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"windw": 5}, "unknown parameter.*'windw'"),
+        ({"start_date": "2024-03-02", "end_date": "2024-03-01"}, "after end date"),
+        ({"window": 0}, "window=0"),
+        ({"prediction_horizon": 10_000}, "prediction_horizon=10000"),
+        ({"window": True}, "window=True"),
+        ({"start_date": "March 1"}, "start_date='March 1'"),
+    ],
+)
+def test_invalid_run_params_are_rejected(params: dict, message: str) -> None:
+    with pytest.raises(InvalidRunParams, match=message):
+        RunParams.from_params(params)
 
 
 def test_training_range_ends_at_the_processed_end() -> None:
@@ -127,9 +174,11 @@ def test_training_range_ends_at_the_processed_end() -> None:
     assert training_range(days, 365).start == dt.date(2023, 3, 8)
 
 
-def test_run_params_ignore_unknown_keys() -> None:
-    params = RunParams.from_params({"window": 15, "skip_news": True, "other": 1})
+def test_run_params_and_their_variant() -> None:
+    params = RunParams.from_params({"window": 15, "skip_news": True})
     assert params == RunParams(window=15, skip_news=True)
+    assert params.variant == "market_only-w15-h30"
+    assert RunParams().variant is None
 
 
 def test_plan_for_one_session() -> None:
@@ -154,7 +203,10 @@ def test_plan_for_one_session() -> None:
             "gold-news", "--lake", "/lake", "--window", "60",
             "--sentiment-model", "ProsusAI/finbert", *days,
         ],
-        "gold_training": ["gold-training", "--lake", "/lake", "--prediction-horizon", "30", *days],
+        "gold_training": [
+            "gold-training", "--lake", "/lake", "--window", "60",
+            "--prediction-horizon", "30", *days,
+        ],
         "train": [
             "train", "--lake", "/lake", "--mlflow-tracking-uri", "http://mlflow:5000",
             "--start", "2023-03-08", "--end", "2024-03-06",
@@ -174,13 +226,15 @@ def test_plan_applies_the_trigger_form() -> None:
         "--end",
         "2024-03-06",
     ]
-    assert plan["gold_training"][3:5] == ["--prediction-horizon", "5"]
+    assert plan["gold_training"][3:7] == ["--window", "15", "--prediction-horizon", "5"]
     assert plan["gold_news"][3:5] == ["--window", "15"]
     assert plan["score_sentiment"][3:6] == ["--sentiment-model", "lexicon", "--demo-fallback"]
     assert plan["train"] == [
         "train",
         "--lake",
         "/lake",
+        "--variant",
+        "market_only-w15-h5",
         "--start",
         "2024-03-05",
         "--end",
@@ -209,7 +263,7 @@ def test_pinned_image_rejects_floating_references(image: str) -> None:
 
 
 def test_image_kinds() -> None:
-    settings = Settings(etl_image="e:1", trainer_image="t:1")
+    settings = Settings.defaults(etl_image="e:1", trainer_image="t:1")
     assert (settings.image("etl"), settings.image("trainer")) == ("e:1", "t:1")
     with pytest.raises(ValueError, match="unknown image kind"):
         settings.image("gpu")
@@ -218,8 +272,19 @@ def test_image_kinds() -> None:
 def test_run_stage_fails_only_on_a_non_zero_exit(capsys: pytest.CaptureFixture[str]) -> None:
     run_stage(["--help"])  # argparse exits 0
     assert "usage: python -m src_clean" in capsys.readouterr().out
-    with pytest.raises(StageFailed, match="src_clean no-such-stage exited with status 2"):
+    with pytest.raises(StageRejected, match="src_clean no-such-stage exited with status 2"):
         run_stage(["no-such-stage"])
+    assert issubclass(StageRejected, StageFailed)
+
+
+def test_a_user_error_is_rejected_with_its_fix_in_the_main_log(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    argv = ["bronze-market", "--input", str(tmp_path / "nowhere"), "--lake", str(tmp_path)]
+    with pytest.raises(StageRejected, match="nowhere") as error:
+        run_stage(argv)
+    assert "Traceback" not in str(error.value)
+    assert any(r.levelname == "ERROR" and "nowhere" in r.getMessage() for r in caplog.records)
 
 
 def test_interval_days_accept_airflow_pendulum_datetimes() -> None:
@@ -228,3 +293,34 @@ def test_interval_days_accept_airflow_pendulum_datetimes() -> None:
     start = pendulum.datetime(2024, 3, 5, 22, 30, tz="UTC")
     days = interval_days(start, start.add(days=1))
     assert days == DateRange(dt.date(2024, 3, 5), dt.date(2024, 3, 6))
+
+
+def test_fetch_stages_follow_the_sources_setting() -> None:
+    """C5: fetch-market / fetch-news over the run's dates into the landing folders."""
+    assert not [task for task in _plan() if task.startswith("fetch_")]
+    plan = _plan(
+        sources=("oanda", "gdelt", "rss"),
+        rss_feeds="/etc/sp500/feeds.txt",
+        landing_market="/landing/market",
+        landing_news="/landing/news",
+    )
+    days = ["--start", "2024-03-05", "--end", "2024-03-06"]
+    assert plan["fetch_market"] == [
+        "fetch-market", "--source", "oanda", "--instrument", "SPX500_USD", "--granularity", "M1",
+        *days, "--out", "/landing/market", "--no-progress",
+    ]  # fmt: skip
+    assert plan["fetch_news"] == [
+        "fetch-news", "--source", "gdelt", *days, "--out", "/landing/news", "--no-progress",
+    ]  # fmt: skip
+    assert plan["fetch_news_rss"][:5] == [
+        "fetch-news", "--source", "rss", "--feeds", "/etc/sp500/feeds.txt",
+    ]  # fmt: skip
+    assert list(plan)[:3] == ["fetch_market", "fetch_news", "fetch_news_rss"]
+
+
+def test_sources_are_parsed_and_checked() -> None:
+    assert Settings.from_env({"SP500_SOURCES": " OANDA , gdelt"}).sources == ("oanda", "gdelt")
+    with pytest.raises(ValueError, match="SP500_SOURCES"):
+        Settings.from_env({"SP500_SOURCES": "bloomberg"})
+    with pytest.raises(ValueError, match="SP500_RSS_FEEDS"):
+        Settings.from_env({"SP500_SOURCES": "rss"}).validate()

@@ -167,8 +167,10 @@ def test_cli_without_model_fails_with_the_fix(
 ) -> None:
     missing = str(tmp_path / "models" / "ProsusAI__finbert")
     argv = ["silver-sentiment", "--lake", lake.root, "--sentiment-model", missing]
-    assert cli_main(argv) == 1
-    assert "download-model" in capsys.readouterr().err
+    assert cli_main(argv) == 2  # a user error: one line with the fix, not retried
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: model folder {missing} does not exist. Fix: ")
+    assert "download-model" in line
     assert not lake.exists(SILVER_SENTIMENT)
 
 

@@ -1,27 +1,42 @@
 """
 ### S&P 500 news-signal pipeline
 
-`ingest_market`, `ingest_news` (new landing files into **bronze**) → `silver_market`,
-`score_sentiment` (**silver**) → `gold_news` → `gold_training` (**gold**) → `train` (XGBoost
-with and without news, tracked in MLflow; the champion alias moves only when the new model
-is better) → `promotion_report`.
+[`fetch_market`, `fetch_news`: OANDA candles and GDELT articles into the landing folders,
+when `SP500_SOURCES` names them] → `ingest_market`, `ingest_news` (new landing files into
+**bronze**) → `market_data` → `silver_market`, `score_sentiment` (**silver**) → `gold_news`
+→ `gold_training` (**gold**) → `train` (XGBoost with and without news, tracked in MLflow;
+the champion alias moves only when the new model is better) → `promotion_report`.
 
 Every stage is one `python -m src_clean <subcommand>` command built by the `plan` task from
-the run's data interval (never from the wall clock): ingestion takes only files not ingested
-before, silver and gold recompute the interval's UTC dates (idempotent partition
-replacement), training uses the last `SP500_TRAIN_HISTORY_DAYS` days. The default schedule,
-17:30 America/New_York on weekdays, falls in the daily maintenance break, so one data
-interval is one trading session.
+the run's data interval (never from the wall clock); a run triggered without a logical date
+(REST `"logical_date": null`, `airflow dags trigger`) processes the trigger form's dates,
+else the UTC date it was triggered for. Ingestion takes only files not ingested before,
+silver and gold recompute the run's UTC dates (idempotent partition replacement), training
+uses the last `SP500_TRAIN_HISTORY_DAYS` days. The default schedule, 17:30 America/New_York
+on weekdays, falls in the daily maintenance break, so one data interval is one trading
+session.
+
+**Ordinary days end green.** `market_data` checks the CME equity calendar
+(`SP500_MARKET_CALENDAR`, exchange_calendars `CMES`): no session in the run (a holiday)
+logs "market closed" and skips silver, gold and train; a session without candles in bronze
+fails the run there, at once, naming the session and the landing folder.
+
+**Failures.** Bad trigger-form values are rejected by the form's schema or by `plan`, and a
+stage's user error (missing input, lake or model; exit status 2) fails without retries;
+other errors retry with exponential backoff. `SP500_ALERT_CONN_ID` (an smtp or slackwebhook
+connection) sends an alert when a run fails.
 
 **Execution** (`SP500_EXECUTION`, read when the file is parsed): `local` runs each command in
 the worker's process; `docker` runs the same command in the pinned ETL or trainer image
-(DockerOperator; the worker needs the Docker socket).
+(DockerOperator; the worker needs the Docker socket). Fetch tasks run in the Pools
+`oanda_api` and `gdelt_api` (create them: `airflow pools set oanda_api 1 OANDA`).
 
 **Settings**: environment variables `SP500_*` and `MLFLOW_TRACKING_URI`; lake, landing
 folders, sentiment model, demo fallback, training history and MLflow URI can also be set by
 an Airflow Variable of the same name. **Trigger form**: `start_date`/`end_date` replace the
-interval's dates (backfill), `skip_news` builds a market-only training set, `retrain: false`
-stops after gold.
+interval's dates (backfill); `skip_news`, another `window` or `prediction_horizon` build
+their own training-set variant (`gold/variants/<variant>/training`) and register their own
+model; `retrain: false` stops after gold.
 """
 
 from __future__ import annotations
@@ -32,13 +47,22 @@ from typing import Any
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
-from src_clean.orchestration.commands import STAGES, RunParams, Stage, asset_uri, build_plan
+from src_clean.orchestration.alerts import notify_failure
+from src_clean.orchestration.commands import (
+    MAX_HORIZON_MINUTES,
+    MAX_WINDOW_MINUTES,
+    RunParams,
+    Stage,
+    asset_uri,
+    enabled_stages,
+)
 from src_clean.orchestration.dag_defaults import default_args
 from src_clean.orchestration.settings import Settings
 
 SETTINGS = Settings.from_env()
 SETTINGS.validate()
 DEFAULTS = RunParams()
+STAGES = {stage.task_id: stage for stage in enabled_stages(SETTINGS)}
 
 
 def outlets(stage: Stage) -> list[Asset]:
@@ -48,21 +72,33 @@ def outlets(stage: Stage) -> list[Asset]:
 
 @task
 def run_stage(argv: Sequence[str]) -> None:
-    """Run one stage in-process."""
+    """Run one stage in-process; a user error fails the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from src_clean.orchestration.runner import StageRejected
     from src_clean.orchestration.runner import run_stage as run
 
-    run(argv)
+    try:
+        run(argv)
+    except StageRejected as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def stage_task(task_id: str, argv: Any, **kwargs: Any) -> Any:
     """The task for one stage: in-process in local mode, a container in docker mode."""
     stage = STAGES[task_id]
     kwargs |= {"task_id": task_id, "outlets": outlets(stage), "doc_md": stage.doc_md}
+    if stage.pool:
+        kwargs["pool"] = stage.pool
     if SETTINGS.execution == "docker":
         from src_clean.orchestration.docker import stage_operator
 
         return stage_operator(argv=argv, image_kind=stage.image, settings=SETTINGS, **kwargs)
     return run_stage.override(**kwargs)(argv)
+
+
+def _minutes(default: int, top: int, description: str) -> Param:
+    return Param(default, type="integer", minimum=1, maximum=top, description=description)
 
 
 @dag(
@@ -73,6 +109,7 @@ def stage_task(task_id: str, argv: Any, **kwargs: Any) -> Any:
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=6),
     default_args=default_args(),
+    on_failure_callback=notify_failure,
     tags=["sp500", "news-sentiment", "mlops", SETTINGS.execution],
     doc_md=__doc__,
     params={
@@ -88,15 +125,14 @@ def stage_task(task_id: str, argv: Any, **kwargs: Any) -> Any:
             format="date",
             description="Last UTC date to process (inclusive) instead of the data interval's.",
         ),
-        "skip_news": Param(DEFAULTS.skip_news, type="boolean", description="Market features only."),
-        "window": Param(
-            DEFAULTS.window, type="integer", minimum=1, description="News window (minutes)."
+        "skip_news": Param(
+            DEFAULTS.skip_news,
+            type="boolean",
+            description="Market features only (its own training-set variant).",
         ),
-        "prediction_horizon": Param(
-            DEFAULTS.prediction_horizon,
-            type="integer",
-            minimum=1,
-            description="Label horizon (minutes).",
+        "window": _minutes(DEFAULTS.window, MAX_WINDOW_MINUTES, "News window (minutes)."),
+        "prediction_horizon": _minutes(
+            DEFAULTS.prediction_horizon, MAX_HORIZON_MINUTES, "Label horizon (minutes)."
         ),
         "sentiment_model": Param(
             DEFAULTS.sentiment_model,
@@ -112,22 +148,72 @@ def sp500_news_pipeline() -> None:
         params: dict[str, Any] | None = None,
         data_interval_start: dt.datetime | None = None,
         data_interval_end: dt.datetime | None = None,
-    ) -> dict[str, list[str]]:
-        """Resolve settings (environment, then Variables) and build every stage's argv."""
+        dag_run: Any = None,
+    ) -> dict[str, Any]:
+        """Check the trigger form, resolve settings (environment, then Variables) and build
+        every stage's argv; bad parameters fail the run without retries."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from src_clean.orchestration.commands import (
+            InvalidRunParams,
+            RunContext,
+            run_window,
+        )
         from src_clean.orchestration.settings import runtime_settings
 
-        run_params = RunParams.from_params(params or {})
-        return build_plan(data_interval_start, data_interval_end, run_params, runtime_settings())
+        settings = runtime_settings()
+        try:
+            run_params = RunParams.from_params(params or {})
+            window = run_window(
+                run_params,
+                data_interval_start,
+                data_interval_end,
+                getattr(dag_run, "run_after", None),
+            )
+        except InvalidRunParams as exc:
+            raise AirflowFailException(f"invalid trigger parameters: {exc}") from None
+        ctx = RunContext.for_run(settings, run_params, window.days, window.run_ts)
+        argv: dict[str, Any] = {s.task_id: s.argv(ctx) for s in enabled_stages(settings)}
+        argv["market_window"] = [window.start.isoformat(), window.end.isoformat()]
+        return argv
+
+    @task.short_circuit
+    def market_data(window: Sequence[str]) -> bool:
+        """Skip silver, gold and train when the market was closed; fail at once, naming
+        the session and the landing folder, when a session has no candles in bronze."""
+        import logging
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from src_clean.errors import UserError
+        from src_clean.orchestration.market_sessions import check_market_data
+        from src_clean.orchestration.settings import runtime_settings
+
+        settings = runtime_settings()
+        start, end = (dt.datetime.fromisoformat(moment) for moment in window)
+        try:
+            check = check_market_data(
+                settings.lake_root,
+                settings.landing_market,
+                settings.market_calendar,
+                start,
+                end,
+            )
+        except UserError as exc:
+            logging.getLogger(__name__).error("%s", exc)
+            raise AirflowFailException(str(exc)) from None
+        logging.getLogger(__name__).info("%s", check.note)
+        return check.open
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def news_enabled(params: dict[str, Any] | None = None) -> bool:
         """Skip `score_sentiment` and `gold_news` when the run has `skip_news`."""
-        return not RunParams.from_params(params or {}).skip_news
+        return not (params or {}).get("skip_news", DEFAULTS.skip_news)
 
     @task.short_circuit
     def retrain_enabled(params: dict[str, Any] | None = None) -> bool:
         """Skip `train` and its report when the run has `retrain: false`."""
-        return RunParams.from_params(params or {}).retrain
+        return bool((params or {}).get("retrain", DEFAULTS.retrain))
 
     @task
     def promotion_report() -> dict[str, Any]:
@@ -142,22 +228,24 @@ def sp500_news_pipeline() -> None:
         return decision
 
     argv = plan()
-    ingest_market = stage_task("ingest_market", argv["ingest_market"])
-    ingest_news = stage_task("ingest_news", argv["ingest_news"])
-    silver_market = stage_task("silver_market", argv["silver_market"])
-    score_sentiment = stage_task("score_sentiment", argv["score_sentiment"])
-    gold_news = stage_task("gold_news", argv["gold_news"])
-    # Runs when gold_news was skipped (skip_news) but nothing upstream failed.
-    gold_training = stage_task(
-        "gold_training", argv["gold_training"], trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
-    )
-    train = stage_task("train", argv["train"])
+    # gold_training runs when gold_news was skipped (skip_news) but nothing upstream failed.
+    rules = {"gold_training": {"trigger_rule": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS}}
+    tasks = {
+        task_id: stage_task(task_id, argv[task_id], **rules.get(task_id, {})) for task_id in STAGES
+    }
+    for fetch, ingest in (
+        ("fetch_market", "ingest_market"),
+        ("fetch_news", "ingest_news"),
+        ("fetch_news_rss", "ingest_news"),
+    ):
+        if fetch in tasks:
+            tasks[fetch] >> tasks[ingest]
 
-    ingest_market >> silver_market
-    ingest_news >> news_enabled() >> score_sentiment
-    [silver_market, score_sentiment] >> gold_news
-    [silver_market, gold_news] >> gold_training
-    gold_training >> retrain_enabled() >> train >> promotion_report()
+    tasks["ingest_market"] >> market_data(argv["market_window"]) >> tasks["silver_market"]
+    tasks["ingest_news"] >> news_enabled() >> tasks["score_sentiment"]
+    [tasks["silver_market"], tasks["score_sentiment"]] >> tasks["gold_news"]
+    [tasks["silver_market"], tasks["gold_news"]] >> tasks["gold_training"]
+    tasks["gold_training"] >> retrain_enabled() >> tasks["train"] >> promotion_report()
 
 
 sp500_news_pipeline()

@@ -3,6 +3,9 @@
 
 Hands raw article files to the GPU scoring workers and waits for their scores.
 
+Settings (`SP500_SENTIMENT_BUCKET`, `SP500_SENTIMENT_JOBS_TABLE`, `SP500_RAW_TEXT_PREFIX`)
+come from the environment or an Airflow Variable of the same name.
+
 1. `enqueue_new_files` lists `s3://$SP500_SENTIMENT_BUCKET/raw/text/` (`.jsonl`,
    `.jsonl.gz`) and puts one `PENDING_SENTIMENT` job per new object version into the
    DynamoDB table `$SP500_SENTIMENT_JOBS_TABLE`. Idempotent: the job id hashes bucket, key
@@ -36,9 +39,10 @@ WAIT_HOURS = 6
 @task
 def enqueue_new_files() -> list[dict[str, str]]:
     """Queue a scoring job for every raw file version not queued before."""
+    from src_clean.orchestration.settings import runtime_settings
     from src_clean.worker.airflow_side import JobsSettings, enqueue_new_files
 
-    return enqueue_new_files(JobsSettings.from_env())
+    return enqueue_new_files(JobsSettings.from_settings(runtime_settings()))
 
 
 @task.sensor(poke_interval=POKE_SECONDS, timeout=WAIT_HOURS * 3600, mode="reschedule")
@@ -47,10 +51,11 @@ def wait_for_scores(jobs: list[dict[str, str]]) -> Any:
     from airflow.sdk import PokeReturnValue
     from airflow.sdk.exceptions import AirflowFailException
 
+    from src_clean.orchestration.settings import runtime_settings
     from src_clean.worker.airflow_side import JobsFailedError, JobsSettings, jobs_done
 
     try:
-        summary = jobs_done(JobsSettings.from_env(), jobs)
+        summary = jobs_done(JobsSettings.from_settings(runtime_settings()), jobs)
     except JobsFailedError as exc:
         raise AirflowFailException(str(exc)) from exc
     return PokeReturnValue(is_done=summary is not None, xcom_value=summary)

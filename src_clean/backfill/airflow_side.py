@@ -54,7 +54,7 @@ class BackfillParams:
 def check_lake_reachable(settings: Settings, execution: ExecutionMode) -> None:
     """Raise ValueError when the shards could not see the lake in this execution mode."""
     if execution == "docker":
-        dataclasses.replace(settings, execution="docker").validate()
+        settings.model_copy(update={"execution": "docker"}).validate()
     if execution == "batch" and not settings.lake_root.startswith("s3://"):
         raise ValueError(
             f"SP500_LAKE_ROOT={settings.lake_root!r}: AWS Batch shards need an s3:// lake"

@@ -16,9 +16,11 @@ It counts the articles of one attempt: a resumed shard starts with a closed brea
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 
+from src_clean.orchestration.settings import Settings
+
+_DEFAULTS = Settings.model_fields
 OUT_OF_MEMORY_NAMES = frozenset({"MemoryError", "OutOfMemoryError"})
 
 
@@ -44,9 +46,9 @@ def describe(error: BaseException) -> str:
 class BreakerConfig:
     """Thresholds; ``from_env`` reads the ``SP500_CB_*`` overrides."""
 
-    max_consecutive: int = 20
-    max_failure_rate: float = 0.05
-    min_articles: int = 200
+    max_consecutive: int = _DEFAULTS["cb_max_consecutive"].default
+    max_failure_rate: float = _DEFAULTS["cb_max_failure_rate"].default
+    min_articles: int = _DEFAULTS["cb_min_articles"].default
 
     def __post_init__(self) -> None:
         if self.max_consecutive < 1 or self.min_articles < 1:
@@ -56,12 +58,11 @@ class BreakerConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BreakerConfig:
-        env = os.environ if env is None else env
-        defaults = cls()
+        settings = Settings.from_env(env)
         return cls(
-            max_consecutive=int(env.get("SP500_CB_MAX_CONSECUTIVE", defaults.max_consecutive)),
-            max_failure_rate=float(env.get("SP500_CB_MAX_FAILURE_RATE", defaults.max_failure_rate)),
-            min_articles=int(env.get("SP500_CB_MIN_ARTICLES", defaults.min_articles)),
+            max_consecutive=settings.cb_max_consecutive,
+            max_failure_rate=settings.cb_max_failure_rate,
+            min_articles=settings.cb_min_articles,
         )
 
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from src_clean.orchestration.settings import Settings
 
 if TYPE_CHECKING:
-    from airflow.providers.docker.operators.docker import DockerOperator
     from docker.types import Mount
+
+    from src_clean.orchestration.docker_operator import StageDockerOperator
 
 HF_CACHE_SUBDIR = "hf-cache"
 # A tag follows the last ":" after the last "/" (a ":" before it is a registry port).
@@ -57,9 +58,21 @@ AWS_LOCATION_VARIABLES = (
 )
 
 
+# Airflow exports these into a task's own environment (local mode gets them for free); a
+# container gets them as templates rendered when the task runs: MLflow lineage reads them.
+AIRFLOW_CONTEXT_ENVIRONMENT = {
+    "AIRFLOW_CTX_DAG_ID": "{{ dag.dag_id }}",
+    "AIRFLOW_CTX_TASK_ID": "{{ ti.task_id }}",
+    "AIRFLOW_CTX_DAG_RUN_ID": "{{ run_id }}",
+    "AIRFLOW_CTX_LOGICAL_DATE": "{{ dag_run.logical_date or '' }}",
+    "AIRFLOW_CTX_TRY_NUMBER": "{{ ti.try_number }}",
+}
+
+
 def stage_environment(settings: Settings) -> dict[str, str]:
     """Environment of every stage container."""
     environment = {
+        **AIRFLOW_CONTEXT_ENVIRONMENT,
         "HF_HUB_OFFLINE": "1",
         "HF_HOME": f"{settings.docker_models_dir.rstrip('/')}/{HF_CACHE_SUBDIR}",
         "PYTHONUNBUFFERED": "1",
@@ -77,14 +90,15 @@ def stage_operator(
     image_kind: str,
     settings: Settings,
     **operator_kwargs: Any,
-) -> DockerOperator:
-    """A DockerOperator running ``python -m src_clean <argv>`` in the ``image_kind`` image.
+) -> StageDockerOperator:
+    """A DockerOperator running ``python -m src_clean <argv>`` in the ``image_kind`` image;
+    exit status 2 (a user error) fails the task without retries.
 
     ``argv`` is a list of strings or an XComArg that resolves to one at run time.
     """
-    from airflow.providers.docker.operators.docker import DockerOperator
+    from src_clean.orchestration.docker_operator import StageDockerOperator
 
-    return DockerOperator(
+    return StageDockerOperator(
         task_id=task_id,
         image=pinned_image(settings.image(image_kind)),
         command=argv,

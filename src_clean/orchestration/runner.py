@@ -8,24 +8,39 @@ from collections.abc import Sequence
 from typing import Any
 
 from src_clean import tables
+from src_clean.errors import USER_ERROR_EXIT, UserError
 
 log = logging.getLogger(__name__)
 
 
 class StageFailed(RuntimeError):
-    """A stage command exited with a non-zero status."""
+    """A stage command exited with a non-zero status (retried: it may be transient)."""
+
+
+class StageRejected(StageFailed):
+    """The stage's inputs are wrong (a UserError, exit 2): retrying cannot help."""
 
 
 def run_stage(argv: Sequence[str]) -> None:
-    """Run ``python -m src_clean <argv>`` in-process; raise StageFailed unless it exits 0."""
-    from src_clean.cli import main
+    """Run ``python -m src_clean <argv>`` in-process; raise unless it exits 0.
+
+    A user error (missing input, model or lake, bad dates) raises StageRejected with its
+    one-line message and fix, logged at ERROR in the task's main log; any other failure
+    raises StageFailed (or the stage's own exception, with its traceback).
+    """
+    from src_clean import cli
 
     command = shlex.join(["python", "-m", "src_clean", *argv])
     log.info("running %s", command)
     try:
-        code = main(list(argv))
+        code = cli.run(cli.parse(argv))
+    except UserError as exc:
+        log.error("%s: %s", argv[0] if argv else "src_clean", exc)
+        raise StageRejected(f"{command} failed: {exc}") from None
     except SystemExit as exc:  # argparse reports bad arguments by exiting
         code = exc.code if isinstance(exc.code, int) else 1
+    if code == USER_ERROR_EXIT:
+        raise StageRejected(f"{command} exited with status {code} (a user error)")
     if code != 0:
         raise StageFailed(f"{command} exited with status {code}")
 

@@ -1,70 +1,66 @@
-"""Pipeline settings: environment variables first, Airflow Variables on top at run time.
+"""The one settings model of the DAGs, the backfill, the circuit breaker and the worker.
 
 Every setting is read from an environment variable named after it (``SP500_LAKE_ROOT`` for
-``lake_root``; ``MLFLOW_TRACKING_URI`` keeps its usual name). Parse-time settings (execution
-mode, schedule, start date, catchup, images, docker wiring) come from the environment only,
-so parsing the DAG never touches the metadata database. Run-time settings (``runtime=True``
-below) can also be overridden by an Airflow Variable with the same name as the environment
-variable; ``runtime_settings`` reads those inside a running task.
+``lake_root``; ``MLFLOW_TRACKING_URI`` keeps its usual name), through pydantic-settings,
+and each default is written once, here. Parse-time settings (execution mode, schedule,
+start date, catchup, images, docker wiring, sources) come from the environment only, so
+parsing a DAG never touches the metadata database. Run-time settings (``runtime=True``
+below) can also be overridden by an Airflow Variable with the same name as the
+environment variable; ``runtime_settings`` reads those inside a running task.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, SettingsConfigDict
 
 from src_clean import __version__
+from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
 
 ENV_PREFIX = "SP500_"
-EXECUTION_MODES = ("local", "docker")
 IMAGE_KINDS = ("etl", "trainer")
 
 
-def parse_bool(value: str) -> bool:
-    """``true/1/yes/on`` and ``false/0/no/off`` (any case)."""
-    lowered = value.strip().lower()
-    if lowered in {"true", "1", "yes", "on"}:
-        return True
-    if lowered in {"false", "0", "no", "off"}:
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
+def _setting(default: Any, *, env: str = "", runtime: bool = False, **constraints: Any) -> Any:
+    """A field; ``env`` replaces the ``SP500_<NAME>`` variable, ``runtime`` allows Variables."""
+    alias = {"validation_alias": AliasChoices(env)} if env else {}
+    return Field(default, json_schema_extra={"runtime": runtime}, **alias, **constraints)
 
 
-def _optional(value: str) -> str | None:
-    return value or None
+class Settings(BaseSettings):
+    """Everything the pipelines need to know about their deployment."""
 
-
-def _setting(
-    default: Any, parse: Callable[[str], Any] = str, *, env: str = "", runtime: bool = False
-) -> Any:
-    return dataclasses.field(
-        default=default, metadata={"parse": parse, "env": env, "runtime": runtime}
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", validate_by_name=True
     )
 
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """Everything the DAG needs to know about its deployment."""
-
-    execution: str = _setting("local")
+    # -- the daily DAG --------------------------------------------------------------------
+    execution: Literal["local", "docker"] = _setting("local")
     lake_root: str = _setting("data_clean", runtime=True)
     landing_market: str = _setting("landing/market", runtime=True)
     landing_news: str = _setting("landing/news", runtime=True)
-    sentiment_model: str = _setting("ProsusAI/finbert", runtime=True)
-    demo_fallback: bool = _setting(False, parse_bool, runtime=True)
-    train_history_days: int = _setting(365, int, runtime=True)
-    mlflow_tracking_uri: str | None = _setting(
-        None, _optional, env="MLFLOW_TRACKING_URI", runtime=True
-    )
+    sentiment_model: str = _setting(DEFAULT_SENTIMENT_MODEL, runtime=True)
+    demo_fallback: bool = _setting(False, runtime=True)
+    train_history_days: int = _setting(365, runtime=True, ge=1)
+    mlflow_tracking_uri: str | None = _setting(None, env="MLFLOW_TRACKING_URI", runtime=True)
+    # The trading calendar (exchange_calendars name) that says which sessions have candles.
+    market_calendar: str = _setting("CMES", runtime=True)
+    # Which fetch tasks run before the ingests (comma list of oanda, gdelt, rss; empty: none).
+    sources: Annotated[tuple[Literal["oanda", "gdelt", "rss"], ...], NoDecode] = _setting(())
+    rss_feeds: str | None = _setting(None, runtime=True)
+    # Failure alerts: an Airflow connection (smtp or slack webhook); empty: no alerts.
+    alert_conn_id: str | None = _setting(None, runtime=True)
+    alert_to: str | None = _setting(None, runtime=True)
     # 17:30 New York is inside the daily 17:00-18:00 ET maintenance break, all year round:
     # every run's data interval is exactly one trading session (Sunday's open is in Monday's).
     schedule: str = _setting("30 17 * * 1-5")
     timezone: str = _setting("America/New_York")
-    start_date: dt.date = _setting(dt.date(2024, 1, 1), dt.date.fromisoformat)
-    catchup: bool = _setting(False, parse_bool)
+    start_date: dt.date = _setting(dt.date(2024, 1, 1))
+    catchup: bool = _setting(False)
     etl_image: str = _setting(f"sp500-etl:{__version__}")
     trainer_image: str = _setting(f"sp500-trainer:{__version__}")
     docker_url: str = _setting("unix://var/run/docker.sock")
@@ -76,24 +72,70 @@ class Settings:
     docker_models_source: str = _setting("sp500-models")
     docker_models_dir: str = _setting("/models")
 
+    # -- the sentiment backfill and its circuit breaker -----------------------------------
+    # Where shards run; empty: the daily DAG's ``execution`` (batch: AWS Batch, s3:// lake).
+    backfill_execution: Literal["local", "docker", "batch"] | None = _setting(None)
+    backfill_concurrency: int = _setting(2, ge=1)
+    cb_max_consecutive: int = _setting(20, ge=1)
+    cb_max_failure_rate: float = _setting(0.05, ge=0.0, le=1.0)
+    cb_min_articles: int = _setting(200, ge=1)
+
+    # -- the sentiment jobs DAG and the worker --------------------------------------------
+    sentiment_bucket: str = _setting("sp500-news", runtime=True)
+    sentiment_jobs_table: str = _setting("sp500-sentiment-jobs", runtime=True)
+    raw_text_prefix: str = _setting("raw/text/", runtime=True)
+
+    @field_validator(
+        "mlflow_tracking_uri",
+        "rss_feeds",
+        "alert_conn_id",
+        "alert_to",
+        "backfill_execution",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Defaults overridden by the environment (``os.environ`` unless ``env`` is given)."""
-        env = os.environ if env is None else env
-        return cls().with_overrides(env.get, runtime_only=False)
+        if env is None:
+            return _checked(cls)
+        return cls.defaults().with_overrides(env.get, runtime_only=False)
+
+    @classmethod
+    def defaults(cls, **values: Any) -> Settings:
+        """The defaults with ``values`` (by field name), ignoring the environment."""
+        source = InitSettingsSource(cls, init_kwargs=values)
+        return _checked(lambda: cls(_build_sources=((source,), values)))
 
     def with_overrides(
-        self, lookup: Callable[[str], str | None], *, runtime_only: bool = True
+        self, lookup: Callable[[str], Any], *, runtime_only: bool = True
     ) -> Settings:
         """A copy with every setting that ``lookup(env_name)`` answers (not None) replaced."""
         changes = {}
-        for field in dataclasses.fields(self):
-            if runtime_only and not field.metadata["runtime"]:
+        for name in type(self).model_fields:
+            if runtime_only and not is_runtime(name):
                 continue
-            raw = lookup(env_name(field.name))
+            raw = lookup(env_name(name))
             if raw is not None:
-                changes[field.name] = field.metadata["parse"](str(raw))
-        return dataclasses.replace(self, **changes)
+                changes[name] = raw
+        if not changes:
+            return self
+        return type(self).defaults(**{**self.model_dump(), **changes})
+
+    @property
+    def backfill_mode(self) -> str:
+        """Where backfill shards run: ``backfill_execution``, else ``execution``."""
+        return self.backfill_execution or self.execution
 
     def image(self, kind: str) -> str:
         """The image reference for ``kind`` (``etl`` or ``trainer``)."""
@@ -103,10 +145,8 @@ class Settings:
 
     def validate(self) -> None:
         """Raise ValueError on a setting the pipeline cannot run with."""
-        if self.execution not in EXECUTION_MODES:
-            raise ValueError(f"SP500_EXECUTION={self.execution!r}; expected {EXECUTION_MODES}")
-        if self.train_history_days < 1:
-            raise ValueError("SP500_TRAIN_HISTORY_DAYS must be at least 1")
+        if "rss" in self.sources and not self.rss_feeds:
+            raise ValueError("SP500_SOURCES names rss: set SP500_RSS_FEEDS to the feeds file")
         if self.execution == "docker":
             self._check_visible_in_containers()
 
@@ -121,10 +161,34 @@ class Settings:
                 )
 
 
+def _checked(build: Callable[[], Settings]) -> Settings:
+    """``build()``; a ValidationError becomes a ValueError naming the variables."""
+    try:
+        return build()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{env_name(str(error['loc'][0])) if error['loc'] else 'settings'}"
+            f"={error['input']!r}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ValueError(f"invalid settings: {problems}") from None
+
+
 def env_name(field_name: str) -> str:
     """The environment variable (and Airflow Variable) that sets ``field_name``."""
-    field = Settings.__dataclass_fields__[field_name]
-    return field.metadata["env"] or f"{ENV_PREFIX}{field_name.upper()}"
+    field = Settings.model_fields.get(field_name)
+    if field is None:  # already an alias
+        return field_name
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"{ENV_PREFIX}{field_name.upper()}"
+
+
+def is_runtime(field_name: str) -> bool:
+    """Whether an Airflow Variable may override ``field_name`` when a task runs."""
+    extra = Settings.model_fields[field_name].json_schema_extra
+    return bool(isinstance(extra, dict) and extra.get("runtime"))
 
 
 def runtime_settings(env: Mapping[str, str] | None = None) -> Settings:

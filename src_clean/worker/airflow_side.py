@@ -8,18 +8,15 @@ task, else the environment) and are created inside the functions.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from src_clean import aws
+from src_clean.orchestration.settings import Settings
 from src_clean.worker.jobs import DONE, FAILED, JobQueue
-from src_clean.worker.scoring import RAW_PREFIX
 
 RAW_SUFFIXES = (".jsonl", ".jsonl.gz")
-DEFAULT_BUCKET = "sp500-news"
-DEFAULT_TABLE = "sp500-sentiment-jobs"
 
 
 class JobsFailedError(RuntimeError):
@@ -30,18 +27,19 @@ class JobsFailedError(RuntimeError):
 class JobsSettings:
     """Where raw files land and where their jobs are queued."""
 
-    bucket: str = DEFAULT_BUCKET
-    table: str = DEFAULT_TABLE
-    prefix: str = RAW_PREFIX
+    bucket: str = Settings.model_fields["sentiment_bucket"].default
+    table: str = Settings.model_fields["sentiment_jobs_table"].default
+    prefix: str = Settings.model_fields["raw_text_prefix"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobsSettings:
+        return cls(
+            settings.sentiment_bucket, settings.sentiment_jobs_table, settings.raw_text_prefix
+        )
 
     @classmethod
     def from_env(cls) -> JobsSettings:
-        env = os.environ
-        return cls(
-            bucket=env.get("SP500_SENTIMENT_BUCKET", DEFAULT_BUCKET),
-            table=env.get("SP500_SENTIMENT_JOBS_TABLE", DEFAULT_TABLE),
-            prefix=env.get("SP500_RAW_TEXT_PREFIX", RAW_PREFIX),
-        )
+        return cls.from_settings(Settings.from_env())
 
 
 def raw_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:

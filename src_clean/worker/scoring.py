@@ -20,8 +20,9 @@ from src_clean.data_pipelines.bronze.sources import list_input_files
 from src_clean.data_pipelines.silver.sentiment.base import Scorer
 from src_clean.data_pipelines.silver.sentiment_stage import SENTIMENT_COLUMNS, score_articles
 from src_clean.lake import Lake
+from src_clean.orchestration.settings import Settings
 
-RAW_PREFIX = "raw/text/"
+RAW_PREFIX = Settings.model_fields["raw_text_prefix"].default
 CURATED_PREFIX = "curated/sentiment/"
 CURATED_COLUMNS = [*SENTIMENT_COLUMNS, "source_key"]
 

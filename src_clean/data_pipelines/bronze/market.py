@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from src_clean.data_pipelines.bronze.market_parse import INPUT_SUFFIXES, parse_f
 from src_clean.data_pipelines.bronze.market_validate import validate
 from src_clean.data_pipelines.bronze.quarantine import write_quarantine
 from src_clean.data_pipelines.bronze.sources import IngestLedger, InputFile, list_input_files
+from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.reports import IngestReport
 
@@ -164,8 +164,7 @@ def main(args: argparse.Namespace) -> int:
             run_ts=args.run_ts,
         )
     except FileNotFoundError as exc:
-        print(f"bronze-market: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc), "check --input (a file or folder of candle files)") from exc
     print(report.summary())
     print(report.to_json())
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from src_clean.data_pipelines.bronze.news_fields import to_articles
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES, ParsedFile, parse_news_file
 from src_clean.data_pipelines.bronze.quarantine import Rejected, write_quarantine
 from src_clean.data_pipelines.bronze.sources import IngestLedger, list_input_files
+from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.reports import IngestReport
 
@@ -111,8 +111,7 @@ def main(args: argparse.Namespace) -> int:
             args.input, Lake(args.lake), only_new=args.only_new, run_ts=args.run_ts
         )
     except FileNotFoundError as exc:
-        print(f"bronze-news: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc), "check --input (a file or folder of article files)") from exc
     print(report.summary())
     print(report.to_json())
     return 0

@@ -35,9 +35,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_SIGNALS, SENTIMENT_MODELS, SILVER_FEATURES, SILVER_SENTIMENT
+from src_clean.tables import (
+    CANONICAL_WINDOW,
+    GOLD_SIGNALS,
+    SENTIMENT_MODELS,
+    SILVER_FEATURES,
+    SILVER_SENTIMENT,
+    signals_table,
+)
 from src_clean.time_convention import BAR
 
 log = logging.getLogger(__name__)
@@ -64,10 +71,11 @@ class NewsSignalsReport:
     bars_with_news: int
     articles: int
     partitions: tuple[str, ...]
+    table: str = GOLD_SIGNALS
 
     def summary(self) -> str:
         return (
-            f"{GOLD_SIGNALS}: bars={self.bars} bars_with_news={self.bars_with_news} "
+            f"{self.table}: bars={self.bars} bars_with_news={self.bars_with_news} "
             f"articles={self.articles} model={self.model_id} partitions={len(self.partitions)}"
         )
 
@@ -238,13 +246,15 @@ def build_news_signals(
         lag_minutes=np.int64(lag_minutes),
         half_life_minutes=float(half_life_minutes),
     )
-    partitions = lake.replace_range(GOLD_SIGNALS, signals, start, end).partitions
+    table = signals_table(window_minutes)
+    partitions = lake.replace_range(table, signals, start, end).partitions
     return NewsSignalsReport(
         model_id=model,
         bars=len(signals),
         bars_with_news=int((signals["news_count"] > 0).sum()),
         articles=len(articles),
         partitions=tuple(partitions),
+        table=table,
     )
 
 
@@ -284,7 +294,13 @@ def resolve_model_id(lake: Lake, model_id: str | None) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lake_argument(parser)
-    parser.add_argument("--window", type=int, default=60, help="window length in minutes")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=CANONICAL_WINDOW,
+        help="window length in minutes; another than %(default)s writes "
+        "gold/variants/news-w<window>/signals",
+    )
     parser.add_argument("--news-lag", type=int, default=0, help="extra delay in minutes")
     parser.add_argument("--half-life", type=float, default=30.0, help="decay half-life, minutes")
     model = parser.add_mutually_exclusive_group()
@@ -296,8 +312,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    require_tables(lake, SILVER_FEATURES, produced_by="silver-market")
+    require_tables(lake, SILVER_SENTIMENT, produced_by="silver-sentiment")
     report = build_news_signals(
-        Lake(args.lake),
+        lake,
         window_minutes=args.window,
         lag_minutes=args.news_lag,
         half_life_minutes=args.half_life,

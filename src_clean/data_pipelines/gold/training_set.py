@@ -23,11 +23,21 @@ from typing import Any
 
 import pandas as pd
 
-from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.data_pipelines.gold.labels import add_labels, target_columns
 from src_clean.data_pipelines.gold.news_signals import NEWS_PREFIX, PROVENANCE_COLUMNS
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_FEATURE_LIST, GOLD_SIGNALS, GOLD_TRAINING, SILVER_FEATURES
+from src_clean.tables import (
+    CANONICAL_HORIZON,
+    CANONICAL_WINDOW,
+    GOLD_SIGNALS,
+    GOLD_TRAINING,
+    SILVER_FEATURES,
+    feature_list,
+    feature_variant,
+    signals_table,
+    training_table,
+)
 from src_clean.time_convention import TARGET_PREFIX
 
 NON_FEATURE_COLUMNS = frozenset({"time", "instrument", "close"})
@@ -43,10 +53,11 @@ class TrainingSetReport:
     news_features: int
     horizon_minutes: int
     partitions: tuple[str, ...]
+    table: str = GOLD_TRAINING
 
     def summary(self) -> str:
         return (
-            f"{GOLD_TRAINING}: rows={self.rows} labelled={self.labelled_rows} "
+            f"{self.table}: rows={self.rows} labelled={self.labelled_rows} "
             f"horizon={self.horizon_minutes}m market_features={self.market_features} "
             f"news_features={self.news_features} partitions={len(self.partitions)}"
         )
@@ -64,10 +75,16 @@ def build_training_set(
     *,
     horizon_minutes: int = 30,
     skip_news: bool = False,
+    window_minutes: int = CANONICAL_WINDOW,
     start: dt.date | str | None = None,
     end: dt.date | str | None = None,
 ) -> TrainingSetReport:
-    """Build the gold training partitions for ``[start, end]`` (inclusive dates)."""
+    """Build the gold training partitions for ``[start, end]`` (inclusive dates).
+
+    The canonical feature spec writes ``gold/training``; ``skip_news``, another window or
+    horizon write their own variant (``tables.training_table``), never the canonical one.
+    """
+    variant = feature_variant(skip_news, window_minutes, horizon_minutes)
     features = _read_features(lake, start, end)
     market = market_feature_columns(features)
     labelled = _within(add_labels(features, horizon_minutes), start, end)
@@ -75,16 +92,18 @@ def build_training_set(
         news: list[str] = []
         provenance: dict[str, Any] = dict.fromkeys(PROVENANCE_COLUMNS)
     else:
-        signals = lake.read(GOLD_SIGNALS, start, end)
+        source = signals_table(window_minutes)
+        signals = lake.read(source, start, end)
         news = sorted(c for c in signals.columns if c.startswith(NEWS_PREFIX))
-        provenance = _provenance(signals)
-        labelled = _join_news(labelled, signals[["time", *news]])
+        provenance = _provenance(signals, source)
+        labelled = _join_news(labelled, signals[["time", *news]], source)
     targets = list(target_columns(horizon_minutes))
     identifiers = [c for c in ("time", "instrument") if c in labelled.columns]
     table = labelled[[*identifiers, *market, *news, *targets]]
-    partitions = lake.replace_range(GOLD_TRAINING, table, start, end).partitions
+    target = training_table(variant)
+    partitions = lake.replace_range(target, table, start, end).partitions
     lake.write_json(
-        GOLD_FEATURE_LIST,
+        feature_list(variant),
         feature_spec(market, news, targets, horizon_minutes, provenance, skip_news=skip_news),
     )
     return TrainingSetReport(
@@ -94,6 +113,7 @@ def build_training_set(
         news_features=len(news),
         horizon_minutes=horizon_minutes,
         partitions=tuple(partitions),
+        table=target,
     )
 
 
@@ -144,31 +164,33 @@ def _within(
     return df.loc[keep].reset_index(drop=True)
 
 
-def _provenance(signals: pd.DataFrame) -> dict[str, Any]:
+def _provenance(signals: pd.DataFrame, source: str = GOLD_SIGNALS) -> dict[str, Any]:
     """The single sentiment model and window settings the signals were built with."""
     if signals.empty:
-        raise ValueError(f"no rows in {GOLD_SIGNALS}; run gold-news first or pass --skip-news")
-    return {column: _single_value(signals[column]) for column in PROVENANCE_COLUMNS}
+        raise ValueError(f"no rows in {source}; run gold-news first or pass --skip-news")
+    return {column: _single_value(signals[column], source) for column in PROVENANCE_COLUMNS}
 
 
-def _single_value(values: pd.Series) -> Any:
+def _single_value(values: pd.Series, source: str) -> Any:
     """The one distinct value of ``values``; an error if the range mixes several."""
     distinct = values.drop_duplicates().tolist()
     if len(distinct) != 1:
         raise ValueError(
-            f"{GOLD_SIGNALS} mixes {values.name} values {distinct} in this range; rerun gold-news"
+            f"{source} mixes {values.name} values {distinct} in this range; rerun gold-news"
         )
     return distinct[0]
 
 
-def _join_news(labelled: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+def _join_news(
+    labelled: pd.DataFrame, signals: pd.DataFrame, source: str = GOLD_SIGNALS
+) -> pd.DataFrame:
     """Left join of the news signals on the bar time; every bar must have a signal row."""
     joined = labelled.merge(signals, on="time", how="left", validate="many_to_one", indicator=True)
     missing = joined["_merge"] == "left_only"
     if missing.any():
         first = joined.loc[missing, "time"].min()
         raise ValueError(
-            f"{int(missing.sum())} bars have no row in {GOLD_SIGNALS} (first {first}); "
+            f"{int(missing.sum())} bars have no row in {source} (first {first}); "
             "run gold-news over the same dates or pass --skip-news"
         )
     return joined.drop(columns="_merge")
@@ -177,17 +199,31 @@ def _join_news(labelled: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lake_argument(parser)
     parser.add_argument(
-        "--prediction-horizon", type=int, default=30, help="label horizon in minutes"
+        "--prediction-horizon",
+        type=int,
+        default=CANONICAL_HORIZON,
+        help="label horizon in minutes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=CANONICAL_WINDOW,
+        help="news window of the gold-news signals to join (default: %(default)s)",
     )
     parser.add_argument("--skip-news", action="store_true", help="market features only")
     add_date_range(parser, "bar date")
 
 
 def main(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    require_tables(lake, SILVER_FEATURES, produced_by="silver-market")
+    if not args.skip_news:
+        require_tables(lake, signals_table(args.window), produced_by="gold-news")
     report = build_training_set(
-        Lake(args.lake),
+        lake,
         horizon_minutes=args.prediction_horizon,
         skip_news=args.skip_news,
+        window_minutes=args.window,
         start=args.start,
         end=args.end,
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.data_pipelines.silver import (
     calendar_features,
     indicators,
@@ -158,5 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    print(build_market_features(Lake(args.lake), args.start, args.end).summary())
+    lake = Lake(args.lake)
+    require_tables(lake, BRONZE_CANDLES, produced_by="bronze-market")
+    print(build_market_features(lake, args.start, args.end).summary())
     return 0

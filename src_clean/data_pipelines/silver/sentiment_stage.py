@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 
-from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.data_pipelines.silver.sentiment.base import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
@@ -30,7 +29,6 @@ from src_clean.data_pipelines.silver.sentiment.base import (
 from src_clean.data_pipelines.silver.sentiment.loading import (
     DEFAULT_SENTIMENT_MODEL,
     LEXICON,
-    ModelUnavailableError,
     load_scorer,
 )
 from src_clean.lake import Lake
@@ -209,18 +207,16 @@ def scorer_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        report = score_new_articles(
-            Lake(args.lake),
-            args.sentiment_model,
-            text_mode=args.text_mode,
-            start=args.start,
-            end=args.end,
-            **scorer_options(args),
-        )
-    except ModelUnavailableError as exc:
-        print(f"silver-sentiment: {exc}", file=sys.stderr)
-        return 1
+    lake = Lake(args.lake)
+    require_tables(lake, BRONZE_NEWS, produced_by="bronze-news")
+    report = score_new_articles(  # a model that cannot load raises a UserError (exit 2)
+        lake,
+        args.sentiment_model,
+        text_mode=args.text_mode,
+        start=args.start,
+        end=args.end,
+        **scorer_options(args),
+    )
     print(report.summary())
     print(report.to_json())
     return 0

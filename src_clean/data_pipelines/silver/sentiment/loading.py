@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from pathlib import Path
 from typing import Any
 
 from src_clean.data_pipelines.silver.sentiment.base import (
@@ -21,10 +22,11 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     choose_precision,
     cpu_flags,
 )
+from src_clean.defaults import DEFAULT_SENTIMENT_MODEL as DEFAULT_SENTIMENT_MODEL
+from src_clean.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SENTIMENT_MODEL = "ProsusAI/finbert"
 LEXICON = "lexicon"
 FIX_HINT = (
     "run `python -m src_clean download-model --model ProsusAI/finbert --out models/` on a "
@@ -33,8 +35,16 @@ FIX_HINT = (
 )
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(UserError):
     """The requested checkpoint cannot be loaded here (not cached, no network, no torch)."""
+
+
+def looks_like_folder(model: str) -> bool:
+    """Whether ``model`` names a local folder rather than a hub id (``org/name``)."""
+    path = Path(model).expanduser()
+    if path.exists() or model.startswith(("/", ".", "~")) or model.count("/") != 1:
+        return True
+    return Path(model.split("/")[0]).is_dir()
 
 
 def load_scorer(
@@ -57,12 +67,21 @@ def load_scorer(
 
     if model == LEXICON:
         return LexiconScorer()
+    if looks_like_folder(model) and not Path(model).expanduser().is_dir():
+        error = ModelUnavailableError(f"model folder {model} does not exist", FIX_HINT)
+        if not demo_fallback:
+            raise error
+        logger.warning(fallback_banner(model, error))
+        return LexiconScorer()
     try:
         return neural_scorer(model, resolve_precision(model, precision, device), device, opts)
     except (OSError, ImportError) as exc:
         if not demo_fallback:
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
             raise ModelUnavailableError(
-                f"cannot load sentiment model {model!r}: {exc}\nFix: {FIX_HINT}"
+                f"cannot load sentiment model {model!r}: {first_line}", FIX_HINT
             ) from exc
         logger.warning(fallback_banner(model, exc))
         return LexiconScorer()

@@ -1,0 +1,44 @@
+"""The DockerOperator of the stage containers (imported only in docker execution mode)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from airflow.providers.docker.exceptions import DockerContainerFailedException
+from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from src_clean.errors import USER_ERROR_EXIT
+
+log = logging.getLogger(__name__)
+_STATUS = re.compile(r"'StatusCode': (?P<code>-?\d+)")
+
+
+def user_error_line(logs: list[str | bytes] | None) -> str | None:
+    """The ``error: ...`` line a stage prints for a user error (the last one), if any."""
+    for line in reversed(logs or []):
+        text = line.decode(errors="replace") if isinstance(line, bytes) else line
+        if text.strip().startswith("error: "):
+            return text.strip()
+    return None
+
+
+class StageDockerOperator(DockerOperator):
+    """DockerOperator whose exit status 2 (a stage's user error) is not retried.
+
+    The stage's one-line error (with its fix) is logged at ERROR in the task's main log
+    and becomes the AirflowFailException's message; other failures keep their retries.
+    """
+
+    def execute(self, context: Any) -> Any:
+        try:
+            return super().execute(context)
+        except DockerContainerFailedException as exc:
+            match = _STATUS.search(str(exc))
+            if match is None or int(match["code"]) != USER_ERROR_EXIT:
+                raise
+            line = user_error_line(exc.logs) or "user error (exit status 2); see the log above"
+            log.error("%s", line)
+            raise AirflowFailException(f"{self.task_id}: {line}") from None
