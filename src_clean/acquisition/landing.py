@@ -90,12 +90,12 @@ class Landing:
         folder = target.rsplit("/", 1)[0]
         self.fs.create_dir(folder, recursive=True)
         if not self.local:
-            with self.fs.open_output_stream(target) as sink:
+            with self.fs.open_output_stream(target, compression=None) as sink:
                 sink.write(data)
             return
         tmp = f"{folder}/.tmp-{uuid.uuid4().hex}-{target.rsplit('/', 1)[1]}"
         try:
-            with self.fs.open_output_stream(tmp) as sink:
+            with self.fs.open_output_stream(tmp, compression=None) as sink:
                 sink.write(data)
             self.fs.move(tmp, target)
         finally:
@@ -106,7 +106,7 @@ class Landing:
         """The content of ``name``, or ``None`` when there is no such file."""
         if not self.exists(name):
             return None
-        with self.fs.open_input_stream(self._path(name)) as src:
+        with self.fs.open_input_stream(self._path(name), compression=None) as src:
             return src.read()
 
     def exists(self, name: str) -> bool:

@@ -9,7 +9,7 @@ import json
 
 @dataclasses.dataclass
 class FetchReport:
-    """Days written, skipped (already final) and failed (with why); requests and retries."""
+    """Days written, skipped (already final), failures (with why); requests and retries."""
 
     what: str
     written: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -19,13 +19,14 @@ class FetchReport:
     retries: int = 0
 
     def wrote(self, day: dt.date, records: int) -> None:
-        self.written[day.isoformat()] = records
+        self.written[str(day)] = records
 
     def skip(self, day: dt.date) -> None:
-        self.skipped.append(day.isoformat())
+        self.skipped.append(str(day))
 
-    def fail(self, day: dt.date, reason: str) -> None:
-        self.failed[day.isoformat()] = reason
+    def fail(self, what: dt.date | str, reason: str) -> None:
+        """``what`` failed: a day, or a feed (RSS fails per feed)."""
+        self.failed[str(what)] = reason
 
     @property
     def records(self) -> int:
