@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import time
 
+import local_aws
 import pytest
 from fake_apis import OANDA_PATH, TOKEN, FakeOanda, minute_candles
 from werkzeug import Response
@@ -14,6 +15,7 @@ from src_clean.acquisition.http import ApiError, RetryPolicy
 from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, utc_days
 from src_clean.acquisition.oanda import MAX_CANDLES, day_file, fetch_market, plan_windows
 from src_clean.cli import main as cli_main
+from src_clean.errors import UserError
 
 FAST = RetryPolicy(attempts=3, deadline_s=30, initial_wait_s=0.01, max_wait_s=0.05)
 MONDAY = dt.date(2024, 1, 1)
@@ -175,3 +177,28 @@ def test_cli_token_never_printed(oanda, tmp_path, monkeypatch, capsys, via):
     assert "2 days written (1440 records)" in out.out
     assert TOKEN not in out.out + out.err
     assert day_lines(tmp_path, dt.date(2024, 1, 5)) == minute_candles(dt.date(2024, 1, 5))
+
+
+def test_an_end_in_the_future_is_a_user_error(oanda, tmp_path):
+    tomorrow = dt.datetime.now(dt.UTC).date() + ONE_DAY
+    with pytest.raises(UserError, match="is in the future"):
+        fetch(oanda, tmp_path, start=MONDAY, end=tomorrow)
+    assert oanda.log == []
+
+
+def test_an_s3_landing_folder_gets_the_same_files(oanda, monkeypatch):
+    aws = local_aws.activate(monkeypatch)
+    bucket = aws.new_bucket()
+    out = f"s3://{bucket}/landing/market"
+
+    fetch(oanda, out, start=MONDAY, end=dt.date(2024, 1, 2))
+    again = fetch(oanda, out, start=MONDAY, end=dt.date(2024, 1, 2))
+
+    keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
+    assert sorted(k for k in keys if k.endswith(".ndjson") and "/." not in k) == [
+        "landing/market/SPX500_USD_M1_2024-01-01.ndjson",
+        "landing/market/SPX500_USD_M1_2024-01-02.ndjson",
+    ]
+    body = Landing(out).read(day_file("SPX500_USD", "M1", MONDAY))
+    assert [json.loads(line) for line in body.splitlines()] == minute_candles(MONDAY)
+    assert again.requests == 0 and len(again.skipped) == 2

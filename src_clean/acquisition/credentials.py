@@ -16,17 +16,23 @@ OANDA_CONN_ID = "oanda_default"
 def airflow_password(conn_id: str) -> str | None:
     """The password of Airflow connection ``conn_id``; ``None`` without Airflow or connection.
 
-    Airflow is imported only here, so the fetchers run where it is not installed.
+    Airflow is imported only here, so the fetchers run where it is not installed; its
+    INFO lines from loading its configuration are held back while it is.
     """
+    airflow_log = logging.getLogger("airflow")
+    level = airflow_log.level
+    airflow_log.setLevel(max(logging.WARNING, level))
     try:
         from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection(conn_id).password or None
     except ImportError:
         return None
-    try:
-        return BaseHook.get_connection(conn_id).password or None
     except Exception as exc:  # not defined, or no metadata database outside Airflow
         log.debug("no Airflow connection %s: %s", conn_id, type(exc).__name__)
         return None
+    finally:
+        airflow_log.setLevel(level)
 
 
 def oanda_token() -> str:

@@ -28,7 +28,7 @@ import requests
 from src_clean import __version__
 from src_clean.acquisition.bodies import BodyFetcher
 from src_clean.acquisition.http import BadResponse, FetchFailed, HttpClient, RetryPolicy, snippet
-from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, jsonl_gz, utc_days
+from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, fetch_days, jsonl_gz
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
 from src_clean.errors import UserError
@@ -146,8 +146,7 @@ def fetch_gdelt(
     bodies: BodyFetcher | None = None,
 ) -> FetchReport:
     """Fetch ``start..end`` (inclusive UTC days) into ``out``; the per-day report."""
-    if end < start:
-        raise UserError(f"--end {end} is before --start {start}")
+    days = fetch_days(start, end)
     progress = progress or Progress("req", enabled=False)
     landing = Landing(out)
     report = FetchReport(f"fetch-news gdelt {start}..{end}")
@@ -160,9 +159,7 @@ def fetch_gdelt(
     )
     api = GdeltDoc(client, api_url, query)
     try:
-        for day in utc_days(start, end):
-            if day_start(day) > dt.datetime.now(dt.UTC):
-                break  # not started yet: nothing to fetch
+        for day in days:
             if not refetch and landing.is_final(day_file(day)):
                 report.skip(day)
                 continue

@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from src_clean.aws import filesystem_for
+from src_clean.errors import UserError
 
 STATE_DIR = ".fetch-state"
 ONE_DAY = dt.timedelta(days=1)
@@ -33,6 +34,16 @@ ONE_DAY = dt.timedelta(days=1)
 def utc_days(start: dt.date, end: dt.date) -> list[dt.date]:
     """Every date from ``start`` to ``end``, both inclusive."""
     return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def fetch_days(start: dt.date, end: dt.date) -> list[dt.date]:
+    """The UTC days ``start..end`` to fetch; ``UserError`` if reversed or ending after today."""
+    today = dt.datetime.now(dt.UTC).date()
+    if end < start:
+        raise UserError(f"--end {end} is before --start {start}")
+    if end > today:
+        raise UserError(f"--end {end} is in the future (today is {today} UTC)")
+    return utc_days(start, end)
 
 
 def day_start(day: dt.date) -> dt.datetime:
@@ -88,11 +99,11 @@ class Landing:
         """Replace ``name`` with ``data`` atomically."""
         target = self._path(name)
         folder = target.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
-        if not self.local:
+        if not self.local:  # S3 has no folders to make
             with self.fs.open_output_stream(target, compression=None) as sink:
                 sink.write(data)
             return
+        self.fs.create_dir(folder, recursive=True)
         tmp = f"{folder}/.tmp-{uuid.uuid4().hex}-{target.rsplit('/', 1)[1]}"
         try:
             with self.fs.open_output_stream(tmp, compression=None) as sink:

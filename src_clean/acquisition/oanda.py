@@ -26,7 +26,7 @@ from typing import Any
 
 from src_clean.acquisition.credentials import OANDA_TOKEN_ENV
 from src_clean.acquisition.http import BadResponse, FetchFailed, HttpClient, RetryPolicy, parse_json
-from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, ndjson, utc_days
+from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, fetch_days, ndjson
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
 from src_clean.errors import UserError
@@ -204,15 +204,11 @@ def fetch_market(
 
     Raises ``UserError`` for bad arguments and for requests OANDA refuses (400/401/403/404).
     """
-    now = dt.datetime.now(dt.UTC)
-    if end < start:
-        raise UserError(f"--end {end} is before --start {start}")
-    if end > now.date():
-        raise UserError(f"--end {end} is in the future (today is {now.date()} UTC)")
+    days = fetch_days(start, end)
     progress = progress or Progress("req", enabled=False)
     landing = Landing(out)
     report = FetchReport(f"fetch-market oanda {instrument} {granularity} {start}..{end}")
-    names = {day: day_file(instrument, granularity, day) for day in utc_days(start, end)}
+    names = {day: day_file(instrument, granularity, day) for day in days}
     todo = []
     for day, name in names.items():
         if refetch or not landing.is_final(name):

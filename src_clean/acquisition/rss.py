@@ -27,7 +27,7 @@ import feedparser
 from src_clean.acquisition.bodies import BodyFetcher
 from src_clean.acquisition.gdelt import USER_AGENT, dedup_by_url
 from src_clean.acquisition.http import ApiError, FetchFailed, HttpClient, RetryPolicy
-from src_clean.acquisition.landing import Landing, jsonl_gz, read_jsonl_gz
+from src_clean.acquisition.landing import Landing, fetch_days, jsonl_gz, read_jsonl_gz
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
 from src_clean.errors import UserError
@@ -85,8 +85,7 @@ def fetch_rss(
     bodies: BodyFetcher | None = None,
 ) -> FetchReport:
     """Fetch every feed once and merge its entries dated ``start..end`` into day files."""
-    if end < start:
-        raise UserError(f"--end {end} is before --start {start}")
+    fetch_days(start, end)
     progress = progress or Progress("feed", enabled=False)
     report = FetchReport(f"fetch-news rss {start}..{end} ({len(feeds)} feeds)")
     client = HttpClient(
