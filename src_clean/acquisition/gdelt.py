@@ -195,7 +195,10 @@ def _fetch_day(
     notes.append(f"{len(found) - len(articles)} duplicate URLs dropped")
     if truncated:
         first = truncated[0].strftime("%H:%M")
-        notes.append(f"{len(truncated)} slices still full at {MIN_SLICE} (first {first} UTC)")
+        width = f"{MIN_SLICE.total_seconds():.0f} s"
+        notes.append(
+            f"{len(truncated)} slice(s) still full at {width}, may be truncated (first {first} UTC)"
+        )
     if bodies:
         notes.append(bodies.add_bodies(articles))
     final = requested >= day_start(day) + ONE_DAY + SETTLE
