@@ -178,6 +178,24 @@ def test_rss_entries_are_filed_by_day_and_merged_on_rerun(httpserver, tmp_path):
     assert report.written == {"2024-01-03": 2}
 
 
+def test_a_failing_feed_is_reported_and_the_others_go_on(httpserver, tmp_path, capsys):
+    good = [(1, "Tue, 02 Jan 2024 14:30:00 GMT")]
+    httpserver.expect_request("/good.xml").respond_with_data(feed_xml(good))
+    httpserver.expect_request("/gone.xml").respond_with_data("not here", status=404)
+    httpserver.expect_request("/html").respond_with_data("<html><body>hi</body></html>")
+    feeds = tmp_path / "feeds.txt"
+    urls = [httpserver.url_for(p) for p in ("/gone.xml", "/html", "/good.xml")]
+    feeds.write_text("# markets\n" + "\n".join(urls) + "\n\n")
+    argv = ["fetch-news", "--source", "rss", "--feeds", str(feeds), "--start", str(DAY)]
+    argv += ["--end", str(DAY), "--out", str(tmp_path / "news"), "--no-progress"]
+
+    assert cli_main(argv) == 1
+
+    out = capsys.readouterr().out
+    assert "HTTP 404" in out and "not an RSS/Atom feed" in out
+    assert [a["title"] for a in day_articles(tmp_path / "news", DAY, "rss")] == ["Story 1"]
+
+
 # -- bodies -----------------------------------------------------------------------------
 
 ARTICLE_HTML = (

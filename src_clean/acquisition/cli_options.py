@@ -24,13 +24,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--retry-deadline",
         type=float,
         default=DEFAULT_POLICY.deadline_s,
-        help="seconds; no retry wait starts that would end past it",
+        help="seconds per request; a retry wait that would end past it is not started",
     )
     retry.add_argument(
         "--retry-wait",
         type=float,
         default=DEFAULT_POLICY.initial_wait_s,
-        help="first backoff in seconds (doubles per retry, plus jitter; Retry-After wins)",
+        help="first backoff in seconds (doubles per retry, plus jitter; at least Retry-After)",
     )
     retry.add_argument(
         "--max-retry-wait", type=float, default=DEFAULT_POLICY.max_wait_s, help="seconds"
