@@ -27,14 +27,15 @@ def test_a_timeout_is_retried(httpserver):
     def slow_once(request):
         calls.append(1)
         if len(calls) == 1:
-            time.sleep(0.6)
+            time.sleep(2.0)
         return Response("{}")
 
     httpserver.expect_request("/x").respond_with_handler(slow_once)
-    client = HttpClient("test", policy=FAST, timeout_s=0.3)
+    client = HttpClient("test", policy=FAST, timeout_s=1.0)
 
     assert client.get(httpserver.url_for("/x")).content == b"{}"
-    assert client.retries == 1 and len(calls) == 2
+    # The first attempt timed out; on a loaded machine a later one may too, never all.
+    assert client.retries >= 1 and client.retries == len(calls) - 1
 
 
 def test_a_dropped_connection_is_retried_then_gives_up():
@@ -85,7 +86,7 @@ def test_a_retry_after_past_the_deadline_gives_up_instead_of_sleeping(httpserver
     with pytest.raises(FetchFailed, match="HTTP 503: 'busy'"):
         client.get(httpserver.url_for("/x"))
 
-    assert time.monotonic() - started < 1.5 and len(httpserver.log) == 1
+    assert time.monotonic() - started < 10 and len(httpserver.log) == 1  # not 30 s
 
 
 def test_retry_after_as_seconds_or_http_date():

@@ -219,14 +219,16 @@ def test_bodies_obey_robots_size_cap_and_per_site_spacing(httpserver):
     httpserver.expect_request("/news/a").respond_with_handler(page)
     httpserver.expect_request("/news/b").respond_with_handler(page)
     httpserver.expect_request("/big").respond_with_data("x" * 5000, content_type="text/html")
-    articles = [
-        {"url": httpserver.url_for(p)} for p in ("/news/a", "/private/x", "/big", "/news/b")
-    ]
-    fetcher = BodyFetcher(BodyLimits(max_bytes=4000, timeout_s=5, min_interval_s=0.3))
+    httpserver.expect_request("/slow").respond_with_handler(
+        lambda request: time.sleep(3.5) or Response(ARTICLE_HTML, content_type="text/html")
+    )
+    paths = ("/news/a", "/private/x", "/big", "/news/b", "/slow")
+    articles = [{"url": httpserver.url_for(p)} for p in paths]
+    fetcher = BodyFetcher(BodyLimits(max_bytes=4000, timeout_s=1.5, min_interval_s=0.3))
 
     summary = fetcher.add_bodies(articles)
 
-    assert summary == "bodies: 2 ok, 1 robots_disallowed, 1 too_large"
+    assert summary == "bodies: 2 ok, 1 robots_disallowed, 1 timeout, 1 too_large"
     assert "Federal Reserve" in articles[0]["body"] and "menu" not in articles[0]["body"]
     assert "body" not in articles[1] and "body" not in articles[2]
     assert not any(entry[0].path.startswith("/private") for entry in httpserver.log)
