@@ -8,13 +8,17 @@ date). Each keeps a server-side log of the requests it answered (arrival time an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
+import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from werkzeug import Request, Response
+from werkzeug.serving import make_server
 
 OANDA_PATH = "/v3/instruments/SPX500_USD/candles"
 GDELT_PATH = "/api/v2/doc/doc"
@@ -108,3 +112,14 @@ def gdelt_article(moment: dt.datetime, n: int) -> dict[str, Any]:
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+@contextlib.contextmanager
+def threaded_server(handler: Callable[[Request], Response]) -> Iterator[str]:
+    """A server of its own for slow answers (the shared one answers one request at a time)."""
+    server = make_server("127.0.0.1", 0, Request.application(handler), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()

@@ -113,7 +113,8 @@ class BodyFetcher:
         """The body of ``url`` within the caps; ``PageSkipped`` with the reason otherwise."""
         cap = max_bytes or self.limits.max_bytes
         deadline = time.monotonic() + self.limits.timeout_s
-        self._limiter(site).wait()
+        limiter = self._limiter(site)
+        limiter.wait()
         try:
             with self.session.get(url, stream=True, timeout=self.limits.timeout_s) as response:
                 if response.status_code != 200:
@@ -135,6 +136,8 @@ class BodyFetcher:
             raise PageSkipped("timeout") from None
         except requests.RequestException:
             raise PageSkipped("unreachable") from None
+        finally:
+            limiter.done()
 
     def close(self) -> None:
         self.session.close()

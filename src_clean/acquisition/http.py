@@ -8,7 +8,8 @@
   the API's own message: retrying a bad token or an unknown instrument cannot help.
 * ``retryable_body`` lets a source retry a 2xx that is really an error page (GDELT answers
   throttled requests with 200 and a text or HTML page).
-* ``min_interval_s`` spaces the starts of consecutive requests (retries included).
+* ``min_interval_s`` spaces consecutive requests, retries included, from the end of one to
+  the start of the next.
 
 Credentials travel in headers only: nothing here logs headers or query strings.
 """
@@ -120,17 +121,25 @@ def api_message(response: requests.Response) -> str:
 
 
 class RateLimiter:
-    """At least ``min_interval_s`` between the starts of consecutive calls to ``wait``."""
+    """At least ``min_interval_s`` from the end of one request to the start of the next.
+
+    Counting from the end (the answer received) rather than the start means the server
+    sees the requests at least that far apart too, however long each one took on the way.
+    """
 
     def __init__(self, min_interval_s: float) -> None:
         self.min_interval_s = min_interval_s
         self._last: float | None = None
 
     def wait(self) -> None:
+        """Sleep until the next request may start."""
         if self._last is not None:
             delay = self._last + self.min_interval_s - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+
+    def done(self) -> None:
+        """A request just ended."""
         self._last = time.monotonic()
 
 
@@ -213,6 +222,8 @@ class HttpClient:
             response = self.session.get(url, params=params, timeout=self.timeout_s)
         except TRANSPORT_ERRORS as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self.limiter.done()
         status = response.status_code
         if status in RETRY_STATUSES or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
