@@ -18,6 +18,14 @@ from src_clean.errors import USER_ERROR_EXIT, UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample-data": ("src_clean.sample_data", "Generate sample SPX500 candles and news."),
+    "fetch-market": (
+        "src_clean.acquisition.market_cli",
+        "Fetch OANDA v20 candles into per-day landing files.",
+    ),
+    "fetch-news": (
+        "src_clean.acquisition.news_cli",
+        "Fetch GDELT or RSS articles into per-day landing files.",
+    ),
     "bronze-market": ("src_clean.data_pipelines.bronze.market", "Ingest raw candles into bronze."),
     "bronze-news": ("src_clean.data_pipelines.bronze.news", "Ingest raw articles into bronze."),
     "silver-market": (
