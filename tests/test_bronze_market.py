@@ -13,11 +13,8 @@ import pytest
 
 from src_clean import cli, tables
 from src_clean.data_pipelines.bronze.market import ingest_market
-from src_clean.data_pipelines.bronze.market_parse import (
-    arrow_json_records,
-    decode_lines,
-    json_records,
-)
+from src_clean.data_pipelines.bronze.lines import split_lines
+from src_clean.data_pipelines.bronze.market_parse import arrow_json_records, json_records
 from src_clean.data_pipelines.bronze.market_validate import validate
 from src_clean.lake import Lake
 from src_clean.reports import IngestReport
@@ -94,7 +91,7 @@ def _candles(tmp_path: Path) -> pd.DataFrame:
 
 def _quarantine(tmp_path: Path) -> pd.DataFrame:
     lake = Lake(tmp_path / "lake")
-    return lake.read(QUARANTINE).sort_values(["source_file", "line_number"], ignore_index=True)
+    return lake.read(QUARANTINE).sort_values(["source_file", "record_number"], ignore_index=True)
 
 
 def _expected(with_volume: bool = True) -> pd.DataFrame:
@@ -135,9 +132,9 @@ def _validated(records: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("fmt", ["oanda_mid", "oanda_bid_ask", "flat_ndjson"])
 def test_clean_ndjson_takes_the_arrow_path_with_the_same_candles(fmt: str) -> None:
     data = FORMATS[fmt].encode()
-    lines = decode_lines(data).good
+    lines = split_lines(data, "f.ndjson")
 
-    fast = arrow_json_records(data, lines)
+    fast = arrow_json_records(data, lines.good)
 
     assert fast is not None
     pd.testing.assert_frame_equal(_validated(fast), _validated(json_records(lines)))
@@ -147,7 +144,7 @@ def test_clean_ndjson_takes_the_arrow_path_with_the_same_candles(fmt: str) -> No
 def test_arrow_path_leaves_wrappers_to_the_line_parser(fmt: str) -> None:
     data = FORMATS[fmt].encode()
 
-    assert arrow_json_records(data, decode_lines(data).good) is None
+    assert arrow_json_records(data, split_lines(data, "f.ndjson").good) is None
 
 
 def test_instrument_comes_from_the_record_then_the_wrapper_then_the_default(
@@ -210,7 +207,7 @@ def test_bad_json_records_are_quarantined_with_a_reason(tmp_path: Path, reason: 
     assert (report.read, report.written, report.quarantined) == (2, 1, 1)
     assert report.quarantine_reasons == {reason: 1}
     rejected = _quarantine(tmp_path)
-    assert rejected[["line_number", "reason"]].values.tolist() == [[3, reason]]
+    assert rejected[["record_number", "reason"]].values.tolist() == [[3, reason]]
     assert rejected.at[0, "raw"] == bad
     assert rejected.at[0, "source_file"].endswith("c.ndjson")
     assert len(_candles(tmp_path)) == 1
@@ -232,7 +229,7 @@ def test_invalid_utf8_line_is_quarantined_and_the_rest_kept(tmp_path: Path) -> N
 
     assert report.quarantine_reasons == {"invalid_utf8": 1}
     assert (report.read, report.written) == (4, 2)
-    assert _quarantine(tmp_path)["line_number"].tolist() == [2]
+    assert _quarantine(tmp_path)["record_number"].tolist() == [2]
 
 
 def test_bad_csv_rows_are_quarantined(tmp_path: Path) -> None:
@@ -248,7 +245,7 @@ def test_bad_csv_rows_are_quarantined(tmp_path: Path) -> None:
     report = _ingest(tmp_path, {"c.csv": "\n".join(rows) + "\n"})
 
     assert (report.read, report.written, report.quarantined) == (5, 2, 3)
-    assert _quarantine(tmp_path)[["line_number", "reason"]].values.tolist() == [
+    assert _quarantine(tmp_path)[["record_number", "reason"]].values.tolist() == [
         [3, "missing_field:low"],
         [4, "extra_fields"],
         [6, "unparseable_time"],
@@ -363,7 +360,7 @@ def test_naive_times_are_local_across_the_dst_changes(tmp_path: Path) -> None:
         pd.Timestamp("2024-11-03T07:30Z"),
     ]
     assert report.quarantine_reasons == {"nonexistent_local_time": 1, "ambiguous_local_time": 1}
-    assert _quarantine(tmp_path)["line_number"].tolist() == [3, 5]
+    assert _quarantine(tmp_path)["record_number"].tolist() == [3, 5]
 
 
 @pytest.mark.parametrize(
@@ -403,7 +400,7 @@ def test_unterminated_broken_last_line_is_truncated_not_fatal(tmp_path: Path) ->
     report = _ingest(tmp_path, {"p.ndjson": partial})
 
     assert (report.written, report.quarantine_reasons) == (2, {"truncated_line": 1})
-    assert _quarantine(tmp_path)["line_number"].tolist() == [3]
+    assert _quarantine(tmp_path)["record_number"].tolist() == [3]
 
 
 def test_truncated_gzip_keeps_the_complete_lines(tmp_path: Path) -> None:

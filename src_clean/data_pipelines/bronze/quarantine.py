@@ -1,42 +1,101 @@
-"""Quarantine: rejected raw records kept with the reason, never dropped silently."""
+"""Quarantine: rejected raw records kept with the reason, never dropped silently (contract C2).
+
+One row per rejected record, or per file that could not be read at all (``record_number``
+0): ``source_file``, ``record_number`` (1-based line number, or element number inside a
+JSON document that spans lines), ``reason``, ``raw`` (the first ``RAW_LIMIT`` bytes,
+decoded leniently), ``raw_bytes`` (the full length), ``raw_sha256`` (of the full bytes) and
+``quarantined_at`` (the first run that saw it). Rows are keyed on (source_file,
+record_number, raw_sha256): rerunning the same input, on any day, adds nothing.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass, fields
 
 import pandas as pd
 
 from src_clean import tables
 from src_clean.lake import Lake
 
-QUARANTINE_COLUMNS = ["source_file", "line_number", "reason", "raw", "quarantined_at"]
+RAW_LIMIT = 64 * 1024
+KEY_COLUMNS = ["source_file", "record_number", "raw_sha256"]
+QUARANTINE_COLUMNS = [
+    "source_file",
+    "record_number",
+    "reason",
+    "raw",
+    "raw_bytes",
+    "raw_sha256",
+    "quarantined_at",
+]
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """One rejected record: the raw text (decoded leniently), why, and where it came from."""
+    """One rejected record (or file, ``record_number`` 0): where, why, and a bounded copy."""
 
     source_file: str
-    line_number: int
+    record_number: int
     reason: str
     raw: str
+    raw_bytes: int
+    raw_sha256: str
+
+    @classmethod
+    def of(
+        cls, source_file: str, record_number: int, reason: str, raw: str | bytes | memoryview
+    ) -> Rejected:
+        """A rejection of ``raw``: only its first ``RAW_LIMIT`` bytes are kept."""
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        return cls(
+            source_file=source_file,
+            record_number=int(record_number),
+            reason=reason,
+            raw=preview(data),
+            raw_bytes=len(data),
+            raw_sha256=hashlib.sha256(data).hexdigest(),
+        )
 
 
-def write_quarantine(lake: Lake, table: str, rejected: list[Rejected], run_ts: dt.datetime) -> None:
-    """Upsert rejected records into ``quarantine/<table>/`` under the run's date.
+def preview(data: bytes | memoryview) -> str:
+    """The first ``RAW_LIMIT`` bytes of ``data`` as text (invalid UTF-8 replaced)."""
+    return bytes(data[:RAW_LIMIT]).decode("utf-8", "replace")
 
-    Keyed on (source_file, line_number, raw): one line can hold several rejected candles
-    (an OANDA response), and re-ingesting the same input is idempotent.
+
+def file_rejection(source_file: str, reason: str, detail: str = "") -> Rejected:
+    """The file-level entry for a file that could not be read (``raw`` holds the detail)."""
+    return Rejected.of(source_file, 0, reason, detail)
+
+
+def write_quarantine(
+    lake: Lake, table: str, rejected: Iterable[Rejected], run_ts: dt.datetime
+) -> int:
+    """Add the rejections not stored yet to ``quarantine/<table>/``; returns how many were new.
+
+    Idempotent across runs and days: a row whose key (source_file, record_number,
+    raw_sha256) is already stored keeps its first ``quarantined_at``; identical rejections
+    within one run are stored once.
     """
-    if not rejected:
-        return
-    df = pd.DataFrame([r.__dict__ for r in rejected])
+    frame = pd.DataFrame([astuple(r) for r in rejected], columns=[f.name for f in fields(Rejected)])
+    if frame.empty:
+        return 0
+    frame = frame.drop_duplicates(KEY_COLUMNS, keep="first")
+    target = tables.quarantine(table)
+    if lake.exists(target):
+        stored = lake.read(target, columns=KEY_COLUMNS)
+        seen = pd.MultiIndex.from_frame(stored.astype({"record_number": "int64"}))
+        frame = frame[~pd.MultiIndex.from_frame(frame[KEY_COLUMNS]).isin(seen)]
+    if frame.empty:
+        return 0
     ts = pd.Timestamp(run_ts)
-    df["quarantined_at"] = ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
+    frame["quarantined_at"] = ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
     lake.upsert_partitioned(
-        tables.quarantine(table),
-        df[QUARANTINE_COLUMNS],
+        target,
+        frame[QUARANTINE_COLUMNS].astype({"record_number": "int64", "raw_bytes": "int64"}),
         date_column="quarantined_at",
-        key_columns=["source_file", "line_number", "raw"],
+        key_columns=KEY_COLUMNS,
     )
+    return len(frame)
