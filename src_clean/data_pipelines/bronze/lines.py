@@ -39,6 +39,7 @@ LINE_TOO_LONG = "line_too_long"
 INVALID_UTF8 = "invalid_utf8"
 INVALID_JSON = "invalid_json"
 TOO_DEEP = "too_deep"
+TRUNCATED_LINE = "truncated_line"
 
 _JSON_DECODER = json.JSONDecoder(parse_constant=str)
 # Integers of 19+ digits may not fit int64 (or even a float): decoded as floats (``inf``
@@ -81,6 +82,17 @@ def split_lines(data: bytes, source_file: str) -> Lines:
         good = [(n, t) for n, t in enumerate(texts, start=1) if t.strip()]
         return Lines(good, [], len(texts), terminated)
     return _decode_each(_line_slices(data), source_file, terminated)
+
+
+def cut_last_line(lines: Lines, source_file: str) -> list[Rejected]:
+    """After a damaged gzip: the unterminated last line is a cut record, never a value.
+
+    Removed from ``lines.good`` and returned as a ``truncated_line`` rejection.
+    """
+    if lines.terminated or not lines.good or lines.good[-1][0] != lines.last_line:
+        return []
+    number, text = lines.good.pop()
+    return [Rejected.of(source_file, number, TRUNCATED_LINE, text)]
 
 
 def _split_text(text: str) -> list[str]:

@@ -34,7 +34,9 @@ import pyarrow.json as pa_json
 from src_clean.data_pipelines.bronze.lines import (
     INVALID_JSON,
     MAX_LINE_BYTES,
+    TRUNCATED_LINE,
     Lines,
+    cut_last_line,
     document,
     load_json,
     reject_too_deep,
@@ -58,7 +60,6 @@ CSV_TIME_ALIASES = {"datetime": "time", "timestamp": "time"}
 HEADERLESS_COLUMNS = ("time", *PRICE_FIELDS, "volume")
 REQUIRED_CSV_COLUMNS = ("time", *PRICE_FIELDS)
 
-TRUNCATED_LINE = "truncated_line"
 NOT_A_CANDLE = "not_a_candle"
 EMPTY_ARRAY = "empty_array"
 NO_CANDLES = "no_candles"
@@ -122,14 +123,6 @@ def parse_file(file: InputFile, delimiter: str | None = None) -> ParsedCandles:
     frame.insert(0, "source_file", file.uri)
     truncated = file_rejection(file.uri, "truncated_gzip", read.detail) if read.truncated else None
     return ParsedCandles(frame, [*lines.rejected, *cut], truncated=truncated)
-
-
-def cut_last_line(lines: Lines, source_file: str) -> list[Rejected]:
-    """After a damaged gzip: the unterminated last line is a cut record, never a candle."""
-    if lines.terminated or not lines.good or lines.good[-1][0] != lines.last_line:
-        return []
-    number, text = lines.good.pop()
-    return [Rejected.of(source_file, number, TRUNCATED_LINE, text)]
 
 
 def _records(

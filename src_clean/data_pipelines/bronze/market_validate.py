@@ -25,7 +25,7 @@ from src_clean.data_pipelines.bronze.market_parse import (
     PRICE_FIELDS,
 )
 from src_clean.data_pipelines.bronze.quarantine import Rejected
-from src_clean.data_pipelines.bronze.time_range import OUT_OF_RANGE, in_range, seconds_in_range
+from src_clean.data_pipelines.bronze.time_range import OUT_OF_RANGE, bounded_ns, seconds_in_range
 
 OVERFLOW = "overflow:"
 CANDLE_COLUMNS = ["time", "instrument", "granularity", *PRICE_FIELDS, "volume", "source_file"]
@@ -230,9 +230,10 @@ def parse_times(raw: pd.Series, timezone: str) -> ParsedTimes:
         pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce"),
         local,
     ]
-    parsed = pd.concat([p.dt.as_unit("us") for p in parts]).reindex(raw.index)
-    out_of_range = (unix & ~unix_ok) | (parsed.notna() & ~in_range(parsed))
-    values = parsed.where(~out_of_range).astype("datetime64[ns, UTC]")
+    bounded = [bounded_ns(part) for part in parts]
+    values = pd.concat([times for times, _ in bounded]).reindex(raw.index)
+    parsed_out = pd.concat([out for _, out in bounded]).reindex(raw.index, fill_value=False)
+    out_of_range = (unix & ~unix_ok) | parsed_out
     dst_reason = dst_reason.reindex(raw.index)
     reason = first_reason(
         [

@@ -22,3 +22,10 @@ def in_range(times: pd.Series) -> pd.Series:
 def seconds_in_range(seconds: pd.Series) -> pd.Series:
     """Unix seconds in the supported range (NaN and infinities: False)."""
     return (seconds >= SUPPORTED_START.timestamp()) & (seconds < SUPPORTED_END.timestamp())
+
+
+def bounded_ns(times: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC ``times`` of any resolution as nanoseconds (NaT outside the supported range), and
+    which were parsed but out of range."""
+    out = times.notna() & ~in_range(times)
+    return times.where(~out).dt.as_unit("ns"), out
