@@ -207,6 +207,15 @@ def reject_too_deep(lines: Lines, source_file: str) -> None:
         lines.good = [(n, t) for n, t in lines.good if n not in deep]
 
 
+def is_unicode(text: str) -> bool:
+    """``text`` is valid Unicode (JSON can smuggle in lone surrogates: ``"\\ud800"``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def single_values(lines: Lines) -> bool:
     """Whether the file is NDJSON (its first line is JSON alone), not one multi-line document."""
     return bool(lines.good) and not isinstance(load_json(lines.good[0][1]), str)

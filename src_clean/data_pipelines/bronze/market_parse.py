@@ -38,6 +38,7 @@ from src_clean.data_pipelines.bronze.lines import (
     Lines,
     cut_last_line,
     document,
+    is_unicode,
     load_json,
     reject_too_deep,
     single_values,
@@ -67,6 +68,7 @@ EXTRA_FIELDS = "extra_fields"
 INVALID_CSV = "invalid_csv"
 MISSING_FIELD = "missing_field:"
 WRONG_TYPE = "wrong_type:"
+INVALID_UNICODE = "invalid_unicode:"
 CSV_DELIMITERS = (",", "\t", ";", "|")
 SNIFF_LINES = 20
 
@@ -260,10 +262,10 @@ def _row(item: Any, context: dict[str, Any], number: int, text: str | None) -> d
     elif not isinstance(item, dict):
         row["error"] = NOT_A_CANDLE
     else:
-        flat, wrong = _flatten({**context, **item})
+        flat, problem = _flatten({**context, **item})
         row.update(flat)
-        if wrong:
-            row["error"] = f"{WRONG_TYPE}{wrong}"
+        if problem:
+            row["error"] = problem
     return row
 
 
@@ -273,35 +275,35 @@ def _dumps(value: Any) -> str:
 
 def _flatten(candle: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The known fields, sides flattened (``{"mid": {"o": 1}}`` -> ``{"mid.o": 1}``), and the
-    first field whose value has the wrong JSON type (``None`` when all are fine)."""
+    first problem: ``wrong_type:<field>`` for a value of the wrong JSON type,
+    ``invalid_unicode:<field>`` for text holding a lone surrogate (``None`` when all is fine)."""
     flat: dict[str, Any] = {}
-    wrong = None
+    problems: list[str] = []
     for key, value in candle.items():
         if value is None:
             continue
         if key in PRICE_SIDES:
             if not isinstance(value, dict):
-                wrong = wrong or key
+                problems.append(f"{WRONG_TYPE}{key}")
                 continue
             for price_key, price in value.items():
-                name = f"{key}.{price_key}"
-                if price_key not in OANDA_PRICE_KEYS.values() or price is None:
-                    continue
-                if _is_type(price, NUMBER_TYPES):
-                    flat[name] = price
-                else:
-                    wrong = wrong or name
+                if price_key in OANDA_PRICE_KEYS.values() and price is not None:
+                    _take(flat, problems, f"{key}.{price_key}", price, NUMBER_TYPES)
         elif key in FIELD_TYPES:
-            if _is_type(value, FIELD_TYPES[key]):
-                flat[key] = value
-            else:
-                wrong = wrong or key
-    return flat, wrong
+            _take(flat, problems, key, value, FIELD_TYPES[key])
+    return flat, problems[0] if problems else None
 
 
-def _is_type(value: Any, types: tuple[type, ...]) -> bool:
-    """``isinstance``, except that a JSON ``true``/``false`` is not a number."""
-    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+def _take(
+    flat: dict[str, Any], problems: list[str], name: str, value: Any, types: tuple[type, ...]
+) -> None:
+    """Store ``value`` under ``name``, or note why it cannot be stored."""
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        problems.append(f"{WRONG_TYPE}{name}")
+    elif isinstance(value, str) and not is_unicode(value):
+        problems.append(f"{INVALID_UNICODE}{name}")
+    else:
+        flat[name] = value
 
 
 # -- CSV --------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
+from src_clean.data_pipelines.bronze.lines import is_unicode
 from src_clean.data_pipelines.bronze.quarantine import Rejected
 from src_clean.data_pipelines.bronze.time_range import (
     OUT_OF_RANGE,
@@ -118,17 +119,9 @@ def _value_problem(name: str, value: Any) -> str | None:
     """Why ``value`` cannot be field ``name`` (``None`` when it can)."""
     if isinstance(value, bool) or not isinstance(value, FIELD_TYPES[name]):
         return f"{WRONG_TYPE}{name}"
-    if isinstance(value, str) and not _is_unicode(value):
+    if isinstance(value, str) and not is_unicode(value):
         return f"{INVALID_UNICODE}{name}"
     return None
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def normalize_url(url: str) -> str:

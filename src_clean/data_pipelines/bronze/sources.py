@@ -22,7 +22,7 @@ from src_clean.lake import Lake
 from src_clean.redact import redact
 
 GZIP_MAGIC = b"\x1f\x8b"
-GZIP_CHUNK = 1 << 20
+GZIP_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
