@@ -181,8 +181,7 @@ MARKET_CASES = {
     ),
     "lone surrogate": Case(
         "a.ndjson",
-        GOOD
-        + b'{"time":"2024-01-02T14:32:00Z","open":1,"high":2,"low":1,"close":1,"instrument":"\\ud800"}\n',
+        GOOD + ndjson(candle(1)).replace(b'"time"', b'"instrument": "\\ud800", "time"'),
         2,
         {"invalid_unicode:instrument": 1},
         ["14:31"],

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from src_clean import cli, tables
-from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.data_pipelines.bronze.lines import split_lines
+from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.data_pipelines.bronze.market_parse import arrow_json_records, json_records
 from src_clean.data_pipelines.bronze.market_validate import validate
 from src_clean.lake import Lake
