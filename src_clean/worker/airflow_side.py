@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from src_clean import aws
+from src_clean.data_pipelines.bronze.news_formats import SUFFIXES as RAW_SUFFIXES
 from src_clean.worker.jobs import DONE, FAILED, JobQueue
 from src_clean.worker.scoring import RAW_PREFIX
 
-RAW_SUFFIXES = (".jsonl", ".jsonl.gz")
 DEFAULT_BUCKET = "sp500-news"
 DEFAULT_TABLE = "sp500-sentiment-jobs"
 
@@ -45,7 +45,8 @@ class JobsSettings:
 
 
 def raw_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
-    """(key, etag) of every JSONL / JSONL.gz object under ``prefix``; hidden names skipped."""
+    """(key, etag) of every raw news object (``.json``, ``.jsonl``, ``.ndjson``, optionally
+    gzipped) under ``prefix``; hidden names skipped."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             key = obj["Key"]
