@@ -26,6 +26,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from src_clean.lake import Lake
+from src_clean.logging_setup import configure_logging
+from src_clean.redact import redact
 
 STAGES = ("bronze", "silver", "gold", "train")
 DEMO_DAYS = 60
@@ -165,7 +167,7 @@ def _finish(
     if summary:
         print(format_summary(summary))
         print(f"\nSummary JSON: {cfg.output_dir / 'reports' / 'training_summary.json'}")
-        print(f"MLflow:       {tracking_uri}")
+        print(f"MLflow:       {redact(tracking_uri)}")
         print("Open the UI:  make mlflow-ui   (then http://127.0.0.1:5000)")
     print(f"Lake:         {cfg.output_dir.resolve()}  (bronze/, silver/, gold/, quarantine/)")
     return summary
@@ -219,13 +221,13 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(fmt="%(levelname)s %(name)s: %(message)s")
     cfg = parse_args(argv)
     try:
         run_pipeline(cfg)
     except Exception as exc:
         log.exception("pipeline failed")
-        print(f"\nerror: pipeline failed: {exc}", file=sys.stderr)
+        print(f"\nerror: pipeline failed: {redact(str(exc))}", file=sys.stderr)
         return 1
     return 0
 

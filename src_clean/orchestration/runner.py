@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from src_clean import tables
+from src_clean.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def run_stage(argv: Sequence[str]) -> None:
     """Run ``python -m src_clean <argv>`` in-process; raise StageFailed unless it exits 0."""
     from src_clean.cli import main
 
-    command = shlex.join(["python", "-m", "src_clean", *argv])
+    command = redact(shlex.join(["python", "-m", "src_clean", *argv]))  # shown in task logs
     log.info("running %s", command)
     try:
         code = main(list(argv))
