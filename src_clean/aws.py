@@ -134,3 +134,24 @@ def client(service: str, settings: AwsSettings | None = None) -> Any:
 
     settings = settings or resolve_settings(service)
     return boto3.client(service, **settings.boto3_kwargs())
+
+
+def delta_storage_options(settings: AwsSettings | None = None) -> dict[str, str]:
+    """delta-rs storage options for an ``s3://`` lake (default: ``resolve_settings("s3")``).
+
+    Commits are conditional puts (``If-None-Match: *``, which AWS S3, MinIO and moto
+    honour), so concurrent writers never overwrite each other's log entry and no
+    locking table is needed.
+    """
+    settings = settings or resolve_settings("s3")
+    values = {
+        "AWS_ACCESS_KEY_ID": settings.access_key,
+        "AWS_SECRET_ACCESS_KEY": settings.secret_key,
+        "AWS_SESSION_TOKEN": settings.session_token,
+        "AWS_REGION": settings.region,
+        "AWS_ENDPOINT_URL": settings.endpoint_url,
+        "AWS_CONDITIONAL_PUT": "etag",
+    }
+    if settings.endpoint_url and settings.endpoint_url.startswith("http://"):
+        values["AWS_ALLOW_HTTP"] = "true"
+    return {name: value for name, value in values.items() if value}

@@ -1,23 +1,43 @@
-"""Partitioned Parquet tables under a lake root (local folder or ``s3://bucket/prefix``).
+"""The lake: Delta Lake tables under a root (local folder or ``s3://bucket/prefix``).
 
-Every table is a folder of hive-style partitions ``date=YYYY-MM-DD`` holding exactly one
-file, ``part-0.parquet``. Writers replace whole partitions atomically, so a reader sees
-either the old or the new partition, never half of one: on a local disk the new file is
-written under a temporary name next to the target and then renamed over it; on S3 a
-upload is already atomic per object (and strongly read-after-write consistent), so
-the object is written in place: a rename there would be a copy plus a delete.
+Every table named in ``src_clean.tables`` is a Delta table (delta-rs, no JVM) partitioned
+by ``date``, the UTC date of the spec's date column. Four operations cover every stage:
+
+- ``read``: a date range reads only its partitions, ``columns`` only those columns, and
+  ``version`` a past snapshot (time travel); rows come back in the spec's sort order.
+- ``upsert``: a Delta MERGE on the spec's keys across the whole table (a row whose date
+  changed moves partition); ``keep_on_update`` columns keep their stored value.
+- ``replace_range``: the partitions of a date range overwritten in one commit (a
+  predicate overwrite), for the recomputed layers.
+- ``version`` / ``table_uri``: what a reader needs to name the exact snapshot it read.
+
+Each operation is one atomic commit: readers see the table before or after it, never in
+between, and a killed writer leaves only unreferenced files (``lake-maintain`` vacuums
+them). Concurrent writers rely on Delta's optimistic concurrency; a lost commit race is
+retried a bounded number of times with jitter, then fails loudly naming the table and
+operation. On S3 a commit is a conditional put (``If-None-Match``), so two writers can
+never both claim a version.
+
+Schemas are enforced on write: a frame whose columns or types do not match the spec (or,
+for the computed layers, the table's stored schema) fails with ``SchemaMismatchError``
+naming the columns, and nothing is written. Columns are added only by ``evolve``.
+Timestamps are stored as Delta timestamps (microseconds, UTC) and read back as
+``datetime64[ns, UTC]``; a value with sub-microsecond digits is refused, not truncated.
 
 S3 credentials, region and endpoint come from ``src_clean.aws`` (the standard AWS
-environment, ``AWS_ENDPOINT_URL`` included, or Airflow's ``aws_default`` connection).
+environment or Airflow's ``aws_default`` connection), for Delta and the JSON helpers alike.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
+import queue
+import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,20 +45,45 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
-from src_clean.aws import filesystem_for
+from src_clean import tables
+from src_clean.aws import delta_storage_options, filesystem_for
+from src_clean.tables import PARTITION_COLUMN, TableSpec
 
-PARTITION_FILE = "part-0.parquet"
+log = logging.getLogger(__name__)
+
 DEFAULT_LAKE_ROOT = "data_clean"
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
-NS_PER_DAY = 86_400 * 10**9
+DELTA_TIMESTAMP = pa.timestamp("us", tz="UTC")
+US_PER_DAY = 86_400 * 10**6
+# Commit races lost before an operation gives up; each retry re-reads the table.
+COMMIT_ATTEMPTS = 12
+RETRY_WAIT = wait_random_exponential(multiplier=0.05, max=2.0)
+
+Frames = pd.DataFrame | Callable[[], Iterable[pd.DataFrame]]
+
+
+class SchemaMismatchError(ValueError):
+    """A frame does not match its table's schema; nothing was written."""
+
+
+class CommitConflictError(RuntimeError):
+    """A write lost its commit race to concurrent writers more times than allowed."""
 
 
 def _to_date(value: dt.date | str | pd.Timestamp) -> dt.date:
-    if isinstance(value, pd.Timestamp):
-        return value.date()
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -47,7 +92,7 @@ def _to_date(value: dt.date | str | pd.Timestamp) -> dt.date:
 
 
 def normalize_timestamps(df: pd.DataFrame) -> pd.DataFrame:
-    """Cast every datetime column to ``datetime64[ns, UTC]`` so partitions share one schema."""
+    """Cast every datetime column to ``datetime64[ns, UTC]`` (naive values are UTC)."""
     out = df
     for col in df.columns:
         dtype = df[col].dtype
@@ -65,23 +110,37 @@ def normalize_timestamps(df: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """What an upsert did: rows in the new data, rows they replaced, partitions touched."""
+    """What an upsert did: rows given, rows inserted, stored rows replaced by a changed
+    row, the partitions of the new rows, and the table version it committed."""
 
     rows_in: int
+    rows_inserted: int
     rows_replaced: int
     partitions: tuple[str, ...]
+    version: int | None
+
+
+@dataclass(frozen=True)
+class ReplaceResult:
+    """What a range replacement wrote: rows, their partitions and the committed version."""
+
+    rows: int
+    partitions: tuple[str, ...]
+    version: int | None
 
 
 class Lake:
-    """A lake root with atomic, partition-scoped Parquet reads and writes."""
+    """A lake root holding Delta tables plus a few JSON/text side files."""
 
     def __init__(self, root: str | os.PathLike[str] = DEFAULT_LAKE_ROOT) -> None:
         root_str = str(root)
         if "://" in root_str:
             self.fs, base = filesystem_for(root_str)
+            self._uri_base = f"{root_str.split('://', 1)[0]}://{base.rstrip('/')}"
         else:
             self.fs = pafs.LocalFileSystem()
             base = str(Path(root_str).expanduser().resolve())
+            self._uri_base = base.rstrip("/")
         self.root = root_str
         self._base = base.rstrip("/")
 
@@ -102,141 +161,310 @@ class Lake:
             raise ValueError(f"{self.root} is not a local lake")
         return Path(self.path(*parts))
 
-    # -- partitions -----------------------------------------------------------------
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """delta-rs storage options (credentials, endpoint, commit mode); None when local."""
+        return None if self.is_local else delta_storage_options()
 
-    def partition_path(self, table: str, day: dt.date | str) -> str:
-        return self.path(table, f"date={_to_date(day).isoformat()}", PARTITION_FILE)
+    # -- tables -----------------------------------------------------------------------
 
-    def partitions(self, table: str) -> list[dt.date]:
-        """Dates of the partitions present in ``table``, sorted."""
-        selector = pafs.FileSelector(self.path(table), allow_not_found=True)
-        days = []
-        for info in self.fs.get_file_info(selector):
-            name = info.base_name
-            if info.type == pafs.FileType.Directory and name.startswith("date="):
-                days.append(dt.date.fromisoformat(name[len("date=") :]))
-        return sorted(days)
+    def table_uri(self, table: str | TableSpec) -> str:
+        """Where the Delta table lives: an absolute path or ``s3://bucket/prefix/table``."""
+        return f"{self._uri_base}/{tables.spec(table).name}"
 
-    def exists(self, table: str) -> bool:
-        return bool(self.partitions(table))
-
-    def write_partition(self, table: str, day: dt.date | str, df: pd.DataFrame) -> str:
-        """Replace one partition with ``df`` atomically."""
-        return self._write_parquet_at(self.partition_path(table, day), df)
-
-    def write_parquet(self, relpath: str, df: pd.DataFrame) -> str:
-        """Write ``df`` as one Parquet file at ``relpath`` under the root, atomically."""
-        return self._write_parquet_at(self.path(relpath), df)
-
-    def _write_parquet_at(self, target: str, df: pd.DataFrame) -> str:
-        table_pa = pa.Table.from_pandas(
-            normalize_timestamps(df).reset_index(drop=True), preserve_index=False, nthreads=1
-        )
-        buffer = pa.BufferOutputStream()
-        pq.write_table(table_pa, buffer, compression="zstd")
-        self._write_atomically(target, buffer.getvalue())
-        return target
-
-    def _write_atomically(self, target: str, payload: bytes | pa.Buffer) -> None:
-        """Write ``payload`` to ``target`` so that readers never see a partial file.
-
-        The payload is serialized before anything is written. Local: a temporary file in
-        the same folder, then a rename. Object stores: written in place; an upload (one PUT,
-        or a multipart upload for large files) becomes visible whole, when it completes.
-        """
-        if not self.is_local:
-            with self.fs.open_output_stream(target) as sink:
-                sink.write(payload)
-            return
-        folder = target.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
-        tmp = f"{folder}/.tmp-{uuid.uuid4().hex}{Path(target).suffix}"
-        with self.fs.open_output_stream(tmp) as sink:
-            sink.write(payload)
-        self.fs.move(tmp, target)
-
-    def delete_partition(self, table: str, day: dt.date | str) -> None:
-        folder = self.partition_path(table, day).rsplit("/", 1)[0]
-        if self.fs.get_file_info(folder).type != pafs.FileType.NotFound:
-            self.fs.delete_dir(folder)
-
-    def write_partitioned(self, table: str, df: pd.DataFrame, date_column: str) -> list[str]:
-        """Replace every partition that ``df`` has rows for (by the UTC date of ``date_column``)."""
-        written = []
-        for day, part in _split_by_day(normalize_timestamps(df), date_column):
-            self.write_partition(table, day, part)
-            written.append(str(day))
-        return written
-
-    def upsert_partitioned(
-        self,
-        table: str,
-        df: pd.DataFrame,
-        *,
-        date_column: str,
-        key_columns: Sequence[str],
-        sort_columns: Sequence[str] | None = None,
-        keep_existing: Sequence[str] = (),
-    ) -> UpsertResult:
-        """Merge ``df`` into the partitions it touches: new rows win on ``key_columns``.
-
-        ``keep_existing`` names columns whose stored value survives when a key is
-        replaced (e.g. the first ``ingested_at``), which keeps reruns byte-identical.
-        Partitions are rewritten atomically, one at a time.
-        """
-        key_columns = list(key_columns)
-        order = list(sort_columns) if sort_columns else key_columns
-        replaced = 0
-        touched = []
-        for day, new in _split_by_day(normalize_timestamps(df), date_column):
-            old = self.read_partition(table, day)
-            if old is not None and len(old):
-                old = normalize_timestamps(old)
-                if keep_existing:
-                    new = _keep_stored_values(new, old, key_columns, keep_existing)
-                columns = list(new.columns) + [c for c in old.columns if c not in new.columns]
-                combined = pd.concat([old, new], ignore_index=True)[columns]
-                superseded = combined.duplicated(subset=key_columns, keep="last").to_numpy()
-                replaced += int(superseded[: len(old)].sum())
-                combined = combined[~superseded]
-            else:
-                combined = new
-            combined = combined.sort_values(order, kind="stable")
-            self.write_partition(table, day, combined)
-            touched.append(str(day))
-        return UpsertResult(rows_in=len(df), rows_replaced=replaced, partitions=tuple(touched))
-
-    # -- reads ----------------------------------------------------------------------
-
-    def read_partition(self, table: str, day: dt.date | str) -> pd.DataFrame | None:
-        path = self.partition_path(table, day)
-        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
+    def delta_table(self, table: str | TableSpec, version: int | None = None) -> DeltaTable | None:
+        """The ``DeltaTable`` (at ``version``, default latest), or None if there is none."""
+        try:
+            return DeltaTable(
+                self.table_uri(table), version=version, storage_options=self.storage_options
+            )
+        except TableNotFoundError:
             return None
-        return pq.read_table(path, filesystem=self.fs).to_pandas()
+
+    def version(self, table: str | TableSpec) -> int | None:
+        """The table's latest committed version; None when the table does not exist."""
+        delta = self.delta_table(table)
+        return None if delta is None else delta.version()
+
+    def exists(self, table: str | TableSpec) -> bool:
+        return self.delta_table(table) is not None
+
+    def partitions(self, table: str | TableSpec, version: int | None = None) -> list[dt.date]:
+        """Dates of the partitions holding rows, sorted."""
+        delta = self.delta_table(table, version)
+        if delta is None:
+            return []
+        return sorted(dt.date.fromisoformat(p[PARTITION_COLUMN]) for p in delta.partitions())
+
+    def schema(self, table: str | TableSpec) -> pa.Schema | None:
+        """The stored schema without the partition column; None when there is no table."""
+        delta = self.delta_table(table)
+        return None if delta is None else _data_schema(delta)
+
+    # -- reads ------------------------------------------------------------------------
 
     def read(
         self,
-        table: str,
+        table: str | TableSpec,
         start: dt.date | str | None = None,
         end: dt.date | str | None = None,
         columns: Iterable[str] | None = None,
+        version: int | None = None,
     ) -> pd.DataFrame:
-        """Concatenate the partitions of ``table`` with ``start <= date <= end`` (inclusive)."""
-        days = self.partitions(table)
-        if start is not None:
-            days = [d for d in days if d >= _to_date(start)]
-        if end is not None:
-            days = [d for d in days if d <= _to_date(end)]
-        cols = list(columns) if columns is not None else None
-        tables = [
-            pq.read_table(self.partition_path(table, d), filesystem=self.fs, columns=cols)
-            for d in days
-        ]
-        if not tables:
-            return pd.DataFrame(columns=cols or [])
-        return pa.concat_tables(tables, promote_options="default").to_pandas()
+        """Rows with ``start <= date <= end`` (inclusive), in the spec's sort order.
 
-    # -- small files ----------------------------------------------------------------
+        Only the partitions of the range and the requested ``columns`` are read;
+        ``version`` reads that snapshot of the table (time travel).
+        """
+        spec = tables.spec(table)
+        cols = list(columns) if columns is not None else None
+        delta = self.delta_table(spec, version)
+        if delta is None:
+            return _empty_frame(spec, cols)
+        dataset = delta.to_pyarrow_dataset()
+        names = cols or [n for n in dataset.schema.names if n != PARTITION_COLUMN]
+        order = [c for c in spec.sort if c in dataset.schema.names]
+        data = dataset.to_table(
+            columns=list(dict.fromkeys([*names, *order])), filter=_date_filter(start, end)
+        )
+        if order:
+            data = data.sort_by([(c, "ascending") for c in order])
+        return _to_pandas(data.select(names), spec)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, table: str | TableSpec, df: pd.DataFrame) -> UpsertResult:
+        """MERGE ``df`` into the table on the spec's keys (new values win), as one commit.
+
+        Keys are matched across the whole table, so a row whose date changed moves to
+        its new partition. Stored rows equal to the new ones are not rewritten, which
+        keeps a rerun from touching any file. ``df`` must hold each key once.
+        """
+        spec = tables.spec(table)
+        if df.empty:
+            return UpsertResult(0, 0, 0, (), self.version(spec))
+        duplicated = df.duplicated(list(spec.keys))
+        if duplicated.any():
+            raise ValueError(
+                f"{spec.name}: upsert got {int(duplicated.sum())} rows with a repeated key "
+                f"{list(spec.keys)}; deduplicate first"
+            )
+        source = self._conform(spec, df, self.schema(spec))
+
+        def attempt() -> UpsertResult:
+            delta = self._open_or_create(spec, source.schema)
+            metrics = self._merge(spec, delta, source)
+            return UpsertResult(
+                rows_in=len(df),
+                rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+                rows_replaced=int(metrics.get("num_target_rows_updated", 0)),
+                partitions=_partition_names(source),
+                version=delta.version(),
+            )
+
+        return self._with_retries(spec, "upsert", attempt)
+
+    def replace_range(
+        self,
+        table: str | TableSpec,
+        data: Frames,
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+    ) -> ReplaceResult:
+        """Replace the partitions ``start..end`` (inclusive; None = unbounded) in one commit.
+
+        ``data`` is a frame, or a function returning frames (streamed, so a multi-year
+        recompute never holds every row; called again if the commit must be retried).
+        Every row must fall in the range; dates of the range with no rows end up empty.
+        """
+        spec = tables.spec(table)
+        first, last = (None if v is None else _to_date(v) for v in (start, end))
+        if first and last and first > last:
+            raise ValueError(f"{spec.name}: start {first} is after end {last}")
+        frames = (lambda: [data]) if isinstance(data, pd.DataFrame) else data
+
+        def attempt() -> ReplaceResult:
+            delta = self.delta_table(spec)
+            stored = None if delta is None else _data_schema(delta)
+            parts = _prefetched(f for f in frames() if len(f))
+            head_frame = next(parts, None)
+            if head_frame is None:  # nothing to write: clear the range
+                if delta is None:
+                    return ReplaceResult(0, (), None)
+                delta.delete(_date_predicate(first, last), commit_properties=_commit("replace"))
+                return ReplaceResult(0, (), delta.version())
+            head = self._conform(spec, head_frame, stored, first, last)
+            schema = stored or head.schema.remove(head.schema.get_field_index(PARTITION_COLUMN))
+            rest = (self._conform(spec, f, schema, first, last) for f in parts)
+            written: list[pa.Table] = []
+            reader = pa.RecordBatchReader.from_batches(
+                head.schema, _record_batches(_chain(head, rest), written)
+            )
+            if delta is None:
+                delta = self._open_or_create(spec, head.schema)
+            write_deltalake(
+                delta,
+                reader,
+                mode="overwrite",
+                predicate=_date_predicate(first, last),
+                commit_properties=_commit("replace"),
+            )
+            delta.update_incremental()
+            days = sorted({p for t in written for p in _partition_names(t)})
+            return ReplaceResult(sum(len(t) for t in written), tuple(days), delta.version())
+
+        return self._with_retries(spec, "replace_range", attempt)
+
+    def delete_range(
+        self,
+        table: str | TableSpec,
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+    ) -> ReplaceResult:
+        """Empty the partitions ``start..end`` (a ``replace_range`` with no rows)."""
+        return self.replace_range(table, lambda: [], start, end)
+
+    def evolve(self, table: str | TableSpec, columns: Mapping[str, pa.DataType]) -> int:
+        """Add nullable ``columns`` to the table's schema (the explicit evolution step).
+
+        Existing rows read the new columns as null until recomputed or upserted. Columns
+        are never dropped or retyped here: that is a rebuild (``replace_range`` over the
+        whole table after renaming the old one). Returns the new version.
+        """
+        from deltalake.schema import Field
+
+        spec = tables.spec(table)
+        delta = self.delta_table(spec)
+        if delta is None:
+            raise ValueError(f"{spec.name}: no table to evolve")
+        present = set(_data_schema(delta).names)
+        clash = sorted(present & set(columns))
+        if clash:
+            raise SchemaMismatchError(f"{spec.name}: columns already present: {clash}")
+        fields = [Field.from_arrow(pa.field(n, t, nullable=True)) for n, t in columns.items()]
+        delta.alter.add_columns(fields, commit_properties=_commit("evolve"))
+        return delta.version()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _with_retries(self, spec: TableSpec, operation: str, attempt: Callable[[], Any]) -> Any:
+        """Run ``attempt``; rerun it (from a fresh read) when a concurrent commit won."""
+        retrying = Retrying(
+            stop=stop_after_attempt(COMMIT_ATTEMPTS),
+            wait=RETRY_WAIT,
+            retry=retry_if_exception_type(CommitFailedError),
+            before_sleep=lambda state: log.info(
+                "%s %s: commit conflict (attempt %d), retrying",
+                spec.name,
+                operation,
+                state.attempt_number,
+            ),
+        )
+        try:
+            return retrying(attempt)
+        except RetryError as exc:
+            cause = exc.last_attempt.exception()
+            raise CommitConflictError(
+                f"{self.table_uri(spec)}: {operation} lost {COMMIT_ATTEMPTS} commit races "
+                f"to concurrent writers; last conflict: {cause}"
+            ) from cause
+
+    def _open_or_create(self, spec: TableSpec, schema: pa.Schema) -> DeltaTable:
+        """The table, created empty with ``schema`` (partitioned by date) if missing."""
+        delta = self.delta_table(spec)
+        if delta is not None:
+            return delta
+        return DeltaTable.create(
+            self.table_uri(spec),
+            schema,
+            mode="ignore",  # a concurrent creator may have won: use its table
+            partition_by=[PARTITION_COLUMN],
+            name=spec.name.replace("/", "_"),
+            description=spec.description,
+            storage_options=self.storage_options,
+        )
+
+    def _merge(self, spec: TableSpec, delta: DeltaTable, source: pa.Table) -> dict[str, Any]:
+        """One MERGE of ``source`` into ``delta`` on the spec's keys; its metrics."""
+        matches = [f"t.{k} = s.{k}" for k in spec.keys]
+        if spec.date_source in spec.keys:  # the key fixes the partition: prune on it
+            matches.append(f"t.{PARTITION_COLUMN} = s.{PARTITION_COLUMN}")
+        kept = set(spec.keep_on_update)
+        if spec.date_source in kept:
+            kept.add(PARTITION_COLUMN)
+        updated = [c for c in source.schema.names if c not in kept]
+        changed = " OR ".join(
+            f"(t.{c} IS DISTINCT FROM s.{c})" for c in updated if c not in spec.keys
+        )
+        merger = delta.merge(
+            source,
+            predicate=" AND ".join(matches),
+            source_alias="s",
+            target_alias="t",
+            commit_properties=_commit("upsert"),
+        )
+        if changed:
+            merger = merger.when_matched_update({c: f"s.{c}" for c in updated}, predicate=changed)
+        return merger.when_not_matched_insert_all().execute()
+
+    def _conform(
+        self,
+        spec: TableSpec,
+        df: pd.DataFrame,
+        stored: pa.Schema | None,
+        first: dt.date | None = None,
+        last: dt.date | None = None,
+    ) -> pa.Table:
+        """``df`` as an Arrow table of the table's schema plus ``date``, sorted by the spec.
+
+        The schema is the spec's, else the stored one, else (a computed table's first
+        write) the frame's own. Raises ``SchemaMismatchError`` naming every offending
+        column, and ``ValueError`` for a row outside ``first..last``.
+        """
+        target = spec.arrow_schema() or stored or _frame_schema(spec, df)
+        missing = [n for n in target.names if n not in df.columns]
+        extra = [c for c in df.columns if c not in target.names]
+        problems = []
+        if missing:
+            problems.append(f"missing columns {missing}")
+        if extra:
+            problems.append(f"unexpected columns {extra}")
+        if problems:
+            raise SchemaMismatchError(_mismatch(spec, problems))
+        frame = normalize_timestamps(df[target.names]).reset_index(drop=True)
+        arrays, bad = [], []
+        for fld in target:
+            try:
+                array = pa.array(frame[fld.name], from_pandas=True)
+                arrays.append(array.cast(fld.type, safe=True))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                bad.append(f"{fld.name} ({_dtype(frame[fld.name])} -> {fld.type}: {exc})")
+        if bad:
+            raise SchemaMismatchError(_mismatch(spec, [f"columns of the wrong type: {bad}"]))
+        nulls = [n for n, a in zip(target.names, arrays, strict=True) if n in spec.required]
+        nulls = [n for n in nulls if arrays[target.names.index(n)].null_count]
+        if nulls:
+            raise SchemaMismatchError(_mismatch(spec, [f"nulls in required columns {nulls}"]))
+        day = _utc_dates(arrays[target.names.index(spec.date_source)])
+        out = pa.Table.from_arrays([*arrays, day], schema=target.append(_DATE_FIELD))
+        if first is not None or last is not None:
+            outside = pc.invert(_in_range(out[PARTITION_COLUMN], first, last))
+            if pc.any(outside).as_py():
+                raise ValueError(
+                    f"{spec.name}: rows dated outside {first}..{last} given to replace_range"
+                )
+        return out.sort_by([(c, "ascending") for c in spec.sort if c in target.names])
+
+    # -- small files ------------------------------------------------------------------
+
+    def write_parquet(self, relpath: str, df: pd.DataFrame) -> str:
+        """Write ``df`` as one Parquet file at ``relpath`` (a side file, not a table)."""
+        table_pa = pa.Table.from_pandas(normalize_timestamps(df), preserve_index=False)
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table_pa, buffer, compression="zstd")
+        target = self.path(relpath)
+        self._write_atomically(target, buffer.getvalue())
+        return target
 
     def write_json(self, relpath: str, obj: Any) -> str:
         """Write a JSON document atomically."""
@@ -255,29 +483,171 @@ class Lake:
     def file_exists(self, relpath: str) -> bool:
         return self.fs.get_file_info(self.path(relpath)).type == pafs.FileType.File
 
+    def _write_atomically(self, target: str, payload: bytes | pa.Buffer) -> None:
+        """Readers never see a partial file: local writes go through a temporary file and
+        a rename; an object-store upload becomes visible whole when it completes."""
+        if not self.is_local:
+            with self.fs.open_output_stream(target) as sink:
+                sink.write(payload)
+            return
+        folder = target.rsplit("/", 1)[0]
+        self.fs.create_dir(folder, recursive=True)
+        tmp = f"{folder}/.tmp-{uuid.uuid4().hex}{Path(target).suffix}"
+        try:
+            with self.fs.open_output_stream(tmp) as sink:
+                sink.write(payload)
+            self.fs.move(tmp, target)
+        finally:
+            if self.fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+                self.fs.delete_file(tmp)
 
-def _split_by_day(df: pd.DataFrame, date_column: str) -> Iterator[tuple[dt.date, pd.DataFrame]]:
-    """(UTC date, rows) for each partition key in ``df``, in date order, rows in input order."""
-    stamps = pd.DatetimeIndex(pd.to_datetime(df[date_column], utc=True)).as_unit("ns")
-    days = (stamps.asi8 // NS_PER_DAY).astype("datetime64[D]")
-    order = np.argsort(days, kind="stable")
-    sorted_days = days[order]
-    ordered = df.iloc[order].reset_index(drop=True)  # one copy; each day is a contiguous block
-    bounds = np.flatnonzero(sorted_days[1:] != sorted_days[:-1]) + 1
-    starts = np.concatenate([[0], bounds]) if len(order) else np.array([], dtype=int)
-    ends = np.concatenate([bounds, [len(order)]]) if len(order) else np.array([], dtype=int)
-    for lo, hi in zip(starts, ends, strict=True):
-        yield sorted_days[lo].item(), ordered.iloc[lo:hi].reset_index(drop=True)
+
+# -- helpers ----------------------------------------------------------------------------
+
+_DATE_FIELD = pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)
 
 
-def _keep_stored_values(
-    new: pd.DataFrame, old: pd.DataFrame, key_columns: list[str], keep: Sequence[str]
-) -> pd.DataFrame:
-    """Take ``keep`` columns from the stored row where the key was already stored."""
-    stored = old[key_columns + list(keep)].drop_duplicates(subset=key_columns, keep="last")
-    merged = new.merge(stored, on=key_columns, how="left", suffixes=("", "__stored"))
-    for col in keep:
-        stored_col = merged.pop(f"{col}__stored")
-        merged[col] = stored_col.where(stored_col.notna(), merged[col])
-    merged.index = new.index
-    return merged
+def _commit(operation: str) -> CommitProperties:
+    """Commit metadata naming the project operation (shown by ``DESCRIBE HISTORY``)."""
+    return CommitProperties(custom_metadata={"sp500.operation": operation})
+
+
+def _data_schema(delta: DeltaTable) -> pa.Schema:
+    schema = pa.schema(delta.schema().to_arrow())
+    return schema.remove(schema.get_field_index(PARTITION_COLUMN))
+
+
+def _frame_schema(spec: TableSpec, df: pd.DataFrame) -> pa.Schema:
+    """Schema of a computed table's first write: the frame's, in Delta's types."""
+    inferred = pa.Schema.from_pandas(normalize_timestamps(df.head(0)), preserve_index=False)
+    fields = []
+    for fld in inferred:
+        kind = fld.type
+        if pa.types.is_timestamp(kind):
+            kind = DELTA_TIMESTAMP
+        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            kind = pa.string()
+        elif pa.types.is_null(kind):
+            raise SchemaMismatchError(
+                _mismatch(spec, [f"column {fld.name!r} has no type (all values missing)"])
+            )
+        fields.append(pa.field(fld.name, kind, nullable=fld.name not in spec.required))
+    return pa.schema(fields)
+
+
+def _mismatch(spec: TableSpec, problems: list[str]) -> str:
+    return (
+        f"{spec.name}: frame does not match the table schema: {'; '.join(problems)}. "
+        "Nothing was written. Schema changes go through Lake.evolve "
+        "(README: 'Schema evolution')."
+    )
+
+
+def _dtype(series: pd.Series) -> str:
+    return str(series.dtype)
+
+
+def _utc_dates(stamps: pa.Array) -> pa.Array:
+    """UTC calendar date of each (non-null) microsecond timestamp."""
+    micros = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return pa.array(np.floor_divide(micros, US_PER_DAY).astype("int32")).cast(pa.date32())
+
+
+def _partition_names(data: pa.Table) -> tuple[str, ...]:
+    days = pc.unique(data[PARTITION_COLUMN]).to_pylist()
+    return tuple(str(d) for d in sorted(days))
+
+
+def _in_range(days: Any, first: dt.date | None, last: dt.date | None) -> Any:
+    keep = pc.is_valid(days)
+    if first is not None:
+        keep = pc.and_(keep, pc.greater_equal(days, pa.scalar(first, pa.date32())))
+    if last is not None:
+        keep = pc.and_(keep, pc.less_equal(days, pa.scalar(last, pa.date32())))
+    return keep
+
+
+def _date_filter(start: dt.date | str | None, end: dt.date | str | None) -> Any:
+    """A pyarrow dataset filter on the partition column (prunes whole partitions)."""
+    expression = None
+    if start is not None:
+        expression = pc.field(PARTITION_COLUMN) >= pa.scalar(_to_date(start), pa.date32())
+    if end is not None:
+        upper = pc.field(PARTITION_COLUMN) <= pa.scalar(_to_date(end), pa.date32())
+        expression = upper if expression is None else expression & upper
+    return expression
+
+
+def _date_predicate(first: dt.date | None, last: dt.date | None) -> str | None:
+    """The SQL predicate of a date range for Delta's overwrite/delete (None: everything)."""
+    terms = []
+    if first is not None:
+        terms.append(f"{PARTITION_COLUMN} >= '{first.isoformat()}'")
+    if last is not None:
+        terms.append(f"{PARTITION_COLUMN} <= '{last.isoformat()}'")
+    return " AND ".join(terms) or None
+
+
+def _prefetched(items: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``items`` computed on a helper thread, one ahead of the consumer.
+
+    delta-rs pulls the batches of a streamed write from inside its async runtime, where a
+    producer that itself reads a Delta table (silver reading bronze) may not block on
+    another runtime call; on its own thread it can. Exceptions are re-raised here.
+    """
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+
+    def produce() -> None:
+        try:
+            for item in items:
+                handoff.put(("item", item))
+            handoff.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            handoff.put(("error", exc))
+
+    threading.Thread(target=produce, name="lake-producer", daemon=True).start()
+    while True:
+        kind, value = handoff.get()
+        if kind == "done":
+            return
+        if kind == "error":
+            raise value
+        yield value
+
+
+def _chain(head: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    yield head
+    yield from rest
+
+
+def _record_batches(parts: Iterator[pa.Table], seen: list[pa.Table]) -> Iterator[pa.RecordBatch]:
+    """The batches of ``parts``, noting each part (for the result's counts)."""
+    for part in parts:
+        seen.append(part.select([PARTITION_COLUMN]))
+        yield from part.to_batches()
+
+
+def _to_pandas(data: pa.Table, spec: TableSpec) -> pd.DataFrame:
+    """A pandas frame with nanosecond UTC timestamps (Delta stores microseconds) and, for
+    declared nullable integer columns (``volume``), pandas' nullable ``Int64``."""
+    fields = [
+        pa.field(f.name, pa.timestamp("ns", tz="UTC"), f.nullable)
+        if pa.types.is_timestamp(f.type)
+        else f
+        for f in data.schema
+    ]
+    frame = data.cast(pa.schema(fields)).to_pandas()
+    declared = spec.arrow_schema()
+    for fld in declared or ():
+        if fld.nullable and pa.types.is_integer(fld.type) and fld.name in frame.columns:
+            frame[fld.name] = data[fld.name].to_pandas(types_mapper={fld.type: pd.Int64Dtype()}.get)
+    return frame
+
+
+def _empty_frame(spec: TableSpec, columns: list[str] | None) -> pd.DataFrame:
+    """The empty result of reading a table that does not exist yet."""
+    schema = spec.arrow_schema()
+    if schema is None:
+        return pd.DataFrame(columns=columns or [])
+    frame = _to_pandas(schema.empty_table(), spec)
+    return frame[columns] if columns is not None else frame

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
 BRONZE_CANDLES = "bronze/market/candles"
 BRONZE_NEWS = "bronze/news/articles"
 SILVER_FEATURES = "silver/market/features"
@@ -27,3 +30,234 @@ TRAINING_SUMMARY = f"{REPORTS}/training_summary.json"
 def quarantine(table: str) -> str:
     """Quarantine table for rejected records of ``table``."""
     return f"quarantine/{table}"
+
+
+CANONICAL_WINDOW = 60
+CANONICAL_HORIZON = 30
+VARIANTS = "gold/variants"
+
+
+def feature_variant(skip_news: bool, window: int, horizon: int) -> str | None:
+    """Name of a non-canonical feature set (``market_only-w60-h30``, ``news-w30-h30``).
+
+    ``None`` for the canonical one (news on, 60-minute window, 30-minute horizon).
+    """
+    if not skip_news and window == CANONICAL_WINDOW and horizon == CANONICAL_HORIZON:
+        return None
+    return f"{'market_only' if skip_news else 'news'}-w{window}-h{horizon}"
+
+
+def training_table(variant: str | None) -> str:
+    """The gold training table of a feature variant (``None``: the canonical ``gold/training``)."""
+    return GOLD_TRAINING if variant is None else f"{VARIANTS}/{variant}/training"
+
+
+# -- table specs ----------------------------------------------------------------------------
+# Every lake table is a Delta table partitioned by ``PARTITION_COLUMN``, the UTC date of
+# its ``date_source`` column. The registry below is the one place that names keys, sort
+# orders, date columns and schemas; ``src_clean.lake`` reads it for every write and read.
+
+PARTITION_COLUMN = "date"
+ASSET_SCHEME = "sp500"
+# Arrow types by name; ``timestamp`` is Delta's: microseconds, UTC.
+COLUMN_TYPES = ("string", "double", "int64", "timestamp")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The contract of one lake table.
+
+    ``columns`` (name, type) is the enforced schema; empty for the computed layers, whose
+    columns follow the stage's parameters (features, horizon): there the table's first
+    write fixes the schema and every later write must match it. ``keep_on_update`` names
+    columns whose stored value survives an upsert of an existing key (first ``ingested_at``).
+    ``write`` is how stages write it: ``upsert`` (MERGE on ``keys``) or ``replace`` (a date
+    range overwritten whole).
+    """
+
+    name: str
+    date_source: str
+    keys: tuple[str, ...]
+    sort: tuple[str, ...]
+    write: Literal["upsert", "replace"]
+    description: str
+    columns: tuple[tuple[str, str], ...] = ()
+    keep_on_update: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [name for name, _ in self.columns]
+        unknown = [t for _, t in self.columns if t not in COLUMN_TYPES]
+        if unknown:
+            raise ValueError(f"{self.name}: unknown column types {unknown}")
+        if names:
+            missing = set(self.keys + self.sort + self.keep_on_update) - set(names)
+            if missing or self.date_source not in names:
+                raise ValueError(f"{self.name}: spec names undeclared columns {sorted(missing)}")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Columns that may never be null: the keys and the date source."""
+        return tuple(dict.fromkeys((*self.keys, self.date_source)))
+
+    def arrow_schema(self) -> Any:
+        """The declared ``pyarrow.Schema`` (without the partition column); None if computed."""
+        if not self.columns:
+            return None
+        import pyarrow as pa
+
+        types = {
+            "string": pa.string(),
+            "double": pa.float64(),
+            "int64": pa.int64(),
+            "timestamp": pa.timestamp("us", tz="UTC"),
+        }
+        return pa.schema(
+            [pa.field(n, types[t], nullable=n not in self.required) for n, t in self.columns]
+        )
+
+    def renamed(self, name: str) -> TableSpec:
+        """The same contract under another path (quarantine tables, gold variants)."""
+        return replace(self, name=name)
+
+
+CANDLES_SPEC = TableSpec(
+    name=BRONZE_CANDLES,
+    date_source="time",
+    keys=("instrument", "time"),
+    sort=("time", "instrument"),
+    write="upsert",
+    description="validated M1 candles; `time` is the bar open (UTC)",
+    columns=(
+        ("time", "timestamp"),
+        ("instrument", "string"),
+        ("granularity", "string"),
+        ("open", "double"),
+        ("high", "double"),
+        ("low", "double"),
+        ("close", "double"),
+        ("volume", "int64"),
+        ("source_file", "string"),
+    ),
+)
+NEWS_SPEC = TableSpec(
+    name=BRONZE_NEWS,
+    date_source="published_at",
+    keys=("article_id",),
+    sort=("published_at", "article_id"),
+    write="upsert",
+    description="deduplicated articles; a corrected `published_at` moves the row",
+    columns=(
+        ("article_id", "string"),
+        ("published_at", "timestamp"),
+        ("headline", "string"),
+        ("body", "string"),
+        ("source", "string"),
+        ("url", "string"),
+        ("language", "string"),
+        ("ingested_at", "timestamp"),
+        ("source_file", "string"),
+    ),
+    keep_on_update=("ingested_at",),
+)
+QUARANTINE_SPEC = TableSpec(
+    name="quarantine/<table>",
+    date_source="quarantined_at",
+    keys=("source_file", "record_number", "raw_sha256"),
+    sort=("source_file", "record_number", "raw_sha256"),
+    write="upsert",
+    description="rejected records with the reason (first 64 KiB of the raw text)",
+    columns=(
+        ("source_file", "string"),
+        ("record_number", "int64"),
+        ("reason", "string"),
+        ("raw", "string"),
+        ("raw_bytes", "int64"),
+        ("raw_sha256", "string"),
+        ("quarantined_at", "timestamp"),
+    ),
+    keep_on_update=("quarantined_at",),
+)
+FEATURES_SPEC = TableSpec(
+    name=SILVER_FEATURES,
+    date_source="time",
+    keys=("time", "instrument"),
+    sort=("time", "instrument"),
+    write="replace",
+    description="causal market features per bar; `close` kept for the labels only",
+)
+SENTIMENT_SPEC = TableSpec(
+    name=SILVER_SENTIMENT,
+    date_source="published_at",
+    keys=("article_id", "model_id"),
+    sort=("published_at", "article_id", "model_id"),
+    write="upsert",
+    description="one score row per article and model (stage, backfill shards, worker)",
+    columns=(
+        ("article_id", "string"),
+        ("published_at", "timestamp"),
+        ("model_id", "string"),
+        ("p_positive", "double"),
+        ("p_negative", "double"),
+        ("p_neutral", "double"),
+        ("label", "string"),
+        ("score", "double"),
+        ("scored_at", "timestamp"),
+    ),
+)
+SIGNALS_SPEC = TableSpec(
+    name=GOLD_SIGNALS,
+    date_source="time",
+    keys=("time",),
+    sort=("time",),
+    write="replace",
+    description="`news_*` aggregates per bar and the sentiment model / window they used",
+)
+TRAINING_SPEC = TableSpec(
+    name=GOLD_TRAINING,
+    date_source="time",
+    keys=("time", "instrument"),
+    sort=("time", "instrument"),
+    write="replace",
+    description="market features, `news_*`, `target_*` labels; `_features.json` lists them",
+)
+SPECS: dict[str, TableSpec] = {
+    s.name: s
+    for s in (
+        CANDLES_SPEC,
+        NEWS_SPEC,
+        FEATURES_SPEC,
+        SENTIMENT_SPEC,
+        SIGNALS_SPEC,
+        TRAINING_SPEC,
+    )
+}
+QUARANTINED_TABLES = (BRONZE_CANDLES, BRONZE_NEWS)
+
+
+def spec(table: str | TableSpec) -> TableSpec:
+    """The spec of ``table``: a layer table, ``quarantine/<table>`` or a gold variant."""
+    if isinstance(table, TableSpec):
+        return table
+    name = table.strip("/")
+    if name in SPECS:
+        return SPECS[name]
+    if name.startswith("quarantine/"):
+        return QUARANTINE_SPEC.renamed(name)
+    parts = name.split("/")
+    if len(parts) == 4 and f"{parts[0]}/{parts[1]}" == VARIANTS and parts[3] == "training":
+        return TRAINING_SPEC.renamed(name)
+    raise KeyError(f"{table!r} is not a lake table (known: {sorted(SPECS)}, quarantine/<table>)")
+
+
+def all_specs() -> list[TableSpec]:
+    """Every fixed table, in pipeline order, then the quarantine tables."""
+    return [*SPECS.values(), *(spec(quarantine(t)) for t in QUARANTINED_TABLES)]
+
+
+def asset_uri(table: str) -> str:
+    """Stable lineage URI of a lake table (an Airflow ``Asset``), wherever the lake lives."""
+    return f"{ASSET_SCHEME}://lake/{spec(table).name}"

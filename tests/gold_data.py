@@ -69,5 +69,5 @@ def random_times(first: str, last: str, n: int, seed: int) -> pd.Series:
 
 def write_silver(lake: Lake, features: pd.DataFrame, articles: pd.DataFrame) -> None:
     """Write the two silver tables the gold stages read."""
-    lake.write_partitioned(SILVER_FEATURES, features, "time")
-    lake.write_partitioned(SILVER_SENTIMENT, articles, "published_at")
+    lake.replace_range(SILVER_FEATURES, features)
+    lake.upsert(SILVER_SENTIMENT, articles)

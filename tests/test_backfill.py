@@ -47,7 +47,7 @@ D = dt.date
 def write_bronze(lake: Lake, published: pd.DatetimeIndex) -> list[str]:
     """One bronze article per timestamp (headlines cycle, one in four blank); ids in order."""
     ids = [f"n{i:04d}" for i in range(len(published))]
-    lake.write_partitioned(
+    lake.upsert(
         BRONZE_NEWS,
         pd.DataFrame(
             {
@@ -62,7 +62,6 @@ def write_bronze(lake: Lake, published: pd.DatetimeIndex) -> list[str]:
                 "source_file": "news.jsonl",
             }
         ),
-        "published_at",
     )
     return ids
 
@@ -302,7 +301,8 @@ def test_shard_cli_exits_3_when_the_breaker_opens(
 ) -> None:
     lake = Lake(tmp_path / "lake")
     write_bronze(lake, minutes("2024-02-03 09:00", 3))
-    Path(lake.partition_path(BRONZE_NEWS, "2024-02-03")).write_bytes(b"truncated")
+    (data_file,) = lake.local_path(BRONZE_NEWS, "date=2024-02-03").glob("*.parquet")
+    data_file.write_bytes(b"truncated")
     argv = ["--lake", lake.root, "--shard-id", "2024-02", "--sentiment-model", "lexicon"]
     assert run_cli(shard_cli, argv) == shard_cli.EXIT_CIRCUIT_OPEN
     assert "circuit breaker open: storage error" in capsys.readouterr().err

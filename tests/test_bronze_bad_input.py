@@ -561,13 +561,6 @@ def test_a_40_mb_bad_line_is_stored_as_64_kib_and_not_copied_around(tmp_path: Pa
 
 # -- article identity (C3) -----------------------------------------------------------------
 
-NEEDS_MERGE = pytest.mark.xfail(
-    strict=True,
-    reason="needs lake.upsert: Delta MERGE on article_id across the table (contract C1); "
-    "remove this marker when the delta branch is merged",
-)
-
-
 def _ingest_articles(tmp_path: Path, lake: Lake, records: list[dict], day: int) -> IngestReport:
     raw = tmp_path / f"raw{day}"
     raw.mkdir()
@@ -575,7 +568,6 @@ def _ingest_articles(tmp_path: Path, lake: Lake, records: list[dict], day: int) 
     return ingest_news(raw, lake, run_ts=RUN_TS + dt.timedelta(days=day))
 
 
-@NEEDS_MERGE
 def test_a_corrected_published_at_moves_the_article(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     _ingest_articles(tmp_path, lake, [article(1), article(2)], 0)
@@ -608,7 +600,6 @@ def test_silver_rescores_an_article_whose_published_at_moved(tmp_path: Path) -> 
     assert rerun.scored == 0  # nothing moved since
 
 
-@NEEDS_MERGE
 def test_silver_keeps_one_row_per_article_and_model_after_a_move(tmp_path: Path) -> None:
     lake, _ = _move_and_score(tmp_path)
     silver = lake.read(tables.SILVER_SENTIMENT)

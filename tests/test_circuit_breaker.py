@@ -56,7 +56,7 @@ def write_bronze(lake: Lake, headlines: list[str]) -> list[str]:
     """One article per headline, a minute apart on 2024-01-02; their ids in order."""
     ids = [f"art{i:04d}" for i in range(len(headlines))]
     n = len(ids)
-    lake.write_partitioned(
+    lake.upsert(
         BRONZE_NEWS,
         pd.DataFrame(
             {
@@ -71,7 +71,6 @@ def write_bronze(lake: Lake, headlines: list[str]) -> list[str]:
                 "source_file": "news.jsonl",
             }
         ),
-        "published_at",
     )
     return ids
 
@@ -245,7 +244,8 @@ def test_a_model_that_cannot_load_opens_the_breaker(tmp_path: Path) -> None:
 def test_unreadable_lake_data_opens_the_breaker(tmp_path: Path, lexicon: Scorer) -> None:
     lake = Lake(tmp_path / "lake")
     write_bronze(lake, ["Shares rise"])
-    Path(lake.partition_path(BRONZE_NEWS, "2024-01-02")).write_bytes(b"not parquet")
+    (data_file,) = lake.local_path(BRONZE_NEWS, "date=2024-01-02").glob("*.parquet")
+    data_file.write_bytes(b"not parquet")
     with pytest.raises(CircuitOpenError, match=r"storage error \(read the shard's articles\)"):
         run_shard(lake, job(), lambda: lexicon, BreakerConfig())
     assert load_checkpoint(lake, RUN_ID, "2024-01").status == "failed"

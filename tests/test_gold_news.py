@@ -198,7 +198,7 @@ def test_partial_run_equals_full_run_and_reruns_are_idempotent(tmp_path) -> None
     assert set(full["window_minutes"]) == {45} and set(full["lag_minutes"]) == {2}
 
     for day in lake.partitions(GOLD_SIGNALS):
-        lake.delete_partition(GOLD_SIGNALS, day)
+        lake.delete_range(GOLD_SIGNALS, day, day)
     report = build_news_signals(lake, window_minutes=45, lag_minutes=2, start="2024-03-05")
     assert report.partitions == ("2024-03-05", "2024-03-06")
     partial = lake.read(GOLD_SIGNALS)

@@ -1,78 +1,211 @@
-"""Lake I/O: atomic partition writes, upsert semantics, reads by date range."""
+"""The Delta lake API: specs, upsert (MERGE) semantics, range replacement, time travel,
+schema enforcement and exact timestamp round trips."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from src_clean.lake import PARTITION_FILE, Lake
+from src_clean import tables
+from src_clean.lake import Lake, SchemaMismatchError
+from src_clean.tables import TableSpec
 from src_clean.time_convention import segment_ids, segment_starts
+
+SPEC = TableSpec("t/x", "t", keys=("id",), sort=("t", "id"), write="upsert", description="")
 
 
 def _frame(ids: list[int], times: list[str], values: list[float]) -> pd.DataFrame:
-    return pd.DataFrame({"id": ids, "t": pd.to_datetime(times, utc=True), "v": values})
+    stamps = pd.to_datetime(times, utc=True).as_unit("ns")
+    return pd.DataFrame({"id": ids, "t": stamps, "v": values})
 
 
-def test_write_partitioned_splits_by_utc_date_and_reads_back(tmp_path) -> None:
+def _news(ids: list[str], published: list[str], ingested: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "article_id": ids,
+            "published_at": pd.to_datetime(published, utc=True),
+            "headline": [f"headline {i}" for i in ids],
+            "body": None,
+            "source": "wire",
+            "url": None,
+            "language": "en",
+            "ingested_at": pd.Timestamp(ingested, tz="UTC"),
+            "source_file": "a.jsonl",
+        }
+    )
+
+
+def test_replace_range_partitions_by_utc_date_and_reads_back(tmp_path) -> None:
     lake = Lake(tmp_path)
     df = _frame(
-        [1, 2, 3], ["2024-01-01T23:59Z", "2024-01-02T00:00Z", "2024-01-03T12:00Z"], [1, 2, 3]
+        [1, 2, 3], ["2024-01-01T23:59Z", "2024-01-02T00:00Z", "2024-01-03T12:00+05:00"], [1, 2, 3]
     )
-    assert lake.write_partitioned("t/x", df, "t") == ["2024-01-01", "2024-01-02", "2024-01-03"]
-    assert lake.partitions("t/x") == [dt.date(2024, 1, d) for d in (1, 2, 3)]
-    assert (tmp_path / "t/x/date=2024-01-02" / PARTITION_FILE).is_file()
-    assert lake.read("t/x", start="2024-01-02", end="2024-01-02")["id"].tolist() == [2]
-    assert lake.read("t/x")["t"].dtype == "datetime64[ns, UTC]"
+    assert lake.replace_range(SPEC, df).partitions == ("2024-01-01", "2024-01-02", "2024-01-03")
+    assert lake.partitions(SPEC) == [dt.date(2024, 1, d) for d in (1, 2, 3)]
+    assert lake.read(SPEC, start="2024-01-02", end="2024-01-02")["id"].tolist() == [2]
+    assert lake.read(SPEC)["t"].dtype == "datetime64[ns, UTC]"
+    assert list(lake.read(SPEC).columns) == ["id", "t", "v"]
+    assert lake.table_uri(SPEC) == str(tmp_path.resolve() / "t" / "x")
 
 
-def test_write_leaves_no_temp_files(tmp_path) -> None:
+def test_replace_range_replaces_only_its_range_and_empties_days_without_rows(tmp_path) -> None:
     lake = Lake(tmp_path)
-    lake.write_partition("t/x", "2024-01-01", _frame([1], ["2024-01-01T00:00Z"], [1.0]))
-    lake.write_partition("t/x", "2024-01-01", _frame([2], ["2024-01-01T00:00Z"], [2.0]))
-    files = [p.name for p in (tmp_path / "t/x/date=2024-01-01").iterdir()]
-    assert files == [PARTITION_FILE]
-    assert lake.read("t/x")["id"].tolist() == [2]
+    lake.replace_range(SPEC, _frame([1, 2, 3], ["2024-01-01", "2024-01-02", "2024-01-03"], [1] * 3))
+    lake.replace_range(SPEC, _frame([9], ["2024-01-02T05:00Z"], [9.0]), "2024-01-02", "2024-01-03")
+    assert lake.read(SPEC)[["id", "v"]].values.tolist() == [[1, 1.0], [9, 9.0]]
+    with pytest.raises(ValueError, match="outside"):
+        lake.replace_range(SPEC, _frame([5], ["2024-01-05"], [5.0]), "2024-01-01", "2024-01-01")
+    assert lake.read(SPEC)["id"].tolist() == [1, 9]
 
 
-def test_upsert_new_rows_win_and_kept_columns_survive(tmp_path) -> None:
+def test_replace_range_streams_chunks_in_one_commit(tmp_path) -> None:
     lake = Lake(tmp_path)
-    first = _frame([1, 2], ["2024-01-01T01:00Z", "2024-01-01T02:00Z"], [1.0, 2.0])
-    first["seen"] = pd.Timestamp("2024-02-01", tz="UTC")
-    lake.upsert_partitioned(
-        "t/x", first, date_column="t", key_columns=["id"], keep_existing=["seen"]
-    )
-    second = _frame([2, 3], ["2024-01-01T02:00Z", "2024-01-01T03:00Z"], [20.0, 30.0])
-    second["seen"] = pd.Timestamp("2024-03-01", tz="UTC")
-    result = lake.upsert_partitioned(
-        "t/x", second, date_column="t", key_columns=["id"], keep_existing=["seen"]
-    )
-    assert result.rows_replaced == 1
-    out = lake.read("t/x").set_index("id")
-    assert out["v"].to_dict() == {1: 1.0, 2: 20.0, 3: 30.0}
-    assert out.loc[2, "seen"] == pd.Timestamp("2024-02-01", tz="UTC")
-    assert out.loc[3, "seen"] == pd.Timestamp("2024-03-01", tz="UTC")
+    chunks = [_frame([i], [f"2024-01-0{i}"], [float(i)]) for i in (1, 2, 3)]
+    result = lake.replace_range(SPEC, lambda: iter(chunks), None, None)
+    assert (result.rows, result.version) == (3, 1)  # version 0 created the table
+    assert lake.read(SPEC)["id"].tolist() == [1, 2, 3]
 
 
-def test_upsert_twice_is_identical(tmp_path) -> None:
+def test_upsert_replaces_rows_by_key_and_keeps_stored_columns(tmp_path) -> None:
     lake = Lake(tmp_path)
-    df = _frame(
-        [3, 1, 2], ["2024-01-01T03:00Z", "2024-01-01T01:00Z", "2024-01-02T02:00Z"], [3, 1, 2]
+    lake.upsert(tables.BRONZE_NEWS, _news(["a", "b"], ["2024-01-01T10:00Z"] * 2, "2024-01-05"))
+    changed = _news(["b", "c"], ["2024-01-01T10:00Z"] * 2, "2024-01-06").assign(headline="new")
+    result = lake.upsert(tables.BRONZE_NEWS, changed)
+    assert (result.rows_in, result.rows_inserted, result.rows_replaced) == (2, 1, 1)
+    out = lake.read(tables.BRONZE_NEWS).set_index("article_id")
+    assert out["headline"].to_dict() == {"a": "headline a", "b": "new", "c": "new"}
+    first = pd.Timestamp("2024-01-05", tz="UTC")
+    assert out["ingested_at"].to_dict() == {"a": first, "b": first, "c": first + pd.Timedelta("1D")}
+
+
+def test_an_upsert_with_a_new_date_moves_the_row_to_its_new_partition(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    lake.upsert(tables.BRONZE_NEWS, _news(["a", "b"], ["2024-01-01T10:00Z"] * 2, "2024-01-05"))
+    lake.upsert(tables.BRONZE_NEWS, _news(["a"], ["2024-01-03T09:00Z"], "2024-01-06"))
+    out = lake.read(tables.BRONZE_NEWS)
+    assert out["article_id"].tolist() == ["b", "a"]  # one row per key, in date order
+    assert lake.partitions(tables.BRONZE_NEWS) == [dt.date(2024, 1, 1), dt.date(2024, 1, 3)]
+    moved = lake.read(tables.BRONZE_NEWS, "2024-01-03", "2024-01-03")
+    assert moved["article_id"].tolist() == ["a"]
+    assert moved["ingested_at"].tolist() == [pd.Timestamp("2024-01-05", tz="UTC")]
+
+
+def test_upsert_of_identical_rows_commits_nothing(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    df = _news(["a", "b"], ["2024-01-01T10:00Z", "2024-01-02T11:00Z"], "2024-01-05")
+    lake.upsert(tables.BRONZE_NEWS, df)
+    before, version = lake.read(tables.BRONZE_NEWS), lake.version(tables.BRONZE_NEWS)
+    result = lake.upsert(tables.BRONZE_NEWS, df.assign(ingested_at=pd.Timestamp.now(tz="UTC")))
+    assert (result.rows_inserted, result.rows_replaced) == (0, 0)
+    assert lake.version(tables.BRONZE_NEWS) == version
+    pd.testing.assert_frame_equal(lake.read(tables.BRONZE_NEWS), before)
+
+
+def test_upsert_refuses_repeated_keys(tmp_path) -> None:
+    with pytest.raises(ValueError, match="repeated key"):
+        Lake(tmp_path).upsert(SPEC, _frame([1, 1], ["2024-01-01"] * 2, [1.0, 2.0]))
+
+
+def test_time_travel_reads_an_earlier_version(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    assert lake.version(SPEC) is None
+    lake.upsert(SPEC, _frame([1], ["2024-01-01"], [1.0]))
+    v1 = lake.version(SPEC)
+    lake.upsert(SPEC, _frame([1, 2], ["2024-01-01", "2024-01-02"], [5.0, 6.0]))
+    assert lake.read(SPEC, version=v1)[["id", "v"]].values.tolist() == [[1, 1.0]]
+    assert lake.read(SPEC)[["id", "v"]].values.tolist() == [[1, 5.0], [2, 6.0]]
+    assert lake.partitions(SPEC, version=v1) == [dt.date(2024, 1, 1)]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda df: df.drop(columns="url"), r"missing columns \['url'\]"),
+        (lambda df: df.assign(extra=1), r"unexpected columns \['extra'\]"),
+        (lambda df: df.assign(published_at="yesterday"), "published_at"),
+        (lambda df: df.assign(article_id=None), r"nulls in required columns \['article_id'\]"),
+    ],
+)
+def test_schema_mismatch_fails_naming_the_columns_and_writes_nothing(
+    tmp_path, change, message
+) -> None:
+    lake = Lake(tmp_path)
+    good = _news(["a"], ["2024-01-01T10:00Z"], "2024-01-05")
+    lake.upsert(tables.BRONZE_NEWS, good)
+    with pytest.raises(SchemaMismatchError, match=message):
+        lake.upsert(tables.BRONZE_NEWS, change(_news(["b"], ["2024-01-02T10:00Z"], "2024-01-05")))
+    assert lake.version(tables.BRONZE_NEWS) == 1
+    assert lake.read(tables.BRONZE_NEWS)["article_id"].tolist() == ["a"]
+
+
+def test_a_computed_table_keeps_the_schema_of_its_first_write(tmp_path) -> None:
+    """The skip_news bug: 47 columns written into a 57-column gold table must fail."""
+    lake = Lake(tmp_path)
+    news = _frame([1], ["2024-01-01"], [1.0]).assign(instrument="X", news_score=0.5)
+    lake.replace_range(tables.GOLD_TRAINING, news.rename(columns={"t": "time"}))
+    market_only = news.drop(columns="news_score").rename(columns={"t": "time"})
+    with pytest.raises(SchemaMismatchError, match=r"missing columns \['news_score'\]"):
+        lake.replace_range(tables.GOLD_TRAINING, market_only, "2024-01-01", "2024-01-01")
+    assert lake.read(tables.GOLD_TRAINING)["news_score"].tolist() == [0.5]
+
+
+def test_evolve_adds_nullable_columns_explicitly(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    lake.upsert(SPEC, _frame([1], ["2024-01-01"], [1.0]))
+    with pytest.raises(SchemaMismatchError, match="unexpected columns"):
+        lake.upsert(SPEC, _frame([2], ["2024-01-02"], [2.0]).assign(w="x"))
+    lake.evolve(SPEC, {"w": pa.string()})
+    lake.upsert(SPEC, _frame([2], ["2024-01-02"], [2.0]).assign(w="x"))
+    assert lake.read(SPEC)["w"].isna().tolist() == [True, False]
+    with pytest.raises(SchemaMismatchError, match="already present"):
+        lake.evolve(SPEC, {"w": pa.string()})
+
+
+def test_timestamps_round_trip_exactly_and_sub_microseconds_are_refused(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    stamps = [
+        "2024-01-01T00:00:00.123456Z",
+        "1999-12-31T23:59:59.999999Z",
+        "2024-02-29T12:00:00.000000Z",
+    ]
+    df = _frame([1, 2, 3], stamps, [1.0, 2.0, 3.0])
+    lake.upsert(SPEC, df)
+    back = lake.read(SPEC).sort_values("id", ignore_index=True)
+    pd.testing.assert_frame_equal(back, df)
+    assert lake.partitions(SPEC)[0] == dt.date(1999, 12, 31)
+    with pytest.raises(SchemaMismatchError, match="t "):
+        lake.upsert(SPEC, _frame([4], ["2024-01-01T00:00:00.000000001Z"], [4.0]))
+
+
+def test_specs_cover_every_layer_table_and_variants() -> None:
+    assert [s.name for s in tables.all_specs()][: len(tables.LAYER_TABLES)] == list(
+        tables.LAYER_TABLES
     )
-    lake.upsert_partitioned("t/x", df, date_column="t", key_columns=["id"])
-    before = lake.read("t/x")
-    lake.upsert_partitioned("t/x", df, date_column="t", key_columns=["id"])
-    pd.testing.assert_frame_equal(before, lake.read("t/x"))
-    assert before["id"].tolist() == [1, 3, 2]
+    variant = tables.training_table(tables.feature_variant(True, 60, 30))
+    assert variant == "gold/variants/market_only-w60-h30/training"
+    assert tables.spec(variant).keys == tables.TRAINING_SPEC.keys
+    assert tables.spec(tables.quarantine(tables.BRONZE_NEWS)).keys == (
+        "source_file",
+        "record_number",
+        "raw_sha256",
+    )
+    with pytest.raises(KeyError, match="not a lake table"):
+        tables.spec("silver/unknown")
+    assert tables.feature_variant(False, 60, 30) is None
+    assert tables.feature_variant(False, 30, 30) == "news-w30-h30"
 
 
 def test_json_roundtrip_and_missing_table(tmp_path) -> None:
     lake = Lake(tmp_path)
     lake.write_json("reports/x.json", {"a": 1})
     assert lake.read_json("reports/x.json") == {"a": 1}
-    assert lake.read("nothing/here").empty
-    assert not lake.exists("nothing/here")
+    assert lake.read(tables.GOLD_SIGNALS).empty
+    assert list(lake.read(tables.SILVER_SENTIMENT, columns=["model_id"]).columns) == ["model_id"]
+    assert not lake.exists(tables.GOLD_SIGNALS)
+    assert lake.version(tables.GOLD_SIGNALS) is None
 
 
 @pytest.mark.parametrize("unit", ["ns", "us"])

@@ -3,6 +3,7 @@ standard AWS environment with a custom endpoint, exactly like MinIO or AWS itsel
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -25,6 +26,7 @@ from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
 from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
 from src_clean.lake import Lake
 from src_clean.sample_data import generate_sample_data
+from src_clean.tables import TableSpec
 
 RUN_TS = dt.datetime(2024, 1, 10, tzinfo=dt.UTC)
 UTC = "datetime64[ns, UTC]"
@@ -115,38 +117,42 @@ def test_s3_filesystem_reaches_the_custom_endpoint(aws_env: local_aws.LocalAws) 
 # -- lake -----------------------------------------------------------------------------
 
 
+SPEC = TableSpec("t", "time", keys=("key",), sort=("time", "key"), write="replace", description="")
+
+
 def test_lake_partitions_round_trip_on_s3(aws_env: local_aws.LocalAws) -> None:
     bucket = aws_env.new_bucket()
     lake = Lake(f"s3://{bucket}/lake")
     assert not lake.is_local
-    lake.write_partition("t", "2024-01-02", frame("2024-01-02", [1.0, 2.0]))
-    lake.write_partition("t", "2024-01-03", frame("2024-01-03", [3.0]))
-    lake.write_partition("t", "2024-01-02", frame("2024-01-02", [5.0, 6.0, 7.0]))  # replace
+    assert lake.table_uri(SPEC) == f"s3://{bucket}/lake/t"
+    lake.replace_range(SPEC, frame("2024-01-02", [1.0, 2.0]), "2024-01-02", "2024-01-02")
+    lake.replace_range(SPEC, frame("2024-01-03", [3.0]), "2024-01-03", "2024-01-03")
+    replace = frame("2024-01-02", [5.0, 6.0, 7.0])
+    assert lake.replace_range(SPEC, replace, "2024-01-02", "2024-01-02").version == 3
 
-    assert lake.partitions("t") == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
-    back = lake.read("t")
+    assert lake.partitions(SPEC) == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
+    back = lake.read(SPEC)
     assert back["value"].tolist() == [5.0, 6.0, 7.0, 3.0]
     assert str(back["time"].dtype) == UTC
-    assert lake.read("t", start="2024-01-03")["value"].tolist() == [3.0]
-    assert object_keys(aws_env, bucket) == [  # written in place: no temporary objects
-        "lake/t/date=2024-01-02/part-0.parquet",
-        "lake/t/date=2024-01-03/part-0.parquet",
-    ]
+    assert lake.read(SPEC, start="2024-01-03")["value"].tolist() == [3.0]
+    assert lake.read(SPEC, version=2)["value"].tolist() == [1.0, 2.0, 3.0]
+    keys = object_keys(aws_env, bucket)
+    assert "lake/t/_delta_log/00000000000000000003.json" in keys
+    assert any(k.startswith("lake/t/date=2024-01-02/") for k in keys)
 
-    lake.delete_partition("t", "2024-01-02")
-    assert lake.partitions("t") == [dt.date(2024, 1, 3)]
+    lake.delete_range(SPEC, "2024-01-02", "2024-01-02")
+    assert lake.partitions(SPEC) == [dt.date(2024, 1, 3)]
 
 
 def test_lake_upsert_keeps_stored_columns_on_s3(aws_env: local_aws.LocalAws) -> None:
     lake = Lake(f"s3://{aws_env.new_bucket()}/lake")
+    spec = dataclasses.replace(SPEC, write="upsert", keep_on_update=("seen",))
     first = frame("2024-01-02", [1.0, 2.0]).assign(seen="first")
-    lake.upsert_partitioned("t", first, date_column="time", key_columns=["key"])
+    lake.upsert(spec, first)
     second = frame("2024-01-02", [9.0, 8.0, 7.0]).assign(seen="second")
-    result = lake.upsert_partitioned(
-        "t", second, date_column="time", key_columns=["key"], keep_existing=["seen"]
-    )
-    stored = lake.read("t")
-    assert result.rows_replaced == 2
+    result = lake.upsert(spec, second)
+    stored = lake.read(spec)
+    assert (result.rows_replaced, result.rows_inserted) == (2, 1)
     assert stored["value"].tolist() == [9.0, 8.0, 7.0]
     assert stored["seen"].tolist() == ["first", "first", "second"]
 

@@ -51,7 +51,7 @@ def lake(tmp_path: Path) -> Lake:
     published = ["2024-03-04T14:30Z", "2024-03-04T15:00Z", "2024-03-04T16:00Z"]
     published += ["2024-03-05T09:00Z", "2024-03-05T13:31Z"]
     bronze = articles([f"a{i}" for i in range(5)], published, HEADLINES)
-    lake.write_partitioned(BRONZE_NEWS, bronze, "published_at")
+    lake.upsert(BRONZE_NEWS, bronze)
     return lake
 
 
@@ -104,9 +104,7 @@ def test_rerun_scores_nothing_and_rewrites_nothing(lake: Lake) -> None:
 def test_new_articles_alone_are_scored(lake: Lake) -> None:
     score_new_articles(lake, "lexicon")
     late = articles(["a5"], ["2024-03-05T20:00Z"], ["Nvidia tops expectations"])
-    lake.upsert_partitioned(
-        BRONZE_NEWS, late, date_column="published_at", key_columns=["article_id"]
-    )
+    lake.upsert(BRONZE_NEWS, late)
     report = score_new_articles(lake, "lexicon")
     assert (report.articles_seen, report.already_scored, report.scored) == (6, 5, 1)
     assert silver(lake)["article_id"].tolist() == ["a0", "a1", "a2", "a3", "a4", "a5"]

@@ -75,7 +75,7 @@ def features(candles: pd.DataFrame) -> pd.DataFrame:
 def lake(tmp_path) -> Lake:
     lake = Lake(tmp_path / "lake")
     bronze = pd.concat([_candles(), _candles("NAS100_USD", seed=1, level=16000.0)])
-    lake.write_partitioned(BRONZE_CANDLES, bronze.sort_values(["time", "instrument"]), "time")
+    lake.upsert(BRONZE_CANDLES, bronze.sort_values(["time", "instrument"]))
     return lake
 
 
@@ -216,20 +216,20 @@ def test_chunked_run_equals_single_pass(lake: Lake, monkeypatch: pytest.MonkeyPa
 def test_incremental_day_equals_full_recompute(lake: Lake, day: str) -> None:
     """A day computed alone (reading back to its segment start) matches the full run."""
     build_market_features(lake)
-    full = lake.read_partition(SILVER_FEATURES, day)
+    full = lake.read(SILVER_FEATURES, day, day)
     for stored in lake.partitions(SILVER_FEATURES):
-        lake.delete_partition(SILVER_FEATURES, stored)
+        lake.delete_range(SILVER_FEATURES, stored, stored)
     report = build_market_features(lake, dt.date.fromisoformat(day), dt.date.fromisoformat(day))
     assert report.days == 1 and report.rows == len(full)
     assert [str(d) for d in lake.partitions(SILVER_FEATURES)] == [day]
-    pd.testing.assert_frame_equal(lake.read_partition(SILVER_FEATURES, day), full, check_exact=True)
+    pd.testing.assert_frame_equal(lake.read(SILVER_FEATURES, day, day), full, check_exact=True)
 
 
 def test_warmup_is_needed_for_a_day_that_continues_a_segment(lake: Lake) -> None:
     """Without the previous day, Monday's early bars would differ (guards the warm-up test)."""
     build_market_features(lake)
-    full = lake.read_partition(SILVER_FEATURES, "2024-01-08")
-    monday = lake.read_partition(BRONZE_CANDLES, "2024-01-08")
+    full = lake.read(SILVER_FEATURES, "2024-01-08", "2024-01-08")
+    monday = lake.read(BRONZE_CANDLES, "2024-01-08", "2024-01-08")
     alone = compute_features(monday[monday["instrument"] == INSTRUMENT])
     ours = full[full["instrument"] == INSTRUMENT].reset_index(drop=True)
     assert not ours["rv_60_pm"].iloc[:60].equals(alone["rv_60_pm"].iloc[:60])
@@ -240,7 +240,7 @@ def test_rerun_is_idempotent_and_drops_orphans(lake: Lake) -> None:
     first = lake.read(SILVER_FEATURES)
     build_market_features(lake)
     pd.testing.assert_frame_equal(lake.read(SILVER_FEATURES), first, check_exact=True)
-    lake.delete_partition(BRONZE_CANDLES, "2024-01-09")
+    lake.delete_range(BRONZE_CANDLES, "2024-01-09", "2024-01-09")
     report = build_market_features(lake, start=dt.date(2024, 1, 8))
     assert report.days == 1
     assert dt.date(2024, 1, 9) not in lake.partitions(SILVER_FEATURES)

@@ -69,7 +69,7 @@ def feature_doc(skip_news: bool = False) -> dict:
 
 
 def write_gold(lake: Lake, frame: pd.DataFrame, skip_news: bool = False) -> None:
-    lake.write_partitioned(tables.GOLD_TRAINING, frame, "time")
+    lake.replace_range(tables.GOLD_TRAINING, frame)
     lake.write_json(tables.GOLD_FEATURE_LIST, feature_doc(skip_news))
 
 

@@ -26,6 +26,7 @@ from typing import NoReturn
 
 import pandas as pd
 import pyarrow as pa
+from deltalake.exceptions import DeltaError
 
 from src_clean.backfill.checkpoint import Checkpoint, Failure, ShardState, Status, utc_now
 from src_clean.backfill.circuit_breaker import (
@@ -50,7 +51,7 @@ from src_clean.tables import BRONZE_NEWS
 
 log = logging.getLogger(__name__)
 
-STORAGE_ERRORS = (OSError, pa.ArrowException)
+STORAGE_ERRORS = (OSError, pa.ArrowException, DeltaError)
 ORDER = ["published_at", "article_id"]
 
 

@@ -40,7 +40,6 @@ from src_clean.reports import IngestReport
 
 log = logging.getLogger(__name__)
 
-KEY_COLUMNS = ["instrument", "time"]
 # Files are parsed one by one but validated in batches of about this many records:
 # vectorized checks cost per call, and 1,800 daily files are cheaper checked together.
 BATCH_RECORDS = 200_000
@@ -176,7 +175,7 @@ def _last_per_key(candles: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
     if not candles:
         return pd.DataFrame(), 0
     combined = pd.concat(candles, ignore_index=True)
-    duplicated = combined.duplicated(KEY_COLUMNS, keep="last")
+    duplicated = combined.duplicated(list(tables.CANDLES_SPEC.keys), keep="last")
     return combined[~duplicated].reset_index(drop=True), int(duplicated.sum())
 
 
@@ -184,14 +183,7 @@ def _write(lake: Lake, candles: pd.DataFrame) -> list[str]:
     """Upsert ``candles`` into bronze (new rows win per key); the partitions touched."""
     if candles.empty:
         return []
-    result = lake.upsert_partitioned(
-        tables.BRONZE_CANDLES,
-        candles,
-        date_column="time",
-        key_columns=KEY_COLUMNS,
-        sort_columns=["time"],
-    )
-    return list(result.partitions)
+    return list(lake.upsert(tables.BRONZE_CANDLES, candles).partitions)
 
 
 # -- CLI --------------------------------------------------------------------------------

@@ -23,14 +23,14 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.cli_args import add_lake_argument
-from src_clean.data_pipelines.bronze.news_fields import ARTICLE_COLUMNS, to_articles
+from src_clean.data_pipelines.bronze.news_fields import to_articles
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES, ParsedFile, parse_news_file
 from src_clean.data_pipelines.bronze.quarantine import Rejected, file_rejection, write_quarantine
 from src_clean.data_pipelines.bronze.sources import IngestLedger, InputFile, list_input_files
 from src_clean.lake import Lake
 from src_clean.reports import IngestReport
 
-BRONZE_NEWS_COLUMNS = [*ARTICLE_COLUMNS, "ingested_at", "source_file"]
+BRONZE_NEWS_COLUMNS = list(tables.NEWS_SPEC.column_names)
 log = logging.getLogger(__name__)
 
 
@@ -85,15 +85,7 @@ def _upsert(lake: Lake, articles: pd.DataFrame) -> list[str]:
     """Merge ``articles`` into bronze (first ``ingested_at`` kept); the partitions touched."""
     if articles.empty:
         return []
-    result = lake.upsert_partitioned(
-        tables.BRONZE_NEWS,
-        articles[BRONZE_NEWS_COLUMNS],
-        date_column="published_at",
-        key_columns=["article_id"],
-        sort_columns=["published_at", "article_id"],
-        keep_existing=["ingested_at"],
-    )
-    return list(result.partitions)
+    return list(lake.upsert(tables.BRONZE_NEWS, articles[BRONZE_NEWS_COLUMNS]).partitions)
 
 
 def ingest_news(
@@ -120,7 +112,9 @@ def ingest_news(
     articles, invalid = to_articles(row for p in parsed for row in p.rows)
     rejected = [r for p in parsed for r in p.rejected] + invalid
     file_entries = [e for p in parsed for e in (p.failure, p.truncated) if e is not None]
-    unique = articles.drop_duplicates("article_id", keep="last").assign(ingested_at=ingested_at)
+    unique = articles.drop_duplicates(list(tables.NEWS_SPEC.keys), keep="last").assign(
+        ingested_at=ingested_at
+    )
     write_quarantine(lake, tables.BRONZE_NEWS, [*rejected, *file_entries], ingested_at)
     report = _report(files, parsed, rejected, valid=len(articles), written=len(unique))
     report.partitions = _upsert(lake, unique)

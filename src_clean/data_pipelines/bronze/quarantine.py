@@ -20,17 +20,9 @@ import pandas as pd
 from src_clean import tables
 from src_clean.lake import Lake
 
-RAW_LIMIT = 64 * 1024
-KEY_COLUMNS = ["source_file", "record_number", "raw_sha256"]
-QUARANTINE_COLUMNS = [
-    "source_file",
-    "record_number",
-    "reason",
-    "raw",
-    "raw_bytes",
-    "raw_sha256",
-    "quarantined_at",
-]
+RAW_LIMIT = 64 * 1024  # raw bytes stored per record; its full length and hash always
+KEY_COLUMNS = list(tables.QUARANTINE_SPEC.keys)
+QUARANTINE_COLUMNS = list(tables.QUARANTINE_SPEC.column_names)
 
 
 @dataclass(frozen=True)
@@ -72,30 +64,17 @@ def file_rejection(source_file: str, reason: str, detail: str = "") -> Rejected:
 
 def write_quarantine(
     lake: Lake, table: str, rejected: Iterable[Rejected], run_ts: dt.datetime
-) -> int:
-    """Add the rejections not stored yet to ``quarantine/<table>/``; returns how many were new.
+) -> None:
+    """Upsert the rejections into ``quarantine/<table>/`` (a Delta MERGE on the keys).
 
     Idempotent across runs and days: a row whose key (source_file, record_number,
-    raw_sha256) is already stored keeps its first ``quarantined_at``; identical rejections
-    within one run are stored once.
+    raw_sha256) is already stored keeps its first ``quarantined_at`` (the spec's
+    ``keep_on_update``); identical rejections within one run are stored once.
     """
     frame = pd.DataFrame([astuple(r) for r in rejected], columns=[f.name for f in fields(Rejected)])
     if frame.empty:
-        return 0
+        return
     frame = frame.drop_duplicates(KEY_COLUMNS, keep="first")
-    target = tables.quarantine(table)
-    if lake.exists(target):
-        stored = lake.read(target, columns=KEY_COLUMNS)
-        seen = pd.MultiIndex.from_frame(stored.astype({"record_number": "int64"}))
-        frame = frame[~pd.MultiIndex.from_frame(frame[KEY_COLUMNS]).isin(seen)]
-    if frame.empty:
-        return 0
     ts = pd.Timestamp(run_ts)
     frame["quarantined_at"] = ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
-    lake.upsert_partitioned(
-        target,
-        frame[QUARANTINE_COLUMNS].astype({"record_number": "int64", "raw_bytes": "int64"}),
-        date_column="quarantined_at",
-        key_columns=KEY_COLUMNS,
-    )
-    return len(frame)
+    lake.upsert(tables.quarantine(table), frame[QUARANTINE_COLUMNS])

@@ -238,7 +238,7 @@ def build_news_signals(
         lag_minutes=np.int64(lag_minutes),
         half_life_minutes=float(half_life_minutes),
     )
-    partitions = lake.write_partitioned(GOLD_SIGNALS, signals, "time")
+    partitions = lake.replace_range(GOLD_SIGNALS, signals, start, end).partitions
     return NewsSignalsReport(
         model_id=model,
         bars=len(signals),

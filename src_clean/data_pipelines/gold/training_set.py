@@ -82,7 +82,7 @@ def build_training_set(
     targets = list(target_columns(horizon_minutes))
     identifiers = [c for c in ("time", "instrument") if c in labelled.columns]
     table = labelled[[*identifiers, *market, *news, *targets]]
-    partitions = lake.write_partitioned(GOLD_TRAINING, table, "time")
+    partitions = lake.replace_range(GOLD_TRAINING, table, start, end).partitions
     lake.write_json(
         GOLD_FEATURE_LIST,
         feature_spec(market, news, targets, horizon_minutes, provenance, skip_news=skip_news),

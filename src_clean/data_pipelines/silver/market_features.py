@@ -1,8 +1,8 @@
 """Silver market features: causal per-bar features from the bronze M1 candles.
 
 ``python -m src_clean silver-market --lake DIR [--start D] [--end D]`` recomputes the silver
-partitions of the requested UTC days (default: every day in bronze) and replaces each one
-whole, so rerunning a day is idempotent.
+partitions of the requested UTC days (default: every day in bronze) and replaces the range
+in one commit, so rerunning a day is idempotent.
 
 A bar's features use the candles up to and including that bar only, and every window
 restarts at a segment start (``time_convention``). Warm-up is therefore "back to the start
@@ -32,14 +32,14 @@ from src_clean.data_pipelines.silver import (
 )
 from src_clean.data_pipelines.silver.bars import Bars
 from src_clean.lake import Lake
-from src_clean.tables import BRONZE_CANDLES, SILVER_FEATURES
+from src_clean.tables import BRONZE_CANDLES, FEATURES_SPEC, SILVER_FEATURES
 from src_clean.time_convention import MAX_GAP
 
 logger = logging.getLogger(__name__)
 
 CHUNK_DAYS = 31  # bronze days computed together (bounds memory on multi-year runs)
 CANDLE_COLUMNS = ["time", "instrument", "open", "high", "low", "close", "volume"]
-KEY_COLUMNS = ["time", "instrument"]
+KEY_COLUMNS = list(FEATURES_SPEC.keys)
 FEATURE_COLUMNS: list[str] = [
     *indicators.RETURN_COLUMNS,
     *indicators.TECHNICAL_COLUMNS,
@@ -88,17 +88,21 @@ def build_market_features(
 ) -> FeatureRunReport:
     """Recompute the silver feature partitions of the bronze days in ``[start, end]``.
 
-    Silver partitions in the range whose bronze day no longer exists are deleted, so the
-    range always mirrors bronze.
+    The range is replaced in one commit, chunk by chunk as they are computed; silver days
+    in the range whose bronze day no longer exists end up empty, so the range always
+    mirrors bronze.
     """
     if start and end and start > end:
         raise ValueError(f"--start {start} is after --end {end}")
     began = time.perf_counter()
     bronze_days = lake.partitions(BRONZE_CANDLES)
     days = _in_range(bronze_days, start, end)
-    for orphan in set(_in_range(lake.partitions(SILVER_FEATURES), start, end)) - set(days):
-        lake.delete_partition(SILVER_FEATURES, orphan)
-    rows = sum(_build_chunk(lake, bronze_days, chunk) for chunk in _chunks(days))
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for chunk in _chunks(days):
+            yield _build_chunk(lake, bronze_days, chunk)
+
+    rows = lake.replace_range(SILVER_FEATURES, chunks, start, end).rows
     return FeatureRunReport(days=len(days), rows=rows, seconds=time.perf_counter() - began)
 
 
@@ -111,13 +115,14 @@ def _chunks(days: list[dt.date]) -> Iterator[list[dt.date]]:
         yield days[i : i + CHUNK_DAYS]
 
 
-def _build_chunk(lake: Lake, bronze_days: list[dt.date], days: list[dt.date]) -> int:
-    """Compute and write the consecutive bronze ``days``; returns the rows written."""
+def _build_chunk(lake: Lake, bronze_days: list[dt.date], days: list[dt.date]) -> pd.DataFrame:
+    """The feature rows of the consecutive bronze ``days`` (warm-up days left out)."""
     candles = _read_with_warmup(lake, bronze_days, days[0], days[-1])
     features = _features_by_instrument(candles)
-    rows = _write_days(lake, days, features)
-    logger.info("%s %s..%s: %d rows", SILVER_FEATURES, days[0], days[-1], rows)
-    return rows
+    features = features.loc[features["time"].dt.date.between(days[0], days[-1])]
+    features = features.sort_values(KEY_COLUMNS, kind="stable", ignore_index=True)
+    logger.info("%s %s..%s: %d rows", SILVER_FEATURES, days[0], days[-1], len(features))
+    return features
 
 
 def _read_with_warmup(
@@ -145,18 +150,6 @@ def _features_by_instrument(candles: pd.DataFrame) -> pd.DataFrame:
     candles = candles.sort_values(["instrument", "time"], kind="stable", ignore_index=True)
     parts = [compute_features(group) for _, group in candles.groupby("instrument")]
     return pd.concat(parts, ignore_index=True) if parts else compute_features(candles)
-
-
-def _write_days(lake: Lake, days: list[dt.date], features: pd.DataFrame) -> int:
-    """Replace the silver partition of each of ``days``; rows of warm-up days are dropped."""
-    features = features.sort_values(KEY_COLUMNS, kind="stable", ignore_index=True)
-    by_day = {day: part for day, part in features.groupby(features["time"].dt.date)}
-    rows = 0
-    for day in days:
-        part = by_day.get(day, features.iloc[:0])
-        lake.write_partition(SILVER_FEATURES, day, part)
-        rows += len(part)
-    return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

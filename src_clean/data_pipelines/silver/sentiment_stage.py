@@ -24,7 +24,6 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
     PRECISIONS,
-    RESULT_COLUMNS,
     TEXT_MODES,
     Scorer,
     TextMode,
@@ -37,11 +36,9 @@ from src_clean.data_pipelines.silver.sentiment.loading import (
     load_scorer,
 )
 from src_clean.lake import Lake
-from src_clean.tables import BRONZE_NEWS, SENTIMENT_MODELS, SILVER_SENTIMENT
+from src_clean.tables import BRONZE_NEWS, SENTIMENT_MODELS, SENTIMENT_SPEC, SILVER_SENTIMENT
 
-KEY_COLUMNS = ["article_id", "model_id"]
-SORT_COLUMNS = ["published_at", "article_id", "model_id"]
-SENTIMENT_COLUMNS = ["article_id", "published_at", "model_id", *RESULT_COLUMNS, "scored_at"]
+SENTIMENT_COLUMNS = list(SENTIMENT_SPEC.column_names)
 
 
 @dataclass
@@ -120,7 +117,7 @@ def unscored(
     A row stored under an older ``published_at`` does not count: the article moved in
     bronze, so it is scored again and its row moves with it.
     """
-    stored = lake.read(SILVER_SENTIMENT, start, end, columns=[*KEY_COLUMNS, "published_at"])
+    stored = lake.read(SILVER_SENTIMENT, start, end, columns=[*SENTIMENT_SPEC.keys, "published_at"])
     stored = stored.loc[stored["model_id"] == model_id, ["article_id", "published_at"]]
     if stored.empty:
         return articles
@@ -159,14 +156,7 @@ def record_resolved_model(lake: Lake, spec: str, model_id: str, fell_back: bool)
 
 def store_scores(lake: Lake, rows: pd.DataFrame) -> None:
     """Upsert sentiment rows into silver, keyed on (article_id, model_id)."""
-    if len(rows):
-        lake.upsert_partitioned(
-            SILVER_SENTIMENT,
-            rows,
-            date_column="published_at",
-            key_columns=KEY_COLUMNS,
-            sort_columns=SORT_COLUMNS,
-        )
+    lake.upsert(SILVER_SENTIMENT, rows)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
