@@ -344,6 +344,7 @@ def test_special_files_and_symlink_loops_are_reported_and_the_rest_ingested(
     (raw / "dangling.ndjson").symlink_to(raw / "missing.ndjson")
     (raw / "null.ndjson").symlink_to("/dev/null")
     os.mkfifo(raw / "fifo.ndjson")
+    Path(os.fsdecode(os.fsencode(raw) + b"/bad\xff.ndjson")).write_bytes(GOOD)
     lake = Lake(tmp_path / "lake")
 
     report = ingest_market(raw, lake, run_ts=RUN_TS)
@@ -357,6 +358,7 @@ def test_special_files_and_symlink_loops_are_reported_and_the_rest_ingested(
         "dangling.ndjson": "broken_link",
         "null.ndjson": "not_a_regular_file",
         "fifo.ndjson": "not_a_regular_file",
+        "bad\ufffd.ndjson": "undecodable_name",
     }
     quarantine = _quarantine(lake, tables.BRONZE_CANDLES)
     assert set(quarantine["source_file"]) == set(report.files_failed)

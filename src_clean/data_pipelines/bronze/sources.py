@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from src_clean.aws import filesystem_for
+from src_clean.data_pipelines.bronze.lines import is_unicode
 from src_clean.lake import Lake
 from src_clean.redact import redact
 
@@ -145,6 +146,10 @@ def _walk(folder: str, suffixes: tuple[str, ...], seen: set, files: list[InputFi
         if entry.name.startswith("."):
             continue
         wanted = entry.name.lower().endswith(suffixes)
+        if not is_unicode(entry.path):  # bytes that are not UTF-8 in the name
+            if wanted or entry.is_dir(follow_symlinks=False):
+                files.append(_problem(_printable(entry.path), "undecodable_name"))
+            continue
         try:
             info = entry.stat()
         except OSError as exc:
@@ -166,6 +171,11 @@ def _walk(folder: str, suffixes: tuple[str, ...], seen: set, files: list[InputFi
 def _local_file(path: str, info: os.stat_result) -> InputFile:
     problem = None if stat.S_ISREG(info.st_mode) else "not_a_regular_file"
     return InputFile(path, path, info.st_size, info.st_mtime_ns, problem)
+
+
+def _printable(path: str) -> str:
+    """``path`` with bytes that are not UTF-8 shown as U+FFFD (storable, loggable)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _problem(path: str, reason: str) -> InputFile:
