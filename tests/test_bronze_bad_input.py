@@ -563,6 +563,7 @@ def test_a_40_mb_bad_line_is_stored_as_64_kib_and_not_copied_around(tmp_path: Pa
 
 # -- article identity (C3) -----------------------------------------------------------------
 
+
 def _ingest_articles(tmp_path: Path, lake: Lake, records: list[dict], day: int) -> IngestReport:
     raw = tmp_path / f"raw{day}"
     raw.mkdir()

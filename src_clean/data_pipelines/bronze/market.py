@@ -1,6 +1,7 @@
 """Bronze market ingest: raw M1 candle files -> ``bronze/market/candles``.
 
-``python -m src_clean bronze-market --input PATH --lake DIR [--timezone TZ] [--only-new]``
+``python -m src_clean bronze-market --input PATH --lake DIR [--timezone TZ] [--delimiter D]
+[--only-new]``
 
 Accepts OANDA v20 candles (``mid`` or ``bid``/``ask``, bare or wrapped in the API response),
 flat NDJSON, and CSV with or without a header, any of them gzipped; the format is detected
