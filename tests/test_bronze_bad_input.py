@@ -365,17 +365,15 @@ def test_special_files_and_symlink_loops_are_reported_and_the_rest_ingested(
     assert (quarantine["record_number"] == 0).all()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+def test_a_file_that_fails_to_read_is_reported(tmp_path: Path) -> None:
+    """``/proc/self/mem`` is a regular file whose first read fails (EIO), even for root."""
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "good.ndjson").write_bytes(GOOD)
-    secret = raw / "secret.ndjson"
-    secret.write_bytes(GOOD)
-    secret.chmod(0)
+    (raw / "mem.ndjson").symlink_to("/proc/self/mem")
     report = ingest_market(raw, Lake(tmp_path / "lake"), run_ts=RUN_TS)
-    assert report.written == 1
-    assert report.files_failed[str(secret)].startswith("unreadable")
+    assert (report.read, report.written) == (1, 1)
+    assert report.files_failed[str(raw / "mem.ndjson")].startswith("unreadable")
 
 
 def test_an_unreadable_file_is_not_recorded_as_ingested(tmp_path: Path) -> None:
