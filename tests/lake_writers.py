@@ -64,3 +64,43 @@ def split_lines(source: Path, parts: int, out: Path) -> list[Path]:
         path.write_text("".join(lines[part::parts]))
         paths.append(path)
     return paths
+
+
+def die_during_writes(delay_s: float, argv: list[str]) -> int:
+    """Run ``python -m src_clean ARGV`` and SIGKILL this process ``delay_s`` seconds after
+    its first Delta write (MERGE or overwrite) starts: a kill inside the write itself."""
+    import signal
+    import threading
+
+    from deltalake.table import TableMerger
+
+    from src_clean import cli
+    from src_clean import lake as lake_module
+
+    timers: list[threading.Timer] = []
+
+    def arm() -> None:
+        if not timers:
+            timers.append(threading.Timer(delay_s, os.kill, (os.getpid(), signal.SIGKILL)))
+            timers[0].daemon = True
+            timers[0].start()
+
+    execute, overwrite = TableMerger.execute, lake_module.write_deltalake
+
+    def killed_execute(self: Any) -> Any:
+        arm()
+        return execute(self)
+
+    def killed_overwrite(*args: Any, **kwargs: Any) -> Any:
+        arm()
+        return overwrite(*args, **kwargs)
+
+    TableMerger.execute = killed_execute  # type: ignore[method-assign]
+    lake_module.write_deltalake = killed_overwrite  # type: ignore[assignment]
+    return cli.main(argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(die_during_writes(float(sys.argv[1]), sys.argv[2:]))
