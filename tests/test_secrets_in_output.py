@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from src_clean import cli
 from src_clean.logging_setup import RedactFilter
 from src_clean.orchestration.runner import StageFailed, run_stage
 from src_clean.run_full_pipeline import PipelineConfig, StageLog, _finish
@@ -38,6 +39,17 @@ def test_a_failing_command_prints_its_traceback_without_the_password(tmp_path: P
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "mlflow:***@127.0.0.1" in result.stderr
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_an_input_uri_with_credentials_is_refused_without_echoing_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = f"s3://reader:{PASSWORD}@bucket/raw"
+    code = cli.main(["bronze-news", "--input", uri, "--lake", str(tmp_path / "lake")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "s3://reader:***@bucket/raw" in captured.err
+    assert PASSWORD not in captured.out + captured.err
 
 
 def test_a_logged_stage_command_hides_the_tracking_uri_password(

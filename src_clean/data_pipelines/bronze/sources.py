@@ -14,11 +14,13 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
 from src_clean.aws import filesystem_for
 from src_clean.data_pipelines.bronze.lines import is_unicode
+from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.redact import redact
 
@@ -69,9 +71,15 @@ class FileData:
 def _filesystem(location: str) -> tuple[pafs.FileSystem, str, str]:
     """(filesystem, path inside it, uri prefix) for a local path or an ``s3://`` URI.
 
-    S3 settings (custom endpoint included) come from ``src_clean.aws``.
+    S3 settings (custom endpoint included) come from ``src_clean.aws``; credentials inside
+    the URI are refused (``UserError``) before any library can echo them in an error.
     """
     if "://" in location:
+        if "@" in urlsplit(location).netloc:
+            raise UserError(
+                f"credentials inside an input URI are not supported: {redact(location)}",
+                "remove user:password@ and use the AWS environment or Airflow's aws_default",
+            )
         fs, path = filesystem_for(location)
         scheme = location.split("://", 1)[0]
         return fs, path.rstrip("/"), f"{scheme}://"
