@@ -116,7 +116,7 @@ def _s3_filesystem(settings: AwsSettings) -> pafs.S3FileSystem:
     }
     if settings.endpoint_url:  # a full URL, as AWS_ENDPOINT_URL requires
         endpoint = urlsplit(settings.endpoint_url)
-        kwargs["endpoint_override"] = endpoint.netloc
+        kwargs["endpoint_override"] = endpoint.netloc.rpartition("@")[2]  # no userinfo
         kwargs["scheme"] = endpoint.scheme
     return pafs.S3FileSystem(**{name: value for name, value in kwargs.items() if value})
 

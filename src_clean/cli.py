@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from src_clean.cli_args import check_date_range
 from src_clean.errors import USER_ERROR_EXIT, UserError
+from src_clean.logging_setup import configure_logging
+from src_clean.redact import redact
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample-data": ("src_clean.sample_data", "Generate sample SPX500 candles and news."),
@@ -87,10 +89,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     argv = list(argv)
     command = next((a for a in argv if a in COMMANDS), None)
     args = build_parser(command).parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose=args.verbose)
     return args
 
 
@@ -107,5 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return USER_ERROR_EXIT
+    except Exception:  # the traceback goes through the redacting log handler
+        if args.debug:
+            raise
+        logging.getLogger("src_clean").exception("%s failed", args.command)
+        return 1

@@ -1,4 +1,11 @@
-"""Per-run ingest report: records read = written + duplicates + incomplete + quarantined."""
+"""Per-run ingest report: records read = written + duplicates + incomplete + quarantined.
+
+Files are counted apart from records: ``files_failed`` maps each file that gave no
+records at all (unreadable, not gzip, a symbolic link loop, ...) to its reason, and
+``files_truncated`` each damaged gzip whose records before the damage were kept. Both also
+get a file-level quarantine row (``record_number`` 0), which is not a record and so not
+in ``quarantined``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ class IngestReport:
     quarantined: int = 0
     files: int = 0
     skipped_files: list[str] = field(default_factory=list)
+    files_failed: dict[str, str] = field(default_factory=dict)
+    files_truncated: dict[str, str] = field(default_factory=dict)
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     partitions: list[str] = field(default_factory=list)
 
@@ -47,6 +56,10 @@ class IngestReport:
             line += f" [quarantine: {reasons}]"
         if self.skipped_files:
             line += f" [skipped files: {len(self.skipped_files)}]"
+        if self.files_failed:
+            line += f" [FAILED files: {len(self.files_failed)}]"
+        if self.files_truncated:
+            line += f" [TRUNCATED files: {len(self.files_truncated)}]"
         return line
 
     def to_json(self) -> str:

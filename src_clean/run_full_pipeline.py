@@ -32,6 +32,7 @@ from src_clean import tables
 from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
 from src_clean.errors import USER_ERROR_EXIT, UserError
 from src_clean.lake import Lake
+from src_clean.logging_setup import configure_logging
 from src_clean.orchestration.commands import (
     LAYERS,
     STAGES,
@@ -40,6 +41,7 @@ from src_clean.orchestration.commands import (
     RunParams,
     Stage,
 )
+from src_clean.redact import redact
 
 UNTIL = LAYERS[1:]  # bronze, silver, gold, train (acquisition is the DAG's fetch tasks)
 DEMO_DAYS = 60
@@ -118,13 +120,17 @@ def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
     ]
 
 
-def run_stage(argv: list[str]) -> int:
-    """``python -m src_clean <argv>`` in this process; a UserError propagates."""
+def run_stage(argv: list[str], environment: dict[str, str]) -> int:
+    """``python -m src_clean <argv>`` in this process, with ``environment`` set around it (the
+    MLflow URI travels there, not in argv); a UserError propagates."""
     from src_clean import cli
+    from src_clean.orchestration.runner import scoped_environment
 
-    code = cli.run(cli.parse(argv))
+    with scoped_environment(environment):
+        code = cli.run(cli.parse(argv))
     if code:
-        raise RuntimeError(f"python -m src_clean {' '.join(argv)} exited with status {code}")
+        command = redact(" ".join(argv))
+        raise RuntimeError(f"python -m src_clean {command} exited with status {code}")
     return code
 
 
@@ -157,11 +163,14 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         sentiment_model=cfg.sentiment_model,
         demo_fallback=cfg.demo,
         progress=sys.stderr.isatty(),
-        mlflow_tracking_uri=tracking_uri,
     )
     for stage in pipeline_stages(cfg):
         argv = stage.argv(ctx)
-        stages.run(stage.task_id, lambda argv=argv: run_stage(argv), lambda _: "done")
+        stages.run(
+            stage.task_id,
+            lambda argv=argv: run_stage(argv, {"MLFLOW_TRACKING_URI": tracking_uri}),
+            lambda _: "done",
+        )
     if cfg.until != "train":
         return _finish(cfg, stages, {})
     summary = Lake(cfg.lake_root).read_json(tables.TRAINING_SUMMARY)
@@ -192,7 +201,7 @@ def _finish(
     if summary:
         print(format_summary(summary))
         print(f"\nSummary JSON: {cfg.lake_root}/{tables.TRAINING_SUMMARY}")
-        print(f"MLflow:       {tracking_uri}")
+        print(f"MLflow:       {redact(tracking_uri)}")
         print("Open the UI:  make mlflow-ui   (then http://127.0.0.1:5000)")
     print(f"Lake:         {cfg.lake_root}  (bronze/, silver/, gold/, quarantine/)")
     return summary
@@ -267,7 +276,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(fmt="%(levelname)s %(name)s: %(message)s")
     cfg = parse_args(argv)
     try:
         run_pipeline(cfg)
@@ -276,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR_EXIT
+    except Exception as exc:
+        log.exception("pipeline failed")
+        print(f"\nerror: pipeline failed: {redact(str(exc))}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -12,12 +12,9 @@ import pandas as pd
 import pytest
 
 from src_clean import cli, tables
+from src_clean.data_pipelines.bronze.lines import split_lines
 from src_clean.data_pipelines.bronze.market import ingest_market
-from src_clean.data_pipelines.bronze.market_parse import (
-    arrow_json_records,
-    decode_lines,
-    json_records,
-)
+from src_clean.data_pipelines.bronze.market_parse import arrow_json_records, json_records
 from src_clean.data_pipelines.bronze.market_validate import validate
 from src_clean.lake import Lake
 from src_clean.reports import IngestReport
@@ -135,9 +132,9 @@ def _validated(records: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("fmt", ["oanda_mid", "oanda_bid_ask", "flat_ndjson"])
 def test_clean_ndjson_takes_the_arrow_path_with_the_same_candles(fmt: str) -> None:
     data = FORMATS[fmt].encode()
-    lines = decode_lines(data).good
+    lines = split_lines(data, "f.ndjson")
 
-    fast = arrow_json_records(data, lines)
+    fast = arrow_json_records(data, lines.good)
 
     assert fast is not None
     pd.testing.assert_frame_equal(_validated(fast), _validated(json_records(lines)))
@@ -147,7 +144,7 @@ def test_clean_ndjson_takes_the_arrow_path_with_the_same_candles(fmt: str) -> No
 def test_arrow_path_leaves_wrappers_to_the_line_parser(fmt: str) -> None:
     data = FORMATS[fmt].encode()
 
-    assert arrow_json_records(data, decode_lines(data).good) is None
+    assert arrow_json_records(data, split_lines(data, "f.ndjson").good) is None
 
 
 def test_instrument_comes_from_the_record_then_the_wrapper_then_the_default(

@@ -262,15 +262,16 @@ def test_invalid_json_document_is_quarantined(tmp_path) -> None:
     assert not Lake(tmp_path / "lake").exists(tables.BRONZE_NEWS)
 
 
-def test_truncated_gzip_last_line_is_invalid_json(tmp_path) -> None:
+def test_truncated_gzip_cut_line_is_quarantined_and_the_file_reported(tmp_path) -> None:
     bodies = [hashlib.sha256(bytes([n])).hexdigest() * 4 for n in range(5)]  # incompressible
     data = _jsonl_bytes([_article(n, body=body) for n, body in enumerate(bodies)])
     path = tmp_path / "raw/text/part.jsonl.gz"
     path.parent.mkdir(parents=True)
     path.write_bytes(gzip.compress(data)[:-60])
     report = _ingest(path, tmp_path / "lake")
-    assert report.quarantine_reasons == {"invalid_json": 1}
+    assert report.quarantine_reasons == {"truncated_line": 1}
     assert (report.read, report.written) == (5, 4)
+    assert list(report.files_truncated) == [str(path)]
     assert report.balanced
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -182,7 +183,9 @@ def test_run_params_and_their_variant() -> None:
 
 
 def test_plan_for_one_session() -> None:
-    plan = _plan(mlflow_tracking_uri="http://mlflow:5000")
+    plan = _plan(mlflow_tracking_uri="http://user:pw@mlflow:5000")
+    # the URI may carry credentials: it travels by environment, never in the logged argv
+    assert not any("mlflow" in arg for args in plan.values() for arg in args)
     days = ["--start", "2024-03-05", "--end", "2024-03-06"]
     run_ts = "2024-03-06T22:30:00+00:00"
     assert plan == {
@@ -208,8 +211,7 @@ def test_plan_for_one_session() -> None:
             "--prediction-horizon", "30", *days,
         ],
         "train": [
-            "train", "--lake", "/lake", "--mlflow-tracking-uri", "http://mlflow:5000",
-            "--start", "2023-03-08", "--end", "2024-03-06",
+            "train", "--lake", "/lake", "--start", "2023-03-08", "--end", "2024-03-06",
         ],
     }  # fmt: skip
 
@@ -324,3 +326,20 @@ def test_sources_are_parsed_and_checked() -> None:
         Settings.from_env({"SP500_SOURCES": "bloomberg"})
     with pytest.raises(ValueError, match="SP500_RSS_FEEDS"):
         Settings.from_env({"SP500_SOURCES": "rss"}).validate()
+
+
+def test_run_stage_sets_the_environment_for_the_stage_only(monkeypatch, tmp_path) -> None:
+    """Secrets reach an in-process stage by environment and are gone after it."""
+    from src_clean.orchestration import runner
+
+    seen = {}
+
+    def fake_run(args) -> int:
+        seen["uri"] = os.environ.get("MLFLOW_TRACKING_URI")
+        return 0
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr("src_clean.cli.run", fake_run)
+    runner.run_stage(["silver-market", "--lake", str(tmp_path)], {"MLFLOW_TRACKING_URI": "x://u"})
+    assert seen["uri"] == "x://u"
+    assert "MLFLOW_TRACKING_URI" not in os.environ

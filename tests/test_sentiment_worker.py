@@ -21,8 +21,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from src_clean import aws
+from src_clean import aws, tables
 from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
+from src_clean.lake import Lake
 from src_clean.worker.airflow_side import (
     JobsFailedError,
     JobsSettings,
@@ -132,9 +133,13 @@ class BlockingScorer:
 # -- the curated key ------------------------------------------------------------------
 
 
-def test_curated_key_mirrors_the_raw_key() -> None:
-    assert curated_key("raw/text/2024/01/02.jsonl.gz") == "curated/sentiment/2024/01/02.parquet"
-    assert curated_key("raw/text/feed.jsonl") == "curated/sentiment/feed.parquet"
+def test_curated_key_keeps_the_whole_raw_name() -> None:
+    assert (
+        curated_key("raw/text/2024/01/02.jsonl.gz")
+        == "curated/sentiment/2024/01/02.jsonl.gz.parquet"
+    )
+    assert curated_key("raw/text/feed.jsonl") == "curated/sentiment/feed.jsonl.parquet"
+    assert curated_key("raw/text/feed.json") == "curated/sentiment/feed.json.parquet"
     with pytest.raises(PoisonedFileError):
         curated_key("elsewhere/feed.jsonl")
 
@@ -249,14 +254,70 @@ def test_a_poisoned_file_fails_and_the_others_finish(
     jobs = all_jobs(aws_env, queue_of.table)
     assert jobs["raw/text/good.jsonl.gz"].status == DONE
     assert jobs["raw/text/bad.jsonl.gz"].status == FAILED
-    assert "invalid gzip" in jobs["raw/text/bad.jsonl.gz"].error_message
+    assert "not_gzip" in jobs["raw/text/bad.jsonl.gz"].error_message
     assert jobs["raw/text/junk.jsonl"].status == FAILED
     assert "invalid_json=1, not_an_object=1" in jobs["raw/text/junk.jsonl"].error_message
     assert len(stats.failed) == 2 and len(stats.done) == 1
     outputs = aws.s3_filesystem().get_file_info(pafs.FileSelector(f"{bucket}/curated/sentiment"))
-    assert [info.base_name for info in outputs] == ["good.parquet"]
+    assert [info.base_name for info in outputs] == ["good.jsonl.gz.parquet"]
+    quarantine = Lake(f"s3://{bucket}").read(tables.quarantine(tables.SILVER_SENTIMENT))
+    assert sorted(quarantine["reason"]) == ["invalid_json", "not_an_object", "not_gzip"]
     with pytest.raises(JobsFailedError, match=r"raw/text/bad.jsonl.gz: no valid article"):
         jobs_done(queue_of, queued)
+
+
+def test_bad_records_are_quarantined_and_the_rest_scored(
+    aws_env: local_aws.LocalAws, queue_of: JobsSettings, lexicon
+) -> None:
+    bucket = queue_of.bucket
+    good = articles("m", 50)
+    bad = [b"{not json", b'{"headline": ["a list"], "published_at": "2024-01-02T15:00:00Z"}']
+    body = jsonl(good[:25]) + b"\n".join(bad) + b"\n" + jsonl(good[25:])
+    put(aws_env, bucket, "raw/text/mixed.jsonl.gz", body)
+    enqueue_new_files(queue_of)
+
+    stats = worker(aws_env, queue_of.table, lexicon).run(once=True)
+
+    job = all_jobs(aws_env, queue_of.table)["raw/text/mixed.jsonl.gz"]
+    assert (job.status, job.record_count, len(stats.done)) == (DONE, 50, 1)
+    lake = Lake(f"s3://{bucket}")
+    silver = lake.read(tables.SILVER_SENTIMENT)
+    assert sorted(silver["article_id"]) == sorted(a["article_id"] for a in good)
+    assert (silver["model_id"] == lexicon.model_id).all()
+    quarantine = lake.read(tables.quarantine(tables.SILVER_SENTIMENT))
+    assert quarantine[["record_number", "reason"]].values.tolist() == [
+        [26, "invalid_json"],
+        [27, "wrong_type:headline"],
+    ]
+    assert (quarantine["source_file"] == f"s3://{bucket}/raw/text/mixed.jsonl.gz").all()
+
+
+def test_files_with_the_same_stem_keep_their_own_outputs(
+    aws_env: local_aws.LocalAws, queue_of: JobsSettings, lexicon
+) -> None:
+    bucket = queue_of.bucket
+    files = {
+        "raw/text/same.jsonl": jsonl(articles("l", 3)),
+        "raw/text/same.jsonl.gz": jsonl(articles("g", 2)),
+        "raw/text/same.json": json.dumps(articles("j", 2)).encode(),
+    }
+    for key, body in files.items():
+        put(aws_env, bucket, key, body)
+    enqueue_new_files(queue_of)
+
+    worker(aws_env, queue_of.table, lexicon).run(once=True)
+
+    jobs = all_jobs(aws_env, queue_of.table)
+    assert {key: (job.status, job.record_count) for key, job in jobs.items()} == {
+        "raw/text/same.jsonl": (DONE, 3),
+        "raw/text/same.jsonl.gz": (DONE, 2),
+        "raw/text/same.json": (DONE, 2),
+    }
+    for key, tag in (("same.jsonl", "l"), ("same.jsonl.gz", "g"), ("same.json", "j")):
+        scores = curated(bucket, f"raw/text/{key}")
+        assert scores["article_id"].str.startswith(f"{tag}-").all()
+        assert (scores["source_key"] == f"raw/text/{key}").all()
+    assert len(Lake(f"s3://{bucket}").read(tables.SILVER_SENTIMENT)) == 7
 
 
 def test_an_unreadable_file_is_retried_then_failed(
@@ -341,7 +402,9 @@ def test_sigterm_stops_the_cli_worker_cleanly(
     assert process.returncode == 0, stderr.decode()
     assert "sentiment-worker sub: done=2 failed=0" in stdout.decode()
     events = [json.loads(line) for line in stderr.decode().splitlines()]
-    assert [e["event"] for e in events][-2:] == ["stop_requested", "worker_stopped"]
+    names = [e["event"] for e in events]
+    # the last job's DONE can be seen (and SIGTERM sent) just before its job_done line
+    assert names[-1] == "worker_stopped" and "stop_requested" in names[-3:]
     assert {e["worker_id"] for e in events} == {"sub"}
     assert RUNNING not in {job.status for job in all_jobs(aws_env, queue_of.table).values()}
 

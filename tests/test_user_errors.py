@@ -84,13 +84,18 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
         cli.main(["--debug", "silver-market", "--lake", str(tmp_path)])
 
 
-def test_internal_errors_keep_their_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_errors_keep_their_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(args: argparse.Namespace) -> int:
         raise KeyError("a bug")
 
     monkeypatch.setattr(cli, "run", broken)
+    assert cli.main(["silver-market", "--lake", "/x"]) == 1  # not a user error: exit 1
+    record = next(r for r in caplog.records if r.exc_info)
+    assert record.exc_info[0] is KeyError  # logged with its traceback (redacted)
     with pytest.raises(KeyError):
-        cli.main(["silver-market", "--lake", "/x"])
+        cli.main(["--debug", "silver-market", "--lake", "/x"])
 
 
 def test_every_train_option_has_help() -> None:

@@ -77,9 +77,11 @@ def run_stage(argv: Sequence[str]) -> None:
 
     from src_clean.orchestration.runner import StageRejected
     from src_clean.orchestration.runner import run_stage as run
+    from src_clean.orchestration.settings import runtime_settings
 
+    uri = runtime_settings().mlflow_tracking_uri  # by environment: argv is logged and in XCom
     try:
-        run(argv)
+        run(argv, {"MLFLOW_TRACKING_URI": uri} if uri else None)
     except StageRejected as exc:
         raise AirflowFailException(str(exc)) from None
 

@@ -12,7 +12,7 @@ come from the environment or an Airflow Variable of the same name.
    and ETag, and the put is conditional (`attribute_not_exists(pk)`).
 2. `wait_for_scores` waits until every job queued by this run is `DONE` (the workers,
    `python -m src_clean sentiment-worker`, run outside Airflow on GPU boxes and write
-   `curated/sentiment/<stem>.parquet`), and fails at once, without retries, when one is
+   `curated/sentiment/<name>.parquet`), and fails at once, without retries, when one is
    `FAILED`, naming the file and the worker's `error_message`.
 
 The sensor runs in **reschedule** mode: between pokes it gives its worker slot back. A

@@ -43,8 +43,8 @@ from src_clean.data_pipelines.silver.sentiment.base import Scorer, TextMode
 from src_clean.data_pipelines.silver.sentiment_stage import (
     SENTIMENT_COLUMNS,
     score_articles,
-    scored_article_ids,
     store_scores,
+    unscored,
 )
 from src_clean.lake import Lake
 from src_clean.tables import BRONZE_NEWS
@@ -190,8 +190,7 @@ class _ShardRun:
         job = self.job
         with self._storage("read the shard's articles"):
             articles = self.lake.read(BRONZE_NEWS, job.start, job.end, columns=job.columns)
-            done = scored_article_ids(self.lake, self.model_id, job.start, job.end)
-        pending = articles[~articles["article_id"].isin(done)]
+            pending = unscored(self.lake, articles, self.model_id, job.start, job.end)
         self.total = len(articles)
         self.done = self.total - len(pending)
         return pending.sort_values(ORDER, kind="stable").reset_index(drop=True)

@@ -116,7 +116,6 @@ class RunContext:
     sentiment_model: str = Settings.model_fields["sentiment_model"].default
     demo_fallback: bool = False
     progress: bool = False
-    mlflow_tracking_uri: str | None = None
     rss_feeds: str | None = None
 
     @classmethod
@@ -134,7 +133,6 @@ class RunContext:
             params=params,
             sentiment_model=params.sentiment_model or settings.sentiment_model,
             demo_fallback=settings.demo_fallback,
-            mlflow_tracking_uri=settings.mlflow_tracking_uri,
             rss_feeds=settings.rss_feeds,
         )
 
@@ -248,7 +246,6 @@ def _train(ctx: RunContext) -> list[str]:
     return [
         "train",
         *ctx.lake(),
-        *(["--mlflow-tracking-uri", ctx.mlflow_tracking_uri] if ctx.mlflow_tracking_uri else []),
         *(["--variant", variant] if variant else []),
         *(ctx.train_days.args() if ctx.train_days else []),
     ]

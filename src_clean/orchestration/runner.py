@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from src_clean import tables
 from src_clean.errors import USER_ERROR_EXIT, UserError
+from src_clean.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -21,19 +24,22 @@ class StageRejected(StageFailed):
     """The stage's inputs are wrong (a UserError, exit 2): retrying cannot help."""
 
 
-def run_stage(argv: Sequence[str]) -> None:
+def run_stage(argv: Sequence[str], environment: Mapping[str, str] | None = None) -> None:
     """Run ``python -m src_clean <argv>`` in-process; raise unless it exits 0.
 
     A user error (missing input, model or lake, bad dates) raises StageRejected with its
     one-line message and fix, logged at ERROR in the task's main log; any other failure
-    raises StageFailed (or the stage's own exception, with its traceback).
+    raises StageFailed (or the stage's own exception, with its traceback). ``environment``
+    is set for the stage's duration: secrets such as the MLflow URI travel there, never in
+    argv (argv is logged and stored in the plan's XCom).
     """
     from src_clean import cli
 
-    command = shlex.join(["python", "-m", "src_clean", *argv])
+    command = redact(shlex.join(["python", "-m", "src_clean", *argv]))  # shown in task logs
     log.info("running %s", command)
     try:
-        code = cli.run(cli.parse(argv))
+        with scoped_environment(environment or {}):
+            code = cli.run(cli.parse(argv))
     except UserError as exc:
         log.error("%s: %s", argv[0] if argv else "src_clean", exc)
         raise StageRejected(f"{command} failed: {exc}") from None
@@ -43,6 +49,21 @@ def run_stage(argv: Sequence[str]) -> None:
         raise StageRejected(f"{command} exited with status {code} (a user error)")
     if code != 0:
         raise StageFailed(f"{command} exited with status {code}")
+
+
+@contextlib.contextmanager
+def scoped_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``values`` inside the block, restored after it."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def champion_decision(lake_root: str) -> dict[str, Any]:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from src_clean import aws
+from src_clean.data_pipelines.bronze.news_formats import SUFFIXES as RAW_SUFFIXES
 from src_clean.orchestration.settings import Settings
 from src_clean.worker.jobs import DONE, FAILED, JobQueue
-
-RAW_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
 class JobsFailedError(RuntimeError):
@@ -43,7 +42,8 @@ class JobsSettings:
 
 
 def raw_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
-    """(key, etag) of every JSONL / JSONL.gz object under ``prefix``; hidden names skipped."""
+    """(key, etag) of every raw news object (``.json``, ``.jsonl``, ``.ndjson``, optionally
+    gzipped) under ``prefix``; hidden names skipped."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             key = obj["Key"]

@@ -1,7 +1,9 @@
 """``python -m src_clean sentiment-worker``: the long-running scoring worker (GPU boxes).
 
 Polls the DynamoDB table ``--table`` for ``PENDING_SENTIMENT`` jobs, scores each raw file
-with one warm model and writes ``curated/sentiment/<stem>.parquet`` to the job's bucket.
+with one warm model, upserts the scores into ``silver/news/sentiment`` of ``--lake``
+(default: the job's bucket) and writes ``curated/sentiment/<name>.parquet`` to the job's
+bucket; bad records go to ``quarantine/silver/news/sentiment``.
 AWS settings come from the standard environment (``AWS_ENDPOINT_URL`` for MinIO/moto);
 logs are JSON lines on stderr, the final summary one line on stdout. SIGTERM and SIGINT
 finish the current job (or release it after ``--grace-seconds``) and exit 0. Deployed as
@@ -31,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", required=True, help="DynamoDB jobs table")
     parser.add_argument(
         "--bucket", default=None, help="bucket for jobs that carry no bucket attribute"
+    )
+    parser.add_argument(
+        "--lake",
+        default=None,
+        help="lake root for silver/news/sentiment and quarantine (default: s3://<job bucket>)",
     )
     parser.add_argument(
         "--sentiment-model",
@@ -77,6 +84,7 @@ def main(args: argparse.Namespace) -> int:
         grace_seconds=args.grace_seconds,
         max_attempts=args.max_attempts,
         default_bucket=args.bucket,
+        lake=args.lake,
     )
     worker = Worker(JobQueue(aws.client("dynamodb"), args.table), scorer, config, log)
     with stop_on_signals(worker):

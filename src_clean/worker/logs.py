@@ -8,6 +8,8 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from src_clean.redact import redact
+
 
 class JsonLog:
     """Writes events as JSON lines; ``context`` fields (e.g. ``worker_id``) go on every line."""
@@ -23,6 +25,7 @@ class JsonLog:
         record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")}
         record |= {"level": level, "event": event, **self.context, **fields}
         line = json.dumps({k: v for k, v in record.items() if v is not None}, default=str)
+        line = redact(line)  # error messages can quote endpoint URLs with credentials
         with self._lock:
             print(line, file=self.stream or sys.stderr, flush=True)
 

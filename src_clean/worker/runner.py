@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from src_clean.data_pipelines.silver.sentiment.base import Scorer
+from src_clean.lake import Lake
 from src_clean.worker.jobs import Job, JobQueue
 from src_clean.worker.logs import JsonLog
 from src_clean.worker.scoring import PoisonedFileError, ScoredFile, score_file
@@ -59,6 +60,7 @@ class WorkerConfig:
     grace_seconds: float = 30.0
     max_attempts: int = 3
     default_bucket: str | None = None
+    lake: str | None = None  # lake root for silver and quarantine; None: s3://<job bucket>
 
 
 def _aws_errors() -> tuple[type[Exception], ...]:
@@ -154,7 +156,8 @@ class Worker:
             bucket = job.bucket or self.config.default_bucket
             if not bucket:
                 raise PoisonedFileError("job has no bucket and the worker has no --bucket")
-            scored = score_file(bucket, job.key, self.scorer)
+            lake = Lake(self.config.lake) if self.config.lake else None
+            scored = score_file(bucket, job.key, self.scorer, lake)
         except PoisonedFileError as exc:
             self._fail(job, str(exc))
         except Exception as exc:  # any other error: retry, then fail (module doc)

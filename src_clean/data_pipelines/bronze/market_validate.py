@@ -2,7 +2,10 @@
 
 Every check is vectorized over a batch of records. A record gets the first reason that
 applies (in ``_reasons`` order); records without a reason and not flagged
-``complete: false`` become candles.
+``complete: false`` become candles. Times must fall in the supported range
+(``time_range``); volumes must be whole numbers up to ``MAX_VOLUME`` (2^53 - 1, the largest
+integer a JSON number holds exactly); a price that is a number too large for a float
+(``1e400``) is ``overflow:<field>``.
 """
 
 from __future__ import annotations
@@ -22,23 +25,30 @@ from src_clean.data_pipelines.bronze.market_parse import (
     PRICE_FIELDS,
 )
 from src_clean.data_pipelines.bronze.quarantine import Rejected
+from src_clean.data_pipelines.bronze.time_range import OUT_OF_RANGE, bounded_ns, seconds_in_range
 
+OVERFLOW = "overflow:"
 CANDLE_COLUMNS = ["time", "instrument", "granularity", *PRICE_FIELDS, "volume", "source_file"]
 NAN_WORDS = ("nan", "+nan", "-nan")
-# An explicit UTC offset after a clock time: ``...14:31:00Z``, ``...09:31-05:00``, ``+0530``.
+INF_WORDS = ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+MAX_VOLUME = 2**53 - 1
+# An explicit UTC offset after a clock time of any precision: ``...T14:31:00Z``,
+# ``... 09:31-05:00``, ``...T14Z``, basic ``20240102T143000+0530``.
 # (``[0-9]`` and a plain space, not ``\d``/``\s``, keep pandas on pyarrow's RE2 engine.)
 OFFSET_PATTERN = (
-    r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)? *(?:[zZ]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+    r"[Tt ][0-9]{2}(?::?[0-9]{2}){0,2}(?:[.,][0-9]+)? *(?:[zZ]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 )
 
 
 @dataclass(frozen=True)
 class Parsed:
-    """A field parsed to numbers: values (NaN when absent or bad), presence, bad text."""
+    """A field parsed to numbers: values (NaN when absent or bad), presence, bad text, and
+    numbers too large for a float (``inf`` from ``1e400``, not the word ``inf``)."""
 
     values: pd.Series
     present: pd.Series
     unparseable: pd.Series
+    overflow: pd.Series
 
 
 @dataclass(frozen=True)
@@ -104,12 +114,14 @@ def _reasons(
             (times.reason.notna(), times.reason),
             *[(~p.present, f"{MISSING_FIELD}{field}") for field, p in prices.items()],
             (_any(p.unparseable for p in prices.values()), "unparseable_price"),
+            *[(p.overflow, f"{OVERFLOW}{field}") for field, p in prices.items()],
             (_any(~np.isfinite(x) for x in v.values()), "non_finite_price"),
             (_any(x <= 0 for x in v.values()), "non_positive_price"),
             (v["high"] < np.maximum(v["open"], v["close"]), "high_below_open_close"),
             (v["low"] > np.minimum(v["open"], v["close"]), "low_above_open_close"),
             (volume.unparseable, "invalid_volume"),
             (volume.values < 0, "negative_volume"),
+            (volume.overflow, f"{OVERFLOW}volume"),
             (wrong_granularity, "granularity_mismatch"),
         ],
         records.index,
@@ -139,12 +151,17 @@ def parse_number(raw: pd.Series) -> Parsed:
         pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
     ):
         values = raw.astype("float64")
-        return Parsed(values, values.notna(), pd.Series(False, index=raw.index))
+        return Parsed(values, values.notna(), _false(raw), pd.Series(np.isinf(values)))
     text = raw.astype("str").str.strip()
     present = text.fillna("") != ""
     values = to_float(text)
-    words = text.str.lower().isin(NAN_WORDS)
-    return Parsed(values, present, present & values.isna() & ~words)
+    lowered = text.str.lower()
+    overflow = np.isinf(values) & ~lowered.isin(INF_WORDS)
+    return Parsed(values, present, present & values.isna() & ~lowered.isin(NAN_WORDS), overflow)
+
+
+def _false(like: pd.Series) -> pd.Series:
+    return pd.Series(False, index=like.index)
 
 
 def to_float(text: pd.Series) -> pd.Series:
@@ -165,6 +182,7 @@ def parse_price(records: pd.DataFrame, field: str) -> Parsed:
         values=(bid.values + ask.values) / 2,
         present=bid.present & ask.present,
         unparseable=bid.unparseable | ask.unparseable,
+        overflow=bid.overflow | ask.overflow,
     )
     chosen = parse_number(_column(records, field))
     for source in (midpoint, parse_number(_column(records, f"mid.{key}"))):
@@ -172,15 +190,25 @@ def parse_price(records: pd.DataFrame, field: str) -> Parsed:
             values=source.values.where(source.present, chosen.values),
             present=source.present | chosen.present,
             unparseable=source.unparseable.where(source.present, chosen.unparseable),
+            overflow=source.overflow.where(source.present, chosen.overflow),
         )
     return chosen
 
 
 def parse_volume(raw: pd.Series) -> Parsed:
-    """Tick volume: a whole number, or absent (NaN); anything else is ``unparseable``."""
+    """Tick volume: a whole number up to ``MAX_VOLUME``, or absent (NaN).
+
+    Other numbers are ``unparseable``, larger whole numbers (and ``inf`` from a number
+    too large for a float) ``overflow``.
+    """
     parsed = parse_number(raw)
-    whole = np.isfinite(parsed.values) & (parsed.values % 1 == 0)
-    return Parsed(parsed.values.where(whole), parsed.present, parsed.present & ~whole)
+    values = parsed.values
+    overflow = parsed.present & (
+        parsed.overflow | (np.isfinite(values) & (values.abs() > MAX_VOLUME))
+    )
+    whole = np.isfinite(values) & (values % 1 == 0) & ~overflow
+    unparseable = parsed.present & ~whole & ~overflow
+    return Parsed(values.where(whole), parsed.present, unparseable, overflow)
 
 
 def parse_times(raw: pd.Series, timezone: str) -> ParsedTimes:
@@ -193,18 +221,26 @@ def parse_times(raw: pd.Series, timezone: str) -> ParsedTimes:
     present = text.fillna("") != ""
     seconds = to_float(text)
     unix = seconds.notna()
+    unix_ok = unix & seconds_in_range(seconds)
     aware = present & ~unix & text.str.contains(OFFSET_PATTERN)
     naive = present & ~unix & ~aware
     local, dst_reason = _localize(text[naive], timezone)
     parts = [
-        pd.to_datetime(seconds[unix], unit="s", utc=True, errors="coerce"),
+        pd.to_datetime(seconds[unix_ok], unit="s", utc=True),
         pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce"),
         local,
     ]
-    values = pd.concat([p.astype("datetime64[ns, UTC]") for p in parts]).reindex(raw.index)
+    bounded = [bounded_ns(part) for part in parts]
+    values = pd.concat([times for times, _ in bounded]).reindex(raw.index)
+    parsed_out = pd.concat([out for _, out in bounded]).reindex(raw.index, fill_value=False)
+    out_of_range = (unix & ~unix_ok) | parsed_out
     dst_reason = dst_reason.reindex(raw.index)
     reason = first_reason(
-        [(dst_reason.notna(), dst_reason), (present & values.isna(), "unparseable_time")],
+        [
+            (dst_reason.notna(), dst_reason),
+            (out_of_range, f"{OUT_OF_RANGE}time"),
+            (present & values.isna(), "unparseable_time"),
+        ],
         raw.index,
     )
     return ParsedTimes(values, present, reason)
@@ -213,6 +249,8 @@ def parse_times(raw: pd.Series, timezone: str) -> ParsedTimes:
 def _localize(text: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series]:
     """UTC times of naive local ``text``, and the reason where a DST change makes one invalid."""
     local = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    if local.dt.tz is not None:  # an offset OFFSET_PATTERN did not know: take it as given
+        local = local.dt.tz_localize(None)
     strict = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
     forward = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
     dst = local.notna() & strict.isna()
@@ -244,13 +282,13 @@ def _is_false(raw: pd.Series) -> pd.Series:
 def _rejected(records: pd.DataFrame, reason: pd.Series) -> list[Rejected]:
     """Quarantine entries for ``records`` (raw JSON values re-serialized compactly)."""
     return [
-        Rejected(
-            source_file=source,
-            line_number=int(line),
-            reason=str(why),
-            raw=raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")),
+        Rejected.of(
+            source,
+            number,
+            str(why),
+            raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")),
         )
-        for source, line, raw, why in zip(
-            records["source_file"], records["line_number"], records["raw"], reason, strict=True
+        for source, number, raw, why in zip(
+            records["source_file"], records["record_number"], records["raw"], reason, strict=True
         )
     ]

@@ -2,7 +2,9 @@
 
 ``python -m src_clean bronze-news --input PATH --lake DIR [--only-new] [--run-ts ISO]``
 
-Input is a file, a folder (recursive) or an ``s3://`` prefix. Rows are upserted on
+Input is a file, a folder (recursive) or an ``s3://`` prefix; ``news_formats`` says what
+counts as a record. A file that cannot be read is reported (``files_failed``) and
+quarantined at file level, never fatal. Rows are upserted on
 ``article_id`` into partitions by the UTC date of ``published_at``; the first
 ``ingested_at`` of an article is kept, so rerunning on the same input leaves the table
 identical. Rejected records go to ``quarantine/bronze/news/articles`` with a reason.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -21,13 +24,14 @@ from src_clean import tables
 from src_clean.cli_args import add_lake_argument
 from src_clean.data_pipelines.bronze.news_fields import to_articles
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES, ParsedFile, parse_news_file
-from src_clean.data_pipelines.bronze.quarantine import Rejected, write_quarantine
-from src_clean.data_pipelines.bronze.sources import IngestLedger, list_input_files
+from src_clean.data_pipelines.bronze.quarantine import Rejected, file_rejection, write_quarantine
+from src_clean.data_pipelines.bronze.sources import IngestLedger, InputFile, list_input_files
 from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.reports import IngestReport
 
 BRONZE_NEWS_COLUMNS = list(tables.NEWS_SPEC.column_names)
+log = logging.getLogger(__name__)
 
 
 def _utc(ts: dt.datetime | None) -> pd.Timestamp:
@@ -38,7 +42,11 @@ def _utc(ts: dt.datetime | None) -> pd.Timestamp:
 
 
 def _report(
-    parsed: list[ParsedFile], rejected: list[Rejected], valid: int, written: int
+    files: list[InputFile],
+    parsed: list[ParsedFile],
+    rejected: list[Rejected],
+    valid: int,
+    written: int,
 ) -> IngestReport:
     """Counts of one run: every record read is written, a duplicate, or quarantined."""
     return IngestReport(
@@ -50,7 +58,27 @@ def _report(
         files=len(parsed),
         skipped_files=[p.skipped for p in parsed if p.skipped],
         quarantine_reasons=Counter(r.reason for r in rejected),
+        files_failed={
+            f.uri: _describe(p.failure) for f, p in zip(files, parsed, strict=True) if p.failure
+        },
+        files_truncated={
+            f.uri: _describe(p.truncated) for f, p in zip(files, parsed, strict=True) if p.truncated
+        },
     )
+
+
+def _describe(entry: Rejected) -> str:
+    return f"{entry.reason}: {entry.raw}" if entry.raw else entry.reason
+
+
+def parse_safely(file: InputFile) -> ParsedFile:
+    """``parse_news_file``; an unexpected error fails the file (reported), never the run."""
+    try:
+        return parse_news_file(file)
+    except Exception as exc:  # a parser bug must not lose the other files
+        log.exception("parsing %s failed", file.uri)
+        reason = f"parser_error:{type(exc).__name__}"
+        return ParsedFile(failure=file_rejection(file.uri, reason, str(exc)))
 
 
 def _upsert(lake: Lake, articles: pd.DataFrame) -> list[str]:
@@ -76,16 +104,21 @@ def ingest_news(
     ledger = IngestLedger(lake, tables.BRONZE_NEWS)
     if only_new:
         files = ledger.new_files(files)
-    parsed = [parse_news_file(f) for f in files]
+    parsed = [parse_safely(f) for f in files]
+    for file, outcome in zip(files, parsed, strict=True):
+        for entry in (outcome.failure, outcome.truncated):
+            if entry is not None:
+                log.warning("%s: %s", file.uri, _describe(entry))
     articles, invalid = to_articles(row for p in parsed for row in p.rows)
     rejected = [r for p in parsed for r in p.rejected] + invalid
+    file_entries = [e for p in parsed for e in (p.failure, p.truncated) if e is not None]
     unique = articles.drop_duplicates(list(tables.NEWS_SPEC.keys), keep="last").assign(
         ingested_at=ingested_at
     )
-    write_quarantine(lake, tables.BRONZE_NEWS, rejected, ingested_at)
-    report = _report(parsed, rejected, valid=len(articles), written=len(unique))
+    write_quarantine(lake, tables.BRONZE_NEWS, [*rejected, *file_entries], ingested_at)
+    report = _report(files, parsed, rejected, valid=len(articles), written=len(unique))
     report.partitions = _upsert(lake, unique)
-    ledger.record(files)
+    ledger.record([f for f, p in zip(files, parsed, strict=True) if p.failure is None])
     return report.check()
 
 

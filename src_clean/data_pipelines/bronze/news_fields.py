@@ -8,7 +8,12 @@ and splits it into valid rows and quarantined records.
 Timestamps: ISO 8601 (``Z``, offsets, basic form such as GDELT's ``20240102T143000Z``),
 compact ``YYYYMMDDHHMMSS``, RFC 2822 (RSS), and unix epoch seconds or milliseconds (JSON
 numbers or 9-13 digit strings; values below 1e11 are seconds). A timestamp without an
-offset is read as UTC. Everything is stored as ``datetime64[ns, UTC]``.
+offset is read as UTC. Everything is stored as ``datetime64[ns, UTC]``; a time outside
+the supported range (``time_range``) is ``out_of_range:published_at``.
+
+Field types: text fields must be JSON strings (``article_id`` may also be a number) and
+``published_at`` a string or number, else ``wrong_type:<field>``; text that is not valid
+Unicode (a lone surrogate escape such as ``"\\ud800"``) is ``invalid_unicode:<field>``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+import logging
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,7 +30,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
+from src_clean.data_pipelines.bronze.lines import is_unicode
 from src_clean.data_pipelines.bronze.quarantine import Rejected
+from src_clean.data_pipelines.bronze.time_range import (
+    OUT_OF_RANGE,
+    bounded_ns,
+    seconds_in_range,
+)
 
 # Bronze field -> accepted raw keys (case-insensitive), in order of preference.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -50,9 +62,18 @@ LANGUAGE_NAMES = {
     "japanese": "ja",
 }
 DEFAULT_LANGUAGE = "en"
+log = logging.getLogger(__name__)
 ARTICLE_COLUMNS = ["article_id", "published_at", "headline", "body", "source", "url", "language"]
-PROVENANCE_COLUMNS = ["source_file", "line_number", "raw"]
-REJECTED_COLUMNS = ["source_file", "line_number", "reason", "raw"]  # Rejected's field order
+PROVENANCE_COLUMNS = ["source_file", "record_number", "raw", "error"]
+TEXT_FIELDS = ("article_id", "headline", "body", "url", "source", "language")
+# JSON types each field may hold (a JSON true/false is never a number here)
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(TEXT_FIELDS, (str,)),
+    "article_id": (str, int),
+    "published_at": (str, int, float),
+}
+WRONG_TYPE = "wrong_type:"
+INVALID_UNICODE = "invalid_unicode:"
 EPOCH_PATTERN = r"\d{9,13}(?:\.\d+)?"
 COMPACT_PATTERN = r"(\d{8})(\d{6})"
 MS_EPOCH_THRESHOLD = 1e11  # epoch values at or above this are milliseconds
@@ -79,18 +100,39 @@ def is_article(obj: Any) -> bool:
 
 
 def canonical_fields(obj: dict[str, Any]) -> dict[str, Any]:
-    """The bronze fields of one raw object: the first non-blank value among each field's aliases."""
+    """The bronze fields of one raw object: the first non-blank value among each field's
+    aliases; ``error`` names the first field with a value of the wrong type or text that
+    is not valid Unicode (that value is left out)."""
     lowered = {str(k).lower(): v for k, v in obj.items()}
     lowered["source"] = _flatten_source(lowered.get("source"))
-    return {
-        field: next((lowered[k] for k in keys if not _is_blank(lowered.get(k))), None)
-        for field, keys in ALIASES.items()
-    }
+    fields: dict[str, Any] = {"error": None}
+    for name, keys in ALIASES.items():
+        value = next((lowered[k] for k in keys if not _is_blank(lowered.get(k))), None)
+        problem = None if value is None else _value_problem(name, value)
+        if problem and fields["error"] is None:
+            fields["error"] = problem
+        fields[name] = None if problem else value
+    return fields
+
+
+def _value_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be field ``name`` (``None`` when it can)."""
+    if isinstance(value, bool) or not isinstance(value, FIELD_TYPES[name]):
+        return f"{WRONG_TYPE}{name}"
+    if isinstance(value, str) and not is_unicode(value):
+        return f"{INVALID_UNICODE}{name}"
+    return None
 
 
 def normalize_url(url: str) -> str:
-    """Lowercase scheme and host, drop the fragment, ``utm_*`` parameters and trailing slash."""
-    parts = urlsplit(url.strip())
+    """Lowercase scheme and host, drop the fragment, ``utm_*`` parameters and trailing slash.
+
+    A URL that cannot be split (e.g. ``http://[::1``) is only stripped.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
     query = [
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
@@ -102,8 +144,11 @@ def normalize_url(url: str) -> str:
 
 
 def url_host(url: str) -> str:
-    """The URL's host without a leading ``www.`` ("" when there is none)."""
-    return (urlsplit(url.strip()).hostname or "").removeprefix("www.")
+    """The URL's host without a leading ``www.`` ("" when there is none or it is malformed)."""
+    try:
+        return (urlsplit(url.strip()).hostname or "").removeprefix("www.")
+    except ValueError:
+        return ""
 
 
 def _mask(values: pd.Series, predicate: Callable[[Any], bool]) -> pd.Series:
@@ -132,32 +177,56 @@ def _parse_rfc2822(text: str) -> dt.datetime | None:
         return None
 
 
-def _parse_epochs(values: pd.Series) -> pd.Series:
-    """Epoch seconds or milliseconds (by magnitude) to UTC timestamps."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    millis = numbers.where(numbers.abs() >= MS_EPOCH_THRESHOLD, numbers * 1000).round()
-    return pd.to_datetime(millis, unit="ms", utc=True, errors="coerce").dt.as_unit("ns")
+def _parse_epochs(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Epoch seconds or milliseconds (by magnitude) to UTC times, and which are out of range
+    (checked before conversion, which could overflow)."""
+    numbers = pd.to_numeric(values.map(_finite_float), errors="coerce").astype("float64")
+    seconds = numbers.where(numbers.abs() < MS_EPOCH_THRESHOLD, numbers / 1000)
+    ok = seconds_in_range(seconds)
+    millis = (seconds[ok] * 1000).round()
+    parsed = pd.to_datetime(millis, unit="ms", utc=True).dt.as_unit("ns")
+    return parsed.reindex(values.index), ~ok
 
 
-def _parse_strings(text: pd.Series) -> pd.Series:
-    """ISO 8601 (after expanding ``YYYYMMDDHHMMSS``), then RFC 2822 for what remains."""
+def _finite_float(value: Any) -> float:
+    """``float(value)``; NaN for values too large for a float (huge JSON integers)."""
+    try:
+        return float(value)
+    except (OverflowError, TypeError, ValueError):
+        return math.nan
+
+
+def _parse_strings(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """ISO 8601 (after expanding ``YYYYMMDDHHMMSS``), then RFC 2822 for what remains; and
+    which parsed but are out of range."""
     iso = text.str.replace(f"^{COMPACT_PATTERN}$", r"\1T\2", regex=True)
-    parsed = pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce").dt.as_unit("ns")
-    rest = parsed.isna()
-    rfc2822 = pd.to_datetime(text[rest].map(_parse_rfc2822), utc=True).dt.as_unit("ns")
-    return parsed.mask(rest, rfc2822)
+    parsed, out = bounded_ns(pd.to_datetime(iso, format="ISO8601", utc=True, errors="coerce"))
+    rest = parsed.isna() & ~out
+    rfc2822, rfc_out = bounded_ns(pd.to_datetime(text[rest].map(_parse_rfc2822), utc=True))
+    return parsed.mask(rest, rfc2822), out | rfc_out.reindex(text.index, fill_value=False)
 
 
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Raw values (strings or JSON numbers) to ``datetime64[ns, UTC]``; NaT if unparseable."""
+def timestamp_problems(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Raw values (strings or JSON numbers) to ``datetime64[ns, UTC]`` (NaT if unparseable
+    or out of the supported range), and which values parsed but are out of range."""
     is_number = _mask(values, _is_number)
     is_string = _mask(values, lambda v: isinstance(v, str))
     text = values.where(is_string).astype("str").str.strip()
     is_epoch = is_number | (is_string & text.str.fullmatch(EPOCH_PATTERN).fillna(False))
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    parsed = parsed.mask(is_epoch, _parse_epochs(values.where(is_epoch)))
+    out = pd.Series(False, index=values.index)
+    epochs, epochs_out = _parse_epochs(values[is_epoch])
     dated = is_string & ~is_epoch
-    return parsed.mask(dated, _parse_strings(text[dated]))
+    strings, strings_out = _parse_strings(text[dated])
+    parsed = parsed.mask(is_epoch, epochs).mask(dated, strings)
+    out = out.mask(is_epoch, epochs_out).mask(dated, strings_out)
+    return parsed, out.astype(bool)
+
+
+def parse_timestamps(values: pd.Series) -> pd.Series:
+    """Raw values (strings or JSON numbers) to ``datetime64[ns, UTC]``; NaT if unparseable
+    or out of range (``timestamp_problems`` tells which)."""
+    return timestamp_problems(values)[0]
 
 
 def derive_ids(frame: pd.DataFrame) -> pd.Series:
@@ -177,13 +246,22 @@ def _languages(values: pd.Series) -> pd.Series:
     return named.mask(named == "", DEFAULT_LANGUAGE)
 
 
-def _rejection_reasons(frame: pd.DataFrame, published: pd.Series) -> pd.Series:
+def _rejection_reasons(
+    frame: pd.DataFrame, published: pd.Series, out_of_range: pd.Series
+) -> pd.Series:
     """Why each row is rejected ("" when it is valid); the first failing check wins."""
+    typed = frame["error"].fillna("").astype(str)
     no_text = (frame["headline"] == "") & (frame["body"] == "")
     missing = _mask(frame["published_at"], _is_blank)
     reasons = np.select(
-        [no_text, missing, published.isna()],
-        ["no_text", "missing_published_at", "unparseable_published_at"],
+        [typed != "", no_text, missing, out_of_range, published.isna()],
+        [
+            typed,
+            "no_text",
+            "missing_published_at",
+            f"{OUT_OF_RANGE}published_at",
+            "unparseable_published_at",
+        ],
         default="",
     )
     return pd.Series(reasons, index=frame.index)
@@ -204,15 +282,43 @@ def to_articles(rows: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, list[Reje
     """Canonical rows (with provenance) to valid bronze articles plus rejected records.
 
     The returned frame has ``ARTICLE_COLUMNS`` + ``source_file``, in input order, and may
-    repeat an ``article_id`` (deduplication is the caller's job).
+    repeat an ``article_id`` (deduplication is the caller's job). Never raises for a
+    value: should the batch checks fail on one nobody foresaw, the batch is halved until
+    that record is alone, and it is rejected as ``parser_error:<exception>``.
     """
-    frame = pd.DataFrame(list(rows), columns=ARTICLE_COLUMNS + PROVENANCE_COLUMNS, dtype=object)
-    frame = _clean(frame.astype({"line_number": "int64"}))
-    published = parse_timestamps(frame["published_at"])
-    reasons = _rejection_reasons(frame, published)
+    rows = list(rows)
+    try:
+        return _to_articles(rows)
+    except Exception as exc:
+        if len(rows) == 1:
+            log.warning("record %s: unexpected %r", rows[0].get("record_number"), exc)
+            row = rows[0]
+            reason = f"parser_error:{type(exc).__name__}"
+            rejected = Rejected.of(row["source_file"], row["record_number"], reason, row["raw"])
+            return pd.DataFrame(columns=[*ARTICLE_COLUMNS, "source_file"]), [rejected]
+    middle = len(rows) // 2
+    halves = [to_articles(rows[:middle]), to_articles(rows[middle:])]
+    frames = [articles for articles, _ in halves if len(articles)]
+    articles = pd.concat(frames, ignore_index=True) if frames else halves[0][0]
+    return articles, [r for _, rejected in halves for r in rejected]
+
+
+def _to_articles(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Rejected]]:
+    frame = pd.DataFrame(rows, columns=ARTICLE_COLUMNS + PROVENANCE_COLUMNS, dtype=object)
+    frame = _clean(frame.astype({"record_number": "int64"}))
+    published, out_of_range = timestamp_problems(frame["published_at"])
+    reasons = _rejection_reasons(frame, published, out_of_range)
     bad = reasons != ""
-    rejected_rows = frame.loc[bad].assign(reason=reasons[bad])[REJECTED_COLUMNS]
-    rejected = [Rejected(*values) for values in rejected_rows.itertuples(index=False)]
+    rejected = [
+        Rejected.of(source, number, reason, raw)
+        for source, number, reason, raw in zip(
+            frame.loc[bad, "source_file"],
+            frame.loc[bad, "record_number"],
+            reasons[bad],
+            frame.loc[bad, "raw"],
+            strict=True,
+        )
+    ]
     valid = frame.loc[~bad].assign(published_at=published[~bad])
     valid = valid.assign(article_id=derive_ids(valid))
     return valid[ARTICLE_COLUMNS + ["source_file"]].reset_index(drop=True), rejected

@@ -2,7 +2,9 @@
 
 The table keys on (article_id, model_id): a rerun scores nothing, and a new model scores
 every article under its own model_id without touching other models' rows. Articles
-without text get a row of nulls, so they are not picked up again on every run.
+without text get a row of nulls, so they are not picked up again on every run. An article
+whose ``published_at`` was corrected in bronze is scored again, and the upsert (a merge on
+the keys across the table) moves its row to the new date (contract C3).
 """
 
 from __future__ import annotations
@@ -86,8 +88,7 @@ def score_new_articles(
     articles = lake.read(
         BRONZE_NEWS, start, end, columns=["article_id", "published_at", "headline", "body"]
     )
-    done = scored_article_ids(lake, scorer.model_id, start, end)
-    new = articles[~articles["article_id"].isin(done)]
+    new = unscored(lake, articles, scorer.model_id, start, end)
     rows = score_articles(new, scorer, text_mode)
     store_scores(lake, rows)
     empty = int(rows["p_positive"].isna().sum())
@@ -102,12 +103,26 @@ def score_new_articles(
     )
 
 
-def scored_article_ids(
-    lake: Lake, model_id: str, start: dt.date | None, end: dt.date | None
-) -> pd.Series:
-    """Ids of the articles that already have a row for ``model_id`` in the date range."""
-    stored = lake.read(SILVER_SENTIMENT, start, end, columns=list(SENTIMENT_SPEC.keys))
-    return stored.loc[stored["model_id"] == model_id, "article_id"]
+def unscored(
+    lake: Lake,
+    articles: pd.DataFrame,
+    model_id: str,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> pd.DataFrame:
+    """The ``articles`` with no row for ``model_id`` at their current ``published_at``.
+
+    A row stored under an older ``published_at`` does not count: the article moved in
+    bronze, so it is scored again and its row moves with it.
+    """
+    stored = lake.read(SILVER_SENTIMENT, start, end, columns=[*SENTIMENT_SPEC.keys, "published_at"])
+    stored = stored.loc[stored["model_id"] == model_id, ["article_id", "published_at"]]
+    if stored.empty:
+        return articles
+    keys = ["article_id", "published_at"]
+    done = pd.MultiIndex.from_frame(stored.astype({"published_at": "datetime64[ns, UTC]"}))
+    current = articles[keys].astype({"published_at": "datetime64[ns, UTC]"})
+    return articles[~pd.MultiIndex.from_frame(current).isin(done)]
 
 
 def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) -> pd.DataFrame:
