@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,10 @@ class ChampionTracker:
         from mlflow.exceptions import MlflowException
 
         with self._lock:
+            if missing_sqlite_store(self.tracking_uri):
+                self.last_error = f"no MLflow store at {self.tracking_uri} (run train first)"
+                self.champion = None
+                return False
             client = MlflowClient(self.tracking_uri)
             try:
                 version = client.get_model_version_by_alias(self.name, self.alias)
@@ -185,6 +190,12 @@ class ChampionTracker:
                 f"{tables.GOLD_TRAINING} lacks the champion's features {missing}", status=409
             )
         return frame.loc[frame["time"].idxmax()]
+
+
+def missing_sqlite_store(tracking_uri: str) -> bool:
+    """A ``sqlite:///`` store whose file does not exist (MlflowClient would create it)."""
+    prefix = "sqlite:///"
+    return tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).exists()
 
 
 def direction(predicted_bps: float) -> str:
