@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -112,9 +113,8 @@ def test_list_is_newest_first_with_label_filter_and_count(client) -> None:
     for text in ("Apple beats estimates", "weak quarter", "record high", "layoffs"):
         predict(client, text)
     everything = client.get("/api/v1/predictions?limit=100", headers=AUTH).json()
-    keys = [(item["created_at"], item["request_id"]) for item in everything["items"]]
-    times = [item["created_at"] for item in everything["items"]]
-    assert times == sorted(times, reverse=True) and len(keys) == everything["total_count"]
+    times = [dt.datetime.fromisoformat(item["created_at"]) for item in everything["items"]]
+    assert times == sorted(times, reverse=True) and len(times) == everything["total_count"]
     label = everything["items"][0]["label"]
     filtered = client.get(f"/api/v1/predictions?label={label}&limit=100", headers=AUTH).json()
     expected = [item for item in everything["items"] if item["label"] == label]
