@@ -146,6 +146,8 @@ def test_cursor_walks_every_item_once(client) -> None:
         ("/api/v1/predict", {"text": "x" * 2001}),
         ("/api/v1/predict", {"text": "ok", "source": "s" * 101}),
         ("/api/v1/predict", {"text": 5}),
+        ("/api/v1/predict", {"text": "nul \x00 inside"}),
+        ("/api/v1/predict", {"text": "ok", "source": "a\x00b"}),
         ("/api/v1/predict", {}),
         ("/api/v1/predict", {"text": "ok", "unexpected": 1}),
         ("/api/v1/predict/batch", {"texts": []}),

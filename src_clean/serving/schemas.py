@@ -20,9 +20,18 @@ Source = Annotated[str, StringConstraints(max_length=SOURCE_MAX_CHARS)]
 
 
 def _not_blank(text: str) -> str:
+    """Blank texts have no sentiment; NUL cannot be stored in a Postgres text column."""
     if not text.strip():
         raise ValueError("text must contain a non-whitespace character")
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
     return text
+
+
+def _no_nul(source: str | None) -> str | None:
+    if source is not None and "\x00" in source:
+        raise ValueError("source must not contain NUL characters")
+    return source
 
 
 class PredictRequest(BaseModel):
@@ -32,6 +41,7 @@ class PredictRequest(BaseModel):
     source: Source | None = Field(None, description="Where the text comes from, e.g. a feed")
 
     _text = field_validator("text")(_not_blank)
+    _source = field_validator("source")(_no_nul)
 
 
 class BatchPredictRequest(BaseModel):
@@ -39,6 +49,8 @@ class BatchPredictRequest(BaseModel):
 
     texts: list[Text] = Field(min_length=1, max_length=MAX_BATCH_TEXTS)
     source: Source | None = None
+
+    _source = field_validator("source")(_no_nul)
 
     @field_validator("texts")
     @classmethod
