@@ -79,7 +79,9 @@ def test_stored_prediction_is_exactly_what_was_returned(client, postgres_url) ->
     engine = sa.create_engine(postgres_url)
     with engine.connect() as connection:
         row = connection.execute(
-            sa.text("SELECT p_positive, p_negative, p_neutral FROM predictions WHERE request_id=:r"),
+            sa.text(
+                "SELECT p_positive, p_negative, p_neutral FROM predictions WHERE request_id=:r"
+            ),
             {"r": body["request_id"]},
         ).one()
     engine.dispose()
