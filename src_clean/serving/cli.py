@@ -68,6 +68,9 @@ def main(args: argparse.Namespace) -> int:
         upgrade(url)
         print(f"database at revision {current_revision(url)}")
         return 0
+    from src_clean.serving.auth import load_api_keys
+
+    load_api_keys(settings)  # no key: a one-line error before anything is loaded
     import uvicorn
 
     from src_clean.serving.app import create_app
