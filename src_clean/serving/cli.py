@@ -7,6 +7,7 @@ local lake with SQLite at ``data_clean/predictions.db``.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from src_clean.data_pipelines.silver.sentiment.base import PRECISIONS
@@ -60,6 +61,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
+    # alembic logs a line per built-in plugin at INFO when it is first imported
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     settings = settings_from_args(args)
     if args.migrate:
         from src_clean.serving.migrate import current_revision, upgrade

@@ -7,7 +7,6 @@ upgrade holds an advisory lock, so replicas starting together migrate one at a t
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from alembic import command
@@ -16,8 +15,6 @@ from sqlalchemy import Connection, text
 
 from src_clean.serving.db import make_engine
 
-# alembic logs a line per built-in plugin at INFO when it is imported
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # any constant: "sp500pre" as a 64-bit integer, the key of pg_advisory_lock
 ADVISORY_LOCK_KEY = 0x7370353030707265
