@@ -193,6 +193,24 @@ def test_invalid_list_queries_are_422(client, query) -> None:
     assert "detail" in response.json()
 
 
+def test_oversized_bodies_are_413_before_parsing(client) -> None:
+    huge = json.dumps({"texts": ["x" * 2000] * 2000}).encode()
+    declared = client.post("/api/v1/predict/batch", content=huge, headers=AUTH)
+    assert declared.status_code == 413
+    assert declared.json() == {"detail": "Request body too large"}
+
+    def chunks():
+        for start in range(0, len(huge), 65536):
+            yield huge[start : start + 65536]
+
+    chunked = client.post("/api/v1/predict/batch", content=chunks(), headers=AUTH)
+    assert chunked.status_code == 413
+    largest = {"texts": ["\u2603" * 2000] * 64}  # the largest valid body, JSON-escaped
+    headers = AUTH | {"Content-Type": "application/json"}
+    response = client.post("/api/v1/predict/batch", content=json.dumps(largest), headers=headers)
+    assert response.status_code == 200
+
+
 def test_malformed_request_id_is_422(client) -> None:
     response = client.get("/api/v1/predictions/not-a-uuid", headers=AUTH)
     assert response.status_code == 422

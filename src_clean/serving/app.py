@@ -30,7 +30,7 @@ from src_clean.serving.champion import ChampionTracker
 from src_clean.serving.db import make_engine
 from src_clean.serving.logs import configure_logging
 from src_clean.serving.metrics import ServiceMetrics
-from src_clean.serving.middleware import AccessMiddleware
+from src_clean.serving.middleware import AccessMiddleware, BodyLimitMiddleware
 from src_clean.serving.repository import PredictionRepository
 from src_clean.serving.routes import api, ops
 from src_clean.serving.scorer import SentimentModel
@@ -91,7 +91,8 @@ def create_app(
     app.include_router(api)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_middleware(AccessMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(AccessMiddleware, metrics=metrics)  # outermost: sees every response
     return app
 
 

@@ -1,4 +1,5 @@
-"""ASGI middleware: per-request id, metrics, one JSON access-log line, JSON 500s.
+"""ASGI middleware: per-request id, metrics, one JSON access-log line, JSON 500s, and a cap
+on request bodies.
 
 A plain ASGI class rather than ``BaseHTTPMiddleware``: it adds no task or stream copy per
 request, which the micro-batched ``/predict`` path would pay at every call.
@@ -21,6 +22,9 @@ REQUEST_ID_HEADER = b"x-request-id"
 LOG_FIELDS = "log_fields"  # request.state key where endpoints add batch_size, label, ...
 UNMATCHED = "unmatched"  # route label of 404s: raw paths would explode the metric's cardinality
 MAX_REQUEST_ID = 128
+# 64 texts x 2000 characters, each JSON-escaped to at most 12 bytes, plus the envelope
+MAX_BODY_BYTES = 2 * 1024 * 1024
+TOO_LARGE = {"detail": "Request body too large"}
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +105,43 @@ async def send_json(send: Send, status: int, body: dict, request_id: str) -> Non
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over ``max_bytes``: by ``Content-Length`` before reading; for chunked
+    uploads by counting, ending the body there and answering 413 whatever the app says."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await send_json(send, 413, TOO_LARGE, uuid.uuid4().hex)
+            return
+        seen = 0
+        too_large = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    too_large = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        async def replacing_send(message: Message) -> None:
+            if not too_large:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await send_json(send, 413, TOO_LARGE, uuid.uuid4().hex)
+
+        await self.app(scope, counting_receive, replacing_send)
