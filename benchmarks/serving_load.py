@@ -1,8 +1,8 @@
 """HTTP load on ``python -m src_clean serve``: micro-batching on vs off, concurrency 1/8/32.
 
-Two server processes start side by side, as deployed (``python -m src_clean serve``, real
-PostgreSQL 15 started here, one table for both), with the bert-base-shaped model of
-``sentiment_throughput.py`` (random weights, top layer fine-tuned, exported by
+Two server processes start side by side, as deployed (``python -m src_clean serve``), on
+one real PostgreSQL 15 started here with durable commits, with the bert-base-shaped model
+of ``sentiment_throughput.py`` (random weights, top layer fine-tuned, exported by
 ``export-onnx``) on ONNX Runtime: one with micro-batching, one with ``--no-batching``
 (one forward pass per request). For each concurrency both are driven in turn, so load
 from other processes on the machine hits both alike. Each run: a warm-up, then
@@ -198,7 +198,7 @@ def main() -> int:
     print(f"uptime before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout}")
     runs: list[Run] = []
     with (
-        postgres_server() as database_url,
+        postgres_server(fsync=True) as database_url,
         server(model, database_url, lake, batching=True) as batched,
         server(model, database_url, lake, batching=False) as unbatched,
     ):

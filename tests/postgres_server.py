@@ -2,8 +2,8 @@
 
 PostgreSQL refuses to run as root, and CI runs as root: then the server runs as the
 ``postgres`` user (``runuser``), in a folder that user owns. It listens on a unix socket
-in that folder and on 127.0.0.1 at a free port; ``fsync`` is off (a test database need
-not survive a power cut) so start-up and writes are fast.
+in that folder and on 127.0.0.1 at a free port; ``fsync`` is off by default (a test
+database need not survive a power cut) so start-up and writes are fast.
 """
 
 from __future__ import annotations
@@ -58,8 +58,11 @@ def postgres_url() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def postgres_server(database: str = "predictions") -> Iterator[str]:
-    """Start a server, create ``database``; yield its SQLAlchemy URL; stop and delete it."""
+def postgres_server(database: str = "predictions", *, fsync: bool = False) -> Iterator[str]:
+    """Start a server, create ``database``; yield its SQLAlchemy URL; stop and delete it.
+
+    ``fsync=True`` keeps PostgreSQL's durable commits (benchmarks); tests turn them off.
+    """
     for tool in ("initdb", "pg_ctl"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} not on PATH: install PostgreSQL 15 server binaries")
@@ -70,7 +73,8 @@ def postgres_server(database: str = "predictions") -> Iterator[str]:
     data, port = root / "data", free_port()
     try:
         _run(["initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"])
-        options = f"-k {root} -h 127.0.0.1 -p {port} -F -c max_connections=100"
+        options = f"-k {root} -h 127.0.0.1 -p {port} -c max_connections=100"
+        options += "" if fsync else " -F"
         _run(["pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"])
         try:
             create_database(port, database)
