@@ -5,11 +5,12 @@ one real PostgreSQL 15 started here with durable commits, with the bert-base-sha
 model of ``sentiment_throughput.py`` (random weights, not fine-tuned: speed depends on
 shape only), exported by ``export-onnx --int8``, on ONNX Runtime: one with
 micro-batching, one with ``--no-batching`` (one forward pass per request). For each
-concurrency both are driven in turn, so load from other processes hits both alike. Each run: a warm-up, then
-``--seconds`` of closed-loop load from ``concurrency`` clients posting sample-data
-headlines to ``POST /api/v1/predict``; latency is measured by the client (HTTP round
-trip, database write included). The mean batch size comes from the server's /metrics.
-The load generator shares the machine's cores with the servers: figures are a floor.
+concurrency both are driven in turn, so load from other processes hits both alike.
+Each run: a warm-up, then ``--seconds`` of closed-loop load from ``concurrency``
+clients posting sample-data headlines to ``POST /api/v1/predict``; latency is measured
+by the client (HTTP round trip, database write included). The mean batch size comes
+from the server's /metrics. The load generator shares the machine's cores with the
+servers: figures are a floor.
 
 Goals (issue 15): p99 < 100 ms at concurrency 1 (batching on); at concurrency 32,
 throughput with batching >= 3x without; zero errors.
