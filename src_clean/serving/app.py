@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 import anyio
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from src_clean import __version__
@@ -40,6 +42,9 @@ from src_clean.serving.state import ServiceState
 log = logging.getLogger(__name__)
 
 MIGRATE_RETRY_S = 2.0
+# predictions of concurrent requests are written together: one transaction (one commit,
+# one fsync) for whatever queued up while the previous write ran
+WRITE_BATCH_ROWS = 256
 DESCRIPTION = """FinBERT sentiment predictions (ONNX Runtime, micro-batched, stored in
 Postgres) and the champion XGBoost model's signal on the latest gold bar.
 Every `/api/v1` route needs an `X-API-Key` header; errors are JSON `{"detail": ...}`."""
@@ -68,6 +73,13 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.writer = MicroBatcher(
+            partial(write_rows, state.repository),
+            max_batch_size=WRITE_BATCH_ROWS,
+            window_s=0.0,
+            thread_name="db-writer",
+        )
+        await state.writer.start()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(prepare_database, state)
             tasks.start_soon(load_model, state, model)
@@ -78,6 +90,7 @@ def create_app(
                 tasks.cancel_scope.cancel()
         if state.batcher is not None:
             await state.batcher.stop()
+        await state.writer.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -107,6 +120,17 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return JSONResponse({"detail": jsonable_encoder(errors)}, 422)
+
+
+def write_rows(repository: PredictionRepository, rows: list[dict]) -> list[bool]:
+    """Store the rows of every request in a write batch in one transaction; whether each
+    was stored (all or none: a failure is the database's, not a row's)."""
+    try:
+        repository.add_many(rows)
+    except SQLAlchemyError as exc:
+        log.warning("prediction write failed: %s", redact(str(exc).splitlines()[0]))
+        return [False] * len(rows)
+    return [True] * len(rows)
 
 
 async def prepare_database(state: ServiceState) -> None:

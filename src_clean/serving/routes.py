@@ -102,11 +102,9 @@ async def score_and_store(
     ]
     for result in scored:
         state.metrics.predictions.labels(result.label).inc()
-    try:
-        await anyio.to_thread.run_sync(state.repository.add_many, rows)
-    except SQLAlchemyError as exc:
+    stored, _ = await state.writer.submit(rows) if state.writer else ([False], 0)
+    if not all(stored):
         state.metrics.db_write_failures.inc(len(rows))
-        log.warning("prediction write failed: %s", redact(str(exc).splitlines()[0]))
         response.headers[STORAGE_WARNING] = WRITE_FAILED
     return [prediction_out(row) for row in rows], batch_size
 

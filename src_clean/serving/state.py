@@ -23,6 +23,7 @@ class ServiceState:
     repository: PredictionRepository
     champion: ChampionTracker
     model: SentimentModel | None = None
-    batcher: MicroBatcher[Scored] | None = None
+    batcher: MicroBatcher[str, Scored] | None = None
+    writer: MicroBatcher[dict, bool] | None = None
     migrated: bool = False
     startup_errors: dict[str, str] = field(default_factory=dict)
