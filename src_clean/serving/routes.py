@@ -78,7 +78,7 @@ async def score_and_store(
     state: ServiceState, texts: list[str], source: str | None, response: Response
 ) -> tuple[list[PredictionOut], int]:
     """Score ``texts`` through the batcher, store them, return them (stored or not)."""
-    if state.batcher is None or state.model is None:
+    if state.batcher is None or state.model is None or state.writer is None:
         raise HTTPException(503, "Model not loaded")
     start = time.perf_counter()
     created_at = dt.datetime.now(dt.UTC)
@@ -102,7 +102,7 @@ async def score_and_store(
     ]
     for result in scored:
         state.metrics.predictions.labels(result.label).inc()
-    stored, _ = await state.writer.submit(rows) if state.writer else ([False], 0)
+    stored, _ = await state.writer.submit(rows)
     if not all(stored):
         state.metrics.db_write_failures.inc(len(rows))
         response.headers[STORAGE_WARNING] = WRITE_FAILED
