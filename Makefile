@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAKE ?= data_clean
 
-.PHONY: help install demo test lint format mlflow-ui airflow onnx bench-sentiment bench-pipeline clean
+.PHONY: help install demo test lint format mlflow-ui airflow onnx serve bench-sentiment bench-pipeline bench-serving clean
 
 help:
 	@echo "make demo      - install, generate sample data, run the full pipeline, print a summary"
@@ -14,8 +14,10 @@ help:
 	@echo "make mlflow-ui - open the MLflow UI on the demo lake (http://127.0.0.1:5000)"
 	@echo "make airflow   - Airflow 3 standalone with the pipeline DAG (http://localhost:8080)"
 	@echo "make onnx      - export MODEL (a checkpoint folder) to ONNX + int8 for ONNX Runtime"
+	@echo "make serve     - the HTTP API on the demo lake with SQLite (http://127.0.0.1:8000/docs)"
 	@echo "make bench-sentiment - FinBERT-shaped scoring throughput per variant (30-50 min on 2 cores)"
 	@echo "make bench-pipeline  - 5 years + 100k articles through bronze/silver/gold, daily run, training"
+	@echo "make bench-serving   - HTTP load at concurrency 1/8/32, micro-batching on and off (Postgres)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,11 +52,22 @@ MODEL ?= models/ProsusAI__finbert
 onnx: $(STAMP)
 	$(BIN)/python -m src_clean export-onnx --model $(MODEL) --int8
 
+# MODEL with its onnx/ export (make onnx), else the lexicon scorer with a loud warning (demo only).
+# SP500_API_KEYS defaults to a local development key; the server binds to 127.0.0.1.
+serve: $(STAMP)
+	@echo "API key: $${SP500_API_KEYS:-dev-local-key}  (set SP500_API_KEYS to change it)"
+	SP500_API_KEYS="$${SP500_API_KEYS:-dev-local-key}" $(BIN)/python -m src_clean serve \
+		--lake $(LAKE) --database-url sqlite:///$(LAKE)/predictions.db \
+		--sentiment-model $(MODEL) --demo-fallback
+
 bench-sentiment: $(STAMP)
 	$(BIN)/python benchmarks/sentiment_throughput.py
 
 bench-pipeline: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_scale.py
+
+bench-serving: $(STAMP)
+	$(BIN)/python benchmarks/serving_load.py
 
 clean:
 	rm -rf $(LAKE)/bronze $(LAKE)/silver $(LAKE)/gold $(LAKE)/quarantine $(LAKE)/reports $(LAKE)/raw

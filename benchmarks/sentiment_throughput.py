@@ -129,8 +129,9 @@ def wordpiece_vocab(texts: list[str], size: int = VOCAB_SIZE) -> dict[str, int]:
     return {token: i for i, token in enumerate(tokens)}
 
 
-def build_model(folder: Path, texts: list[str]) -> Path:
-    """Save a bert-base classifier (random weights, top layer fine-tuned) and its vocab."""
+def build_model(folder: Path, texts: list[str], fine_tune: bool = True) -> Path:
+    """Save a bert-base classifier (random weights, top layer fine-tuned unless
+    ``fine_tune`` is false: speed depends on shape only) and its vocab."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
@@ -141,8 +142,9 @@ def build_model(folder: Path, texts: list[str]) -> Path:
     )
     torch.manual_seed(SEED)
     model = BertForSequenceClassification(config)
-    accuracy = fine_tune_top(model, tokenizer)
-    print(f"fine-tuned the top layer {TUNE_STEPS} steps: held-out accuracy {accuracy:.0%}")
+    if fine_tune:
+        accuracy = fine_tune_top(model, tokenizer)
+        print(f"fine-tuned the top layer {TUNE_STEPS} steps: held-out accuracy {accuracy:.0%}")
     tokenizer.save_pretrained(folder)
     model.eval().save_pretrained(folder)
     return folder
@@ -317,9 +319,12 @@ def precisions() -> list[str]:
     return ["fp32", *bf16, "onnx-fp32", "onnx-int8"]
 
 
-def prepare(workdir: Path, n: int) -> tuple[Path, dict[str, Path]]:
+def prepare(
+    workdir: Path, n: int, *, fine_tune: bool = True, n_check_texts: int = 256
+) -> tuple[Path, dict[str, Path]]:
     """Write the corpora and the model with its ONNX export under ``workdir`` (kept if
-    already there: ``--workdir`` reruns skip the minutes this takes)."""
+    already there: ``--workdir`` reruns skip the minutes this takes). Without
+    ``fine_tune`` labels are near-ties (fine for timing, not for agreement checks)."""
     from src_clean.data_pipelines.silver.export_onnx import export_onnx
 
     files = {name: workdir / f"{name}-{n}.json" for name in CORPORA}
@@ -329,8 +334,8 @@ def prepare(workdir: Path, n: int) -> tuple[Path, dict[str, Path]]:
     model = workdir / "bert-base-random"
     if not (model / "onnx" / "export.json").is_file():
         began = time.perf_counter()
-        build_model(model, [*texts["headlines"], *texts["bodies"]])
-        export = export_onnx(str(model), int8=True)
+        build_model(model, [*texts["headlines"], *texts["bodies"]], fine_tune)
+        export = export_onnx(str(model), int8=True, n_check_texts=n_check_texts)
         print(f"model + ONNX export in {time.perf_counter() - began:.0f}s: {export.summary()}")
     return model, files
 

@@ -64,6 +64,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "src_clean.worker.cli",
         "Score raw article files queued in DynamoDB (long-running, for GPU boxes).",
     ),
+    "serve": (
+        "src_clean.serving.cli",
+        "Serve sentiment predictions and the champion's signal over HTTP (FastAPI).",
+    ),
 }
 
 

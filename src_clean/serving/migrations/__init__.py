@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the predictions database (run by ``migrate``)."""

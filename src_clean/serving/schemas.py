@@ -1,0 +1,126 @@
+"""Request and response models: the OpenAPI contract of the service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from src_clean.serving.db import SOURCE_MAX_CHARS, TEXT_MAX_CHARS
+
+MAX_BATCH_TEXTS = 64
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+Label = Literal["positive", "negative", "neutral"]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_CHARS)]
+Source = Annotated[str, StringConstraints(max_length=SOURCE_MAX_CHARS)]
+
+
+def _not_blank(text: str) -> str:
+    """Blank texts have no sentiment; NUL cannot be stored in a Postgres text column."""
+    if not text.strip():
+        raise ValueError("text must contain a non-whitespace character")
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    return text
+
+
+def _no_nul(source: str | None) -> str | None:
+    if source is not None and "\x00" in source:
+        raise ValueError("source must not contain NUL characters")
+    return source
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Text = Field(description="Text to score, 1-2000 characters (not only whitespace)")
+    source: Source | None = Field(None, description="Where the text comes from, e.g. a feed")
+
+    _text = field_validator("text")(_not_blank)
+    _source = field_validator("source")(_no_nul)
+
+
+class BatchPredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[Text] = Field(min_length=1, max_length=MAX_BATCH_TEXTS)
+    source: Source | None = None
+
+    _source = field_validator("source")(_no_nul)
+
+    @field_validator("texts")
+    @classmethod
+    def _texts_not_blank(cls, texts: list[str]) -> list[str]:
+        return [_not_blank(text) for text in texts]
+
+
+class Scores(BaseModel):
+    positive: float
+    negative: float
+    neutral: float
+
+
+class PredictionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    request_id: uuid.UUID
+    text: str
+    source: str | None = None
+    label: Label
+    scores: Scores
+    confidence: float = Field(description="Probability of the returned label")
+    model_version: str = Field(description="The scorer's model_id, as silver records it")
+    latency_ms: float = Field(description="Server time from arrival to scores")
+    created_at: dt.datetime
+
+
+class BatchPredictionOut(BaseModel):
+    items: list[PredictionOut]
+    batch_latency_ms: float
+
+
+class PredictionPage(BaseModel):
+    items: list[PredictionOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end")
+    total_count: int = Field(description="Predictions matching the filter, all pages")
+
+
+class FeatureFreshness(BaseModel):
+    features_as_of: dt.datetime = Field(description="Decision time (close) of the bar used")
+    age_seconds: float = Field(description="Seconds from features_as_of to now")
+    gold_sentiment_model_id: str | None
+
+
+class SignalOut(BaseModel):
+    instrument: str | None
+    bar_time: dt.datetime = Field(description="Open time of the latest gold bar")
+    decision_time: dt.datetime = Field(description="Its close: when the signal is known")
+    predicted_return_bps: float
+    direction: Literal["up", "down", "flat"]
+    horizon_minutes: int | None
+    model_name: str
+    model_version: str
+    model_run_id: str
+    sentiment_model_id: str | None = Field(description="Sentiment model of the news features")
+    feature_freshness: FeatureFreshness
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    model_loaded: bool
+    db_connected: bool
+    champion_loaded: bool
+    model_version: str | None
+    champion_version: str | None
+
+
+class ErrorOut(BaseModel):
+    detail: str | list[dict]

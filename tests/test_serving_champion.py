@@ -1,0 +1,164 @@
+"""The champion's signal over HTTP after a real training run in a temporary MLflow store,
+its pick-up of an alias move without a restart, and a bounded schemathesis run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from serving_support import AUTH, live_server, wait_ready
+from serving_support import settings as serve_settings
+
+from src_clean import tables
+from src_clean.lake import Lake
+from src_clean.serving.app import create_app
+from src_clean.training.train import train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_training_mlflow import MODEL, fast_config
+from test_training_units import HORIZON, synthetic_gold, write_gold
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A lake with gold and an MLflow store whose registry has a champion (version 1)."""
+    root = tmp_path_factory.mktemp("lake")
+    lake = Lake(root)
+    write_gold(lake, synthetic_gold(effect=3.0, days=12))
+    uri = f"sqlite:///{root}/mlflow.db"
+    summary = train(lake, fast_config(uri, bootstrap=50))
+    assert summary["champion_decision"]["champion_version"] == "1"
+    return lake, uri
+
+
+@pytest.fixture(scope="module")
+def server(store, postgres_url, tiny_model):
+    lake, uri = store
+    app = create_app(
+        serve_settings(
+            postgres_url,
+            tiny_model,
+            lake_root=lake.root,
+            mlflow_tracking_uri=uri,
+            champion_refresh_s=0.2,
+        )
+    )
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        wait_ready(client)
+        yield base, client
+
+
+def expected_signal(lake: Lake, uri: str, version: str) -> tuple[pd.Series, float]:
+    """The last gold bar and the registered version's prediction on it, computed here."""
+    gold = lake.read(tables.GOLD_TRAINING).sort_values("time")
+    bar = gold.iloc[-1]
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}")
+    features = model.metadata.get_input_schema().input_names()
+    return bar, float(model.predict(gold.iloc[[-1]][features].astype("float64"))[0])
+
+
+def wait_for_version(client: httpx.Client, version: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get("/api/v1/signal/latest", headers=AUTH)
+        if response.status_code == 200 and response.json()["model_version"] == version:
+            return response.json()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"champion v{version} not served: {response.text}")
+        time.sleep(0.1)
+
+
+def test_signal_is_the_champion_on_the_latest_gold_bar(server, store) -> None:
+    _, client = server
+    lake, uri = store
+    signal = wait_for_version(client, "1")
+    bar, predicted = expected_signal(lake, uri, "1")
+    assert signal["predicted_return_bps"] == pytest.approx(predicted, rel=1e-6)
+    assert signal["direction"] == ("up" if predicted > 0 else "down")
+    bar_time = dt.datetime.fromisoformat(signal["bar_time"])
+    assert bar_time == bar["time"].to_pydatetime()
+    assert dt.datetime.fromisoformat(signal["decision_time"]) == bar_time + dt.timedelta(minutes=1)
+    assert signal["horizon_minutes"] == HORIZON
+    assert signal["model_name"] == MODEL
+    assert signal["sentiment_model_id"] == "ProsusAI/finbert@test"
+    freshness = signal["feature_freshness"]
+    assert freshness["features_as_of"] == signal["decision_time"]
+    age = dt.datetime.now(dt.UTC) - (bar_time + dt.timedelta(minutes=1))
+    assert freshness["age_seconds"] == pytest.approx(age.total_seconds(), abs=60)
+    client_mlflow = mlflow.MlflowClient(uri)
+    assert signal["model_run_id"] == client_mlflow.get_model_version(MODEL, "1").run_id
+    ready = client.get("/ready").json()
+    assert ready["champion_loaded"] and ready["champion_version"] == "1"
+
+
+def test_a_new_champion_is_served_without_restart(server, store) -> None:
+    _, client = server
+    lake, uri = store
+    write_gold(lake, synthetic_gold(effect=8.0, days=12, seed=2))
+    train(lake, fast_config(uri, bootstrap=50))
+    registry = mlflow.MlflowClient(uri)
+    registry.set_registered_model_alias(MODEL, "champion", "2")
+    signal = wait_for_version(client, "2")
+    _, predicted = expected_signal(lake, uri, "2")
+    assert signal["predicted_return_bps"] == pytest.approx(predicted, rel=1e-6)
+    assert signal["model_run_id"] == registry.get_model_version(MODEL, "2").run_id
+    registry.set_registered_model_alias(MODEL, "champion", "1")  # a rollback is followed too
+    _, predicted = expected_signal(lake, uri, "1")
+    assert wait_for_version(client, "1")["predicted_return_bps"] == pytest.approx(predicted)
+    metrics = client.get("/metrics").text
+    assert "sp500_api_champion_version 1.0" in metrics
+
+
+def test_gold_from_another_sentiment_model_is_refused(server, store) -> None:
+    _, client = server
+    lake, _ = store
+    doc = lake.read_json(tables.GOLD_FEATURE_LIST)
+    lake.write_json(tables.GOLD_FEATURE_LIST, doc | {"sentiment_model_id": "other/model@abc"})
+    try:
+        response = client.get("/api/v1/signal/latest", headers=AUTH)
+    finally:
+        lake.write_json(tables.GOLD_FEATURE_LIST, doc)
+    assert response.status_code == 409
+    assert "other/model@abc" in response.json()["detail"]
+    assert client.get("/api/v1/signal/latest", headers=AUTH).status_code == 200
+
+
+# -- schemathesis: every operation, generated valid and invalid inputs, never a 5xx ----------
+
+
+def has_inputs(operation) -> bool:
+    raw = operation.definition.raw
+    return bool(raw.get("parameters") or raw.get("requestBody"))
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_no_server_errors(server, mode) -> None:
+    """Schemathesis cases for every operation of the live OpenAPI schema, valid and invalid."""
+    base, _ = server
+    api_schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) == 8
+    if mode is GenerationMode.NEGATIVE:  # only operations with inputs have invalid ones
+        operations = [op for op in operations if has_inputs(op)]
+    for operation in operations:
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        def no_5xx(case) -> None:
+            case.call_and_validate(base_url=base, headers=AUTH, checks=[not_a_server_error])
+
+        no_5xx()

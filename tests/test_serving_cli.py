@@ -1,0 +1,114 @@
+"""``python -m src_clean serve`` as users and containers start it: a real process on a port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from postgres_server import free_port
+from serving_support import API_KEY, AUTH, wait_ready
+
+REPO = Path(__file__).resolve().parents[1]
+TORCH_FREE = """
+import sys
+import time
+from src_clean.serving.settings import ServeSettings
+from src_clean.serving.scorer import SentimentModel
+from src_clean.serving.app import create_app
+model = SentimentModel.load(ServeSettings(sentiment_model=sys.argv[1], precision="onnx"))
+assert model.predict(["Apple beats estimates"])[0].label
+create_app(ServeSettings(api_keys="k", sentiment_model=sys.argv[1]), model=model)
+heavy = sorted({"torch", "transformers"} & set(sys.modules))
+assert not heavy, f"imported {heavy}"
+"""
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
+
+
+def test_onnx_serving_never_imports_torch(tiny_model) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE, str(tiny_model)],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_migrate_flag_migrates_and_exits(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path}/p.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "src_clean", "serve", "--migrate", "--database-url", url],
+        capture_output=True,
+        text=True,
+        env=env(SP500_API_KEYS="k"),
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "database at revision 0001" in proc.stdout
+    assert sa.inspect(sa.create_engine(url)).has_table("predictions")
+
+
+def test_missing_api_keys_is_a_one_line_error(tmp_path) -> None:
+    clean = {k: v for k, v in env().items() if not k.startswith("SP500_API_KEYS")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "src_clean", "serve", "--database-url", f"sqlite:///{tmp_path}/p"],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: no API key configured. Fix: set SP500_API_KEYS (comma separated) or "
+        "SP500_API_KEYS_FILE (one key per line)"
+    ]
+
+
+def test_serve_process_answers_and_stops_cleanly(postgres_url, tiny_model, tmp_path) -> None:
+    port = free_port()
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"{API_KEY}\n")
+    argv = [sys.executable, "-m", "src_clean", "serve", "--port", str(port)]
+    argv += ["--database-url", postgres_url, "--sentiment-model", str(tiny_model)]
+    argv += ["--lake", str(tmp_path / "lake")]
+    process = subprocess.Popen(
+        argv,
+        env=env(SP500_API_KEYS_FILE=str(key_file)),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(600):  # the process needs a moment to bind
+                try:
+                    client.get("/health")
+                    break
+                except httpx.TransportError:
+                    if process.poll() is not None:
+                        break
+                    time.sleep(0.1)
+            ready = wait_ready(client)
+            assert ready["db_connected"] and ready["model_loaded"]
+            response = client.post("/api/v1/predict", json={"text": "Fed holds"}, headers=AUTH)
+            assert response.status_code == 200
+            assert "X-Storage-Warning" not in response.headers
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why
+    assert process.returncode in (0, -signal.SIGTERM), output[-3000:]
+    assert "Application shutdown complete" in output
+    assert '"route": "/api/v1/predict"' in output
+    assert API_KEY not in output
