@@ -27,7 +27,10 @@ from src_clean.training.train import train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_training_mlflow import MODEL, fast_config
-from test_training_units import HORIZON, synthetic_gold, write_gold
+from test_training_units import synthetic_gold, write_gold
+
+
+HORIZON = tables.CANONICAL_HORIZON  # the champion is the canonical feature spec's model
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def store(tmp_path_factory):
     """A lake with gold and an MLflow store whose registry has a champion (version 1)."""
     root = tmp_path_factory.mktemp("lake")
     lake = Lake(root)
-    write_gold(lake, synthetic_gold(effect=3.0, days=12))
+    write_gold(lake, synthetic_gold(effect=3.0, days=12, horizon=HORIZON), horizon=HORIZON)
     uri = f"sqlite:///{root}/mlflow.db"
     summary = train(lake, fast_config(uri, bootstrap=50))
     assert summary["champion_decision"]["champion_version"] == "1"
@@ -106,7 +109,7 @@ def test_signal_is_the_champion_on_the_latest_gold_bar(server, store) -> None:
 def test_a_new_champion_is_served_without_restart(server, store) -> None:
     _, client = server
     lake, uri = store
-    write_gold(lake, synthetic_gold(effect=8.0, days=12, seed=2))
+    write_gold(lake, synthetic_gold(effect=8.0, days=12, seed=2, horizon=HORIZON), horizon=HORIZON)
     train(lake, fast_config(uri, bootstrap=50))
     registry = mlflow.MlflowClient(uri)
     registry.set_registered_model_alias(MODEL, "champion", "2")
