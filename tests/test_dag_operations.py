@@ -107,9 +107,9 @@ def test_the_stages_see_the_airflow_context(week: Path, monkeypatch: pytest.Monk
     seen: dict[str, dict[str, str]] = {}
     original = runner.run_stage
 
-    def recording(argv):
+    def recording(argv, environment=None):
         seen[argv[0]] = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CTX_")}
-        original(argv)
+        original(argv, environment)
 
     monkeypatch.setattr(runner, "run_stage", recording)
     conf = {**LEXICON, "start_date": "2024-01-03", "end_date": "2024-01-03"}

@@ -309,10 +309,25 @@ def test_fetch_stages_follow_the_sources_setting() -> None:
     days = ["--start", "2024-03-05", "--end", "2024-03-06"]
     assert plan["fetch_market"] == [
         "fetch-market", "--source", "oanda", "--instrument", "SPX500_USD", "--granularity", "M1",
-        *days, "--out", "/landing/market", "--no-progress",
+        "--environment", "practice", *days, "--out", "/landing/market", "--no-progress",
     ]  # fmt: skip
     assert plan["fetch_news"] == [
         "fetch-news", "--source", "gdelt", *days, "--out", "/landing/news", "--no-progress",
+    ]  # fmt: skip
+    hosts = _plan(
+        sources=("oanda", "gdelt"),
+        oanda_environment="live",
+        oanda_api_url="http://127.0.0.1:9/oanda",
+        gdelt_api_url="http://127.0.0.1:9/gdelt",
+        gdelt_query="sourcelang:english SPY",
+        gdelt_min_interval_s=0.5,
+    )
+    assert hosts["fetch_market"][7:11] == [
+        "--environment", "live", "--api-url", "http://127.0.0.1:9/oanda",
+    ]  # fmt: skip
+    assert hosts["fetch_news"][3:9] == [
+        "--api-url", "http://127.0.0.1:9/gdelt", "--query", "sourcelang:english SPY",
+        "--min-interval", "0.5",
     ]  # fmt: skip
     assert plan["fetch_news_rss"][:5] == [
         "fetch-news", "--source", "rss", "--feeds", "/etc/sp500/feeds.txt",

@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_training_mlflow import MODEL, fast_config
 from test_training_units import synthetic_gold, write_gold
 
-
 HORIZON = tables.CANONICAL_HORIZON  # the champion is the canonical feature spec's model
 
 

@@ -116,7 +116,8 @@ class RunContext:
     sentiment_model: str = Settings.model_fields["sentiment_model"].default
     demo_fallback: bool = False
     progress: bool = False
-    rss_feeds: str | None = None
+    # fetch CLI options per source (Settings.fetch_options): API hosts, query, rate limit
+    fetch_options: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def for_run(
@@ -133,7 +134,7 @@ class RunContext:
             params=params,
             sentiment_model=params.sentiment_model or settings.sentiment_model,
             demo_fallback=settings.demo_fallback,
-            rss_feeds=settings.rss_feeds,
+            fetch_options={s: settings.fetch_options(s) for s in ("oanda", "gdelt", "rss")},
         )
 
     def lake(self) -> list[str]:
@@ -178,6 +179,7 @@ def _fetch_market(ctx: RunContext) -> list[str]:
     return [
         "fetch-market",
         *("--source", "oanda", "--instrument", "SPX500_USD", "--granularity", "M1"),
+        *ctx.fetch_options.get("oanda", ()),
         *ctx.dates(),
         *("--out", ctx.landing_market),
         *ctx.no_progress(),
@@ -186,10 +188,9 @@ def _fetch_market(ctx: RunContext) -> list[str]:
 
 def _fetch_news(source: str) -> Callable[[RunContext], list[str]]:
     def build(ctx: RunContext) -> list[str]:
-        feeds = ["--feeds", ctx.rss_feeds or ""] if source == "rss" else []
         return [
             "fetch-news",
-            *("--source", source, *feeds),
+            *("--source", source, *ctx.fetch_options.get(source, ())),
             *ctx.dates(),
             *("--out", ctx.landing_news),
             *ctx.no_progress(),

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     # Which fetch tasks run before the ingests (comma list of oanda, gdelt, rss; empty: none).
     sources: Annotated[tuple[Literal["oanda", "gdelt", "rss"], ...], NoDecode] = _setting(())
     rss_feeds: str | None = _setting(None, runtime=True)
+    # Where the fetch tasks call (empty: each CLI's default: OANDA's practice host, GDELT's
+    # DOC 2.0 endpoint and query). Tokens never travel here: OANDA_API_TOKEN or the Airflow
+    # connection ``oanda_default``.
+    oanda_environment: Literal["practice", "live"] = _setting("practice", runtime=True)
+    oanda_api_url: str | None = _setting(None, runtime=True)
+    gdelt_api_url: str | None = _setting(None, runtime=True)
+    gdelt_query: str | None = _setting(None, runtime=True)
+    gdelt_min_interval_s: float | None = _setting(None, runtime=True, ge=0.0)
     # Failure alerts: an Airflow connection (smtp or slack webhook); empty: no alerts.
     alert_conn_id: str | None = _setting(None, runtime=True)
     alert_to: str | None = _setting(None, runtime=True)
@@ -88,6 +96,10 @@ class Settings(BaseSettings):
     @field_validator(
         "mlflow_tracking_uri",
         "rss_feeds",
+        "oanda_api_url",
+        "gdelt_api_url",
+        "gdelt_query",
+        "gdelt_min_interval_s",
         "alert_conn_id",
         "alert_to",
         "backfill_execution",
@@ -131,6 +143,20 @@ class Settings(BaseSettings):
         if not changes:
             return self
         return type(self).defaults(**{**self.model_dump(), **changes})
+
+    def fetch_options(self, source: str) -> tuple[str, ...]:
+        """The fetch CLI options this deployment sets for ``source`` (oanda, gdelt, rss)."""
+        if source == "oanda":
+            url = ("--api-url", self.oanda_api_url) if self.oanda_api_url else ()
+            return ("--environment", self.oanda_environment, *url)
+        if source == "gdelt":
+            options = {
+                "--api-url": self.gdelt_api_url,
+                "--query": self.gdelt_query,
+                "--min-interval": self.gdelt_min_interval_s,
+            }
+            return tuple(x for k, v in options.items() if v is not None for x in (k, str(v)))
+        return ("--feeds", self.rss_feeds or "")
 
     @property
     def backfill_mode(self) -> str:
