@@ -273,3 +273,19 @@ def test_mlflow_uses_postgres_and_serves_artifacts(compose: dict) -> None:
     assert "--serve-artifacts" in args and "--artifacts-destination=/mlartifacts" in args
     init = REPO / "airflow_mlops" / "docker" / "postgres" / "init-databases.sh"
     assert "CREATE DATABASE mlflow OWNER mlflow" in init.read_text()
+
+
+def test_mlflow_credentials_reach_the_containers_privately(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw-from-dotenv")
+    dag = airflow_env.load_dag(DOCKER_ENV)
+    for task_id in ("train", "score_sentiment"):
+        task = dag.get_task(task_id)
+        assert task._private_environment == {
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": "pw-from-dotenv",
+        }
+        assert "pw-from-dotenv" not in repr(task.environment)
+        assert "private_environment" not in task.template_fields
