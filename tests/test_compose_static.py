@@ -359,3 +359,13 @@ def test_the_stage_images_have_what_their_stages_import() -> None:
     assert not {d for d in pipelines if d not in etl | {"onnx", "onnxruntime", "onnxscript"}}
     training = _imported_distributions(REPO / "src_clean" / "training")
     assert not {d for d in training if d not in train}
+
+
+def test_the_smoke_script_parses_and_documents_itself() -> None:
+    script = REPO / "scripts" / "compose_smoke.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    usage = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True)
+    assert usage.returncode == 0 and "--clean" in usage.stdout and "--no-build" in usage.stdout
+    wrong = subprocess.run(["bash", str(script), "--bogus"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "unknown argument --bogus" in wrong.stderr
+    assert "scripts/compose_smoke.sh $(ARGS)" in (REPO / "Makefile").read_text()
