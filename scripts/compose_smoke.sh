@@ -127,6 +127,13 @@ sizes=$(docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^
 [[ -n $sizes ]] || fail "no sp500-*:$TAG images (run without --no-build)"
 ok "$sizes"
 
+begin "pip check"
+for image in airflow mlflow etl trainer $( ((HAVE_API)) && echo api); do
+  docker run --rm --network none --entrypoint python "sp500-$image:$TAG" -m pip check \
+    >"$TMP/pip-check.log" 2>&1 || { cat "$TMP/pip-check.log" >&2; fail "pip check in sp500-$image:$TAG"; }
+done
+ok "every image's installed requirements are consistent"
+
 # -- 3. up and healthy ------------------------------------------------------------------------
 begin "up + healthy"
 docker compose up -d "${SERVICES[@]}" >"$TMP/up.log" 2>&1 || {

@@ -274,8 +274,12 @@ def test_constraints_are_the_lock_with_xgboost_cpu(tmp_path: Path) -> None:
             constraints[canonicalize_name(requirement.name)] = str(requirement.specifier)
     lock = _lock()
     assert constraints == {name: f"=={v}" for name, v in lock.items()} | {
-        "xgboost-cpu": f"=={lock['xgboost']}"
+        "xgboost-cpu": f"=={lock['xgboost']}",
+        "pip": "==26.1.2",
     }
+    for kind, dockerfile in _dockerfiles().items():
+        if kind != "api":  # every image upgrades pip before installing anything
+            assert re.search(r"--constraint \S+/constraints.txt pip \\\n", dockerfile.read_text())
 
 
 def test_no_cuda_and_torch_only_where_stages_run_in_process() -> None:
