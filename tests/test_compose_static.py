@@ -139,7 +139,7 @@ def test_the_airflow_image_is_built_once_with_the_torch_index(compose: dict) -> 
     build = services["airflow-init"]["build"]
     assert build["dockerfile"] == "airflow_mlops/docker/airflow/Dockerfile"
     torch_index = {"TORCH_INDEX_URL": "http://172.17.0.1:8765/simple"}
-    for name in ("airflow-init", "etl-image"):
+    for name in ("airflow-init", "etl-image", "api"):
         assert load(torch_index)["services"][name]["build"]["args"] == (
             services[name]["build"]["args"] | torch_index
         )
