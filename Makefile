@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAKE ?= data_clean
 
-.PHONY: help install demo test lint format mlflow-ui airflow onnx serve bench-sentiment bench-pipeline bench-serving clean
+.PHONY: help install demo test lint format mlflow-ui airflow onnx serve bench-sentiment bench-pipeline bench-serving clean compose-smoke
 
 help:
 	@echo "make demo      - install, generate sample data, run the full pipeline, print a summary"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-sentiment - FinBERT-shaped scoring throughput per variant (30-50 min on 2 cores)"
 	@echo "make bench-pipeline  - 5 years + 100k articles through bronze/silver/gold, daily run, training"
 	@echo "make bench-serving   - HTTP load at concurrency 1/8/32, micro-batching on and off (Postgres)"
+	@echo "make compose-smoke   - build + run the compose stack end to end (Docker; ARGS=--clean)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +69,10 @@ bench-pipeline: $(STAMP)
 
 bench-serving: $(STAMP)
 	$(BIN)/python benchmarks/serving_load.py
+
+# Not part of `make test`: needs a Docker engine and takes minutes.
+compose-smoke:
+	scripts/compose_smoke.sh $(ARGS)
 
 clean:
 	rm -rf $(LAKE)/bronze $(LAKE)/silver $(LAKE)/gold $(LAKE)/quarantine $(LAKE)/reports $(LAKE)/raw

@@ -199,15 +199,19 @@ def test_stage_images(kind: str) -> None:
     assert 'ENTRYPOINT ["python", "-m", "src_clean"]' in text
     assert re.search(r"^USER app$", text, re.MULTILINE)
     assert re.search(r"^FROM python:3\.11-slim", text, re.MULTILINE)
-    extra = "etl" if kind == "etl" else "train"
-    # the trainer installs its extra's libraries by name, with xgboost-cpu for xgboost
-    assert (".[etl]" if kind == "etl" else "xgboost-cpu mlflow scipy matplotlib") in text
-    instructions = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    extra, listing = ("etl", "etl.txt") if kind == "etl" else ("train", "train.txt")
+    assert f"--requirement /opt/requirements/{listing}" in text
+    # the image installs at least the package extra's libraries (xgboost as xgboost-cpu)
+    names = (REPO / "airflow_mlops" / "docker" / "requirements" / listing).read_text().split()
+    names += (REPO / "airflow_mlops" / "docker" / "requirements" / "core.txt").read_text().split()
     extra_deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ][extra]
-    uses_torch = "torch" in instructions or any(d.startswith("torch") for d in extra_deps)
-    assert uses_torch is (kind == "etl")
+    for dep in extra_deps:
+        name = re.split(r"[<>=\[ ]", dep)[0].replace("xgboost", "xgboost-cpu")
+        assert name in names or (name == "torch" and kind == "etl"), (kind, name)
+    instructions = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    assert ("torch" in instructions) is (kind == "etl")
 
 
 def test_etl_image_bakes_the_model_and_runs_offline() -> None:
@@ -303,8 +307,29 @@ def test_compose_images_are_pinned(compose: dict) -> None:
 
 
 def test_mlflow_uses_postgres_and_serves_artifacts(compose: dict) -> None:
-    args = " ".join(compose["services"]["mlflow"]["command"])
-    assert "--backend-store-uri=postgresql+psycopg2://" in args and "/mlflow" in args
+    mlflow = compose["services"]["mlflow"]
+    assert mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg://")
+    assert mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"].endswith("@postgres:5432/mlflow")
+    args = " ".join(mlflow["command"])
     assert "--serve-artifacts" in args and "--artifacts-destination=/mlartifacts" in args
-    init_sql = REPO / "airflow_mlops" / "docker" / "postgres" / "init-mlflow.sql"
-    assert "CREATE DATABASE mlflow" in init_sql.read_text()
+    init = REPO / "airflow_mlops" / "docker" / "postgres" / "init-databases.sh"
+    assert "CREATE DATABASE mlflow OWNER mlflow" in init.read_text()
+
+
+def test_mlflow_credentials_reach_the_containers_privately(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw-from-dotenv")
+    monkeypatch.setenv("OANDA_API_TOKEN", "oanda-token")
+    dag = airflow_env.load_dag(DOCKER_ENV)
+    for task_id in ("train", "score_sentiment"):
+        task = dag.get_task(task_id)
+        assert task._private_environment == {
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": "pw-from-dotenv",
+            "OANDA_API_TOKEN": "oanda-token",
+        }
+        assert "pw-from-dotenv" not in repr(task.environment)
+        assert "oanda-token" not in repr(task.environment)
+        assert "private_environment" not in task.template_fields

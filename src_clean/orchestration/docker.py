@@ -84,6 +84,21 @@ def stage_environment(settings: Settings) -> dict[str, str]:
     return environment
 
 
+# Credentials the stage containers need, passed as DockerOperator's private_environment:
+# never rendered in the UI or stored with the task.
+PRIVATE_VARIABLES = (
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "OANDA_API_TOKEN",  # fetch_market: a container cannot read Airflow connections
+)
+
+
+def stage_private_environment() -> dict[str, str]:
+    """The worker's MLflow credentials and OANDA token, if set (never in argv or the UI)."""
+    return {k: os.environ[k] for k in PRIVATE_VARIABLES if os.environ.get(k)}
+
+
 def stage_operator(
     task_id: str,
     argv: Sequence[str] | Any,
@@ -104,6 +119,7 @@ def stage_operator(
         command=argv,
         mounts=stage_mounts(settings),
         environment=stage_environment(settings),
+        private_environment=stage_private_environment(),
         docker_url=settings.docker_url,
         network_mode=settings.docker_network,
         auto_remove="success",

@@ -80,14 +80,29 @@ def score_new_articles(
     options (tests, notebooks).
     """
     began = time.perf_counter()
+    articles = lake.read(
+        BRONZE_NEWS, start, end, columns=["article_id", "published_at", "headline", "body"]
+    )
     if scorer is None:
+        # The model is loaded only when something needs scoring: a run over an interval
+        # with no new articles must not fail on a model it never needed.
+        recorded = recorded_model_id(lake, model)
+        if articles.empty or (
+            recorded is not None and unscored(lake, articles, recorded, start, end).empty
+        ):
+            return SentimentRunReport(  # nothing to score: the model is never loaded
+                model_id=recorded or model,
+                articles_seen=len(articles),
+                already_scored=len(articles),
+                scored=0,
+                empty_text=0,
+                fell_back_to_lexicon=False,
+                seconds=time.perf_counter() - began,
+            )
         scorer = load_recorded_scorer(lake, model, **options)
         fell_back = fell_back_to_lexicon(model, scorer)
     else:
         fell_back = False
-    articles = lake.read(
-        BRONZE_NEWS, start, end, columns=["article_id", "published_at", "headline", "body"]
-    )
     new = unscored(lake, articles, scorer.model_id, start, end)
     rows = score_articles(new, scorer, text_mode)
     store_scores(lake, rows)
@@ -140,14 +155,25 @@ def load_recorded_scorer(lake: Lake, model: str, **options: Any) -> Scorer:
     return scorer
 
 
+def recorded_model_id(lake: Lake, spec: str) -> str | None:
+    """The ``model_id`` ``spec`` last loaded as (``_models.json``); None if it fell back."""
+    entry = model_registry(lake).get(spec)
+    return None if entry is None or entry["fell_back_to_lexicon"] else str(entry["model_id"])
+
+
 def fell_back_to_lexicon(model: str, scorer: Scorer) -> bool:
     """A neural ``model`` was asked for but the lexicon scorer came back (``demo_fallback``)."""
     return model != LEXICON and scorer.model_id.startswith(f"{LEXICON}:")
 
 
+def model_registry(lake: Lake) -> dict[str, Any]:
+    """``_models.json``: each ``--sentiment-model`` spec and the ``model_id`` it resolved to."""
+    return lake.read_json(SENTIMENT_MODELS) if lake.file_exists(SENTIMENT_MODELS) else {}
+
+
 def record_resolved_model(lake: Lake, spec: str, model_id: str, fell_back: bool) -> None:
     """Remember which ``model_id`` the spec resolved to, so gold can be given the same spec."""
-    registry = lake.read_json(SENTIMENT_MODELS) if lake.file_exists(SENTIMENT_MODELS) else {}
+    registry = model_registry(lake)
     registry[spec] = {"model_id": model_id, "fell_back_to_lexicon": fell_back}
     lake.write_json(SENTIMENT_MODELS, registry)
 

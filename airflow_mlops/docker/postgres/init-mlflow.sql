@@ -1,2 +1,0 @@
--- Second database on the Airflow metadata server: the MLflow backend store.
-CREATE DATABASE mlflow;
