@@ -102,9 +102,6 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     """A skip_news run never rewrites gold/training; the next normal run trains (#13)."""
     root, _, _ = first_run
     shutil.copytree(root / "lake", tmp_path / "lake")
-    # gold/training holds the news columns and its schema is enforced: a market-only run
-    # writes its own table once gold variants (contract C1, issue 13) route it there.
-    shutil.rmtree(tmp_path / "lake" / tables.GOLD_TRAINING)
     settings_env = _settings_env(root, tmp_path / "lake")
     lake = Lake(tmp_path / "lake")
     canonical = _table(lake, tables.GOLD_TRAINING)
