@@ -42,21 +42,21 @@ def test_an_interval_without_articles_needs_no_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lake = Lake(tmp_path / "lake")
-    lake.write_partitioned(BRONZE_NEWS, bronze(["a0"], "2024-03-05T14:30Z"), "published_at")
+    lake.upsert(BRONZE_NEWS, bronze(["a0"], "2024-03-05T14:30Z"))
     missing = str(tmp_path / "models" / "no-such-checkpoint")
     assert sentiment(lake, missing, *DAY) == 0
     assert "seen=0 already_scored=0 scored=0" in capsys.readouterr().out
     assert not lake.exists(SILVER_SENTIMENT)
     # the same spec over the day that has an article does try to load it
-    assert sentiment(lake, missing, "--start", "2024-03-05", "--end", "2024-03-05") == 1
-    assert "cannot load sentiment model" in capsys.readouterr().err
+    assert sentiment(lake, missing, "--start", "2024-03-05", "--end", "2024-03-05") == 2
+    assert f"model folder {missing} does not exist" in capsys.readouterr().err
 
 
 def test_a_rerun_with_nothing_new_needs_no_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lake = Lake(tmp_path / "lake")
-    lake.write_partitioned(BRONZE_NEWS, bronze(["a0", "a1"], "2024-03-04T14:30Z"), "published_at")
+    lake.upsert(BRONZE_NEWS, bronze(["a0", "a1"], "2024-03-04T14:30Z"))
     folder = build_tiny_bert(tmp_path / "models" / "tiny", FINBERT_TONE_ORDER, dominant="positive")
     assert sentiment(lake, str(folder), *DAY) == 0
     before = lake.read(SILVER_SENTIMENT)
@@ -69,8 +69,6 @@ def test_a_rerun_with_nothing_new_needs_no_model(
     pd.testing.assert_frame_equal(lake.read(SILVER_SENTIMENT), before)
 
     late = bronze(["a2"], "2024-03-04T20:00Z")
-    lake.upsert_partitioned(
-        BRONZE_NEWS, late, date_column="published_at", key_columns=["article_id"]
-    )
-    assert sentiment(lake, str(folder), *DAY) == 1  # a new article needs the model
-    assert "cannot load sentiment model" in capsys.readouterr().err
+    lake.upsert(BRONZE_NEWS, late)
+    assert sentiment(lake, str(folder), *DAY) == 2  # a new article needs the model
+    assert f"model folder {folder} does not exist" in capsys.readouterr().err
