@@ -35,17 +35,25 @@ def write_quarantine(lake: Lake, table: str, rejected: list[Rejected], run_ts: d
     if not rejected:
         return
     ts = pd.Timestamp(run_ts)
-    raws = [r.raw.encode("utf-8", "surrogateescape") for r in rejected]
     df = pd.DataFrame(
         {
             "source_file": [r.source_file for r in rejected],
             "record_number": [r.line_number for r in rejected],
             "reason": [r.reason for r in rejected],
-            "raw": [b[:RAW_KEPT_BYTES].decode("utf-8", "replace") for b in raws],
-            "raw_bytes": [len(b) for b in raws],
-            "raw_sha256": [hashlib.sha256(b).hexdigest() for b in raws],
+            "raw": [r.raw for r in rejected],
             "quarantined_at": ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC"),
         }
     )
-    unique = df.drop_duplicates(list(tables.QUARANTINE_SPEC.keys), keep="last")
-    lake.upsert(tables.quarantine(table), unique[QUARANTINE_COLUMNS])
+    rows = quarantine_rows(df).drop_duplicates(list(tables.QUARANTINE_SPEC.keys), keep="last")
+    lake.upsert(tables.quarantine(table), rows)
+
+
+def quarantine_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """C2 rows from ``source_file``, ``record_number``, ``reason``, ``raw`` (full text) and
+    ``quarantined_at``: the raw text capped at 64 KiB, its full byte length and SHA-256."""
+    raws = [text.encode("utf-8", "surrogateescape") for text in df["raw"]]
+    return df.assign(
+        raw=[b[:RAW_KEPT_BYTES].decode("utf-8", "replace") for b in raws],
+        raw_bytes=[len(b) for b in raws],
+        raw_sha256=[hashlib.sha256(b).hexdigest() for b in raws],
+    )[QUARANTINE_COLUMNS]
