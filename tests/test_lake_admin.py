@@ -201,10 +201,9 @@ def test_migration_converts_a_legacy_parquet_lake_in_place_idempotently(tmp_path
     # the migrated table takes new writes under the enforced schema
     raw = tmp_path / "raw" / "day.ndjson"
     raw.parent.mkdir()
-    raw.write_text(
-        json.dumps({"time": "2024-01-04T14:30:00Z", "o": 1, "h": 2, "l": 0.5, "c": 1.5}) + "\n"
-    )
-    ingest_market(raw, lake)
+    candle = {"time": "2024-01-04T14:30:00Z", "open": 1.0, "high": 2.0, "low": 0.5}
+    raw.write_text(json.dumps({**candle, "close": 1.5, "volume": 3}) + "\n")
+    assert ingest_market(raw, lake).written == 1
     assert lake.partitions(tables.BRONZE_CANDLES)[-1] == dt.date(2024, 1, 4)
 
 
