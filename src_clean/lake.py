@@ -221,7 +221,7 @@ class Lake:
         delta = self.delta_table(spec, version)
         if delta is None:
             return _empty_frame(spec, cols)
-        dataset = delta.to_pyarrow_dataset()
+        dataset = delta.to_pyarrow_dataset(partitions=_partition_filters(start, end))
         names = cols or [n for n in dataset.schema.names if n != PARTITION_COLUMN]
         order = [c for c in spec.sort if c in dataset.schema.names]
         data = dataset.to_table(
@@ -596,6 +596,18 @@ def _date_filter(start: dt.date | str | None, end: dt.date | str | None) -> Any:
         upper = pc.field(PARTITION_COLUMN) <= pa.scalar(_to_date(end), pa.date32())
         expression = upper if expression is None else expression & upper
     return expression
+
+
+def _partition_filters(
+    start: dt.date | str | None, end: dt.date | str | None
+) -> list[tuple[str, str, str]] | None:
+    """delta-rs partition filters of a date range: only those files enter the dataset."""
+    filters = []
+    if start is not None:
+        filters.append((PARTITION_COLUMN, ">=", _to_date(start).isoformat()))
+    if end is not None:
+        filters.append((PARTITION_COLUMN, "<=", _to_date(end).isoformat()))
+    return filters or None
 
 
 def _date_predicate(first: dt.date | None, last: dt.date | None) -> str | None:
