@@ -60,6 +60,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "src_clean.backfill.shard_cli",
         "Score one backfill shard with checkpoints and a circuit breaker.",
     ),
+    "lake-maintain": (
+        "src_clean.lake_maintenance",
+        "Compact, checkpoint and vacuum the lake's Delta tables.",
+    ),
+    "lake-migrate": (
+        "src_clean.lake_migrate",
+        "Convert a hive-partitioned Parquet lake to Delta tables in place.",
+    ),
     "sentiment-worker": (
         "src_clean.worker.cli",
         "Score raw article files queued in DynamoDB (long-running, for GPU boxes).",

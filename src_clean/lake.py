@@ -221,7 +221,7 @@ class Lake:
         delta = self.delta_table(spec, version)
         if delta is None:
             return _empty_frame(spec, cols)
-        dataset = delta.to_pyarrow_dataset()
+        dataset = delta.to_pyarrow_dataset(partitions=_partition_filters(start, end))
         names = cols or [n for n in dataset.schema.names if n != PARTITION_COLUMN]
         order = [c for c in spec.sort if c in dataset.schema.names]
         data = dataset.to_table(
@@ -262,7 +262,7 @@ class Lake:
                 version=delta.version(),
             )
 
-        return self._with_retries(spec, "upsert", attempt)
+        return self.with_commit_retries(spec, "upsert", attempt)
 
     def replace_range(
         self,
@@ -291,7 +291,9 @@ class Lake:
             if head_frame is None:  # nothing to write: clear the range
                 if delta is None:
                     return ReplaceResult(0, (), None)
-                delta.delete(_date_predicate(first, last), commit_properties=_commit("replace"))
+                delta.delete(
+                    _date_predicate(first, last), commit_properties=commit_properties("replace")
+                )
                 return ReplaceResult(0, (), delta.version())
             head = self._conform(spec, head_frame, stored, first, last)
             schema = stored or head.schema.remove(head.schema.get_field_index(PARTITION_COLUMN))
@@ -307,13 +309,13 @@ class Lake:
                 reader,
                 mode="overwrite",
                 predicate=_date_predicate(first, last),
-                commit_properties=_commit("replace"),
+                commit_properties=commit_properties("replace"),
             )
             delta.update_incremental()
             days = sorted({p for t in written for p in _partition_names(t)})
             return ReplaceResult(sum(len(t) for t in written), tuple(days), delta.version())
 
-        return self._with_retries(spec, "replace_range", attempt)
+        return self.with_commit_retries(spec, "replace_range", attempt)
 
     def delete_range(
         self,
@@ -324,12 +326,28 @@ class Lake:
         """Empty the partitions ``start..end`` (a ``replace_range`` with no rows)."""
         return self.replace_range(table, lambda: [], start, end)
 
+    def rebuild(self, table: str | TableSpec, df: pd.DataFrame) -> int:
+        """Overwrite the whole table with ``df`` under a new schema (the spec's, else the
+        frame's): the explicit step for dropping or retyping columns. Earlier versions
+        stay readable by time travel until vacuumed. Returns the new version."""
+        spec = tables.spec(table)
+        data = self._conform(spec, df, None)
+        write_deltalake(
+            self.table_uri(spec),
+            data,
+            mode="overwrite",
+            schema_mode="overwrite",
+            partition_by=[PARTITION_COLUMN],
+            storage_options=self.storage_options,
+            commit_properties=commit_properties("rebuild"),
+        )
+        return self.version(spec) or 0
+
     def evolve(self, table: str | TableSpec, columns: Mapping[str, pa.DataType]) -> int:
         """Add nullable ``columns`` to the table's schema (the explicit evolution step).
 
         Existing rows read the new columns as null until recomputed or upserted. Columns
-        are never dropped or retyped here: that is a rebuild (``replace_range`` over the
-        whole table after renaming the old one). Returns the new version.
+        are never dropped or retyped here: that is ``rebuild``. Returns the new version.
         """
         from deltalake.schema import Field
 
@@ -342,12 +360,14 @@ class Lake:
         if clash:
             raise SchemaMismatchError(f"{spec.name}: columns already present: {clash}")
         fields = [Field.from_arrow(pa.field(n, t, nullable=True)) for n, t in columns.items()]
-        delta.alter.add_columns(fields, commit_properties=_commit("evolve"))
+        delta.alter.add_columns(fields, commit_properties=commit_properties("evolve"))
         return delta.version()
 
     # -- internals --------------------------------------------------------------------
 
-    def _with_retries(self, spec: TableSpec, operation: str, attempt: Callable[[], Any]) -> Any:
+    def with_commit_retries(
+        self, spec: TableSpec, operation: str, attempt: Callable[[], Any]
+    ) -> Any:
         """Run ``attempt``; rerun it (from a fresh read) when a concurrent commit won."""
         retrying = Retrying(
             stop=stop_after_attempt(COMMIT_ATTEMPTS),
@@ -401,7 +421,7 @@ class Lake:
             predicate=" AND ".join(matches),
             source_alias="s",
             target_alias="t",
-            commit_properties=_commit("upsert"),
+            commit_properties=commit_properties("upsert"),
         )
         if changed:
             merger = merger.when_matched_update({c: f"s.{c}" for c in updated}, predicate=changed)
@@ -507,7 +527,7 @@ class Lake:
 _DATE_FIELD = pa.field(PARTITION_COLUMN, pa.date32(), nullable=False)
 
 
-def _commit(operation: str) -> CommitProperties:
+def commit_properties(operation: str) -> CommitProperties:
     """Commit metadata naming the project operation (shown by ``DESCRIBE HISTORY``)."""
     return CommitProperties(custom_metadata={"sp500.operation": operation})
 
@@ -576,6 +596,18 @@ def _date_filter(start: dt.date | str | None, end: dt.date | str | None) -> Any:
         upper = pc.field(PARTITION_COLUMN) <= pa.scalar(_to_date(end), pa.date32())
         expression = upper if expression is None else expression & upper
     return expression
+
+
+def _partition_filters(
+    start: dt.date | str | None, end: dt.date | str | None
+) -> list[tuple[str, str, str]] | None:
+    """delta-rs partition filters of a date range: only those files enter the dataset."""
+    filters = []
+    if start is not None:
+        filters.append((PARTITION_COLUMN, ">=", _to_date(start).isoformat()))
+    if end is not None:
+        filters.append((PARTITION_COLUMN, "<=", _to_date(end).isoformat()))
+    return filters or None
 
 
 def _date_predicate(first: dt.date | None, last: dt.date | None) -> str | None:

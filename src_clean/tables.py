@@ -265,9 +265,31 @@ def all_specs() -> list[TableSpec]:
     return [*SPECS.values(), *(spec(quarantine(t)) for t in QUARANTINED_TABLES)]
 
 
-def asset_uri(table: str) -> str:
-    """Stable lineage URI of a lake table (an Airflow ``Asset``), wherever the lake lives."""
-    return f"{ASSET_SCHEME}://lake/{spec(table).name}"
+def asset_uri(path: str) -> str:
+    """Stable lineage URI of a lake table or file (an Airflow ``Asset``), wherever the lake
+    lives: ``sp500://lake/<path>``."""
+    return f"{ASSET_SCHEME}://lake/{path.strip('/')}"
+
+
+def markdown_table() -> str:
+    """The README's table of lake tables, generated from the specs (a test keeps it equal)."""
+    rows = [
+        "| table | partition `date` = UTC date of | merge keys | written by | columns |",
+        "|---|---|---|---|---|",
+    ]
+    variants = (
+        TRAINING_SPEC.renamed(f"{VARIANTS}/<variant>/training"),
+        SIGNALS_SPEC.renamed(f"{VARIANTS}/news-w<window>/signals"),
+    )
+    for s in (*SPECS.values(), *variants, QUARANTINE_SPEC):
+        columns = ", ".join(f"`{c}`" for c in s.column_names) or "fixed by the first write"
+        keys = ", ".join(f"`{k}`" for k in s.keys)
+        kept = f"; keeps stored `{'`, `'.join(s.keep_on_update)}`" if s.keep_on_update else ""
+        rows.append(
+            f"| `{s.name}/` | `{s.date_source}` | {keys} | {s.write}{kept} | "
+            f"{columns}: {s.description} |"
+        )
+    return "\n".join(rows)
 
 
 def signals_table(window: int) -> str:

@@ -450,7 +450,7 @@ def training_range(processing: DateRange, history_days: int) -> DateRange:
 
 def asset_uri(table: str) -> str:
     """Stable lineage URI of a lake table, independent of where the lake lives."""
-    return f"{ASSET_SCHEME}://lake/{table}"
+    return tables.asset_uri(table)
 
 
 def build_plan(

@@ -1,0 +1,96 @@
+"""
+### S&P 500 lake maintenance (weekly)
+
+One task per Delta table of the lake (from the table-spec registry, `src_clean.tables`), plus
+one for the gold variant tables that exist when it runs. Each runs
+`python -m src_clean lake-maintain --table T`: `optimize` (compacts the small files daily
+upserts leave), a log checkpoint, and `vacuum` of files unreferenced for longer than
+`retention_hours` (7 days by default, so time travel within the week keeps working).
+Every step is one Delta commit, retried on conflicts, so it can overlap the daily DAG.
+
+Schedule: Saturday 04:00 UTC, while the futures market is closed. **Execution** follows
+`SP500_EXECUTION` (in-process, or the ETL image in docker mode); the lake root is
+`SP500_LAKE_ROOT` (or the Airflow Variable of that name). Each task lists its table as an
+inlet Asset (`sp500://lake/<table>`): maintenance changes files, never rows, so it emits
+no Asset events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Asset, Param, dag, task
+
+from src_clean import tables
+from src_clean.lake_maintenance import (
+    DEFAULT_RETENTION_HOURS,
+    GOLD_VARIANTS_TASK,
+    WEEKLY_SCHEDULE,
+    task_id,
+)
+from src_clean.orchestration.dag_defaults import default_args
+from src_clean.orchestration.settings import Settings
+
+SETTINGS = Settings.from_env()
+SETTINGS.validate()
+TABLES = {task_id(spec.name): spec.name for spec in tables.all_specs()}
+
+
+@task
+def maintain(argv: Sequence[str]) -> None:
+    """Run ``lake-maintain`` in-process."""
+    from src_clean.orchestration.runner import run_stage
+
+    run_stage(argv)
+
+
+def maintain_task(name: str, argv: Any, table: str) -> Any:
+    kwargs: dict[str, Any] = {
+        "task_id": name,
+        "inlets": [Asset(name=table, uri=tables.asset_uri(table), group="sp500-lake")],
+        "doc_md": f"Optimize, checkpoint and vacuum `{table}`.",
+    }
+    if SETTINGS.execution == "docker":
+        from src_clean.orchestration.docker import stage_operator
+
+        return stage_operator(argv=argv, image_kind="etl", settings=SETTINGS, **kwargs)
+    return maintain.override(**kwargs)(argv)
+
+
+@dag(
+    dag_id="sp500_lake_maintenance",
+    schedule=WEEKLY_SCHEDULE,
+    start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["sp500", "lake", "maintenance", SETTINGS.execution],
+    doc_md=__doc__,
+    params={
+        "retention_hours": Param(
+            DEFAULT_RETENTION_HOURS,
+            type="integer",
+            minimum=DEFAULT_RETENTION_HOURS,
+            description="Vacuum files unreferenced for longer than this many hours.",
+        ),
+    },
+)
+def sp500_lake_maintenance() -> None:
+    @task(multiple_outputs=True)
+    def plan(params: dict[str, Any] | None = None) -> dict[str, list[str]]:
+        """The ``lake-maintain`` argv of every table (lake root resolved at run time)."""
+        from src_clean.lake_maintenance import maintenance_argv
+        from src_clean.orchestration.settings import runtime_settings
+
+        retention = int((params or {}).get("retention_hours", DEFAULT_RETENTION_HOURS))
+        return maintenance_argv(runtime_settings().lake_root, retention)
+
+    argv = plan()
+    for name, table in TABLES.items():
+        maintain_task(name, argv[name], table)
+    maintain_task(GOLD_VARIANTS_TASK, argv[GOLD_VARIANTS_TASK], f"{tables.VARIANTS}")
+
+
+sp500_lake_maintenance()

@@ -1,0 +1,122 @@
+"""Migrate a lake of hive-partitioned Parquet tables to Delta tables, in place.
+
+``python -m src_clean lake-migrate --lake ROOT``
+
+The format before Delta kept each table as ``<table>/date=YYYY-MM-DD/part-0.parquet``.
+Per table of the spec registry (and each ``quarantine/<table>``):
+
+1. stray ``.tmp-*`` files of interrupted writes are deleted (no reader ever saw them);
+2. ``convert_to_deltalake`` registers the existing files as version 0, partitioned by
+   ``date``: no data is copied;
+3. a quarantine table written before contract C2 (``line_number``, raw text uncapped) is
+   rebuilt into the C2 schema (``record_number``, raw text capped at 64 KiB, ``raw_bytes``,
+   ``raw_sha256``) in one more commit.
+
+A table that already is a Delta table is left as it is, so a rerun changes nothing and an
+interrupted migration is finished by running it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow.fs as pafs
+from deltalake import convert_to_deltalake
+from deltalake.schema import Field, PrimitiveType, Schema
+
+from src_clean import tables
+from src_clean.cli_args import add_lake_argument
+from src_clean.lake import Lake
+from src_clean.tables import PARTITION_COLUMN
+
+LEGACY_PREFIX = "date="
+STRAY_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What happened to one table: ``converted``, ``already_delta`` or ``absent``."""
+
+    table: str
+    status: str
+    files: int = 0
+    stray_files_removed: int = 0
+    rebuilt: bool = False
+
+    def summary(self) -> str:
+        extra = f" ({self.files} files" if self.status == "converted" else ""
+        if extra:
+            extra += f", {self.stray_files_removed} stray files removed"
+            extra += ", rebuilt into the current schema)" if self.rebuilt else ")"
+        return f"{self.table}: {self.status}{extra}"
+
+
+def migrate_lake(lake: Lake) -> list[MigrationResult]:
+    """Convert every legacy table of ``lake`` to Delta (idempotent)."""
+    return [migrate_table(lake, spec.name) for spec in tables.all_specs()]
+
+
+def migrate_table(lake: Lake, table: str) -> MigrationResult:
+    spec = tables.spec(table)
+    if lake.exists(spec):
+        return MigrationResult(spec.name, "already_delta")
+    files = _legacy_files(lake, spec.name)
+    strays = [f for f in files if f.base_name.startswith(STRAY_PREFIX)]
+    for stray in strays:
+        lake.fs.delete_file(stray.path)
+    data_files = [f for f in files if f not in strays]
+    if not data_files:
+        return MigrationResult(spec.name, "absent", stray_files_removed=len(strays))
+    convert_to_deltalake(
+        lake.table_uri(spec),
+        partition_by=Schema([Field(PARTITION_COLUMN, PrimitiveType("date"), nullable=False)]),
+        partition_strategy="hive",
+        name=spec.name.replace("/", "_"),
+        description=spec.description,
+        storage_options=lake.storage_options,
+    )
+    rebuilt = _rebuild_legacy_quarantine(lake, spec)
+    return MigrationResult(spec.name, "converted", len(data_files), len(strays), rebuilt)
+
+
+def _legacy_files(lake: Lake, table: str) -> list[pafs.FileInfo]:
+    """The Parquet files in the table's ``date=`` folders (stray temporaries included)."""
+    selector = pafs.FileSelector(lake.path(table), allow_not_found=True, recursive=True)
+    return [
+        info
+        for info in lake.fs.get_file_info(selector)
+        if info.type == pafs.FileType.File
+        and info.base_name.endswith(".parquet")
+        and info.path.rsplit("/", 2)[-2].startswith(LEGACY_PREFIX)
+    ]
+
+
+def _rebuild_legacy_quarantine(lake: Lake, spec: tables.TableSpec) -> bool:
+    """Rebuild a pre-C2 quarantine table (``line_number``, uncapped ``raw``) into C2."""
+    stored = lake.schema(spec)
+    if spec.keep_on_update != tables.QUARANTINE_SPEC.keep_on_update or stored is None:
+        return False
+    if "line_number" not in stored.names:
+        return False
+    from src_clean.data_pipelines.bronze.quarantine import QUARANTINE_COLUMNS, Rejected
+
+    legacy = lake.read(spec, columns=list(stored.names))
+    columns = ("source_file", "line_number", "reason", "raw")
+    cells = legacy[list(columns)].itertuples(index=False, name=None)
+    rows = pd.DataFrame([dataclasses.asdict(Rejected.of(*row)) for row in cells])
+    rows["quarantined_at"] = legacy["quarantined_at"].to_numpy()
+    lake.rebuild(spec, rows[QUARANTINE_COLUMNS].drop_duplicates(list(spec.keys), keep="first"))
+    return True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_lake_argument(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    for result in migrate_lake(Lake(args.lake)):
+        print(result.summary())
+    return 0

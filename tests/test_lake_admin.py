@@ -1,0 +1,273 @@
+"""Lake administration: maintenance (optimize, checkpoint, vacuum) and its weekly DAG,
+migration of the pre-Delta Parquet lake, reads by other engines, and the registry-derived
+Asset URIs and README table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import airflow_env
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from src_clean import cli, tables
+from src_clean.data_pipelines.bronze.market import ingest_market
+from src_clean.errors import UserError
+from src_clean.lake import Lake
+from src_clean.lake_maintenance import maintain_table, present_tables
+from src_clean.lake_migrate import migrate_lake
+from src_clean.orchestration.commands import STAGES, asset_uri
+from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = tables.TableSpec("t/x", "t", ("id",), ("t", "id"), "upsert", "")
+EIGHT_DAYS_AGO = time.time() - 8 * 86_400
+
+
+def frame(ids: list[int], day: str) -> pd.DataFrame:
+    stamps = pd.date_range(f"{day} 10:00", periods=len(ids), freq="min", tz="UTC")
+    return pd.DataFrame({"id": ids, "t": stamps.as_unit("ns"), "v": [float(i) for i in ids]})
+
+
+# -- maintenance --------------------------------------------------------------------------
+
+
+def test_maintenance_compacts_checkpoints_and_vacuums_only_unreferenced_old_files(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(tmp_path)
+    for i in range(4):  # four commits: four small files in the one partition
+        lake.upsert(SPEC, frame([i], "2024-01-02"))
+    side_file = lake.local_path("t/x/_features.json")
+    side_file.write_text("{}")
+    partition = lake.local_path("t/x/date=2024-01-02")
+    killed = partition / "part-00000-killed-writer.parquet"  # what a killed write leaves
+    killed.write_bytes(next(partition.glob("*.parquet")).read_bytes())
+    os.utime(killed, (EIGHT_DAYS_AGO, EIGHT_DAYS_AGO))
+    before, version = lake.read(SPEC), lake.version(SPEC)
+    assert len(before) == 4  # readers never see the unreferenced file
+
+    report = maintain_table(lake, SPEC)
+    assert (report.files_compacted, report.files_written) == (4, 1)
+    assert report.files_vacuumed == 1 and not killed.exists()
+    assert report.version > version  # optimize, then vacuum start and end
+    pd.testing.assert_frame_equal(lake.read(SPEC), before)
+    pd.testing.assert_frame_equal(lake.read(SPEC, version=version), before)  # 7 days kept
+    assert list(lake.local_path("t/x/_delta_log").glob("*.checkpoint.parquet"))
+    assert side_file.exists()
+
+    forced = maintain_table(lake, SPEC, retention_hours=0, force=True)
+    assert forced.files_vacuumed == 4  # the compacted small files
+    assert len(list(partition.glob("*.parquet"))) == 1
+    pd.testing.assert_frame_equal(lake.read(SPEC), before)
+    assert side_file.exists()
+
+
+def test_a_short_retention_needs_force(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    lake.upsert(SPEC, frame([1], "2024-01-02"))
+    with pytest.raises(UserError, match="shorter than the table's"):
+        maintain_table(lake, SPEC, retention_hours=1)
+
+
+def test_lake_maintain_cli_covers_every_table_and_gold_variants(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = Lake(tmp_path)
+    gold = frame([1, 2], "2024-01-02").rename(columns={"t": "time"}).assign(instrument="X")
+    variant = tables.training_table("market_only-w60-h30")
+    lake.replace_range(tables.GOLD_TRAINING, gold)
+    lake.replace_range(variant, gold)
+    assert present_tables(lake) == [tables.GOLD_TRAINING, variant]
+    assert cli.main(["lake-maintain", "--lake", str(tmp_path), "--dry-run"]) == 0
+    assert cli.main(["lake-maintain", "--lake", str(tmp_path), "--gold-variants"]) == 0
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
+    assert [r["table"] for r in reports] == [tables.GOLD_TRAINING, variant, variant]
+
+
+# -- the weekly DAG -----------------------------------------------------------------------
+
+
+def test_maintenance_dag_has_a_task_and_inlet_asset_per_spec_table(tmp_path: Path) -> None:
+    bag = airflow_env.parse_dag_folder({"SP500_EXECUTION": "local"})
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.dags["sp500_lake_maintenance"]
+    inlets = {t.task_id: [a.uri for a in t.inlets] for t in dag.tasks if t.task_id != "plan"}
+    expected = {s.name.replace("/", "_"): [tables.asset_uri(s.name)] for s in tables.all_specs()}
+    expected["gold_variants"] = [tables.asset_uri(tables.VARIANTS)]
+    assert inlets == expected
+    assert dag.max_active_runs == 1 and dag.catchup is False
+
+
+def test_maintenance_dag_parses_without_heavy_imports() -> None:
+    probe = (
+        "import importlib.util, json, sys; import airflow.sdk; "
+        "spec = importlib.util.spec_from_file_location('m', sys.argv[1]); "
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec)); "
+        "print(json.dumps([m for m in ('pandas', 'pyarrow', 'deltalake') if m in sys.modules]))"
+    )
+    dag_file = airflow_env.DAGS_FOLDER / "sp500_lake_maintenance.py"
+    env = {**os.environ, **airflow_env.AIRFLOW_ENV, "SP500_EXECUTION": "local"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(dag_file)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+# -- migration ----------------------------------------------------------------------------
+
+
+def write_legacy(root: Path, table: str, day: str, df: pd.DataFrame) -> None:
+    """A partition as the pre-Delta lake wrote it: ``date=D/part-0.parquet``, plain pyarrow."""
+    folder = root / table / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), folder / "part-0.parquet")
+
+
+def legacy_candles(day: str, n: int) -> pd.DataFrame:
+    times = pd.date_range(f"{day} 14:30", periods=n, freq="min", tz="UTC").as_unit("ns")
+    prices = [4700.0 + i / 4 for i in range(n)]
+    return pd.DataFrame(
+        {
+            "time": times,
+            "instrument": "SPX500_USD",
+            "granularity": "M1",
+            "open": prices,
+            "high": prices,
+            "low": prices,
+            "close": prices,
+            "volume": pd.array(range(n), dtype="Int64"),
+            "source_file": "old.ndjson",
+        }
+    )
+
+
+def test_migration_converts_a_legacy_parquet_lake_in_place_idempotently(tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    candles = [legacy_candles("2024-01-02", 5), legacy_candles("2024-01-03", 3)]
+    for day, part in zip(("2024-01-02", "2024-01-03"), candles, strict=True):
+        write_legacy(root, tables.BRONZE_CANDLES, day, part)
+    quarantine = pd.DataFrame(
+        {
+            "source_file": ["bad.ndjson", "bad.ndjson"],
+            "line_number": [3, 9],
+            "reason": ["invalid_json", "not_a_candle"],
+            "raw": ["{oops", "x" * 70_000],
+            "quarantined_at": pd.Timestamp("2024-06-01", tz="UTC").as_unit("ns"),
+        }
+    )
+    write_legacy(root, tables.quarantine(tables.BRONZE_CANDLES), "2024-06-01", quarantine)
+    gold = legacy_candles("2024-01-02", 4)[["time", "instrument", "close"]]
+    write_legacy(root, tables.GOLD_TRAINING, "2024-01-02", gold)
+    (root / tables.GOLD_TRAINING / "_features.json").write_text("{}")
+    stray = root / tables.BRONZE_CANDLES / "date=2024-01-03" / ".tmp-0123.parquet"
+    stray.write_bytes(b"half a file")  # a killed legacy write
+    (root / tables.BRONZE_CANDLES / "date=2024-01-04").mkdir()  # and an empty partition
+
+    results = {r.table: r for r in migrate_lake(Lake(root))}
+    assert results[tables.BRONZE_CANDLES].status == "converted"
+    assert results[tables.BRONZE_CANDLES].stray_files_removed == 1 and not stray.exists()
+    assert results[tables.quarantine(tables.BRONZE_CANDLES)].rebuilt
+    assert results[tables.BRONZE_NEWS].status == "absent"
+
+    lake = Lake(root)
+    pd.testing.assert_frame_equal(
+        lake.read(tables.BRONZE_CANDLES), pd.concat(candles, ignore_index=True)
+    )
+    pd.testing.assert_frame_equal(lake.read(tables.GOLD_TRAINING), gold)
+    stored = lake.read(tables.quarantine(tables.BRONZE_CANDLES))
+    assert list(stored.columns) == list(tables.QUARANTINE_SPEC.column_names)
+    assert stored["record_number"].tolist() == [3, 9]
+    assert stored["raw_bytes"].tolist() == [5, 70_000]
+    assert len(stored["raw"].iloc[1]) == 64 * 1024
+    assert (root / tables.GOLD_TRAINING / "_features.json").exists()
+
+    versions = {t: lake.version(t) for t in results if lake.exists(t)}
+    again = migrate_lake(lake)
+    assert {r.status for r in again if r.table in versions} == {"already_delta"}
+    assert {t: lake.version(t) for t in versions} == versions
+
+    # the migrated table takes new writes under the enforced schema
+    raw = tmp_path / "raw" / "day.ndjson"
+    raw.parent.mkdir()
+    candle = {"time": "2024-01-04T14:30:00Z", "open": 1.0, "high": 2.0, "low": 0.5}
+    raw.write_text(json.dumps({**candle, "close": 1.5, "volume": 3}) + "\n")
+    assert ingest_market(raw, lake).written == 1
+    assert lake.partitions(tables.BRONZE_CANDLES)[-1] == dt.date(2024, 1, 4)
+
+
+def test_lake_migrate_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_legacy(tmp_path, tables.BRONZE_CANDLES, "2024-01-02", legacy_candles("2024-01-02", 2))
+    assert cli.main(["lake-migrate", "--lake", str(tmp_path)]) == 0
+    assert f"{tables.BRONZE_CANDLES}: converted (1 files" in capsys.readouterr().out
+    assert len(Lake(tmp_path).read(tables.BRONZE_CANDLES)) == 2
+
+
+# -- other engines ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pipeline_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    root = tmp_path_factory.mktemp("pipeline")
+    config = PipelineConfig(
+        output_dir=root, demo=True, demo_days=3, sentiment_model="lexicon", until="gold"
+    )
+    run_pipeline(config)
+    return Lake(root)
+
+
+def project_rows(lake: Lake, table: str, version: int | None = None) -> pd.DataFrame:
+    return lake.read(table, version=version).reset_index(drop=True)
+
+
+def engine_rows(frame: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """Another engine's rows in the project's column order, sort order and dtypes."""
+    frame = frame[list(reference.columns)].sort_values(["time", "instrument"], ignore_index=True)
+    return frame.astype(reference.dtypes.to_dict())
+
+
+def test_polars_reads_gold_training_like_the_project(pipeline_lake: Lake) -> None:
+    reference = project_rows(pipeline_lake, tables.GOLD_TRAINING)
+    assert len(reference) > 1000 and reference.filter(like="news_").notna().any().any()
+    theirs = pl.read_delta(pipeline_lake.table_uri(tables.GOLD_TRAINING)).to_pandas()
+    pd.testing.assert_frame_equal(engine_rows(theirs, reference), reference)
+    # time travel through the other engine too
+    version = pipeline_lake.version(tables.GOLD_TRAINING)
+    old = pl.read_delta(pipeline_lake.table_uri(tables.GOLD_TRAINING), version=version)
+    assert old.height == len(reference)
+
+
+def test_duckdb_queries_the_current_snapshot(pipeline_lake: Lake) -> None:
+    """DuckDB reads the data files of the current version (the log's file list)."""
+    reference = project_rows(pipeline_lake, tables.GOLD_TRAINING)
+    files = pipeline_lake.delta_table(tables.GOLD_TRAINING).file_uris()
+    theirs = duckdb.execute("select * from read_parquet(?, hive_partitioning = true)", [files]).df()
+    assert set(theirs["date"].astype(str)) == {str(d) for d in reference["time"].dt.date}
+    pd.testing.assert_frame_equal(engine_rows(theirs, reference), reference)
+
+
+# -- one registry -------------------------------------------------------------------------
+
+
+def test_stage_outputs_are_spec_tables_with_registry_asset_uris() -> None:
+    for stage in STAGES.values():
+        for output in stage.outputs:
+            assert asset_uri(output) == tables.asset_uri(output) == f"sp500://lake/{output}"
+            if output != tables.TRAINING_SUMMARY:
+                assert tables.spec(output).name == output
+
+
+def test_readme_lake_table_is_the_registry() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert tables.markdown_table() in readme
