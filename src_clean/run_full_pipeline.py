@@ -124,7 +124,7 @@ def run_stage(argv: list[str], environment: dict[str, str]) -> int:
     """``python -m src_clean <argv>`` in this process, with ``environment`` set around it (the
     MLflow URI travels there, not in argv); a UserError propagates."""
     from src_clean import cli
-    from src_clean.orchestration.runner import scoped_environment
+    from src_clean.environment import scoped_environment
 
     with scoped_environment(environment):
         code = cli.run(cli.parse(argv))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from src_clean import tables
+from src_clean.environment import scoped_environment
 from src_clean.errors import USER_ERROR_EXIT, UserError
 from src_clean.redact import redact
 
@@ -49,21 +48,6 @@ def run_stage(argv: Sequence[str], environment: Mapping[str, str] | None = None)
         raise StageRejected(f"{command} exited with status {code} (a user error)")
     if code != 0:
         raise StageFailed(f"{command} exited with status {code}")
-
-
-@contextlib.contextmanager
-def scoped_environment(values: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` updated with ``values`` inside the block, restored after it."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def champion_decision(lake_root: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
+from src_clean.environment import scoped_environment
 from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.redact import redact
@@ -139,20 +140,11 @@ def session(config: TrainConfig, lake: Lake) -> Iterator[str]:
 
     route_mlflow_logging()
     uri, user, password = split_credentials(resolve_tracking_uri(config, lake))
-    saved = {name: os.environ.get(name) for name in CREDENTIAL_VARIABLES}
-    for name, value in zip(CREDENTIAL_VARIABLES, (user, password), strict=True):
-        if value is not None:
-            os.environ[name] = value
-    mlflow.set_tracking_uri(uri)
-    log.info("MLflow tracking URI %s", redact(uri))
-    try:
+    pairs = zip(CREDENTIAL_VARIABLES, (user, password), strict=True)
+    with scoped_environment({name: value for name, value in pairs if value is not None}):
+        mlflow.set_tracking_uri(uri)
+        log.info("MLflow tracking URI %s", redact(uri))
         yield uri
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def artifact_location(tracking_uri: str, lake: Lake) -> str | None:
