@@ -7,6 +7,7 @@ import concurrent.futures
 import datetime as dt
 import random
 import threading
+import time
 import uuid
 
 import pytest
@@ -101,6 +102,9 @@ def walk(client: TestClient, limit: int, label: str | None = None) -> list[dict]
             return items
 
 
+WRITER_BATCHES = 40
+
+
 @pytest.mark.parametrize("label", [None, "positive"])
 def test_pages_never_skip_or_repeat_under_concurrent_inserts(
     postgres_url, tiny_model, repository, label
@@ -117,13 +121,18 @@ def test_pages_never_skip_or_repeat_under_concurrent_inserts(
     inserted = []
 
     def writer(seed: int) -> None:
+        # A bounded number of batches: an unbounded writer on a slow machine can keep
+        # adding rows below the cursor faster than the walk consumes them.
         local = random.Random(seed)
-        while not stop.is_set():
+        for _ in range(WRITER_BATCHES):
+            if stop.is_set():
+                return
             # new predictions (newest) and late commits with an older created_at
             offset = dt.timedelta(milliseconds=local.randrange(-2000, 60_000))
             batch = [row(BASE_TIME + offset, local.choice(labels)) for _ in range(3)]
             repository.add_many(batch)
             inserted.extend(batch)
+            time.sleep(0.002)
 
     app = create_app(settings(postgres_url, tiny_model))
     with TestClient(app) as client:
