@@ -12,7 +12,7 @@ import airflow_env
 import pytest
 
 from src_clean import tables
-from src_clean.orchestration.commands import STAGES, asset_uri
+from src_clean.orchestration.commands import STAGES
 
 HEAVY_MODULES = ("torch", "transformers", "xgboost", "mlflow", "pandas", "matplotlib", "docker")
 PARSE_BUDGET_S = 2.0
@@ -91,7 +91,7 @@ def test_task_policy(dag, task_id: str) -> None:
 
 def test_every_layer_table_is_an_outlet_of_its_producer(dag) -> None:
     for task_id, table in LAYER_OUTLETS.items():
-        assert [asset.uri for asset in dag.get_task(task_id).outlets] == [asset_uri(table)]
+        assert [asset.uri for asset in dag.get_task(task_id).outlets] == [tables.asset_uri(table)]
     others = {task.task_id for task in dag.tasks} - set(LAYER_OUTLETS)
     assert all(not dag.get_task(task_id).outlets for task_id in others)
     assert {t for t, stage in STAGES.items() if stage.outputs} == set(LAYER_OUTLETS)

@@ -26,7 +26,7 @@ from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.lake_maintenance import maintain_table, present_tables
 from src_clean.lake_migrate import migrate_lake
-from src_clean.orchestration.commands import STAGES, asset_uri
+from src_clean.orchestration.commands import STAGES
 from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -263,7 +263,7 @@ def test_duckdb_queries_the_current_snapshot(pipeline_lake: Lake) -> None:
 def test_stage_outputs_are_spec_tables_with_registry_asset_uris() -> None:
     for stage in STAGES.values():
         for output in stage.outputs:
-            assert asset_uri(output) == tables.asset_uri(output) == f"sp500://lake/{output}"
+            assert tables.asset_uri(output) == f"sp500://lake/{output}"
             if output != tables.TRAINING_SUMMARY:
                 assert tables.spec(output).name == output
 

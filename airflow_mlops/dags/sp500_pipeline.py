@@ -47,13 +47,13 @@ from typing import Any
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
+from src_clean import tables
 from src_clean.orchestration.alerts import notify_failure
 from src_clean.orchestration.commands import (
     MAX_HORIZON_MINUTES,
     MAX_WINDOW_MINUTES,
     RunParams,
     Stage,
-    asset_uri,
     enabled_stages,
 )
 from src_clean.orchestration.dag_defaults import default_args
@@ -67,7 +67,10 @@ STAGES = {stage.task_id: stage for stage in enabled_stages(SETTINGS)}
 
 def outlets(stage: Stage) -> list[Asset]:
     """The lake tables ``stage`` writes, as Assets (their events trigger downstream DAGs)."""
-    return [Asset(name=table, uri=asset_uri(table), group="sp500-lake") for table in stage.outputs]
+    return [
+        Asset(name=table, uri=tables.asset_uri(table), group="sp500-lake")
+        for table in stage.outputs
+    ]
 
 
 @task

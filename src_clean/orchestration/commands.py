@@ -16,7 +16,6 @@ from typing import Any
 from src_clean import tables
 from src_clean.orchestration.settings import Settings
 
-ASSET_SCHEME = "sp500"
 # The trigger form's bounds: a window or horizon beyond a trading day is a typo.
 MAX_WINDOW_MINUTES = 1440
 MAX_HORIZON_MINUTES = 1440
@@ -446,11 +445,6 @@ def run_window(
 def training_range(processing: DateRange, history_days: int) -> DateRange:
     """The last ``history_days`` dates ending at the end of ``processing``."""
     return DateRange(processing.end - dt.timedelta(days=history_days - 1), processing.end)
-
-
-def asset_uri(table: str) -> str:
-    """Stable lineage URI of a lake table, independent of where the lake lives."""
-    return tables.asset_uri(table)
 
 
 def build_plan(
