@@ -74,7 +74,7 @@ fail() { # MESSAGE [SERVICE]: timing line, the service's last log lines, down, e
 }
 trap 'fail "interrupted"' INT TERM
 json() { # EXPR < JSON: print the Python expression EXPR of the document `d`
-  python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+  python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1]))' "$@"
 }
 CODE="" BODY="$TMP/body"
 http() { # METHOD URL [curl args...]: sets CODE, body in $BODY
@@ -205,7 +205,31 @@ while :; do
 done
 ok
 
+ACTIVE=""
+active_runs() { # sets ACTIVE: ids of this DAG's queued or running runs other than ours
+  http GET "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns?state=queued&state=running&limit=100" "${AUTH[@]}"
+  expect 200 airflow-apiserver "GET active dagRuns"
+  ACTIVE=$(json '" ".join(r["dag_run_id"] for r in d["dag_runs"] if r["dag_run_id"] != sys.argv[2])' \
+    "${RUN_ID:-}" <"$BODY")
+}
+drop_scheduler_runs() { # the scheduler's run for the latest interval, made once we unpaused
+  active_runs
+  for other in $ACTIVE; do
+    http DELETE "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$other" "${AUTH[@]}"
+    echo "[smoke]   removed the scheduler's run $other (HTTP $CODE)"
+  done
+}
+
 begin "trigger"
+# Runs an earlier start left queued or running (a `down` mid-run keeps them in the metadata
+# volume) would hold this one back: the DAG allows one active run.
+active_runs
+for stale in $ACTIVE; do
+  http PATCH "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$stale" "${AUTH[@]}" \
+    -H 'Content-Type: application/json' -d '{"state": "failed"}'
+  expect 200 airflow-apiserver "mark the stale run $stale failed"
+  echo "[smoke]   marked $stale failed: left active by an earlier start, it would block ours"
+done
 # A logical date of its own for every smoke run (logical dates are unique per DAG), with
 # run_after = logical date so it goes before the scheduler's run for the latest interval;
 # the trigger form's dates cover the sample data.
@@ -220,16 +244,6 @@ http PATCH "$AIRFLOW/api/v2/dags/$DAG_ID?update_mask=is_paused" "${AUTH[@]}" \
 expect 200 airflow-apiserver "unpause"
 ok "$RUN_ID, logical date $LOGICAL_DATE, conf $CONF"
 
-drop_other_queued_runs() { # the scheduler's own run for the latest interval, if it made one
-  http GET "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns?state=queued" "${AUTH[@]}"
-  [[ $CODE == 200 ]] || return 0
-  for other in $(json '" ".join(r["dag_run_id"] for r in d["dag_runs"])' <"$BODY"); do
-    [[ $other == "$RUN_ID" ]] && continue
-    http DELETE "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$other" "${AUTH[@]}"
-    echo "[smoke]   removed the scheduler's queued run $other (HTTP $CODE)"
-  done
-}
-
 begin "pipeline run"
 state=queued
 while [[ $state != success ]]; do
@@ -238,7 +252,7 @@ while [[ $state != success ]]; do
   http GET "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$RUN_ID" "${AUTH[@]}"
   expect 200 airflow-apiserver "GET dagRun"
   state=$(json 'd["state"]' <"$BODY")
-  [[ $state == running ]] && drop_other_queued_runs
+  drop_scheduler_runs
   if [[ $state == failed ]]; then
     http GET "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$RUN_ID/taskInstances" "${AUTH[@]}"
     read -r task try < <(json '" ".join(next(([t["task_id"], str(t["try_number"])] for t in d["task_instances"] if t["state"] in ("failed", "upstream_failed")), ["?", "1"]))' <"$BODY")
@@ -251,7 +265,7 @@ while [[ $state != success ]]; do
 done
 http PATCH "$AIRFLOW/api/v2/dags/$DAG_ID?update_mask=is_paused" "${AUTH[@]}" \
   -H 'Content-Type: application/json' -d '{"is_paused": true}'
-drop_other_queued_runs
+drop_scheduler_runs
 http GET "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$RUN_ID/taskInstances" "${AUTH[@]}"
 tasks=$(json '", ".join("%s %.0fs" % (t["task_id"], t["duration"] or 0) for t in sorted(d["task_instances"], key=lambda t: t["start_date"] or "") if t["state"] == "success")' <"$BODY")
 ok "success; $tasks"

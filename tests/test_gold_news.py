@@ -169,6 +169,16 @@ def test_several_models_need_an_explicit_choice(tmp_path) -> None:
     with pytest.raises(ValueError, match="no scores for model 'model-c'"):
         build_news_signals(lake, model_id="model-c")
 
+    outside = pd.Timestamp("2024-03-10T12:00Z")  # model-c scored, but not in this range
+    lake.upsert(
+        SILVER_SENTIMENT,
+        sentiment(pd.Series([outside]).dt.as_unit("ns"), seed=9, model_id="model-c"),
+    )
+    assert (
+        build_news_signals(lake, model_id="model-c", window_minutes=240, end="2024-03-05").articles
+        == 0
+    )
+
     report = build_news_signals(lake, model_id="model-b", window_minutes=240)
     assert not lake.partitions(GOLD_SIGNALS)  # another window never writes the canonical table
     signals = lake.read(signals_table(240))

@@ -104,6 +104,25 @@ def test_upsert_of_identical_rows_commits_nothing(tmp_path) -> None:
     pd.testing.assert_frame_equal(lake.read(tables.BRONZE_NEWS), before)
 
 
+def test_upsert_keyed_by_time_touches_only_the_source_partitions(tmp_path) -> None:
+    """Keys that fix the partition prune the MERGE to the source's dates: updates and
+    inserts over several days land exactly, other days keep their files."""
+    keyed = TableSpec(
+        "t/k", "t", keys=("id", "t"), sort=("t", "id"), write="upsert", description=""
+    )
+    lake = Lake(tmp_path)
+    days = ["2024-01-01T10:00Z", "2024-01-02T10:00Z", "2024-01-03T10:00Z"]
+    lake.upsert(keyed, _frame([1, 2, 3], days, [1.0, 2.0, 3.0]))
+    untouched = set(lake.delta_table(keyed).file_uris([("date", "=", "2024-01-02")]))
+    change = _frame([1, 3, 4, 3], [days[0], days[2], "2024-01-04T10:00Z", days[0]], [10, 30, 40, 5])
+    result = lake.upsert(keyed, change)
+    assert (result.rows_inserted, result.rows_replaced) == (2, 2)
+    assert result.partitions == ("2024-01-01", "2024-01-03", "2024-01-04")
+    out = lake.read(keyed)
+    assert out[["id", "v"]].values.tolist() == [[1, 10], [3, 5], [2, 2], [3, 30], [4, 40]]
+    assert set(lake.delta_table(keyed).file_uris([("date", "=", "2024-01-02")])) == untouched
+
+
 def test_upsert_refuses_repeated_keys(tmp_path) -> None:
     with pytest.raises(ValueError, match="repeated key"):
         Lake(tmp_path).upsert(SPEC, _frame([1, 1], ["2024-01-01"] * 2, [1.0, 2.0]))

@@ -232,11 +232,12 @@ def build_news_signals(
         raise ValueError(f"no bars in {SILVER_FEATURES} for start={start} end={end}")
     if model_id is None and sentiment_model is not None:
         model_id = model_id_for_spec(lake, sentiment_model)
-    model = resolve_model_id(lake, model_id)
     lookback = pd.Timedelta(minutes=lag_minutes + max(2 * window_minutes, MINUTES_SINCE_LAST_CAP))
     articles = lake.read(
         SILVER_SENTIMENT, (bars.min() - lookback).date(), end, columns=ARTICLE_COLUMNS
     )
+    in_range = model_id is not None and (articles["model_id"] == model_id).any()
+    model = model_id if in_range else resolve_model_id(lake, model_id)
     articles = articles.loc[articles["model_id"] == model]
     signals = compute_news_signals(
         bars, articles, window_minutes, lag_minutes, half_life_minutes
@@ -273,7 +274,11 @@ def model_id_for_spec(lake: Lake, spec: str) -> str:
 
 
 def resolve_model_id(lake: Lake, model_id: str | None) -> str:
-    """The sentiment model to aggregate: ``model_id`` if silver has it, else the only one."""
+    """The sentiment model to aggregate: ``model_id`` if silver has it, else the only one.
+
+    Reads the ``model_id`` column of every partition (a second over five years): the
+    stage skips it when the articles of its range already hold ``model_id``'s scores.
+    """
     available = sorted(
         lake.read(SILVER_SENTIMENT, columns=["model_id"])["model_id"].dropna().unique()
     )

