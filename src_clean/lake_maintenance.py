@@ -81,7 +81,8 @@ def maintenance_argv(lake_root: str, retention_hours: int) -> dict[str, list[str
     one for the gold variant tables that exist when it runs."""
     common = ["--lake", lake_root, "--retention-hours", str(retention_hours)]
     argv = {
-        task_id(s.name): ["lake-maintain", *common, "--table", s.name] for s in tables.all_specs()
+        task_id(s.name): ["lake-maintain", *common, "--if-exists", "--table", s.name]
+        for s in tables.all_specs()
     }
     argv[GOLD_VARIANTS_TASK] = ["lake-maintain", *common, "--gold-variants"]
     return argv
@@ -161,6 +162,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gold-variants", action="store_true", help="every gold variant table (not --table)"
     )
+    parser.add_argument(
+        "--if-exists",
+        action="store_true",
+        help="a --table not created yet is skipped, not an error (the weekly DAG: a new "
+        "lake has no quarantine until the first bad record)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what vacuum would delete")
     parser.add_argument("--force", action="store_true", help="allow a retention under 7 days")
 
@@ -174,6 +181,9 @@ def main(args: argparse.Namespace) -> int:
     else:
         names = args.table or present_tables(lake)
     for table in names:
+        if args.if_exists and not lake.exists(table):
+            print(f"{table}: no table yet, nothing to maintain")
+            continue
         report = maintain_table(
             lake, table, args.retention_hours, dry_run=args.dry_run, force=args.force
         )
