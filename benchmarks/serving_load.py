@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -165,6 +165,29 @@ def measure(mode: str, base: str, texts: list[str], concurrency: int) -> Run:
     )
 
 
+def compute_ceiling(model: Path, texts: list[str], size: int = 32, rounds: int = 5) -> str:
+    """The service's scorer in this process, ``size`` headlines one call each vs one call
+    for all (median of ``rounds``): the most micro-batching can gain on this machine, HTTP,
+    tokenizer threads and the database aside."""
+    from src_clean.data_pipelines.silver.sentiment import load_scorer
+
+    scorer = load_scorer(str(model), precision=ARGS.precision, device="cpu", progress=False)
+    sample = texts[:size]
+    scorer.score(sample)  # warm-up
+
+    def seconds(work: Callable[[], object]) -> float:
+        began = time.perf_counter()
+        work()
+        return time.perf_counter() - began
+
+    one = np.median([seconds(lambda: [scorer.score([t]) for t in sample]) for _ in range(rounds)])
+    batch = np.median([seconds(lambda: scorer.score(sample)) for _ in range(rounds)])
+    return (
+        f"compute ceiling, in-process, {size} headlines: one call each {size / one:.1f}/s, "
+        f"one batch {size / batch:.1f}/s: batching can gain at most {one / batch:.2f}x here"
+    )
+
+
 def print_table(runs: list[Run]) -> None:
     print(
         f"{'mode':<12}{'conc':>5}{'requests':>9}{'errors':>7}{'rps':>8}"
@@ -198,6 +221,8 @@ def main() -> int:
     lake = workdir / "lake"
     lake.mkdir(exist_ok=True)
     print(f"uptime before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout}")
+    ceiling = compute_ceiling(model, texts)
+    print(ceiling)
     runs: list[Run] = []
     with (
         postgres_server(fsync=True) as database_url,
@@ -210,6 +235,7 @@ def main() -> int:
                 print_table(runs[-1:])
     print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout}")
     print_table(runs)
+    print(ceiling)
     results = goals(runs)
     for passed, text in results:
         print(f"[{'PASS' if passed else 'FAIL'}] {text}")
