@@ -254,7 +254,7 @@ def _locked_name(name: str) -> str:
     return "xgboost" if name == "xgboost-cpu" else name
 
 
-@pytest.mark.parametrize("image", ["core", "etl", "train", "airflow", "mlflow"])
+@pytest.mark.parametrize("image", ["core", "etl", "train", "airflow", "mlflow", "api"])
 def test_every_image_requirement_is_pinned_in_requirements_txt(image: str) -> None:
     lock = _lock()
     for name in _requirement_names(IMAGE_REQUIREMENTS / f"{image}.txt"):
@@ -277,15 +277,14 @@ def test_constraints_are_the_lock_with_xgboost_cpu(tmp_path: Path) -> None:
         "xgboost-cpu": f"=={lock['xgboost']}",
         "pip": "==26.1.2",
     }
-    for kind, dockerfile in _dockerfiles().items():
-        if kind != "api":  # every image upgrades pip before installing anything
-            assert re.search(r"--constraint \S+/constraints.txt pip \\\n", dockerfile.read_text())
+    for dockerfile in _dockerfiles().values():  # every image upgrades pip before anything
+        assert re.search(r"--constraint \S+/constraints.txt pip \\\n", dockerfile.read_text())
 
 
 def test_no_cuda_and_torch_only_where_stages_run_in_process() -> None:
     lists = {
         image: set(_requirement_names(IMAGE_REQUIREMENTS / f"{image}.txt"))
-        for image in ("etl", "train", "airflow", "mlflow")
+        for image in ("etl", "train", "airflow", "mlflow", "api")
     }
     for image, names in lists.items():
         assert "xgboost" not in names, image  # xgboost's wheel carries NCCL (CUDA)
@@ -300,6 +299,7 @@ def test_no_cuda_and_torch_only_where_stages_run_in_process() -> None:
         assert "torch" not in dockerfiles[kind].read_text().replace("# ", "").split("\nFROM")[1]
     assert "--requirement /opt/requirements/train.txt" in dockerfiles["trainer"].read_text()
     assert "--requirement /opt/requirements/etl.txt" in dockerfiles["etl"].read_text()
+    assert "--requirement /opt/requirements/api.txt" in dockerfiles["api"].read_text()
     assert "/airflow.txt" in dockerfiles["airflow"].read_text()
 
 
