@@ -212,12 +212,15 @@ active_runs() { # sets ACTIVE: ids of this DAG's queued or running runs other th
   ACTIVE=$(json '" ".join(r["dag_run_id"] for r in d["dag_runs"] if r["dag_run_id"] != sys.argv[2])' \
     "${RUN_ID:-}" <"$BODY")
 }
+fail_run() { # RUN_ID: mark that run failed (ends it: a running run cannot be deleted, 409)
+  http PATCH "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$1" "${AUTH[@]}" \
+    -H 'Content-Type: application/json' -d '{"state": "failed"}'
+  expect 200 airflow-apiserver "mark the run $1 failed"
+}
 drop_scheduler_runs() { # the scheduler's run for the latest interval, made once we unpaused
   active_runs
-  for other in $ACTIVE; do # a running run cannot be deleted (409): end it first
-    http PATCH "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$other" "${AUTH[@]}" \
-      -H 'Content-Type: application/json' -d '{"state": "failed"}'
-    expect 200 airflow-apiserver "end the scheduler's run $other"
+  for other in $ACTIVE; do
+    fail_run "$other"
     http DELETE "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$other" "${AUTH[@]}"
     expect 204 airflow-apiserver "delete the scheduler's run $other"
     echo "[smoke]   removed the scheduler's run $other (made when the DAG was unpaused)"
@@ -229,9 +232,7 @@ begin "trigger"
 # volume) would hold this one back: the DAG allows one active run.
 active_runs
 for stale in $ACTIVE; do
-  http PATCH "$AIRFLOW/api/v2/dags/$DAG_ID/dagRuns/$stale" "${AUTH[@]}" \
-    -H 'Content-Type: application/json' -d '{"state": "failed"}'
-  expect 200 airflow-apiserver "mark the stale run $stale failed"
+  fail_run "$stale"
   echo "[smoke]   marked $stale failed: left active by an earlier start, it would block ours"
 done
 # A logical date of its own for every smoke run (logical dates are unique per DAG), with

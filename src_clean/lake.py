@@ -37,7 +37,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,15 +251,16 @@ class Lake:
                 f"{list(spec.keys)}; deduplicate first"
             )
         source = self._conform(spec, df, self.schema(spec))
+        partitions = _partition_names(source)
 
         def attempt() -> UpsertResult:
             delta = self._open_or_create(spec, source.schema)
-            metrics = self._merge(spec, delta, source)
+            metrics = self._merge(spec, delta, source, partitions)
             return UpsertResult(
                 rows_in=len(df),
                 rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
                 rows_replaced=int(metrics.get("num_target_rows_updated", 0)),
-                partitions=_partition_names(source),
+                partitions=partitions,
                 version=delta.version(),
             )
 
@@ -441,15 +442,18 @@ class Lake:
             storage_options=self.storage_options,
         )
 
-    def _merge(self, spec: TableSpec, delta: DeltaTable, source: pa.Table) -> dict[str, Any]:
-        """One MERGE of ``source`` into ``delta`` on the spec's keys; its metrics."""
+    def _merge(
+        self, spec: TableSpec, delta: DeltaTable, source: pa.Table, partitions: Sequence[str]
+    ) -> dict[str, Any]:
+        """One MERGE of ``source`` (rows in ``partitions``) into ``delta`` on the spec's keys;
+        its metrics."""
         matches = [f"t.{k} = s.{k}" for k in spec.keys]
         if spec.date_source in spec.keys:
             # The key fixes the partition, so only the source's partitions can match. The
             # literal list lets delta-rs skip every other file before scanning (a daily
             # candle MERGE into five years: 0.7 s -> 0.05 s); a concurrent writer of the
             # same key writes the same partition, so conflicts are still detected.
-            days = ", ".join(f"'{day}'" for day in _partition_names(source))
+            days = ", ".join(f"'{day}'" for day in partitions)
             matches += [
                 f"t.{PARTITION_COLUMN} = s.{PARTITION_COLUMN}",
                 f"t.{PARTITION_COLUMN} IN ({days})",

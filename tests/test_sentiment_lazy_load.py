@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_sentiment_stage import articles
 from tiny_bert import FINBERT_TONE_ORDER, build_tiny_bert
 
 from src_clean.cli import main as cli_main
@@ -17,20 +18,7 @@ DAY = ["--start", "2024-03-04", "--end", "2024-03-04"]
 
 
 def bronze(ids: list[str], published: str) -> pd.DataFrame:
-    n = len(ids)
-    return pd.DataFrame(
-        {
-            "article_id": ids,
-            "published_at": pd.to_datetime([published] * n, utc=True),
-            "headline": ["Stocks rally to a record high"] * n,
-            "body": ["Body text."] * n,
-            "source": ["wire"] * n,
-            "url": [f"https://example.com/{i}" for i in ids],
-            "language": ["en"] * n,
-            "ingested_at": pd.Timestamp("2024-03-06T00:00:00Z"),
-            "source_file": ["news.jsonl"] * n,
-        }
-    )
+    return articles(ids, [published] * len(ids), ["Stocks rally to a record high"] * len(ids))
 
 
 def sentiment(lake: Lake, model: str, *dates: str) -> int:
