@@ -10,9 +10,12 @@ Per table of the spec registry (and each ``quarantine/<table>``):
    ``date``: no data is copied;
 3. a quarantine table written before contract C2 (``line_number``, raw text uncapped) is
    rebuilt into the C2 schema (``record_number``, raw text capped at 64 KiB, ``raw_bytes``,
-   ``raw_sha256``) in one more commit.
+   ``raw_sha256``) in one more commit;
+4. a quarantine table without ``record_index`` (the record's position inside its line, a
+   merge key since identical bad records of one line are each kept) gets it, 0 for every
+   stored row, in one commit (``upgraded``).
 
-A table that already is a Delta table is left as it is, so a rerun changes nothing and an
+A Delta table in the current schema is left as it is, so a rerun changes nothing and an
 interrupted migration is finished by running it again.
 """
 
@@ -62,7 +65,8 @@ def migrate_lake(lake: Lake) -> list[MigrationResult]:
 def migrate_table(lake: Lake, table: str) -> MigrationResult:
     spec = tables.spec(table)
     if lake.exists(spec):
-        return MigrationResult(spec.name, "already_delta")
+        upgraded = _add_record_index(lake, spec)
+        return MigrationResult(spec.name, "upgraded" if upgraded else "already_delta")
     files = _legacy_files(lake, spec.name)
     strays = [f for f in files if f.base_name.startswith(STRAY_PREFIX)]
     for stray in strays:
@@ -109,6 +113,21 @@ def _rebuild_legacy_quarantine(lake: Lake, spec: tables.TableSpec) -> bool:
     rows = pd.DataFrame([dataclasses.asdict(Rejected.of(*row)) for row in cells])
     rows["quarantined_at"] = legacy["quarantined_at"].to_numpy()
     lake.rebuild(spec, rows[QUARANTINE_COLUMNS].drop_duplicates(list(spec.keys), keep="first"))
+    return True
+
+
+def _add_record_index(lake: Lake, spec: tables.TableSpec) -> bool:
+    """Give a quarantine table without ``record_index`` the column (0: one record per line)."""
+    stored = lake.schema(spec)
+    if spec.keep_on_update != tables.QUARANTINE_SPEC.keep_on_update or stored is None:
+        return False
+    if "record_index" in stored.names:
+        return False
+    from src_clean.data_pipelines.bronze.quarantine import QUARANTINE_COLUMNS
+
+    rows = lake.read(spec, columns=list(stored.names))
+    rows["record_index"] = 0
+    lake.rebuild(spec, rows[QUARANTINE_COLUMNS])
     return True
 
 

@@ -171,13 +171,14 @@ NEWS_SPEC = TableSpec(
 QUARANTINE_SPEC = TableSpec(
     name="quarantine/<table>",
     date_source="quarantined_at",
-    keys=("source_file", "record_number", "raw_sha256"),
-    sort=("source_file", "record_number", "raw_sha256"),
+    keys=("source_file", "record_number", "record_index", "raw_sha256"),
+    sort=("source_file", "record_number", "record_index", "raw_sha256"),
     write="upsert",
     description="rejected records with the reason (first 64 KiB of the raw text)",
     columns=(
         ("source_file", "string"),
         ("record_number", "int64"),
+        ("record_index", "int64"),
         ("reason", "string"),
         ("raw", "string"),
         ("raw_bytes", "int64"),

@@ -99,6 +99,16 @@ MARKET_CASES = {
     "basic-format time": Case(
         "a.ndjson", ndjson(candle(0, time="20240102T143100Z")), 1, {}, ["14:31"]
     ),
+    "time with sub-microsecond digits": Case(
+        "a.ndjson",
+        GOOD + ndjson(candle(1, time="2024-01-02T14:05:00.1234567891Z")),
+        2,
+        {"too_precise:time": 1},
+        ["14:31"],
+    ),
+    "unix seconds with float noise": Case(
+        "a.ndjson", ndjson(candle(0, time=f"{T0.timestamp() + 0.1}")), 1, {}, ["14:31"]
+    ),
     "year 1677": Case(
         "a.ndjson",
         GOOD + ndjson(candle(0, time="1677-09-21T00:13:00Z")),
@@ -263,7 +273,8 @@ def _quarantine(lake: Lake, table: str) -> pd.DataFrame:
     target = tables.quarantine(table)
     if not lake.exists(target):
         return pd.DataFrame(columns=["source_file", "record_number", "reason", "raw"])
-    return lake.read(target).sort_values(["source_file", "record_number"], ignore_index=True)
+    order = ["source_file", "record_number", "record_index"]
+    return lake.read(target).sort_values(order, ignore_index=True)
 
 
 def _check(report: IngestReport, lake: Lake, case: Case, table: str) -> pd.DataFrame:
@@ -448,6 +459,13 @@ NEWS_CASES = {
         {"wrong_type:published_at": 1},
         ["a1"],
     ),
+    "published with sub-microsecond digits": Case(
+        "a.jsonl",
+        ndjson(article(1), article(2, published_at="2024-01-02T14:05:00.1234567891Z")),
+        2,
+        {"too_precise:published_at": 1},
+        ["a1"],
+    ),
     "headline a list": Case(
         "a.jsonl",
         ndjson(article(1), article(2, headline=["x"])),
@@ -521,6 +539,22 @@ def test_a_changed_bad_line_is_a_new_quarantine_row(tmp_path: Path) -> None:
         (raw / "a.ndjson").write_bytes(bad)
         ingest_market(raw, lake, run_ts=RUN_TS + dt.timedelta(days=n))
     assert _quarantine(lake, tables.BRONZE_CANDLES)["raw"].tolist() == ["{bad", "{worse"]
+
+
+def test_identical_bad_candles_in_one_line_are_each_kept(tmp_path: Path) -> None:
+    bad = candle(1, high=1.0)  # high below open and close
+    response = {"instrument": "SPX500_USD", "candles": [candle(0), bad, bad]}
+    report, lake = _ingest(tmp_path, Case("a.ndjson", ndjson(response), 3))
+    assert (report.read, report.written, report.quarantined) == (3, 1, 2)
+    stored = _quarantine(lake, tables.BRONZE_CANDLES)
+    assert stored[["record_number", "record_index", "reason"]].values.tolist() == [
+        [1, 2, "high_below_open_close"],
+        [1, 3, "high_below_open_close"],
+    ]
+    assert stored["raw"].map(json.loads).tolist() == [bad, bad]
+
+    ingest_market(tmp_path / "raw", lake, run_ts=RUN_TS + dt.timedelta(days=1))  # rerun
+    pd.testing.assert_frame_equal(_quarantine(lake, tables.BRONZE_CANDLES), stored)
 
 
 BIG_LINE_SCRIPT = """

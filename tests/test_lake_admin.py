@@ -241,6 +241,44 @@ def test_migration_converts_a_legacy_parquet_lake_in_place_idempotently(tmp_path
     assert lake.partitions(tables.BRONZE_CANDLES)[-1] == dt.date(2024, 1, 4)
 
 
+def test_migration_adds_record_index_to_a_delta_quarantine_table(tmp_path: Path) -> None:
+    """A quarantine table from before ``record_index`` is refused with the fix, then
+    upgraded in place by lake-migrate (every stored row kept, index 0)."""
+    from deltalake import write_deltalake
+
+    lake = Lake(tmp_path / "lake")
+    table = tables.quarantine(tables.BRONZE_CANDLES)
+    old = pd.DataFrame(
+        {
+            "source_file": ["a.ndjson", "b.ndjson"],
+            "record_number": [3, 1],
+            "reason": ["invalid_json", "not_a_candle"],
+            "raw": ["{oops", "5"],
+            "raw_bytes": [5, 1],
+            "raw_sha256": ["h1", "h2"],
+            "quarantined_at": pd.Timestamp("2024-06-01", tz="UTC").as_unit("us"),
+        }
+    )
+    old["date"] = dt.date(2024, 6, 1)
+    write_deltalake(lake.table_uri(table), old, partition_by=["date"])
+    raw = tmp_path / "raw" / "bad.ndjson"
+    raw.parent.mkdir()
+    raw.write_text("{bad\n")
+    with pytest.raises(UserError, match="lake-migrate"):
+        ingest_market(raw, lake)
+
+    results = {r.table: r.status for r in migrate_lake(lake)}
+    assert results[table] == "upgraded"
+    stored = lake.read(table).sort_values("source_file", ignore_index=True)
+    assert list(stored.columns) == list(tables.QUARANTINE_SPEC.column_names)
+    assert stored["record_index"].tolist() == [0, 0]
+    expected = old.drop(columns="date").astype({"quarantined_at": "datetime64[ns, UTC]"})
+    pd.testing.assert_frame_equal(stored.drop(columns="record_index"), expected, check_dtype=False)
+    assert {r.table: r.status for r in migrate_lake(lake)}[table] == "already_delta"
+    assert ingest_market(raw, lake).quarantined == 1
+    assert len(lake.read(table)) == 3
+
+
 def test_lake_migrate_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_legacy(tmp_path, tables.BRONZE_CANDLES, "2024-01-02", legacy_candles("2024-01-02", 2))
     assert cli.main(["lake-migrate", "--lake", str(tmp_path)]) == 0

@@ -167,7 +167,13 @@ def _parser_error(record: pd.Series, exc: Exception) -> Rejected:
     raw = record["raw"]
     raw = raw if isinstance(raw, str) else json.dumps(raw, default=str)
     reason = f"parser_error:{type(exc).__name__}"
-    return Rejected.of(record["source_file"], record["record_number"], reason, raw)
+    return Rejected.of(
+        record["source_file"],
+        record["record_number"],
+        reason,
+        raw,
+        record_index=record["record_index"],
+    )
 
 
 def _last_per_key(candles: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:

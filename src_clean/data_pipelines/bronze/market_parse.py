@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,7 +56,8 @@ OANDA_PRICE_KEYS = {"open": "o", "high": "h", "low": "l", "close": "c"}
 PRICE_SIDES = ("mid", "bid", "ask")
 FIELDS = ("time", *PRICE_FIELDS, "volume", "complete", "instrument", "granularity")
 NESTED_FIELDS = tuple(f"{side}.{key}" for side in PRICE_SIDES for key in OANDA_PRICE_KEYS.values())
-RECORD_COLUMNS = ("source_file", "record_number", "raw", "error")
+# record_index: position of a candle inside a line holding several (1, 2, ...), else 0
+RECORD_COLUMNS = ("source_file", "record_number", "record_index", "raw", "error")
 
 CSV_TIME_ALIASES = {"datetime": "time", "timestamp": "time"}
 HEADERLESS_COLUMNS = ("time", *PRICE_FIELDS, "volume")
@@ -168,6 +170,7 @@ def arrow_json_records(data: bytes, lines: list[tuple[int, str]]) -> pd.DataFram
         return None
     columns = {
         "record_number": pa.array([number for number, _ in lines], pa.int64()),
+        "record_index": pa.array(np.zeros(len(lines), np.int64)),
         "raw": pa.array([text for _, text in lines], pa.string()),
         "error": pa.nulls(len(lines), pa.string()),
         **{name: _floats_as_text(table.column(name)) for name in fields},
@@ -211,15 +214,18 @@ def json_records(lines: Lines) -> pd.DataFrame:
             rows.append({"record_number": number, "raw": text, "error": loaded})
             continue
         whole = isinstance(loaded[0], dict) and "candles" not in loaded[0]
-        for item, context in _candles(loaded[0], {}):
-            rows.append(_row(item, context, number, text if whole else None))
+        for index, (item, context) in enumerate(_candles(loaded[0], {}), start=1):
+            row = _row(item, context, number, text if whole else None)
+            rows.append(row | {"record_index": 0 if whole else index})
     return _frame(rows)
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     fields = [c for c in (*FIELDS, *NESTED_FIELDS) if c in frame.columns]
-    return frame.reindex(columns=[*RECORD_COLUMNS[1:], *fields])
+    frame = frame.reindex(columns=[*RECORD_COLUMNS[1:], *fields])
+    frame["record_index"] = frame["record_index"].fillna(0).astype("int64")
+    return frame
 
 
 def _candles(value: Any, context: dict[str, Any]) -> Iterator[tuple[Any, dict[str, Any]]]:

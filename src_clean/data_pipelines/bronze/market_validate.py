@@ -25,7 +25,13 @@ from src_clean.data_pipelines.bronze.market_parse import (
     PRICE_FIELDS,
 )
 from src_clean.data_pipelines.bronze.quarantine import Rejected
-from src_clean.data_pipelines.bronze.time_range import OUT_OF_RANGE, bounded_ns, seconds_in_range
+from src_clean.data_pipelines.bronze.time_range import (
+    OUT_OF_RANGE,
+    TOO_PRECISE,
+    bounded_ns,
+    seconds_in_range,
+    sub_microsecond,
+)
 
 OVERFLOW = "overflow:"
 CANDLE_COLUMNS = ["time", "instrument", "granularity", *PRICE_FIELDS, "volume", "source_file"]
@@ -226,7 +232,8 @@ def parse_times(raw: pd.Series, timezone: str) -> ParsedTimes:
     naive = present & ~unix & ~aware
     local, dst_reason = _localize(text[naive], timezone)
     parts = [
-        pd.to_datetime(seconds[unix_ok], unit="s", utc=True),
+        # a float's last digits are noise below the microsecond: rounded, not refused
+        pd.to_datetime(seconds[unix_ok], unit="s", utc=True).dt.round("us"),
         pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce"),
         local,
     ]
@@ -240,6 +247,7 @@ def parse_times(raw: pd.Series, timezone: str) -> ParsedTimes:
             (dst_reason.notna(), dst_reason),
             (out_of_range, f"{OUT_OF_RANGE}time"),
             (present & values.isna(), "unparseable_time"),
+            (sub_microsecond(values), f"{TOO_PRECISE}time"),
         ],
         raw.index,
     )
@@ -287,8 +295,14 @@ def _rejected(records: pd.DataFrame, reason: pd.Series) -> list[Rejected]:
             number,
             str(why),
             raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")),
+            record_index=index,
         )
-        for source, number, raw, why in zip(
-            records["source_file"], records["record_number"], records["raw"], reason, strict=True
+        for source, number, index, raw, why in zip(
+            records["source_file"],
+            records["record_number"],
+            records["record_index"],
+            records["raw"],
+            reason,
+            strict=True,
         )
     ]

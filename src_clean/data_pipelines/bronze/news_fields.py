@@ -34,8 +34,10 @@ from src_clean.data_pipelines.bronze.lines import is_unicode
 from src_clean.data_pipelines.bronze.quarantine import Rejected
 from src_clean.data_pipelines.bronze.time_range import (
     OUT_OF_RANGE,
+    TOO_PRECISE,
     bounded_ns,
     seconds_in_range,
+    sub_microsecond,
 )
 
 # Bronze field -> accepted raw keys (case-insensitive), in order of preference.
@@ -254,13 +256,14 @@ def _rejection_reasons(
     no_text = (frame["headline"] == "") & (frame["body"] == "")
     missing = _mask(frame["published_at"], _is_blank)
     reasons = np.select(
-        [typed != "", no_text, missing, out_of_range, published.isna()],
+        [typed != "", no_text, missing, out_of_range, published.isna(), sub_microsecond(published)],
         [
             typed,
             "no_text",
             "missing_published_at",
             f"{OUT_OF_RANGE}published_at",
             "unparseable_published_at",
+            f"{TOO_PRECISE}published_at",
         ],
         default="",
     )
