@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import concurrent.futures
 import datetime as dt
 import hashlib
 import json
 import math
+import threading
+import time
 import uuid
 
 import pytest
@@ -183,14 +187,76 @@ def test_malformed_json_is_422_json(client) -> None:
     assert response.headers["content-type"] == "application/json"
 
 
+def cursor_of(key: object) -> str:
+    """A client-crafted cursor: URL-safe base64 of ``key`` as JSON."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+# Every cursor that does not decode to an in-range (time, id) is the client's error: 422,
+# never a 503 (which monitoring reads as a database outage) or a 500.
+BAD_CURSORS = {
+    "not base64": "not-a-cursor",
+    "empty object": "e30=",
+    "id past BIGINT": cursor_of({"t": "2020-01-01T00:00:00+00:00", "i": 9223372036854775808}),
+    "negative id": cursor_of({"t": "2020-01-01T00:00:00+00:00", "i": -1}),
+    "id a float": cursor_of({"t": "2020-01-01T00:00:00+00:00", "i": 1.0}),
+    "id a bool": cursor_of({"t": "2020-01-01T00:00:00+00:00", "i": True}),
+    "time overflows in UTC": cursor_of({"t": "0001-01-01T00:00:00+14:00", "i": 1}),
+    "time past year 9999 in UTC": cursor_of({"t": "9999-12-31T23:00:00-02:00", "i": 1}),
+    "naive time": cursor_of({"t": "2020-01-01T00:00:00", "i": 1}),
+    "time a number": cursor_of({"t": 1577836800, "i": 1}),
+    "a list": cursor_of(["2020-01-01T00:00:00+00:00", 1]),
+}
+
+
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=101", "limit=abc", "label=bullish", "cursor=not-a-cursor", "cursor=e30="],
+    [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "label=bullish",
+        *(f"cursor={cursor}" for cursor in BAD_CURSORS.values()),
+    ],
+    ids=["limit=0", "limit=101", "limit=abc", "label=bullish", *BAD_CURSORS],
 )
 def test_invalid_list_queries_are_422(client, query) -> None:
     response = client.get(f"/api/v1/predictions?{query}", headers=AUTH)
     assert response.status_code == 422
     assert "detail" in response.json()
+
+
+def test_the_largest_valid_cursor_key_is_a_page(client) -> None:
+    cursor = cursor_of({"t": "9999-12-31T00:00:00+00:00", "i": 2**63 - 1})
+    response = client.get(f"/api/v1/predictions?cursor={cursor}", headers=AUTH)
+    assert response.status_code == 200
+
+
+INVISIBLE_TEXTS = {
+    "zero-width spaces": "\u200b\u200b\u200b",
+    "zero-width joiners and a BOM": "\u200c\u200d\ufeff",
+    "word joiner and spaces": " \u2060 \u00a0\u3000",
+    "combining marks alone": "\u0301\u0308",
+    "Hangul filler": "\u3164",
+    "Braille blank": "\u2800\u2800",
+    "control characters": "\x01\x1f\x7f",
+}
+
+
+@pytest.mark.parametrize("text", INVISIBLE_TEXTS.values(), ids=INVISIBLE_TEXTS.keys())
+def test_text_with_nothing_visible_is_422(client, text) -> None:
+    single = client.post("/api/v1/predict", json={"text": text}, headers=AUTH)
+    batch = client.post("/api/v1/predict/batch", json={"texts": ["ok", text]}, headers=AUTH)
+    assert (single.status_code, batch.status_code) == (422, 422)
+
+
+def test_visible_text_with_zero_width_characters_is_scored(client) -> None:
+    assert predict(client, "\u200bStocks\u200d rally")["label"] in {
+        "positive",
+        "negative",
+        "neutral",
+    }
+    assert predict(client, "e\u0301")["text"] == "e\u0301"  # a base letter with its accent
 
 
 def test_oversized_bodies_are_413_before_parsing(client) -> None:
@@ -321,6 +387,50 @@ def test_failed_write_still_returns_the_prediction_with_a_warning(client, postgr
     assert gone.status_code == 404
     stored = predict(client, "Apple beats")  # the service recovers on the next write
     assert client.get(f"/api/v1/predictions/{stored['request_id']}", headers=AUTH).json() == stored
+
+
+def test_a_hung_database_delays_no_prediction_beyond_the_write_timeout(
+    client, postgres_url
+) -> None:
+    """A lock that holds every write (as a stopped server would) costs a prediction at most
+    the write timeout; the writes go through once the database moves again."""
+    timeouts = metric(client, "sp500_api_db_write_timeouts_total")
+    engine = sa.create_engine(postgres_url)
+    blocker = engine.connect()
+    transaction = blocker.begin()
+    blocker.execute(sa.text("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE"))
+    hang_s = 8.0  # the database "resumes" after this, as after the issue's SIGSTOP
+    resume = threading.Timer(hang_s, transaction.rollback)
+    resume.start()
+    try:
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            responses = list(
+                pool.map(
+                    lambda i: client.post(
+                        "/api/v1/predict", json={"text": f"Fed holds {i}"}, headers=AUTH
+                    ),
+                    range(8),
+                )
+            )
+        elapsed = time.perf_counter() - start
+    finally:
+        resume.join()
+        blocker.close()
+        engine.dispose()
+    timeout = client.app.state.service.settings.write_timeout_s
+    assert elapsed < timeout + 3.0, elapsed  # 3 s: scoring and the test client, not the lock
+    for response in responses:
+        assert response.status_code == 200
+        assert response.headers["X-Storage-Warning"] == "write_timeout"
+    assert metric(client, "sp500_api_db_write_timeouts_total") == timeouts + 8
+    deadline = time.monotonic() + 30
+    for response in responses:  # nothing lost: stored once the lock is gone
+        path = f"/api/v1/predictions/{response.json()['request_id']}"
+        while (stored := client.get(path, headers=AUTH)).status_code == 404:
+            assert time.monotonic() < deadline, "a delayed write never landed"
+            time.sleep(0.05)
+        assert stored.json() == response.json()
 
 
 def test_read_failure_is_503_json(client, postgres_url) -> None:

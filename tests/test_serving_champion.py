@@ -4,6 +4,9 @@ its pick-up of an alias move without a restart, and a bounded schemathesis run."
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,9 +18,10 @@ import pandas as pd
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from postgres_server import free_port
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from serving_support import AUTH, live_server, wait_ready
+from serving_support import API_KEY, AUTH, live_server, wait_ready
 from serving_support import settings as serve_settings
 
 from src_clean import tables
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_training_mlflow import MODEL, fast_config
 from test_training_units import synthetic_gold, write_gold
 
+REPO = Path(__file__).resolve().parents[1]
 HORIZON = tables.CANONICAL_HORIZON  # the champion is the canonical feature spec's model
 
 
@@ -135,6 +140,44 @@ def test_gold_from_another_sentiment_model_is_refused(server, store) -> None:
     assert response.status_code == 409
     assert "other/model@abc" in response.json()["detail"]
     assert client.get("/api/v1/signal/latest", headers=AUTH).status_code == 200
+
+
+def test_standalone_serve_loads_the_champion_through_its_own_tracking_uri(
+    store, tiny_model, tmp_path
+) -> None:
+    """``serve --lake L --mlflow-tracking-uri U`` without MLFLOW_TRACKING_URI in the
+    environment serves the champion, and writes nothing into its working directory."""
+    lake, uri = store
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    environment |= {"PYTHONPATH": str(REPO), "SP500_API_KEYS": API_KEY}
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    argv = [sys.executable, "-m", "src_clean", "serve", "--port", str(port)]
+    argv += ["--lake", str(lake.root), "--mlflow-tracking-uri", uri]
+    argv += ["--database-url", f"sqlite:///{tmp_path / 'p.db'}"]
+    argv += ["--sentiment-model", str(tiny_model)]
+    process = subprocess.Popen(
+        argv, env=environment, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                assert process.poll() is None, "serve exited"
+                try:
+                    response = client.get("/api/v1/signal/latest", headers=AUTH)
+                    if response.status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, response.text
+                time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0].decode()
+    assert response.json()["model_version"] == "1", output[-2000:]
+    assert sorted(p.name for p in workdir.iterdir()) == []
 
 
 # -- schemathesis: every operation, generated valid and invalid inputs, never a 5xx ----------

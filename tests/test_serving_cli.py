@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -13,6 +14,11 @@ import httpx
 import sqlalchemy as sa
 from postgres_server import free_port
 from serving_support import API_KEY, AUTH, wait_ready
+from tiny_bert import build_tiny_bert
+
+from src_clean.data_pipelines.silver.sentiment.onnx_backend import safe_onnx_precisions
+from src_clean.serving.scorer import SentimentModel
+from src_clean.serving.settings import ServeSettings
 
 REPO = Path(__file__).resolve().parents[1]
 TORCH_FREE = """
@@ -112,3 +118,44 @@ def test_serve_process_answers_and_stops_cleanly(postgres_url, tiny_model, tmp_p
     assert "Application shutdown complete" in output
     assert '"route": "/api/v1/predict"' in output
     assert API_KEY not in output
+
+
+# -- a checkpoint without an ONNX export ---------------------------------------------------
+
+
+def test_a_checkpoint_without_export_is_refused_with_both_choices(tmp_path) -> None:
+    folder = build_tiny_bert(tmp_path / "bare")
+    proc = subprocess.run(
+        [sys.executable, "-m", "src_clean", "serve", "--sentiment-model", str(folder)],
+        capture_output=True,
+        text=True,
+        env=env(SP500_API_KEYS="k"),
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert f"{folder} is a checkpoint without a validated ONNX export" in line
+    fix = line.split("Fix: ")[1]
+    assert "--export-onnx" in fix and "--precision fp32" in fix
+    assert "download-model" not in line  # the model is there: only the export is missing
+
+
+def test_export_onnx_on_start_exports_then_serves_with_onnx_runtime(tmp_path) -> None:
+    folder = build_tiny_bert(tmp_path / "bare")
+    settings = ServeSettings(sentiment_model=str(folder), export_onnx=True)
+    model = SentimentModel.load(settings)
+    assert type(model.scorer).__name__ == "OnnxScorer"
+    assert safe_onnx_precisions(folder) == ["onnx-int8", "onnx-fp32"]
+    [scored] = model.predict(["Apple beats estimates"])
+    assert scored.label in {"positive", "negative", "neutral"}
+    again = SentimentModel.load(settings)  # exported once: the second start only loads it
+    assert again.model_version == model.model_version
+
+
+def test_torch_serving_of_a_checkpoint_warns(tmp_path, caplog) -> None:
+    folder = build_tiny_bert(tmp_path / "bare")
+    with caplog.at_level(logging.WARNING, logger="src_clean.serving.scorer"):
+        model = SentimentModel.load(ServeSettings(sentiment_model=str(folder), precision="fp32"))
+    assert type(model.scorer).__name__ == "TransformersScorer"
+    assert "ONNX Runtime is faster" in caplog.text and "--export-onnx" in caplog.text
+    assert not (folder / "onnx").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,20 @@ class ChampionTracker:
             return True
 
     def _load(self, client: Any, version: str, run_id: str) -> Champion:
+        """Load ``version`` through this tracker's store only: mlflow's global tracking URI
+        (the environment, else ``./mlflow.db``) is never consulted or created."""
+        import mlflow.artifacts
         import mlflow.pyfunc
 
-        model = mlflow.pyfunc.load_model(f"models:/{self.name}/{version}")
+        with tempfile.TemporaryDirectory(prefix="sp500-champion-") as folder:
+            # the storage location itself: a models:/ URI would resolve in the global store
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=client.get_model_version_download_uri(self.name, version),
+                dst_path=folder,
+                tracking_uri=self.tracking_uri,
+                registry_uri=self.tracking_uri,
+            )
+            model = mlflow.pyfunc.load_model(local)
         schema = model.metadata.get_input_schema()
         if schema is None:
             raise ValueError("the model has no input signature")

@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sentiment-model", help="checkpoint folder (with onnx/ for ONNX Runtime) or hub id"
     )
     parser.add_argument("--precision", choices=PRECISIONS, help="default onnx; fp32 etc.: torch")
+    parser.add_argument(
+        "--export-onnx",
+        action="store_const",
+        const=True,
+        help="export a checkpoint without onnx/ at start (fp32 + int8, checked; needs torch)",
+    )
     parser.add_argument("--lake", dest="lake_root", help="lake root the signal reads gold from")
     parser.add_argument("--mlflow-tracking-uri", dest="mlflow_tracking_uri")
     parser.add_argument(
@@ -36,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-window-ms", type=float)
     parser.add_argument("--max-batch-size", type=int)
     parser.add_argument("--champion-refresh-s", type=float)
+    parser.add_argument(
+        "--write-timeout-s",
+        type=float,
+        help="longest wait for a prediction's database write (default 1.0)",
+    )
     parser.add_argument(
         "--demo-fallback",
         action="store_const",
@@ -74,6 +85,9 @@ def main(args: argparse.Namespace) -> int:
     from src_clean.serving.auth import load_api_keys
 
     load_api_keys(settings)  # no key: a one-line error before anything is loaded
+    from src_clean.serving.scorer import check_servable
+
+    check_servable(settings)  # a checkpoint without an export: the choice, before binding
     import uvicorn
 
     from src_clean.serving.app import create_app

@@ -44,6 +44,12 @@ class ServiceMetrics:
             "Predictions returned without being stored (database write failed)",
             registry=self.registry,
         )
+        self.db_write_timeouts = Counter(
+            "sp500_api_db_write_timeouts",
+            "Predictions returned before their write finished (database slower than the "
+            "write timeout; the write goes on in the background)",
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "sp500_api_inference_batch_size",
             "Texts per forward pass of the sentiment model",

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from src_clean.serving.db import Prediction
 
+BIGINT_MAX = 2**63 - 1
+
 
 class InvalidCursorError(ValueError):
     """A cursor that this service did not issue."""
@@ -40,14 +42,22 @@ def encode_cursor(created_at: dt.datetime, row_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """The ``(created_at, id)`` key of ``cursor``; InvalidCursorError unless it is a key the
+    database can compare: an aware time that exists in UTC and an id inside BIGINT (client
+    input must never reach the database as something it refuses, which looks like an
+    outage)."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
         created_at, row_id = dt.datetime.fromisoformat(key["t"]), key["i"]
+        if type(row_id) is not int or not 0 <= row_id <= BIGINT_MAX:
+            raise ValueError(f"id {row_id!r} outside BIGINT")
+        if created_at.tzinfo is None:
+            raise ValueError("naive time")
+        return created_at.astimezone(dt.UTC), row_id
     except (UnicodeEncodeError, binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise InvalidCursorError("invalid cursor") from exc
-    if type(row_id) is not int or created_at.tzinfo is None:
-        raise InvalidCursorError("invalid cursor")
-    return created_at.astimezone(dt.UTC), row_id
+    except OverflowError as exc:  # a time whose UTC form falls outside year 1..9999
+        raise InvalidCursorError("invalid cursor") from exc
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:

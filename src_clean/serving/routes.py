@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 STORAGE_WARNING = "X-Storage-Warning"
 WRITE_FAILED = "write_failed"
+WRITE_TIMEOUT = "write_timeout"  # not stored yet: stored later if the database recovers
 NOT_FOUND = "Prediction not found"
 CURSOR_MAX_CHARS = 200
 
@@ -102,10 +104,18 @@ async def score_and_store(
     ]
     for result in scored:
         state.metrics.predictions.labels(result.label).inc()
-    stored, _ = await state.writer.submit(rows)
-    if not all(stored):
-        state.metrics.db_write_failures.inc(len(rows))
-        response.headers[STORAGE_WARNING] = WRITE_FAILED
+    try:
+        # shielded: a write that outlives the timeout still completes (or fails) behind us
+        stored, _ = await asyncio.wait_for(
+            asyncio.shield(state.writer.submit(rows)), state.settings.write_timeout_s
+        )
+    except TimeoutError:
+        state.metrics.db_write_timeouts.inc(len(rows))
+        response.headers[STORAGE_WARNING] = WRITE_TIMEOUT
+    else:
+        if not all(stored):
+            state.metrics.db_write_failures.inc(len(rows))
+            response.headers[STORAGE_WARNING] = WRITE_FAILED
     return [prediction_out(row) for row in rows], batch_size
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from typing import Annotated, Literal
 
@@ -19,10 +20,22 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_CHARS)
 Source = Annotated[str, StringConstraints(max_length=SOURCE_MAX_CHARS)]
 
 
+# Letters and symbols that render as nothing (Hangul fillers, Braille blank); categories
+# C* (controls, zero-width and other format characters), Z* (spaces) and M* (combining
+# marks, which show only on a base character) are never visible on their own.
+INVISIBLE_GRAPHICS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def visible(char: str) -> bool:
+    """Whether ``char`` shows as something on its own."""
+    return unicodedata.category(char)[0] not in "CZM" and char not in INVISIBLE_GRAPHICS
+
+
 def _not_blank(text: str) -> str:
-    """Blank texts have no sentiment; NUL cannot be stored in a Postgres text column."""
-    if not text.strip():
-        raise ValueError("text must contain a non-whitespace character")
+    """Texts with nothing visible (whitespace, zero-width characters) have no sentiment;
+    NUL cannot be stored in a Postgres text column."""
+    if not any(map(visible, text)):
+        raise ValueError("text must contain a visible character")
     if "\x00" in text:
         raise ValueError("text must not contain NUL characters")
     return text
@@ -37,7 +50,7 @@ def _no_nul(source: str | None) -> str | None:
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Text = Field(description="Text to score, 1-2000 characters (not only whitespace)")
+    text: Text = Field(description="Text to score, 1-2000 characters, at least one visible")
     source: Source | None = Field(None, description="Where the text comes from, e.g. a feed")
 
     _text = field_validator("text")(_not_blank)

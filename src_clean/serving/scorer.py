@@ -8,15 +8,44 @@ and a stored silver score of the same model carry the same id.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from src_clean.data_pipelines.silver.sentiment import LABELS, load_scorer
+from src_clean.data_pipelines.silver.sentiment import LABELS, ModelUnavailableError, load_scorer
+from src_clean.data_pipelines.silver.sentiment.base import TORCH_PRECISIONS
+from src_clean.data_pipelines.silver.sentiment.onnx_backend import onnx_folder, safe_onnx_precisions
 
 if TYPE_CHECKING:
     from src_clean.data_pipelines.silver.sentiment import Scorer
     from src_clean.serving.settings import ServeSettings
+
+
+log = logging.getLogger(__name__)
+
+
+def needs_export(settings: ServeSettings) -> bool:
+    """A checkpoint folder served with ``--precision onnx`` that has no validated export."""
+    folder = Path(settings.sentiment_model).expanduser()
+    return (
+        settings.precision == "onnx"
+        and (folder / "config.json").is_file()
+        and not safe_onnx_precisions(folder)
+    )
+
+
+def check_servable(settings: ServeSettings) -> None:
+    """Refuse, with both ways out, a checkpoint that ONNX Runtime cannot serve yet (unless
+    the demo falls back to the lexicon scorer)."""
+    if needs_export(settings) and not settings.demo_fallback:
+        raise ModelUnavailableError(
+            f"{settings.sentiment_model} is a checkpoint without a validated ONNX export "
+            f"({onnx_folder(settings.sentiment_model)})",
+            "start with --export-onnx to export and check it now (ONNX fp32 + int8; needs "
+            "torch), or with --precision fp32 to serve the checkpoint with torch (slower)",
+        )
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,27 @@ class SentimentModel:
 
     @classmethod
     def load(cls, settings: ServeSettings) -> SentimentModel:
+        """The scorer of ``settings``; a checkpoint without an ONNX export is exported first
+        with ``export_onnx``, else refused (``check_servable``)."""
+        if needs_export(settings) and settings.export_onnx:
+            from src_clean.data_pipelines.silver.export_onnx import export_onnx
+
+            log.warning(
+                "%s has no validated ONNX export: exporting it now (fp32 + int8, checked "
+                "against torch fp32) into %s",
+                settings.sentiment_model,
+                onnx_folder(settings.sentiment_model),
+            )
+            log.info("%s", export_onnx(settings.sentiment_model, int8=True).summary())
+        check_servable(settings)
+        if settings.precision in TORCH_PRECISIONS:
+            log.warning(
+                "serving %s with torch %s: ONNX Runtime is faster on CPU (start with "
+                "--export-onnx, or run export-onnx --model %s --int8, then --precision onnx)",
+                settings.sentiment_model,
+                settings.precision,
+                settings.sentiment_model,
+            )
         scorer = load_scorer(
             settings.sentiment_model,
             precision=settings.precision,

@@ -38,12 +38,17 @@ class ServeSettings(BaseSettings):
     # the scorer: a checkpoint folder (with onnx/ from export-onnx for ONNX Runtime) or hub id
     sentiment_model: str = DEFAULT_SENTIMENT_MODEL
     precision: Precision = "onnx"
+    # export a checkpoint without a validated onnx/ export at start (needs torch)
+    export_onnx: bool = False
     demo_fallback: bool = False
     num_threads: int | None = Field(None, ge=1)
     # server-side micro-batching of concurrent /predict requests
     batching: bool = True
     batch_window_ms: float = Field(5.0, ge=0.0, le=1000.0)
     max_batch_size: int = Field(32, ge=1, le=256)
+    # a prediction waits this long for its database write, then is answered with
+    # X-Storage-Warning: write_timeout (a hung database never holds predictions back)
+    write_timeout_s: float = Field(1.0, gt=0.0, le=60.0)
     # the champion and the lake it reads the latest gold bar from
     lake_root: str = DEFAULT_LAKE_ROOT
     mlflow_tracking_uri: str | None = Field(
