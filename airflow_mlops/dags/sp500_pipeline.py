@@ -17,7 +17,8 @@ on weekdays, falls in the daily maintenance break, so one data interval is one t
 session.
 
 **Ordinary days end green.** `market_data` checks the CME equity calendar
-(`SP500_MARKET_CALENDAR`, exchange_calendars `CMES`): no session in the run (a holiday)
+(`SP500_MARKET_CALENDAR`, exchange_calendars `CMES`; the NYSE's cash sessions for
+cash-hours data, `SP500_MARKET_HOURS`): no session in the run (a holiday)
 logs "market closed" and skips silver, gold and train; a session without candles in bronze
 fails the run there, at once, naming the session and the landing folder.
 
@@ -203,6 +204,7 @@ def sp500_news_pipeline() -> None:
                 settings.market_calendar,
                 start,
                 end,
+                settings.market_hours,
             )
         except UserError as exc:
             logging.getLogger(__name__).error("%s", exc)

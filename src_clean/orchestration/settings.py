@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = _setting(None, env="MLFLOW_TRACKING_URI", runtime=True)
     # The trading calendar (exchange_calendars name) that says which sessions have candles.
     market_calendar: str = _setting("CMES", runtime=True)
+    # The trading hours the candles cover: full (the calendar's), cash (NYSE 09:30-16:00
+    # New York, e.g. FirstRate SPX files), or auto: detected from bronze (market_sessions).
+    market_hours: Literal["auto", "full", "cash"] = _setting("auto", runtime=True)
     # Which fetch tasks run before the ingests (comma list of oanda, gdelt, rss; empty: none).
     sources: Annotated[tuple[Literal["oanda", "gdelt", "rss"], ...], NoDecode] = _setting(())
     rss_feeds: str | None = _setting(None, runtime=True)
