@@ -37,6 +37,7 @@ DEFAULT_RETENTION_HOURS = 7 * 24
 # Saturday 04:00 UTC: the futures market is closed, so no daily run competes for commits.
 WEEKLY_SCHEDULE = "0 4 * * 6"
 GOLD_VARIANTS_TASK = "gold_variants"
+VARIANT_TABLES = ("signals", "training")  # the tables a gold/variants/<name>/ folder may hold
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ def present_tables(lake: Lake) -> list[str]:
     names = [spec.name for spec in tables.all_specs()]
     variants = pafs.FileSelector(lake.path(tables.VARIANTS), allow_not_found=True)
     for info in sorted(lake.fs.get_file_info(variants), key=lambda i: i.base_name):
-        if info.type == pafs.FileType.Directory:
-            names.append(tables.training_table(info.base_name))
+        if info.type == pafs.FileType.Directory:  # a variant: its training set or signals
+            names += [f"{tables.VARIANTS}/{info.base_name}/{kind}" for kind in VARIANT_TABLES]
     return [name for name in names if lake.exists(name)]
 
 

@@ -173,7 +173,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         )
     if cfg.until != "train":
         return _finish(cfg, stages, {})
-    summary = Lake(cfg.lake_root).read_json(tables.TRAINING_SUMMARY)
+    summary = Lake(cfg.lake_root).read_json(tables.training_summary(params.variant))
     return _finish(cfg, stages, summary, tracking_uri)
 
 
@@ -200,7 +200,8 @@ def _finish(
         print(f"{name:<24} {seconds:7.1f} s  {line}")
     if summary:
         print(format_summary(summary))
-        print(f"\nSummary JSON: {cfg.lake_root}/{tables.TRAINING_SUMMARY}")
+        path = tables.training_summary(summary.get("variant"))
+        print(f"\nSummary JSON: {cfg.lake_root}/{path}")
         print(f"MLflow:       {redact(tracking_uri)}")
         print("Open the UI:  make mlflow-ui   (then http://127.0.0.1:5000)")
     print(f"Lake:         {cfg.lake_root}  (bronze/, silver/, gold/, quarantine/)")

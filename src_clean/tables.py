@@ -27,6 +27,15 @@ GOLD_FEATURE_LIST = f"{GOLD_TRAINING}/_features.json"
 TRAINING_SUMMARY = f"{REPORTS}/training_summary.json"
 
 
+def training_summary(variant: str | None) -> str:
+    """Where ``train`` writes its summary: a variant's own, never the canonical report."""
+    return (
+        TRAINING_SUMMARY
+        if variant is None
+        else f"{REPORTS}/variants/{variant}/training_summary.json"
+    )
+
+
 def quarantine(table: str) -> str:
     """Quarantine table for rejected records of ``table``."""
     return f"quarantine/{table}"

@@ -11,6 +11,7 @@ import airflow_env
 import pytest
 import yaml
 
+from src_clean import tables
 from src_clean.orchestration.commands import STAGES
 from src_clean.orchestration.settings import Settings
 
@@ -71,10 +72,15 @@ def test_airflow_only_tasks_stay_in_the_worker(docker_dag) -> None:
 
 @pytest.mark.parametrize("task_id", sorted(STAGES))
 def test_container_command_is_the_local_argv(docker_dag, local_dag, task_id: str) -> None:
-    command = docker_dag.get_task(task_id).command
-    (local_argv,) = local_dag.get_task(task_id).op_args
-    assert (command.operator.task_id, command.key) == ("plan", task_id)
+    docker_task = docker_dag.get_task(task_id)
+    local_argv, local_written = local_dag.get_task(task_id).op_args
+    assert (docker_task.command.operator.task_id, docker_task.command.key) == ("plan", task_id)
     assert (local_argv.operator.task_id, local_argv.key) == ("plan", task_id)
+    if STAGES[task_id].route:  # both name the tables the run wrote from the same plan key
+        for written in (docker_task.written, local_written):
+            assert (written.operator.task_id, written.key) == ("plan", f"written:{task_id}")
+    else:
+        assert docker_task.written == local_written == ()
 
 
 def test_plan_builds_container_paths(docker_dag, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,6 +98,7 @@ def test_plan_builds_container_paths(docker_dag, monkeypatch: pytest.MonkeyPatch
         "/opt/sp500/lake",
     ]
     assert argv["train"][:3] == ["train", "--lake", "/opt/sp500/lake"]
+    assert argv["written:gold_training"] == [tables.GOLD_TRAINING]
     # the MLflow URI (it may carry credentials) reaches containers by environment only
     assert not any("mlflow" in arg for args in argv.values() for arg in args)
 

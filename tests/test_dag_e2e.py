@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
+from typing import Any
 
 import airflow_env
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from src_clean import tables
 from src_clean.lake import Lake
@@ -34,16 +36,35 @@ def _settings_env(root: Path, lake: Path) -> dict[str, str]:
     }
 
 
-def _run(settings_env: dict[str, str], logical_date: dt.datetime, conf: dict) -> dict[str, str]:
-    """``dag.test()`` with ``settings_env``; the state of every task instance."""
+def _test(settings_env: dict[str, str], logical_date: dt.datetime | None, conf: dict) -> Any:
+    """``dag.test()`` with ``settings_env``; the DagRun."""
     with pytest.MonkeyPatch.context() as patch:
         dag = airflow_env.load_dag(settings_env)
         for task in dag.tasks:
             task.retries = 0  # a failure fails the test now, not after the retry delays
         for name, value in {**settings_env, "HF_HUB_OFFLINE": "1"}.items():
             patch.setenv(name, value)
-        run = dag.test(logical_date=logical_date, run_conf=conf)
+        return dag.test(logical_date=logical_date, run_conf=conf)
+
+
+def _run(settings_env: dict[str, str], logical_date: dt.datetime, conf: dict) -> dict[str, str]:
+    """``dag.test()`` with ``settings_env``; the state of every task instance."""
+    run = _test(settings_env, logical_date, conf)
     return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def _asset_events(run_id: str) -> dict[str, tuple[str, dict]]:
+    """The Asset events a run emitted: task id -> (asset name, extra)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.execute(
+            sa.select(AssetEvent.source_task_id, AssetModel.name, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_run_id == run_id)
+        ).all()
+    return {task: (name, extra) for task, name, extra in rows}
 
 
 def _row_counts(lake: Lake) -> dict[str, int]:
@@ -107,9 +128,12 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     canonical = _table(lake, tables.GOLD_TRAINING)
     features = lake.read_json(tables.GOLD_FEATURE_LIST)
 
-    conf = {**RUN_CONF, "skip_news": True, "retrain": False}
-    states = _run(settings_env, LOGICAL_DATE + dt.timedelta(days=1), conf)
-    skipped = {"score_sentiment", "gold_news", "train", "promotion_report"}
+    summary = lake.read_json(tables.TRAINING_SUMMARY)
+
+    conf = {**RUN_CONF, "skip_news": True}
+    run = _test(settings_env, LOGICAL_DATE + dt.timedelta(days=1), conf)
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    skipped = {"score_sentiment", "gold_news"}
     assert {task for task, state in states.items() if state == "skipped"} == skipped
     assert all(states[task] == "success" for task in set(states) - skipped)
     variant = tables.feature_variant(True, 60, 30)
@@ -118,6 +142,24 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     assert not any(c.startswith("news_") for c in lake.read(tables.training_table(variant)))
     pd.testing.assert_frame_equal(_table(lake, tables.GOLD_TRAINING), canonical)
     assert lake.read_json(tables.GOLD_FEATURE_LIST) == features
+    # the variant's summary is its own; the canonical report is untouched (#21)
+    assert lake.read_json(tables.TRAINING_SUMMARY) == summary
+    own = lake.read_json(f"reports/variants/{variant}/training_summary.json")
+    assert own["with_news"] is None and own["variant"] == variant
+    assert own["champion_decision"]["registered_model"] == f"sp500-news-xgb-{variant}"
+    assert run.get_task_instance("promotion_report").xcom_pull() == {
+        "mlflow_run_id": own["mlflow_run_id"],
+        **own["champion_decision"],
+    }
+    # each Asset event names the table the task really wrote, with the run's dates
+    events = _asset_events(run.run_id)
+    assert events["gold_training"] == (
+        tables.training_table(variant),
+        {"table": tables.training_table(variant), "start": "2024-01-01", "end": "2024-01-10"},
+    )
+    assert events["train"][0] == f"reports/variants/{variant}/training_summary.json"
+    assert events["silver_market"][0] == tables.SILVER_FEATURES
+    assert "gold_news" not in events
 
     states = _run(settings_env, LOGICAL_DATE + dt.timedelta(days=2), RUN_CONF)
     assert states == dict.fromkeys(states, "success")

@@ -16,6 +16,7 @@ from gold_data import (
 )
 
 from src_clean.cli import main as cli_main
+from src_clean.data_pipelines.gold import news_signals
 from src_clean.data_pipelines.gold.news_signals import (
     MINUTES_SINCE_LAST_CAP,
     build_news_signals,
@@ -216,10 +217,28 @@ def test_partial_run_equals_full_run_and_reruns_are_idempotent(tmp_path) -> None
     partial = lake.read(W45)
     assert partial["news_minutes_since_last"].min() > 0
     expected = full[full["time"] >= pd.Timestamp("2024-03-05", tz="UTC")].reset_index(drop=True)
-    pd.testing.assert_frame_equal(partial, expected)
+    pd.testing.assert_frame_equal(partial, expected, check_exact=True)  # bit-identical (#21)
 
     build_news_signals(lake, window_minutes=45, lag_minutes=2, start="2024-03-05")
-    pd.testing.assert_frame_equal(lake.read(W45), partial)
+    pd.testing.assert_frame_equal(lake.read(W45), partial, check_exact=True)
+
+
+def test_signals_do_not_depend_on_the_bars_or_articles_around_them(monkeypatch) -> None:
+    """A bar's signals come from its own window only: computing it alongside other bars,
+    with earlier articles read, or in smaller memory chunks gives the very same bits."""
+    bars = session_minutes("2024-03-04T00:00Z", "2024-03-06T23:59Z")
+    published = random_times("2024-03-01T00:00Z", "2024-03-07T00:00Z", 3000, seed=8)
+    articles = sentiment(published.sort_values().reset_index(drop=True), seed=9)
+    whole = compute_news_signals(bars, articles, 60, 0, 30.0)
+    late = bars[bars >= pd.Timestamp("2024-03-06T12:00Z")].reset_index(drop=True)
+    recent = articles[articles["published_at"] >= pd.Timestamp("2024-03-06T09:00Z")]
+    alone = compute_news_signals(late, recent, 60, 0, 30.0)
+    expected = whole[whole["time"] >= late.iloc[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, expected, check_exact=True)
+
+    monkeypatch.setattr(news_signals, "_MAX_PAIRS", 7)
+    chunked = compute_news_signals(bars, articles, 60, 0, 30.0)
+    pd.testing.assert_frame_equal(chunked, whole, check_exact=True)
 
 
 def test_cli_writes_signals(tmp_path, capsys) -> None:

@@ -86,13 +86,18 @@ def test_lake_maintain_cli_covers_every_table_and_gold_variants(
     lake = Lake(tmp_path)
     gold = frame([1, 2], "2024-01-02").rename(columns={"t": "time"}).assign(instrument="X")
     variant = tables.training_table("market_only-w60-h30")
+    signals = tables.signals_table(30)  # another news window's signals (#21)
     lake.replace_range(tables.GOLD_TRAINING, gold)
     lake.replace_range(variant, gold)
-    assert present_tables(lake) == [tables.GOLD_TRAINING, variant]
+    lake.replace_range(signals, gold.drop(columns="instrument"))
+    assert present_tables(lake) == [tables.GOLD_TRAINING, variant, signals]
     assert cli.main(["lake-maintain", "--lake", str(tmp_path), "--dry-run"]) == 0
     assert cli.main(["lake-maintain", "--lake", str(tmp_path), "--gold-variants"]) == 0
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
-    assert [r["table"] for r in reports] == [tables.GOLD_TRAINING, variant, variant]
+    assert [r["table"] for r in reports] == [tables.GOLD_TRAINING, variant, signals] + [
+        variant,
+        signals,
+    ]
 
 
 # -- the weekly DAG -----------------------------------------------------------------------

@@ -169,9 +169,10 @@ def test_parent_and_child_runs_with_params_and_metrics(first_run) -> None:
         filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
     )
     assert sorted(run.data.tags["feature_set"] for run in children) == ["market_only", "with_news"]
+    suffix = parent.info.run_name.removeprefix("train canonical")
     assert {run.info.run_name for run in children} == {
-        f"{parent.info.run_name}/with_news",
-        f"{parent.info.run_name}/market_only",
+        f"with_news{suffix}",
+        f"market_only{suffix}",
     }
     for child in children:
         assert {"test_ic", "test_rmse", "best_iteration"} <= set(child.data.metrics)
@@ -236,7 +237,25 @@ def train_on(lake: Lake, uri: str, effect: float) -> dict:
 def test_run_names_tell_runs_apart(first_run) -> None:
     _, _, client, summary, _, version = first_run
     parent = client.get_run(summary["mlflow_run_id"])
-    assert parent.info.run_name == f"xgb-h30m-canonical-2024-03-04..2024-03-29@v{version}"
+    # what the run is comes first: the runs list cuts long names (#21)
+    assert (
+        parent.info.run_name == f"train canonical · h30 · 2024-03-04..2024-03-29 · gold v{version}"
+    )
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    assert sorted(run.info.run_name.split(" · ")[0] for run in children) == [
+        "market_only",
+        "with_news",
+    ]
+    # the description holds the verdict, headline first; so do the metrics
+    note = parent.data.tags["mlflow.note.content"]
+    ic = summary["uplift"]["ic"]
+    assert note.startswith(f"- **News uplift in ic: {ic['estimate']:+.4f}** (95% block-bootstrap")
+    assert f"| with_news | {summary['with_news']['test_ic']:.4f} |" in note
+    history = client.get_metric_history(parent.info.run_id, "uplift_ic")
+    assert [m.value for m in history] == [pytest.approx(ic["estimate"])]
 
 
 def test_runs_carry_airflow_data_model_and_code_lineage(first_run) -> None:
@@ -328,7 +347,8 @@ def test_market_only_variant_never_touches_the_canonical_model(tmp_path, empty_s
     assert "never its challenger" in client.get_registered_model(name).description
     assert client.search_registered_models(f"name = '{MODEL}'") == []
     parent = client.get_run(summary["mlflow_run_id"])
-    assert parent.info.run_name.startswith("xgb-h30m-market_only-w60-h30-")
+    assert parent.info.run_name.startswith("train market_only-w60-h30 · h30 · ")
+    assert parent.info.run_name.endswith(f" · market_only-w60-h30 v{summary['gold_version']}")
     assert parent.data.tags["skip_news"] == "true"
 
     # then a normal run trains the canonical model on its own table, with news

@@ -98,7 +98,7 @@ def test_tracking_password_never_reaches_params_logs_or_stdout(server, tmp_path,
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     assert leaks(proc.stdout) == [] and leaks(proc.stderr) == []
-    assert "View run xgb-h30m-canonical" in proc.stdout  # MLflow's link, without credentials
+    assert "View run train canonical · h30" in proc.stdout  # MLflow's link, no credentials
     assert f"{url}/#/experiments/" in proc.stdout
     summary = lake.read_json(tables.TRAINING_SUMMARY)
     client = mlflow.MlflowClient(url)

@@ -46,15 +46,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
-from src_clean import tables
 from src_clean.orchestration.alerts import notify_failure
+from src_clean.orchestration.assets import outlets, written_key
 from src_clean.orchestration.commands import (
     MAX_HORIZON_MINUTES,
     MAX_WINDOW_MINUTES,
     RunParams,
-    Stage,
     enabled_stages,
 )
 from src_clean.orchestration.dag_defaults import default_args
@@ -66,19 +65,18 @@ DEFAULTS = RunParams()
 STAGES = {stage.task_id: stage for stage in enabled_stages(SETTINGS)}
 
 
-def outlets(stage: Stage) -> list[Asset]:
-    """The lake tables ``stage`` writes, as Assets (their events trigger downstream DAGs)."""
-    return [
-        Asset(name=table, uri=tables.asset_uri(table), group="sp500-lake")
-        for table in stage.outputs
-    ]
-
-
 @task
-def run_stage(argv: Sequence[str]) -> None:
-    """Run one stage in-process; a user error fails the task without retries."""
+def run_stage(
+    argv: Sequence[str],
+    written: Sequence[str] = (),
+    ti: Any = None,
+    outlet_events: Any = None,
+) -> None:
+    """Run one stage in-process; a user error fails the task without retries. A routed
+    stage then names the tables it ``written`` (its Asset events)."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from src_clean.orchestration.assets import emit
     from src_clean.orchestration.runner import StageRejected
     from src_clean.orchestration.runner import run_stage as run
     from src_clean.orchestration.settings import runtime_settings
@@ -88,19 +86,24 @@ def run_stage(argv: Sequence[str]) -> None:
         run(argv, {"MLFLOW_TRACKING_URI": uri} if uri else None)
     except StageRejected as exc:
         raise AirflowFailException(str(exc)) from None
+    emit(outlet_events, ti.task_id, written, argv)
 
 
-def stage_task(task_id: str, argv: Any, **kwargs: Any) -> Any:
+def stage_task(task_id: str, plan: Any, **kwargs: Any) -> Any:
     """The task for one stage: in-process in local mode, a container in docker mode."""
     stage = STAGES[task_id]
     kwargs |= {"task_id": task_id, "outlets": outlets(stage), "doc_md": stage.doc_md}
     if stage.pool:
         kwargs["pool"] = stage.pool
+    argv = plan[task_id]
+    written = plan[written_key(task_id)] if stage.route else ()
     if SETTINGS.execution == "docker":
         from src_clean.orchestration.docker import stage_operator
 
-        return stage_operator(argv=argv, image_kind=stage.image, settings=SETTINGS, **kwargs)
-    return run_stage.override(**kwargs)(argv)
+        return stage_operator(
+            argv=argv, image_kind=stage.image, settings=SETTINGS, written=written, **kwargs
+        )
+    return run_stage.override(**kwargs)(argv, written)
 
 
 def _minutes(default: int, top: int, description: str) -> Param:
@@ -180,6 +183,7 @@ def sp500_news_pipeline() -> None:
             raise AirflowFailException(f"invalid trigger parameters: {exc}") from None
         ctx = RunContext.for_run(settings, run_params, window.days, window.run_ts)
         argv: dict[str, Any] = {s.task_id: s.argv(ctx) for s in enabled_stages(settings)}
+        argv |= {written_key(s.task_id): list(s.written(ctx)) for s in STAGES.values() if s.route}
         argv["market_window"] = [window.start.isoformat(), window.end.isoformat()]
         return argv
 
@@ -223,23 +227,23 @@ def sp500_news_pipeline() -> None:
         return bool((params or {}).get("retrain", DEFAULTS.retrain))
 
     @task
-    def promotion_report() -> dict[str, Any]:
-        """Log the champion decision from `reports/training_summary.json` (also the XCom)."""
+    def promotion_report(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Log the champion decision from the run's training summary (also the XCom):
+        `reports/training_summary.json`, a variant's under `reports/variants/<variant>/`."""
         import logging
 
         from src_clean.orchestration.runner import champion_decision
         from src_clean.orchestration.settings import runtime_settings
 
-        decision = champion_decision(runtime_settings().lake_root)
+        variant = RunParams.from_params(params or {}).variant
+        decision = champion_decision(runtime_settings().lake_root, variant)
         logging.getLogger(__name__).info("champion decision: %s", decision)
         return decision
 
     argv = plan()
     # gold_training runs when gold_news was skipped (skip_news) but nothing upstream failed.
     rules = {"gold_training": {"trigger_rule": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS}}
-    tasks = {
-        task_id: stage_task(task_id, argv[task_id], **rules.get(task_id, {})) for task_id in STAGES
-    }
+    tasks = {task_id: stage_task(task_id, argv, **rules.get(task_id, {})) for task_id in STAGES}
     for fetch, ingest in (
         ("fetch_market", "ingest_market"),
         ("fetch_news", "ingest_news"),

@@ -152,7 +152,9 @@ class Stage:
 
     ``layer`` orders stages for ``run_full_pipeline.py --until``; ``news`` stages are
     skipped with ``skip_news``; ``source`` names the ``SP500_SOURCES`` entry a fetch stage
-    needs (off otherwise); ``pool`` is its Airflow Pool.
+    needs (off otherwise); ``pool`` is its Airflow Pool. ``outputs`` are the canonical
+    tables; ``route`` names the tables a run really writes when that depends on its
+    feature set (another window or horizon, ``skip_news``: the variant's own tables).
     """
 
     task_id: str
@@ -166,6 +168,11 @@ class Stage:
     news: bool = False
     source: str | None = None
     pool: str | None = None
+    route: Callable[[RunContext], tuple[str, ...]] | None = None
+
+    def written(self, ctx: RunContext) -> tuple[str, ...]:
+        """The tables this stage writes in ``ctx``'s run."""
+        return self.route(ctx) if self.route else self.outputs
 
     def argv(self, ctx: RunContext) -> list[str]:
         """The ``python -m src_clean`` arguments of this stage for ``ctx``."""
@@ -348,6 +355,7 @@ STAGES: dict[str, Stage] = {
             "time over the trailing `window` minutes; skipped with `skip_news`. Another "
             "window writes its own table, `gold/variants/news-w<window>/signals`.",
             news=True,
+            route=lambda ctx: (tables.signals_table(ctx.params.window),),
         ),
         Stage(
             "gold_training",
@@ -360,6 +368,7 @@ STAGES: dict[str, Stage] = {
             "Join features, news signals and forward labels (`target_*`) for the interval. "
             "`skip_news`, another window or horizon write their own training set, "
             "`gold/variants/<variant>/training`, never the canonical one.",
+            route=lambda ctx: (tables.training_table(ctx.params.variant),),
         ),
         Stage(
             "train",
@@ -371,7 +380,9 @@ STAGES: dict[str, Stage] = {
             _train,
             "Train the XGBoost models on the last `SP500_TRAIN_HISTORY_DAYS` days, log them to "
             "MLflow and move the champion alias only when the new model is better. A variant "
-            "trains with `--variant` and registers under its own name.",
+            "trains with `--variant`, registers under its own name and writes its summary to "
+            "`reports/variants/<variant>/`.",
+            route=lambda ctx: (tables.training_summary(ctx.params.variant),),
         ),
     )
 }

@@ -104,12 +104,14 @@ def stage_operator(
     argv: Sequence[str] | Any,
     image_kind: str,
     settings: Settings,
+    written: Sequence[str] | Any = (),
     **operator_kwargs: Any,
 ) -> StageDockerOperator:
     """A DockerOperator running ``python -m src_clean <argv>`` in the ``image_kind`` image;
     exit status 2 (a user error) fails the task without retries.
 
-    ``argv`` is a list of strings or an XComArg that resolves to one at run time.
+    ``argv`` is a list of strings or an XComArg that resolves to one at run time, as is
+    ``written``: the tables a routed stage names in its Asset events once it succeeded.
     """
     from src_clean.orchestration.docker_operator import StageDockerOperator
 
@@ -117,6 +119,7 @@ def stage_operator(
         task_id=task_id,
         image=pinned_image(settings.image(image_kind)),
         command=argv,
+        written=written,
         mounts=stage_mounts(settings),
         environment=stage_environment(settings),
         private_environment=stage_private_environment(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.docker.exceptions import DockerContainerFailedException
@@ -11,6 +12,7 @@ from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from src_clean.errors import USER_ERROR_EXIT
+from src_clean.orchestration.assets import emit
 
 log = logging.getLogger(__name__)
 _STATUS = re.compile(r"'StatusCode': (?P<code>-?\d+)")
@@ -30,11 +32,18 @@ class StageDockerOperator(DockerOperator):
 
     The stage's one-line error (with its fix) is logged at ERROR in the task's main log
     and becomes the AirflowFailException's message; other failures keep their retries.
+    On success a routed stage adds the Asset events of the tables it ``written``.
     """
+
+    template_fields = (*DockerOperator.template_fields, "written")
+
+    def __init__(self, *, written: Sequence[str] | Any = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.written = written
 
     def execute(self, context: Any) -> Any:
         try:
-            return super().execute(context)
+            result = super().execute(context)
         except DockerContainerFailedException as exc:
             match = _STATUS.search(str(exc))
             if match is None or int(match["code"]) != USER_ERROR_EXIT:
@@ -42,3 +51,5 @@ class StageDockerOperator(DockerOperator):
             line = user_error_line(exc.logs) or "user error (exit status 2); see the log above"
             log.error("%s", line)
             raise AirflowFailException(f"{self.task_id}: {line}") from None
+        emit(context["outlet_events"], self.task_id, self.written, self.command)
+        return result

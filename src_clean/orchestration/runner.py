@@ -50,9 +50,9 @@ def run_stage(argv: Sequence[str], environment: Mapping[str, str] | None = None)
         raise StageFailed(f"{command} exited with status {code}")
 
 
-def champion_decision(lake_root: str) -> dict[str, Any]:
-    """The champion decision that the last ``train`` wrote to the training summary."""
+def champion_decision(lake_root: str, variant: str | None = None) -> dict[str, Any]:
+    """The champion decision that the last ``train`` of ``variant`` wrote to its summary."""
     from src_clean.lake import Lake
 
-    summary = Lake(lake_root).read_json(tables.TRAINING_SUMMARY)
+    summary = Lake(lake_root).read_json(tables.training_summary(variant))
     return {"mlflow_run_id": summary.get("mlflow_run_id"), **summary["champion_decision"]}

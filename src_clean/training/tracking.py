@@ -183,13 +183,46 @@ def git_commit() -> str | None:
 # -- lineage ------------------------------------------------------------------------
 
 
-def run_name(outcome: Outcome, snapshot: GoldSnapshot) -> str:
-    """``xgb-h30m-canonical-2024-01-02..2024-06-28@v7``: horizon, variant, data, version."""
-    variant = outcome.config.variant or CANONICAL
+def run_name(outcome: Outcome, snapshot: GoldSnapshot, what: str) -> str:
+    """``with_news · h30 · 2024-01-01..2024-02-29 · gold v1``: what the run is first (the
+    runs list cuts long names), then horizon, dates and the gold table's version (a
+    variant's table by its name)."""
+    table = outcome.config.variant or "gold"
     return (
-        f"xgb-h{outcome.spec.horizon_minutes}m-{variant}-"
-        f"{snapshot.first_date}..{snapshot.last_date}@v{snapshot.version}"
+        f"{what} · h{outcome.spec.horizon_minutes} · "
+        f"{snapshot.first_date}..{snapshot.last_date} · {table} v{snapshot.version}"
     )
+
+
+def headline_first(uplift: dict[str, dict[str, float]]) -> list[tuple[str, dict[str, float]]]:
+    """The uplift per metric, the information coefficient (the headline) first."""
+    return sorted(uplift.items(), key=lambda item: item[0] != "ic")
+
+
+def verdict(outcome: Outcome) -> str:
+    """The parent run's description (Markdown): the headline numbers first, then the rest."""
+    from src_clean.training.train import MARKET_ONLY, WITH_NEWS
+
+    lines = []
+    for metric, ci in headline_first(outcome.uplift or {}):
+        side = "covers zero" if ci["ci_low"] <= 0 <= ci["ci_high"] else "excludes zero"
+        lines.append(
+            f"- **News uplift in {metric}: {ci['estimate']:+.4f}** (95% block-bootstrap "
+            f"interval {ci['ci_low']:+.4f} to {ci['ci_high']:+.4f}: {side})"
+        )
+    if not lines:
+        lines.append(f"**{outcome.config.variant}: market features only, no news uplift**")
+    lines.append("")
+    lines.append("| model | test IC | test directional accuracy | test RMSE |")
+    lines.append("|---|---|---|---|")
+    for name in (WITH_NEWS, MARKET_ONLY):
+        if name in outcome.models:
+            m = outcome.models[name].metrics
+            lines.append(
+                f"| {name} | {m['test_ic']:.4f} | {m['test_directional_accuracy']:.4f} | "
+                f"{m['test_rmse']:.4f} |"
+            )
+    return "\n".join(lines)
 
 
 def airflow_tags() -> dict[str, str]:
@@ -293,15 +326,16 @@ def run_params(outcome: Outcome, snapshot: GoldSnapshot, uri: str) -> dict[str, 
 
 
 def run_metrics(outcome: Outcome) -> dict[str, float]:
-    """Parent-run metrics: every model and baseline, and the uplift with its interval."""
+    """Parent-run metrics, headline first (the uplift with its interval, then each model),
+    then the baselines."""
     metrics: dict[str, float] = {}
+    for name, ci in headline_first(outcome.uplift or {}):
+        metrics |= {f"uplift_{name}": ci["estimate"]}
+        metrics |= {f"uplift_{name}_{bound}": ci[bound] for bound in ("ci_low", "ci_high")}
     for name, result in outcome.models.items():
         metrics |= {f"{name}_{key}": value for key, value in result.summary().items()}
     for name, scores in outcome.baselines.items():
         metrics |= {f"baseline_{name}_{key}": value for key, value in scores.items()}
-    for name, ci in (outcome.uplift or {}).items():
-        metrics |= {f"uplift_{name}": ci["estimate"]}
-        metrics |= {f"uplift_{name}_{bound}": ci[bound] for bound in ("ci_low", "ci_high")}
     return metrics
 
 
@@ -531,9 +565,11 @@ def track(outcome: Outcome, snapshot: GoldSnapshot, lake: Lake, uri: str) -> Tra
     )
     tags = lineage_tags(outcome, snapshot)
     dataset = training_dataset(snapshot)
-    name = run_name(outcome, snapshot)
     registered = _registered_feature_set(outcome)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as parent:
+    name = run_name(outcome, snapshot, f"train {outcome.config.variant or CANONICAL}")
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=name, tags=tags, description=verdict(outcome)
+    ) as parent:
         mlflow.log_params(run_params(outcome, snapshot, uri))
         mlflow.log_metrics(run_metrics(outcome))
         client.log_inputs(parent.info.run_id, datasets=[dataset])
@@ -542,7 +578,7 @@ def track(outcome: Outcome, snapshot: GoldSnapshot, lake: Lake, uri: str) -> Tra
             child_tags = {**tags, "feature_set": feature_set}
             with mlflow.start_run(
                 experiment_id=experiment_id,
-                run_name=f"{name}/{feature_set}",
+                run_name=run_name(outcome, snapshot, feature_set),
                 nested=True,
                 tags=child_tags,
             ) as child:

@@ -271,7 +271,8 @@ def run_experiment(frame: pd.DataFrame, spec: FeatureSpec, config: TrainConfig) 
 def build_summary(
     outcome: Outcome, snapshot: GoldSnapshot, tracked: dict[str, Any]
 ) -> dict[str, Any]:
-    """The ``reports/training_summary.json`` document."""
+    """The training summary (``reports/training_summary.json``, a variant's under
+    ``reports/variants/<variant>/``)."""
     models = {name: result.summary() for name, result in outcome.models.items()}
     sizes = outcome.split.sizes()
     return {
@@ -303,7 +304,7 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
         run = tracking.track(outcome, snapshot, lake, uri)
         summary = build_summary(outcome, snapshot, run.to_summary())
         tracking.log_summary(run, summary)
-    lake.write_json(tables.TRAINING_SUMMARY, summary)
+    lake.write_json(tables.training_summary(config.variant), summary)
     return summary
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,8 +57,8 @@ PROBABILITY_COLUMNS = ("p_positive", "p_negative", "p_neutral")
 ARTICLE_COLUMNS = ("published_at", "model_id", "score", *PROBABILITY_COLUMNS, "label")
 
 _NS_PER_MINUTE = pd.Timedelta(minutes=1).value
-# Half-lives spanned by one chunk of bars in the decay sum: 2**512 stays far from overflow.
-_DECAY_CHUNK_HALF_LIVES = 512
+# (bar, article) pairs summed per chunk of bars: bounds memory where windows are dense.
+_MAX_PAIRS = 4_000_000
 # Per-article quantities summed over windows, in this column order.
 _SUMMED = ("score", *PROBABILITY_COLUMNS, "conf_score", "conf", "negative")
 
@@ -94,7 +95,8 @@ def compute_news_signals(
 
     ``articles`` needs ``published_at``, ``score``, ``p_*`` and ``label``; rows with a null
     score or probability are ignored. Vectorized: window edges come from ``np.searchsorted``
-    on the sorted publication times and window sums from cumulative sums.
+    on the sorted publication times, and each window is summed from its own articles
+    (``np.bincount`` over (bar, article) pairs), so results never depend on the read range.
     """
     _check_parameters(window_minutes, lag_minutes, half_life_minutes)
     times = pd.DatetimeIndex(bar_times).unique().sort_values().as_unit("ns")
@@ -155,10 +157,37 @@ def _article_values(scored: pd.DataFrame) -> np.ndarray:
 
 
 def _range_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Row sums of ``values[lo[i]:hi[i]]`` for every i, from one cumulative sum."""
-    cumulative = np.zeros((len(values) + 1, values.shape[1]))
-    np.cumsum(values, axis=0, out=cumulative[1:])
-    return cumulative[hi] - cumulative[lo]
+    """Row sums of ``values[lo[i]:hi[i]]`` for every i.
+
+    Each window is summed from its own articles, in publication order (not as a difference
+    of running sums over everything the run read): a bar's value depends only on its window,
+    so a rerun over any date range writes bit-identical rows.
+    """
+    out = np.zeros((len(lo), values.shape[1]))
+    for bars, bar, article in _window_pairs(lo, hi):
+        for column in range(values.shape[1]):
+            out[bars, column] = np.bincount(
+                bar, weights=values[article, column], minlength=bars.stop - bars.start
+            )
+    return out
+
+
+def _window_pairs(lo: np.ndarray, hi: np.ndarray) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """``(bars, bar, article)`` per chunk of bars: every (bar, article) pair of the windows
+    ``[lo[i], hi[i])``, articles ascending within a bar, bar indices relative to the chunk.
+    Chunks hold at most ``_MAX_PAIRS`` pairs (bounded memory in dense news)."""
+    count = hi - lo
+    ends = np.cumsum(count)
+    first = 0
+    while first < len(lo):
+        base = ends[first] - count[first]
+        stop = max(int(np.searchsorted(ends, base + _MAX_PAIRS, side="right")), first + 1)
+        counts = count[first:stop]
+        bar = np.repeat(np.arange(stop - first), counts)
+        starts = np.cumsum(counts) - counts
+        article = np.arange(int(counts.sum())) - np.repeat(starts - lo[first:stop], counts)
+        yield slice(first, stop), bar, article
+        first = stop
 
 
 def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -171,30 +200,16 @@ def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def _decay_sums(
     cuts: np.ndarray, published: np.ndarray, score: np.ndarray, window: int, half_life: float
 ) -> np.ndarray:
-    """``sum(score * 0.5 ** ((c - p) / h))`` over ``p in [c - window, c)`` for each cut ``c``.
-
-    Uses ``0.5 ** ((c - p) / h) = 0.5 ** ((c - b) / h) * 2 ** ((p - b) / h)``: one cumulative
-    sum of ``score * 2 ** ((p - b) / h)`` per chunk of cuts, re-based on the chunk's first cut
-    ``b``. A chunk spans fewer than ``_DECAY_CHUNK_HALF_LIVES`` half-lives, so no exponent
-    overflows; terms older than the base shrink towards 0, as their true weights do. The
-    loop runs over chunks (a few per month of bars), not over bars.
-    """
+    """``sum(score * 0.5 ** ((c - p) / h))`` over ``p in [c - window, c)`` for each cut ``c``,
+    each window summed from its own articles (see ``_range_sums``)."""
     half_life_ns = half_life * _NS_PER_MINUTE
+    lo = np.searchsorted(published, cuts - window, side="left")
+    hi = np.searchsorted(published, cuts, side="left")
     out = np.zeros(len(cuts))
-    if not len(cuts):
-        return out
-    chunk = (cuts - cuts[0]) // max(int(_DECAY_CHUNK_HALF_LIVES * half_life_ns), 1)
-    edges = np.flatnonzero(np.diff(chunk)) + 1
-    for first, stop in zip(np.r_[0, edges], np.r_[edges, len(cuts)], strict=True):
-        chunk_cuts = cuts[first:stop]
-        base = chunk_cuts[0]
-        a, b = np.searchsorted(published, [base - window, chunk_cuts[-1]], side="left")
-        growth = np.exp2((published[a:b] - base) / half_life_ns)
-        cumulative = np.r_[0.0, np.cumsum(score[a:b] * growth)]
-        lo = np.searchsorted(published[a:b], chunk_cuts - window, side="left")
-        hi = np.searchsorted(published[a:b], chunk_cuts, side="left")
-        decay = np.exp2(-(chunk_cuts - base) / half_life_ns)
-        out[first:stop] = decay * (cumulative[hi] - cumulative[lo])
+    for bars, bar, article in _window_pairs(lo, hi):
+        age = cuts[bars][bar] - published[article]
+        weights = score[article] * np.exp2(-age / half_life_ns)
+        out[bars] = np.bincount(bar, weights=weights, minlength=bars.stop - bars.start)
     return out
 
 

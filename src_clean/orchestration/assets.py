@@ -1,0 +1,58 @@
+"""The lake's tables as Airflow Assets, and the events a stage task emits for them.
+
+A stage whose tables are fixed (ingest, silver) declares them as outlet Assets. A stage
+whose table depends on the run's feature set (``Stage.route``: another window, horizon or
+``skip_news`` writes a variant's own table) declares an ``AssetAlias`` instead and, once
+it succeeded, adds an event for each table it really wrote: a ``skip_news`` run emits
+``gold/variants/market_only-w60-h30/training``, never ``gold/training``, and every variant
+table becomes an Asset with that task as its producer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from src_clean import tables
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, AssetAlias
+
+    from src_clean.orchestration.commands import Stage
+
+GROUP = "sp500-lake"
+
+
+def asset(table: str) -> Asset:
+    """The Asset of a lake table or file (``sp500://lake/<path>``)."""
+    from airflow.sdk import Asset
+
+    return Asset(name=table, uri=tables.asset_uri(table), group=GROUP)
+
+
+def alias(task_id: str) -> AssetAlias:
+    """The alias through which a routed stage's task names the tables it wrote."""
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(name=f"{GROUP}/{task_id}", group=GROUP)
+
+
+def outlets(stage: Stage) -> list[Asset | AssetAlias]:
+    """A stage's outlets: its tables, or its alias when a run routes them (variants)."""
+    if stage.route is not None:
+        return [alias(stage.task_id)]
+    return [asset(table) for table in stage.outputs]
+
+
+def written_key(task_id: str) -> str:
+    """The plan's XCom key of the tables a routed stage writes in this run."""
+    return f"written:{task_id}"
+
+
+def emit(outlet_events: Any, task_id: str, written: Sequence[str], argv: Sequence[str]) -> None:
+    """Add an event per table ``written`` to ``task_id``'s alias; its ``extra`` names the
+    table and the dates the stage's ``argv`` processed."""
+    options = dict(zip(argv, argv[1:], strict=False))
+    dates = {k: options[f"--{k}"] for k in ("start", "end") if f"--{k}" in options}
+    for table in written:
+        outlet_events[alias(task_id)].add(asset(table), extra={"table": table, **dates})
