@@ -2,7 +2,8 @@
 ### S&P 500 lake maintenance (weekly)
 
 One task per Delta table of the lake (from the table-spec registry, `src_clean.tables`), plus
-one for the gold variant tables that exist when it runs. Each runs
+one for the gold variant tables that exist when it runs (its inlets: the aliases through
+which `gold_news` and `gold_training` name the variant tables they write). Each runs
 `python -m src_clean lake-maintain --table T`: `optimize` (compacts the small files daily
 upserts leave), a log checkpoint, and `vacuum` of files unreferenced for longer than
 `retention_hours` (7 days by default, so time travel within the week keeps working).
@@ -21,7 +22,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from src_clean import tables
 from src_clean.lake_maintenance import (
@@ -30,6 +31,8 @@ from src_clean.lake_maintenance import (
     WEEKLY_SCHEDULE,
     task_id,
 )
+from src_clean.orchestration.assets import alias, asset
+from src_clean.orchestration.commands import STAGES
 from src_clean.orchestration.dag_defaults import default_args
 from src_clean.orchestration.settings import Settings
 
@@ -46,11 +49,11 @@ def maintain(argv: Sequence[str]) -> None:
     run_stage(argv)
 
 
-def maintain_task(name: str, argv: Any, table: str) -> Any:
+def maintain_task(name: str, argv: Any, what: str, inlets: list[Any]) -> Any:
     kwargs: dict[str, Any] = {
         "task_id": name,
-        "inlets": [Asset(name=table, uri=tables.asset_uri(table), group="sp500-lake")],
-        "doc_md": f"Optimize, checkpoint and vacuum `{table}`.",
+        "inlets": inlets,
+        "doc_md": f"Optimize, checkpoint and vacuum {what}.",
     }
     if SETTINGS.execution == "docker":
         from src_clean.orchestration.docker import stage_operator
@@ -89,8 +92,10 @@ def sp500_lake_maintenance() -> None:
 
     argv = plan()
     for name, table in TABLES.items():
-        maintain_task(name, argv[name], table)
-    maintain_task(GOLD_VARIANTS_TASK, argv[GOLD_VARIANTS_TASK], f"{tables.VARIANTS}")
+        maintain_task(name, argv[name], f"`{table}`", [asset(table)])
+    # the variant tables are named by the gold tasks' aliases (their events' producers)
+    variants = [alias(s.task_id) for s in STAGES.values() if s.route and s.layer == "gold"]
+    maintain_task(GOLD_VARIANTS_TASK, argv[GOLD_VARIANTS_TASK], "the gold variants", variants)
 
 
 sp500_lake_maintenance()
