@@ -143,7 +143,8 @@ def test_containers_get_the_airflow_context(docker_dag) -> None:
 def test_a_containers_user_error_is_not_retried(docker_dag, status: int, retried: bool) -> None:
     from airflow.providers.docker.exceptions import DockerContainerFailedException
     from airflow.providers.docker.operators.docker import DockerOperator
-    from airflow.sdk.exceptions import AirflowFailException
+
+    from src_clean.orchestration.stage_task import TaskRejected
 
     task = docker_dag.get_task("silver_market")
     logs = ["INFO starting", "error: the lake /typo has no table bronze/market/candles. Fix: x"]
@@ -156,9 +157,7 @@ def test_a_containers_user_error_is_not_retried(docker_dag, status: int, retried
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DockerOperator, "execute", fail)
-        with pytest.raises(
-            DockerContainerFailedException if retried else AirflowFailException
-        ) as error:
+        with pytest.raises(DockerContainerFailedException if retried else TaskRejected) as error:
             task.execute({})
     if not retried:
         assert "the lake /typo has no table bronze/market/candles" in str(error.value)

@@ -164,3 +164,40 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     states = _run(settings_env, LOGICAL_DATE + dt.timedelta(days=2), RUN_CONF)
     assert states == dict.fromkeys(states, "success")
     assert lake.read_json(tables.TRAINING_SUMMARY)["n_train"] > 0
+
+
+def test_a_first_run_with_the_forms_defaults_on_the_demo_lake_ends_green(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`make demo`, then `make airflow` and Trigger with the form as it opens: today's
+    logical date, no dates, the default (unreachable) FinBERT. The run processes the last
+    complete session of the sample data, scores with the lexicon behind the demo banner,
+    and every task succeeds (#21)."""
+    from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
+
+    airflow_env.migrated_db()
+    lake = tmp_path / "data_clean"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        run_pipeline(PipelineConfig(output_dir=lake, demo=True, demo_days=SAMPLE_DAYS))
+    settings_env = {  # what scripts/airflow_standalone.sh exports on the sample data
+        "SP500_EXECUTION": "local",
+        "SP500_LAKE_ROOT": str(lake),
+        "SP500_LANDING_MARKET": str(lake / "raw" / "market"),
+        "SP500_LANDING_NEWS": str(lake / "raw" / "news" / "jsonl"),
+        "SP500_SCHEDULE": "",
+        "SP500_DEMO_FALLBACK": "true",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{lake / 'mlflow.db'}",
+    }
+    capfd.readouterr()
+    run = _test(settings_env, dt.datetime.now(dt.UTC), {})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states == dict.fromkeys(states, "success")
+    last_day = SAMPLE_START + dt.timedelta(days=SAMPLE_DAYS - 1)
+    plan = run.get_task_instance("plan").xcom_pull(key="silver_market")
+    assert plan[-4:] == ["--start", f"{last_day}", "--end", f"{last_day}"]
+    output = "".join(capfd.readouterr())
+    assert "FALLING BACK TO THE LEXICON SCORER" in output
+    assert "sentiment_model=lexicon" in output  # the banner's Fix names the form's way out
+    summary = Lake(lake).read_json(tables.TRAINING_SUMMARY)
+    assert summary["gold_table"] == tables.GOLD_TRAINING and summary["n_train"] > 0

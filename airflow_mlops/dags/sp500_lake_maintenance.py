@@ -19,7 +19,6 @@ no Asset events.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import Param, dag, task
@@ -33,33 +32,18 @@ from src_clean.lake_maintenance import (
 )
 from src_clean.orchestration.assets import alias, asset
 from src_clean.orchestration.commands import STAGES
-from src_clean.orchestration.dag_defaults import default_args
 from src_clean.orchestration.settings import Settings
+from src_clean.orchestration.stage_task import default_args, stage_task
 
 SETTINGS = Settings.from_env()
 SETTINGS.validate()
 TABLES = {task_id(spec.name): spec.name for spec in tables.all_specs()}
 
 
-@task
-def maintain(argv: Sequence[str]) -> None:
-    """Run ``lake-maintain`` in-process."""
-    from src_clean.orchestration.runner import run_stage
-
-    run_stage(argv)
-
-
 def maintain_task(name: str, argv: Any, what: str, inlets: list[Any]) -> Any:
-    kwargs: dict[str, Any] = {
-        "task_id": name,
-        "inlets": inlets,
-        "doc_md": f"Optimize, checkpoint and vacuum {what}.",
-    }
-    if SETTINGS.execution == "docker":
-        from src_clean.orchestration.docker import stage_operator
-
-        return stage_operator(argv=argv, image_kind="etl", settings=SETTINGS, **kwargs)
-    return maintain.override(**kwargs)(argv)
+    """``lake-maintain`` for one table (or the gold variants) in the configured mode."""
+    doc = f"Optimize, checkpoint and vacuum {what}."
+    return stage_task(name, argv, settings=SETTINGS, inlets=inlets, doc_md=doc)
 
 
 @dag(

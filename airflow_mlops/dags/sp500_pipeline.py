@@ -56,8 +56,8 @@ from src_clean.orchestration.commands import (
     RunParams,
     enabled_stages,
 )
-from src_clean.orchestration.dag_defaults import default_args
 from src_clean.orchestration.settings import Settings
+from src_clean.orchestration.stage_task import TaskRejected, default_args, stage_task
 
 SETTINGS = Settings.from_env()
 SETTINGS.validate()
@@ -65,45 +65,21 @@ DEFAULTS = RunParams()
 STAGES = {stage.task_id: stage for stage in enabled_stages(SETTINGS)}
 
 
-@task
-def run_stage(
-    argv: Sequence[str],
-    written: Sequence[str] = (),
-    ti: Any = None,
-    outlet_events: Any = None,
-) -> None:
-    """Run one stage in-process; a user error fails the task without retries. A routed
-    stage then names the tables it ``written`` (its Asset events)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from src_clean.orchestration.assets import emit
-    from src_clean.orchestration.runner import StageRejected
-    from src_clean.orchestration.runner import run_stage as run
-    from src_clean.orchestration.settings import runtime_settings
-
-    uri = runtime_settings().mlflow_tracking_uri  # by environment: argv is logged and in XCom
-    try:
-        run(argv, {"MLFLOW_TRACKING_URI": uri} if uri else None)
-    except StageRejected as exc:
-        raise AirflowFailException(str(exc)) from None
-    emit(outlet_events, ti.task_id, written, argv)
-
-
-def stage_task(task_id: str, plan: Any, **kwargs: Any) -> Any:
-    """The task for one stage: in-process in local mode, a container in docker mode."""
+def pipeline_task(task_id: str, plan: Any, **kwargs: Any) -> Any:
+    """The task of one stage: its argv (and, when routed, its tables) from the plan."""
     stage = STAGES[task_id]
-    kwargs |= {"task_id": task_id, "outlets": outlets(stage), "doc_md": stage.doc_md}
+    kwargs |= {"outlets": outlets(stage), "doc_md": stage.doc_md}
     if stage.pool:
         kwargs["pool"] = stage.pool
-    argv = plan[task_id]
     written = plan[written_key(task_id)] if stage.route else ()
-    if SETTINGS.execution == "docker":
-        from src_clean.orchestration.docker import stage_operator
-
-        return stage_operator(
-            argv=argv, image_kind=stage.image, settings=SETTINGS, written=written, **kwargs
-        )
-    return run_stage.override(**kwargs)(argv, written)
+    return stage_task(
+        task_id,
+        plan[task_id],
+        settings=SETTINGS,
+        image_kind=stage.image,
+        written=written,
+        **kwargs,
+    )
 
 
 def _minutes(default: int, top: int, description: str) -> Param:
@@ -112,7 +88,11 @@ def _minutes(default: int, top: int, description: str) -> Param:
 
 @dag(
     dag_id="sp500_news_pipeline",
-    schedule=CronDataIntervalTimetable(SETTINGS.schedule, timezone=SETTINGS.timezone),
+    schedule=(
+        CronDataIntervalTimetable(SETTINGS.schedule, timezone=SETTINGS.timezone)
+        if SETTINGS.schedule
+        else None
+    ),
     start_date=dt.datetime.combine(SETTINGS.start_date, dt.time(), tzinfo=dt.UTC),
     catchup=SETTINGS.catchup,
     max_active_runs=1,
@@ -126,13 +106,15 @@ def _minutes(default: int, top: int, description: str) -> Param:
             DEFAULTS.start_date,
             type=["null", "string"],
             format="date",
-            description="First UTC date to process instead of the data interval's.",
+            description="First UTC date to process. Empty: a scheduled run processes its "
+            "data interval; a manual run the last complete session in the landing data "
+            "(the data interval when SP500_SOURCES fetches from oanda).",
         ),
         "end_date": Param(
             DEFAULTS.end_date,
             type=["null", "string"],
             format="date",
-            description="Last UTC date to process (inclusive) instead of the data interval's.",
+            description="Last UTC date to process (inclusive). Empty: as start_date.",
         ),
         "skip_news": Param(
             DEFAULTS.skip_news,
@@ -161,18 +143,19 @@ def sp500_news_pipeline() -> None:
     ) -> dict[str, Any]:
         """Check the trigger form, resolve settings (environment, then Variables) and build
         every stage's argv; bad parameters fail the run without retries."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from src_clean.orchestration.commands import (
             InvalidRunParams,
             RunContext,
             run_window,
         )
+        from src_clean.orchestration.default_dates import with_default_dates
         from src_clean.orchestration.settings import runtime_settings
 
         settings = runtime_settings()
         try:
             run_params = RunParams.from_params(params or {})
+            run_type = getattr(dag_run, "run_type", None)
+            run_params = with_default_dates(run_params, settings, run_type)
             window = run_window(
                 run_params,
                 data_interval_start,
@@ -180,7 +163,7 @@ def sp500_news_pipeline() -> None:
                 getattr(dag_run, "run_after", None),
             )
         except InvalidRunParams as exc:
-            raise AirflowFailException(f"invalid trigger parameters: {exc}") from None
+            raise TaskRejected(f"invalid trigger parameters: {exc}") from None
         ctx = RunContext.for_run(settings, run_params, window.days, window.run_ts)
         argv: dict[str, Any] = {s.task_id: s.argv(ctx) for s in enabled_stages(settings)}
         argv |= {written_key(s.task_id): list(s.written(ctx)) for s in STAGES.values() if s.route}
@@ -192,8 +175,6 @@ def sp500_news_pipeline() -> None:
         """Skip silver, gold and train when the market was closed; fail at once, naming
         the session and the landing folder, when a session has no candles in bronze."""
         import logging
-
-        from airflow.sdk.exceptions import AirflowFailException
 
         from src_clean.errors import UserError
         from src_clean.orchestration.market_sessions import check_market_data
@@ -212,7 +193,7 @@ def sp500_news_pipeline() -> None:
             )
         except UserError as exc:
             logging.getLogger(__name__).error("%s", exc)
-            raise AirflowFailException(str(exc)) from None
+            raise TaskRejected(str(exc)) from None
         logging.getLogger(__name__).info("%s", check.note)
         return check.open
 
@@ -243,7 +224,7 @@ def sp500_news_pipeline() -> None:
     argv = plan()
     # gold_training runs when gold_news was skipped (skip_news) but nothing upstream failed.
     rules = {"gold_training": {"trigger_rule": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS}}
-    tasks = {task_id: stage_task(task_id, argv, **rules.get(task_id, {})) for task_id in STAGES}
+    tasks = {task_id: pipeline_task(task_id, argv, **rules.get(task_id, {})) for task_id in STAGES}
     for fetch, ingest in (
         ("fetch_market", "ingest_market"),
         ("fetch_news", "ingest_news"),

@@ -37,8 +37,8 @@ from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
 from src_clean.backfill.airflow_side import BackfillParams, plan_run, summarize_run
 from src_clean.backfill.config import SHARD_UNITS, execution_mode, shard_concurrency
-from src_clean.orchestration.dag_defaults import default_args
 from src_clean.orchestration.settings import Settings
+from src_clean.orchestration.stage_task import default_args, stage_task
 
 EXECUTION = execution_mode()
 CONCURRENCY = shard_concurrency()
@@ -50,30 +50,16 @@ SHARD_DOC = (
 )
 
 
-@task
-def score_shard(argv: Sequence[str]) -> None:
-    """Score one shard in-process."""
-    from src_clean.orchestration.runner import run_stage
-
-    run_stage(argv)
-
-
 def shard_task(argv: Any) -> Any:
     """The task scoring one shard in the configured execution mode."""
-    kwargs: dict[str, Any] = {
-        "task_id": "score_shard",
-        "doc_md": SHARD_DOC,
-        "max_active_tis_per_dagrun": CONCURRENCY,
-    }
-    if EXECUTION == "docker":
-        from src_clean.orchestration.docker import stage_operator
-
-        return stage_operator(argv=argv, image_kind="etl", settings=SETTINGS, **kwargs)
-    if EXECUTION == "batch":
-        from src_clean.backfill.airflow_side import batch_operator
-
-        return batch_operator(argv, **kwargs)
-    return score_shard.override(**kwargs)(argv)
+    return stage_task(
+        "score_shard",
+        argv,
+        settings=SETTINGS,
+        execution=EXECUTION,
+        doc_md=SHARD_DOC,
+        max_active_tis_per_dagrun=CONCURRENCY,
+    )
 
 
 @dag(

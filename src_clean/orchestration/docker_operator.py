@@ -9,10 +9,10 @@ from typing import Any
 
 from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from src_clean.errors import USER_ERROR_EXIT
 from src_clean.orchestration.assets import emit
+from src_clean.orchestration.stage_task import TaskRejected
 
 log = logging.getLogger(__name__)
 _STATUS = re.compile(r"'StatusCode': (?P<code>-?\d+)")
@@ -31,7 +31,8 @@ class StageDockerOperator(DockerOperator):
     """DockerOperator whose exit status 2 (a stage's user error) is not retried.
 
     The stage's one-line error (with its fix) is logged at ERROR in the task's main log
-    and becomes the AirflowFailException's message; other failures keep their retries.
+    and becomes the task's failure (``TaskRejected``, never retried); other failures keep
+    their retries.
     On success a routed stage adds the Asset events of the tables it ``written``.
     """
 
@@ -50,6 +51,6 @@ class StageDockerOperator(DockerOperator):
                 raise
             line = user_error_line(exc.logs) or "user error (exit status 2); see the log above"
             log.error("%s", line)
-            raise AirflowFailException(f"{self.task_id}: {line}") from None
+            raise TaskRejected(f"{self.task_id}: {line}") from None
         emit(context["outlet_events"], self.task_id, self.written, self.command)
         return result

@@ -63,14 +63,14 @@ def expected_sessions(calendar: str, start: dt.datetime, end: dt.datetime) -> li
     """Sessions of ``calendar`` of which ``[start, end)`` holds at least half (and at least
     ``MIN_OVERLAP``): a session the window only touches at one end is not expected."""
     sessions = []
-    for label, opens, closes in _sessions(calendar, start, end):
+    for label, opens, closes in sessions_between(calendar, start, end):
         lo, hi = max(opens, start), min(closes, end)
         if hi - lo >= max(MIN_OVERLAP, (closes - opens) / 2):
             sessions.append(Session(label, lo.astimezone(dt.UTC), hi.astimezone(dt.UTC)))
     return sessions
 
 
-def _sessions(
+def sessions_between(
     calendar: str, start: dt.datetime, end: dt.datetime
 ) -> list[tuple[dt.date, dt.datetime, dt.datetime]]:
     """``(label, open, close)`` of the sessions of ``calendar`` that may touch the window."""
@@ -108,7 +108,7 @@ def detect_hours(lake_root: str, end: dt.datetime) -> Literal["full", "cash"]:
 
     start = end - DETECTION_LOOKBACK
     opened = _candle_times(lake_root, start, end)
-    sessions = _sessions(CASH_CALENDAR, start, end)
+    sessions = sessions_between(CASH_CALENDAR, start, end)
     if opened.empty or not sessions:
         return "full"
     opens = np.array([o.timestamp() for _, o, _ in sessions])

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     alert_to: str | None = _setting(None, runtime=True)
     # 17:30 New York is inside the daily 17:00-18:00 ET maintenance break, all year round:
     # every run's data interval is exactly one trading session (Sunday's open is in Monday's).
+    # Empty: no schedule, manual and REST runs only (`make airflow` on the sample data).
     schedule: str = _setting("30 17 * * 1-5")
     timezone: str = _setting("America/New_York")
     start_date: dt.date = _setting(dt.date(2024, 1, 1))

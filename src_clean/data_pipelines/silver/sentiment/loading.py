@@ -31,7 +31,9 @@ LEXICON = "lexicon"
 FIX_HINT = (
     "run `python -m src_clean download-model --model ProsusAI/finbert --out models/` on a "
     "machine with internet, then pass `--sentiment-model models/ProsusAI__finbert`, or set "
-    "HF_HUB_OFFLINE=1 with a populated HF cache"
+    "HF_HUB_OFFLINE=1 with a populated HF cache; for a demo without the model, score with the "
+    "lexicon: `--sentiment-model lexicon` (Airflow: trigger with sentiment_model=lexicon, or "
+    "SP500_DEMO_FALLBACK=true)"
 )
 
 

@@ -1,0 +1,96 @@
+"""The dates a manual run processes when its trigger form leaves them empty.
+
+A scheduled run processes its data interval. A manual run (the UI's trigger form, the REST
+API, ``airflow dags trigger``) without ``start_date``/``end_date`` processes the **last
+complete trading session in the landing data** when no fetch task brings new candles
+(``SP500_SOURCES`` without ``oanda``): the landing folder is then all the run can find,
+whatever the form's logical date says (the UI proposes today; the sample data is from
+2024). With ``oanda`` fetching, the data interval stands: the fetch brings its candles.
+
+The days with data are the UTC dates in the landing market files' names
+(``SPX500_USD_M1_2024-02-29.ndjson``, any name holding ``YYYY-MM-DD``) and the dates bronze
+already holds. The last complete session is the latest session of the market calendar
+(the NYSE's for cash-hours data, see ``market_sessions``) all of whose UTC dates have
+data; the run processes its closing UTC date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import re
+
+from src_clean import tables
+from src_clean.orchestration.commands import DateRange, RunParams
+from src_clean.orchestration.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+def landing_days(landing_market: str) -> set[dt.date]:
+    """UTC dates named by the landing market files (none if the folder does not exist)."""
+    from src_clean.data_pipelines.bronze.market_parse import INPUT_SUFFIXES
+    from src_clean.data_pipelines.bronze.sources import list_input_files
+
+    try:
+        files = list_input_files(landing_market, INPUT_SUFFIXES)
+    except FileNotFoundError:
+        return set()
+    days = set()
+    for file in files:
+        match = DATE_IN_NAME.search(file.name)
+        if match:
+            try:
+                days.add(dt.date.fromisoformat(match[1]))
+            except ValueError:  # 2024-13-45: not a date
+                continue
+    return days
+
+
+def last_complete_session(days: set[dt.date], calendar: str) -> DateRange | None:
+    """The closing UTC date of the latest ``calendar`` session whose dates all have data."""
+    from src_clean.orchestration.market_sessions import sessions_between
+
+    if not days:
+        return None
+    first = dt.datetime.combine(min(days), dt.time(), dt.UTC)
+    end = dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(), dt.UTC)
+    for label, opens, closes in reversed(sessions_between(calendar, first, end)):
+        closing = (closes - dt.timedelta(microseconds=1)).astimezone(dt.UTC).date()
+        needed = {opens.astimezone(dt.UTC).date(), closing}
+        if needed <= days:
+            return DateRange(closing, closing)
+        log.debug("session %s incomplete: no data for %s", label, sorted(needed - days))
+    return None
+
+
+def with_default_dates(params: RunParams, settings: Settings, run_type: str | None) -> RunParams:
+    """``params`` with the landing data's last complete session as its dates, for a manual
+    run whose form left both dates empty and that fetches no candles; else unchanged."""
+    from src_clean.lake import Lake
+    from src_clean.orchestration.market_sessions import CASH_CALENDAR, detect_hours
+
+    if params.start_date or params.end_date or run_type != "manual" or "oanda" in settings.sources:
+        return params
+    lake = Lake(settings.lake_root)
+    days = landing_days(settings.landing_market) | set(lake.partitions(tables.BRONZE_CANDLES))
+    hours = settings.market_hours
+    if hours == "auto":
+        last = max(days, default=None)
+        end = dt.datetime.combine(last, dt.time(), dt.UTC) + dt.timedelta(days=1) if last else None
+        hours = detect_hours(settings.lake_root, end) if end else "full"
+    calendar = CASH_CALENDAR if hours == "cash" else settings.market_calendar
+    session = last_complete_session(days, calendar)
+    if session is None:
+        log.info("no complete session in %s: the run's data interval", settings.landing_market)
+        return params
+    log.info(
+        "no dates in the trigger form: the last complete %s session in the landing data, %s",
+        calendar,
+        session.end,
+    )
+    day = session.end.isoformat()
+    return dataclasses.replace(params, start_date=day, end_date=day)
