@@ -333,7 +333,7 @@ def local_dag():
 
 def plan_reference(task) -> list[tuple[str, str]]:
     """(task id, XCom key) that a mapped shard argument comes from."""
-    (argv,) = task.op_args if hasattr(task, "op_args") else (task.command,)
+    argv = task.op_args[0] if hasattr(task, "op_args") else task.command
     return [(operator.task_id, key) for operator, key in argv.iter_references()]
 
 

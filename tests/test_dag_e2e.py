@@ -166,9 +166,7 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     assert lake.read_json(tables.TRAINING_SUMMARY)["n_train"] > 0
 
 
-def test_a_first_run_with_the_forms_defaults_on_the_demo_lake_ends_green(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_a_first_run_with_the_forms_defaults_on_the_demo_lake_ends_green(tmp_path: Path) -> None:
     """`make demo`, then `make airflow` and Trigger with the form as it opens: today's
     logical date, no dates, the default (unreachable) FinBERT. The run processes the last
     complete session of the sample data, scores with the lexicon behind the demo banner,
@@ -189,15 +187,13 @@ def test_a_first_run_with_the_forms_defaults_on_the_demo_lake_ends_green(
         "SP500_DEMO_FALLBACK": "true",
         "MLFLOW_TRACKING_URI": f"sqlite:///{lake / 'mlflow.db'}",
     }
-    capfd.readouterr()
     run = _test(settings_env, dt.datetime.now(dt.UTC), {})
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states == dict.fromkeys(states, "success")
     last_day = SAMPLE_START + dt.timedelta(days=SAMPLE_DAYS - 1)
     plan = run.get_task_instance("plan").xcom_pull(key="silver_market")
     assert plan[-4:] == ["--start", f"{last_day}", "--end", f"{last_day}"]
-    output = "".join(capfd.readouterr())
-    assert "FALLING BACK TO THE LEXICON SCORER" in output
-    assert "sentiment_model=lexicon" in output  # the banner's Fix names the form's way out
+    models = Lake(lake).read_json(tables.SENTIMENT_MODELS)  # scored behind the demo banner
+    assert models["ProsusAI/finbert"]["fell_back_to_lexicon"] is True
     summary = Lake(lake).read_json(tables.TRAINING_SUMMARY)
     assert summary["gold_table"] == tables.GOLD_TRAINING and summary["n_train"] > 0

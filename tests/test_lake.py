@@ -209,6 +209,7 @@ def test_specs_cover_every_layer_table_and_variants() -> None:
     assert tables.spec(tables.quarantine(tables.BRONZE_NEWS)).keys == (
         "source_file",
         "record_number",
+        "record_index",
         "raw_sha256",
     )
     with pytest.raises(KeyError, match="not a lake table"):

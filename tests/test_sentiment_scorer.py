@@ -247,6 +247,7 @@ def test_missing_hub_model_with_demo_fallback_warns_and_uses_lexicon(
     assert len(warnings) == 1
     assert "FALLING BACK TO THE LEXICON" in warnings[0]
     assert "--sentiment-model models/ProsusAI__finbert" in warnings[0]
+    assert "sentiment_model=lexicon" in warnings[0]  # the way out in Airflow's trigger form
     assert warnings[0].count("\n") >= 4
 
 

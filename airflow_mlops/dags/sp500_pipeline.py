@@ -106,9 +106,9 @@ def _minutes(default: int, top: int, description: str) -> Param:
             DEFAULTS.start_date,
             type=["null", "string"],
             format="date",
-            description="First UTC date to process. Empty: a scheduled run processes its "
-            "data interval; a manual run the last complete session in the landing data "
-            "(the data interval when SP500_SOURCES fetches from oanda).",
+            description="First UTC date to process. Empty: the run's data interval; "
+            "without a schedule (SP500_SCHEDULE empty, as make airflow on the sample "
+            "data), the last complete session in the landing data.",
         ),
         "end_date": Param(
             DEFAULTS.end_date,
@@ -153,9 +153,7 @@ def sp500_news_pipeline() -> None:
 
         settings = runtime_settings()
         try:
-            run_params = RunParams.from_params(params or {})
-            run_type = getattr(dag_run, "run_type", None)
-            run_params = with_default_dates(run_params, settings, run_type)
+            run_params = with_default_dates(RunParams.from_params(params or {}), settings)
             window = run_window(
                 run_params,
                 data_interval_start,

@@ -1,11 +1,15 @@
-"""The dates a manual run processes when its trigger form leaves them empty.
+"""The dates a run processes when its trigger form leaves them empty, on a DAG without a
+schedule.
 
-A scheduled run processes its data interval. A manual run (the UI's trigger form, the REST
-API, ``airflow dags trigger``) without ``start_date``/``end_date`` processes the **last
-complete trading session in the landing data** when no fetch task brings new candles
-(``SP500_SOURCES`` without ``oanda``): the landing folder is then all the run can find,
-whatever the form's logical date says (the UI proposes today; the sample data is from
-2024). With ``oanda`` fetching, the data interval stands: the fetch brings its candles.
+A DAG with a schedule (the default, 17:30 New York on weekdays) has data intervals: a run
+without form dates processes its interval, and a session without candles fails it. A DAG
+without one (``SP500_SCHEDULE`` empty: ``make airflow`` on the sample data, a research
+deployment fed by hand) has no intervals worth the name (Airflow gives a manual run the
+instant it was triggered), so its landing data says what there is to process: a run
+without ``start_date``/``end_date`` processes the **last complete trading session in the
+landing data**, whatever logical date the form proposed (the UI proposes today; the sample
+data is from 2024). With ``SP500_SOURCES`` fetching from ``oanda`` the fetch, not the
+landing folder, brings the candles, so the run keeps its own date.
 
 The days with data are the UTC dates in the landing market files' names
 (``SPX500_USD_M1_2024-02-29.ndjson``, any name holding ``YYYY-MM-DD``) and the dates bronze
@@ -67,13 +71,14 @@ def last_complete_session(days: set[dt.date], calendar: str) -> DateRange | None
     return None
 
 
-def with_default_dates(params: RunParams, settings: Settings, run_type: str | None) -> RunParams:
-    """``params`` with the landing data's last complete session as its dates, for a manual
-    run whose form left both dates empty and that fetches no candles; else unchanged."""
+def with_default_dates(params: RunParams, settings: Settings) -> RunParams:
+    """``params`` with the landing data's last complete session as its dates, for a run of
+    an unscheduled DAG whose form left both dates empty and that fetches no candles; else
+    unchanged."""
     from src_clean.lake import Lake
     from src_clean.orchestration.market_sessions import CASH_CALENDAR, detect_hours
 
-    if params.start_date or params.end_date or run_type != "manual" or "oanda" in settings.sources:
+    if params.start_date or params.end_date or settings.schedule or "oanda" in settings.sources:
         return params
     lake = Lake(settings.lake_root)
     days = landing_days(settings.landing_market) | set(lake.partitions(tables.BRONZE_CANDLES))
