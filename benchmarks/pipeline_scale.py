@@ -47,7 +47,9 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.lake import Lake
-from src_clean.orchestration.commands import STAGES, DateRange, RunContext, RunParams
+from src_clean.orchestration.run_window import DateRange
+from src_clean.orchestration.stages import STAGES, RunContext
+from src_clean.orchestration.trigger_form import RunParams
 
 START = dt.date(2020, 1, 1)
 DAYS = 1826

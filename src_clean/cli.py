@@ -76,6 +76,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "src_clean.serving.cli",
         "Serve sentiment predictions and the champion's signal over HTTP (FastAPI).",
     ),
+    "settings": (
+        "src_clean.settings_cli",
+        "Print every setting's effective value and where it came from (secrets redacted).",
+    ),
 }
 
 

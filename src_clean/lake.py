@@ -61,11 +61,11 @@ from tenacity import (
 
 from src_clean import tables
 from src_clean.aws import delta_storage_options, filesystem_for
+from src_clean.defaults import DEFAULT_LAKE_ROOT
 from src_clean.tables import PARTITION_COLUMN, TableSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LAKE_ROOT = "data_clean"
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 DELTA_TIMESTAMP = pa.timestamp("us", tz="UTC")
 US_PER_DAY = 86_400 * 10**6

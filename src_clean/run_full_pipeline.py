@@ -5,7 +5,7 @@
         --output-dir s3://bucket/lake --sentiment-model models/ProsusAI__finbert
 
 Each stage runs the same ``python -m src_clean <subcommand>`` argv as the Airflow DAG's
-task of that name (one stage registry, ``orchestration.commands.STAGES``), in this process:
+task of that name (one stage registry, ``orchestration.stages.STAGES``), in this process:
 ingestion takes only the files the ingest ledgers have not seen (``--only-new``, the same
 ledgers as the DAG), so a later Airflow run does not ingest them again. ``--output-dir`` is
 the lake root, a folder or ``s3://bucket/prefix``.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -29,28 +28,18 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from src_clean import tables
-from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
+from src_clean.defaults import DEFAULT_LAKE_ROOT, DEFAULT_SENTIMENT_MODEL, tracking_uri
 from src_clean.errors import USER_ERROR_EXIT, UserError
 from src_clean.lake import Lake
 from src_clean.logging_setup import configure_logging
-from src_clean.orchestration.commands import (
-    LAYERS,
-    STAGES,
-    InvalidRunParams,
-    RunContext,
-    RunParams,
-    Stage,
-)
+from src_clean.orchestration.runner import run_stage
+from src_clean.orchestration.stages import LAYERS, STAGES, RunContext, Stage
+from src_clean.orchestration.trigger_form import InvalidRunParams, RunParams
 from src_clean.redact import redact
 
 UNTIL = LAYERS[1:]  # bronze, silver, gold, train (acquisition is the DAG's fetch tasks)
 DEMO_DAYS = 60
 DEMO_START = dt.date(2024, 1, 1)
-DEMO_HELP = (
-    "generate --demo-days days of sample candles and news (with a planted news effect) under "
-    "<output-dir>/raw first, ingest them, and fall back to the lexicon scorer with a loud "
-    "warning when the transformer model cannot be loaded (never outside demo mode)"
-)
 
 log = logging.getLogger("run_full_pipeline")
 
@@ -100,14 +89,6 @@ class StageLog:
         return result
 
 
-def default_tracking_uri(lake_root: str) -> str:
-    """``$MLFLOW_TRACKING_URI``, else a SQLite store in the lake (local) or here (S3 lake)."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    folder = Path.cwd() if lake_root.startswith("s3://") else Path(lake_root).resolve()
-    return f"sqlite:///{folder}/mlflow.db"
-
-
 def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
     """The registry's stages from bronze through ``cfg.until``; news ones unless skip_news."""
     last = LAYERS.index(cfg.until)
@@ -118,20 +99,6 @@ def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
         and not (cfg.skip_news and stage.news)
         and not (stage.task_id == "ingest_news" and cfg.bronze_news is None)
     ]
-
-
-def run_stage(argv: list[str], environment: dict[str, str]) -> int:
-    """``python -m src_clean <argv>`` in this process, with ``environment`` set around it (the
-    MLflow URI travels there, not in argv); a UserError propagates."""
-    from src_clean import cli
-    from src_clean.environment import scoped_environment
-
-    with scoped_environment(environment):
-        code = cli.run(cli.parse(argv))
-    if code:
-        command = redact(" ".join(argv))
-        raise RuntimeError(f"python -m src_clean {command} exited with status {code}")
-    return code
 
 
 def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
@@ -154,7 +121,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         params.check()
     except InvalidRunParams as exc:
         raise UserError(str(exc), "see --help for the allowed values") from None
-    tracking_uri = cfg.mlflow_tracking_uri or default_tracking_uri(cfg.lake_root)
+    # only train reads it; an s3:// lake needs one, a local lake defaults to its own store
+    mlflow_env = {"MLFLOW_TRACKING_URI": cfg.mlflow_tracking_uri} if cfg.mlflow_tracking_uri else {}
     ctx = RunContext(
         lake_root=cfg.lake_root,
         landing_market=str(cfg.bronze_market),
@@ -168,13 +136,13 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         argv = stage.argv(ctx)
         stages.run(
             stage.task_id,
-            lambda argv=argv: run_stage(argv, {"MLFLOW_TRACKING_URI": tracking_uri}),
+            lambda argv=argv: run_stage(argv, mlflow_env),
             lambda _: "done",
         )
     if cfg.until != "train":
         return _finish(cfg, stages, {})
     summary = Lake(cfg.lake_root).read_json(tables.training_summary(params.variant))
-    return _finish(cfg, stages, summary, tracking_uri)
+    return _finish(cfg, stages, summary, tracking_uri(cfg.lake_root, cfg.mlflow_tracking_uri))
 
 
 def _generate_demo_data(cfg: PipelineConfig, stages: StageLog) -> None:
@@ -244,7 +212,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
     )
     p.add_argument("--bronze-market", help="raw candles: file or folder (or s3:// prefix)")
     p.add_argument("--bronze-news", help="raw articles: file or folder (or s3:// prefix)")
-    p.add_argument("--output-dir", default="data_clean", help="lake root: folder or s3://")
+    p.add_argument("--output-dir", default=DEFAULT_LAKE_ROOT, help="lake root: folder or s3://")
     p.add_argument("--skip-news", action="store_true", help="market-only training variant")
     p.add_argument("--window", type=int, default=tables.CANONICAL_WINDOW, help="news window, min")
     p.add_argument(
@@ -262,7 +230,12 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
     )
     p.add_argument("--until", choices=UNTIL, default="train", help="last layer to run")
     p.add_argument(
-        "--demo", action="store_true", help=DEMO_HELP.replace("DEMO_DAYS", "--demo-days")
+        "--demo",
+        action="store_true",
+        help="generate --demo-days days of sample candles and news (with a planted news "
+        "effect) under <output-dir>/raw first, ingest them, and fall back to the lexicon "
+        "scorer with a loud warning when the transformer model cannot be loaded (never "
+        "outside demo mode)",
     )
     p.add_argument("--demo-days", type=int, default=DEMO_DAYS, help="days of sample data")
     p.add_argument("--seed", type=int, default=7, help="sample data seed")

@@ -18,7 +18,7 @@ from postgres_server import free_port
 from tiny_bert import FINBERT_TONE_ORDER, build_tiny_bert
 
 from src_clean.cli import main as cli_main
-from src_clean.serving.settings import ServeSettings
+from src_clean.settings import Settings
 
 API_KEY = "test-key-0123456789abcdef"
 OTHER_KEY = "second-key-fedcba9876543210"
@@ -33,7 +33,7 @@ def tiny_model(tmp_path_factory) -> Path:
     return folder
 
 
-def settings(database_url: str, model: Path | str, **overrides) -> ServeSettings:
+def settings(database_url: str, model: Path | str, **overrides) -> Settings:
     values = {
         "api_keys": f"{API_KEY},{OTHER_KEY}",
         "database_url": database_url,
@@ -41,7 +41,7 @@ def settings(database_url: str, model: Path | str, **overrides) -> ServeSettings
         "precision": "onnx",
         "champion_refresh_s": 3600,
     }
-    return ServeSettings(**values | overrides)
+    return Settings(**values | overrides)
 
 
 def wait_ready(client: TestClient | httpx.Client, timeout_s: float = 60.0) -> dict:

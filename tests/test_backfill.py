@@ -29,7 +29,7 @@ from src_clean.backfill.state import manifest_path
 from src_clean.data_pipelines.gold.news_signals import model_id_for_spec
 from src_clean.data_pipelines.silver.sentiment import load_scorer
 from src_clean.lake import Lake
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 from src_clean.tables import BRONZE_NEWS, SILVER_SENTIMENT
 
 REPO = airflow_env.REPO

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from src_clean import tables
-from src_clean.orchestration.commands import STAGES
-from src_clean.orchestration.settings import Settings
+from src_clean.orchestration.stages import STAGES
+from src_clean.settings import Settings
 
 REPO = airflow_env.REPO
 ETL_IMAGE = "registry.example:5000/sp500-etl:1.2.3"

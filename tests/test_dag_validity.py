@@ -9,7 +9,7 @@ import airflow_env
 import pytest
 
 from src_clean import tables
-from src_clean.orchestration.commands import STAGES
+from src_clean.orchestration.stages import STAGES
 
 LAYER_OUTLETS = {
     "ingest_market": tables.BRONZE_CANDLES,

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from src_clean.orchestration.commands import DateRange, RunParams
 from src_clean.orchestration.default_dates import (
     landing_days,
     last_complete_session,
     with_default_dates,
 )
-from src_clean.orchestration.settings import Settings
+from src_clean.orchestration.run_window import DateRange
+from src_clean.orchestration.trigger_form import RunParams
+from src_clean.settings import Settings
 
 
 def landing(tmp_path: Path, *days: str) -> Path:

@@ -24,7 +24,7 @@ from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.lake_maintenance import maintain_table, present_tables
 from src_clean.lake_migrate import migrate_lake
-from src_clean.orchestration.commands import STAGES
+from src_clean.orchestration.stages import STAGES
 from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import pytest
 from src_clean.errors import UserError
 from src_clean.orchestration.alerts import alert_text, notifier, notify_failure
 from src_clean.orchestration.market_sessions import check_market_data, expected_sessions
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 
 NY = ZoneInfo("America/New_York")
 

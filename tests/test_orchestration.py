@@ -8,18 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from src_clean.orchestration.commands import (
-    DateRange,
-    InvalidRunParams,
-    RunParams,
-    build_plan,
-    interval_days,
-    run_window,
-    training_range,
-)
 from src_clean.orchestration.docker import pinned_image
+from src_clean.orchestration.plan import build_plan
+from src_clean.orchestration.run_window import DateRange, interval_days, run_window, training_range
 from src_clean.orchestration.runner import StageFailed, StageRejected, run_stage
-from src_clean.orchestration.settings import Settings, env_name
+from src_clean.orchestration.trigger_form import InvalidRunParams, RunParams
+from src_clean.settings import Settings, env_name
 
 NY = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -30,7 +24,7 @@ def _plan(params: RunParams | None = None, **settings: object) -> dict[str, list
     start = dt.datetime(2024, 3, 5, 17, 30, tzinfo=NY)
     end = dt.datetime(2024, 3, 6, 17, 30, tzinfo=NY)
     return build_plan(
-        start, end, params or RunParams(), Settings.defaults(lake_root="/lake", **settings)
+        params or RunParams(), Settings.defaults(lake_root="/lake", **settings), start, end
     )
 
 
@@ -149,7 +143,7 @@ def test_a_run_without_a_data_interval_uses_the_form_or_run_after() -> None:
         dt.date(2024, 1, 2), dt.date(2024, 1, 5)
     )
     assert run_window(form, None, None, None).days.start == dt.date(2024, 1, 2)
-    plan = build_plan(None, None, form, Settings.defaults(), run_after=run_after)
+    plan = build_plan(form, Settings.defaults(), run_after=run_after)
     assert plan["silver_market"][-4:] == ["--start", "2024-01-02", "--end", "2024-01-05"]
 
 
@@ -213,6 +207,11 @@ def test_plan_for_one_session() -> None:
         "train": [
             "train", "--lake", "/lake", "--start", "2023-03-08", "--end", "2024-03-06",
         ],
+        # the canonical tables the routed stages write, and the freshness check's window
+        "written:gold_news": ["gold/news/signals"],
+        "written:gold_training": ["gold/training"],
+        "written:train": ["reports/training_summary.json"],
+        "market_window": ["2024-03-05T22:30:00+00:00", "2024-03-06T22:30:00+00:00"],
     }  # fmt: skip
 
 
@@ -229,6 +228,8 @@ def test_plan_applies_the_trigger_form() -> None:
         "2024-03-06",
     ]
     assert plan["gold_training"][3:7] == ["--window", "15", "--prediction-horizon", "5"]
+    assert plan["written:gold_training"] == ["gold/variants/market_only-w15-h5/training"]
+    assert plan["written:train"] == ["reports/variants/market_only-w15-h5/training_summary.json"]
     assert plan["gold_news"][3:5] == ["--window", "15"]
     assert plan["score_sentiment"][3:6] == ["--sentiment-model", "lexicon", "--demo-fallback"]
     assert plan["train"] == [

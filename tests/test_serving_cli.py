@@ -18,18 +18,18 @@ from tiny_bert import build_tiny_bert
 
 from src_clean.data_pipelines.silver.sentiment.onnx_backend import safe_onnx_precisions
 from src_clean.serving.scorer import SentimentModel
-from src_clean.serving.settings import ServeSettings
+from src_clean.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 TORCH_FREE = """
 import sys
 import time
-from src_clean.serving.settings import ServeSettings
+from src_clean.settings import Settings
 from src_clean.serving.scorer import SentimentModel
 from src_clean.serving.app import create_app
-model = SentimentModel.load(ServeSettings(sentiment_model=sys.argv[1], precision="onnx"))
+model = SentimentModel.load(Settings(sentiment_model=sys.argv[1], precision="onnx"))
 assert model.predict(["Apple beats estimates"])[0].label
-create_app(ServeSettings(api_keys="k", sentiment_model=sys.argv[1]), model=model)
+create_app(Settings(api_keys="k", sentiment_model=sys.argv[1]), model=model)
 heavy = sorted({"torch", "transformers"} & set(sys.modules))
 assert not heavy, f"imported {heavy}"
 """
@@ -142,7 +142,7 @@ def test_a_checkpoint_without_export_is_refused_with_both_choices(tmp_path) -> N
 
 def test_export_onnx_on_start_exports_then_serves_with_onnx_runtime(tmp_path) -> None:
     folder = build_tiny_bert(tmp_path / "bare")
-    settings = ServeSettings(sentiment_model=str(folder), export_onnx=True)
+    settings = Settings(sentiment_model=str(folder), export_onnx=True)
     model = SentimentModel.load(settings)
     assert type(model.scorer).__name__ == "OnnxScorer"
     assert safe_onnx_precisions(folder) == ["onnx-int8", "onnx-fp32"]
@@ -155,7 +155,7 @@ def test_export_onnx_on_start_exports_then_serves_with_onnx_runtime(tmp_path) ->
 def test_torch_serving_of_a_checkpoint_warns(tmp_path, caplog) -> None:
     folder = build_tiny_bert(tmp_path / "bare")
     with caplog.at_level(logging.WARNING, logger="src_clean.serving.scorer"):
-        model = SentimentModel.load(ServeSettings(sentiment_model=str(folder), precision="fp32"))
+        model = SentimentModel.load(Settings(sentiment_model=str(folder), precision="fp32"))
     assert type(model.scorer).__name__ == "TransformersScorer"
     assert "ONNX Runtime is faster" in caplog.text and "--export-onnx" in caplog.text
     assert not (folder / "onnx").exists()

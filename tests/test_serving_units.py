@@ -19,7 +19,7 @@ from src_clean.serving.batcher import MicroBatcher
 from src_clean.serving.champion import direction
 from src_clean.serving.db import Base
 from src_clean.serving.repository import InvalidCursorError, decode_cursor, encode_cursor
-from src_clean.serving.settings import ServeSettings
+from src_clean.settings import Settings
 
 # -- micro-batcher -------------------------------------------------------------------------
 
@@ -144,7 +144,7 @@ def test_keys_from_env_and_file(tmp_path, monkeypatch) -> None:
     key_file.write_text("# rotated 2026-01\nfile-key-1\n\n  file-key-2  \n")
     monkeypatch.setenv("SP500_API_KEYS", "env-key-1, env-key-2")
     monkeypatch.setenv("SP500_API_KEYS_FILE", str(key_file))
-    checker = ApiKeyChecker(load_api_keys(ServeSettings()))
+    checker = ApiKeyChecker(load_api_keys(Settings()))
     for key in ("env-key-1", "env-key-2", "file-key-1", "file-key-2"):
         assert checker.valid(key)
     for key in (None, "", "env-key", "env-key-1 ", "# rotated 2026-01", "FILE-KEY-1"):
@@ -154,9 +154,9 @@ def test_keys_from_env_and_file(tmp_path, monkeypatch) -> None:
 def test_no_key_configured_is_a_user_error(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("SP500_API_KEYS", raising=False)
     with pytest.raises(UserError, match="no API key"):
-        load_api_keys(ServeSettings(api_keys_file=None))
+        load_api_keys(Settings(api_keys_file=None))
     with pytest.raises(UserError, match="cannot read API key file"):
-        load_api_keys(ServeSettings(api_keys_file=tmp_path / "missing"))
+        load_api_keys(Settings(api_keys_file=tmp_path / "missing"))
 
 
 def test_comparison_is_constant_time_over_every_key(monkeypatch) -> None:
@@ -184,9 +184,9 @@ def test_settings_never_show_secrets(monkeypatch) -> None:
     monkeypatch.setenv("SP500_API_KEYS", "top-secret-key")
     monkeypatch.setenv("SP500_DATABASE_URL", "postgresql+psycopg://u:hunter2@db/predictions")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
-    shown = repr(ServeSettings()) + str(ServeSettings().model_dump())
+    shown = repr(Settings()) + str(Settings().model_dump())
     assert "top-secret-key" not in shown and "hunter2" not in shown
-    assert ServeSettings().mlflow_tracking_uri == "http://mlflow:5000"
+    assert Settings().mlflow_tracking_uri == "http://mlflow:5000"
     assert repr(ApiKeyChecker([digest("k")])) == "ApiKeyChecker(1 keys)"
 
 
@@ -194,11 +194,11 @@ def test_settings_from_environment(monkeypatch) -> None:
     monkeypatch.setenv("SP500_BATCHING", "false")
     monkeypatch.setenv("SP500_MAX_BATCH_SIZE", "8")
     monkeypatch.setenv("SP500_PRECISION", "fp32")
-    settings = ServeSettings()
+    settings = Settings()
     assert (settings.batching, settings.max_batch_size, settings.precision) == (False, 8, "fp32")
     monkeypatch.setenv("SP500_PRECISION", "int4")
     with pytest.raises(ValueError, match="precision"):
-        ServeSettings()
+        Settings()
 
 
 def test_direction() -> None:

@@ -50,14 +50,11 @@ from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
 
 from src_clean.orchestration.alerts import notify_failure
 from src_clean.orchestration.assets import outlets, written_key
-from src_clean.orchestration.commands import (
-    MAX_HORIZON_MINUTES,
-    MAX_WINDOW_MINUTES,
-    RunParams,
-    enabled_stages,
-)
-from src_clean.orchestration.settings import Settings
+from src_clean.orchestration.plan import MARKET_WINDOW
 from src_clean.orchestration.stage_task import TaskRejected, default_args, stage_task
+from src_clean.orchestration.stages import enabled_stages
+from src_clean.orchestration.trigger_form import MAX_HORIZON_MINUTES, MAX_WINDOW_MINUTES, RunParams
+from src_clean.settings import Settings
 
 SETTINGS = Settings.from_env()
 SETTINGS.validate()
@@ -142,31 +139,21 @@ def sp500_news_pipeline() -> None:
         dag_run: Any = None,
     ) -> dict[str, Any]:
         """Check the trigger form, resolve settings (environment, then Variables) and build
-        every stage's argv; bad parameters fail the run without retries."""
-        from src_clean.orchestration.commands import (
-            InvalidRunParams,
-            RunContext,
-            run_window,
-        )
-        from src_clean.orchestration.default_dates import with_default_dates
-        from src_clean.orchestration.settings import runtime_settings
+        every stage's argv (``build_plan``); bad parameters fail the run without retries."""
+        from src_clean.orchestration.plan import build_plan
+        from src_clean.orchestration.trigger_form import InvalidRunParams
+        from src_clean.settings import runtime_settings
 
-        settings = runtime_settings()
         try:
-            run_params = with_default_dates(RunParams.from_params(params or {}), settings)
-            window = run_window(
-                run_params,
+            return build_plan(
+                RunParams.from_params(params or {}),
+                runtime_settings(),
                 data_interval_start,
                 data_interval_end,
                 getattr(dag_run, "run_after", None),
             )
         except InvalidRunParams as exc:
             raise TaskRejected(f"invalid trigger parameters: {exc}") from None
-        ctx = RunContext.for_run(settings, run_params, window.days, window.run_ts)
-        argv: dict[str, Any] = {s.task_id: s.argv(ctx) for s in enabled_stages(settings)}
-        argv |= {written_key(s.task_id): list(s.written(ctx)) for s in STAGES.values() if s.route}
-        argv["market_window"] = [window.start.isoformat(), window.end.isoformat()]
-        return argv
 
     @task.short_circuit
     def market_data(window: Sequence[str]) -> bool:
@@ -176,7 +163,7 @@ def sp500_news_pipeline() -> None:
 
         from src_clean.errors import UserError
         from src_clean.orchestration.market_sessions import check_market_data
-        from src_clean.orchestration.settings import runtime_settings
+        from src_clean.settings import runtime_settings
 
         settings = runtime_settings()
         start, end = (dt.datetime.fromisoformat(moment) for moment in window)
@@ -212,7 +199,7 @@ def sp500_news_pipeline() -> None:
         import logging
 
         from src_clean.orchestration.runner import champion_decision
-        from src_clean.orchestration.settings import runtime_settings
+        from src_clean.settings import runtime_settings
 
         variant = RunParams.from_params(params or {}).variant
         decision = champion_decision(runtime_settings().lake_root, variant)
@@ -231,7 +218,7 @@ def sp500_news_pipeline() -> None:
         if fetch in tasks:
             tasks[fetch] >> tasks[ingest]
 
-    tasks["ingest_market"] >> market_data(argv["market_window"]) >> tasks["silver_market"]
+    tasks["ingest_market"] >> market_data(argv[MARKET_WINDOW]) >> tasks["silver_market"]
     tasks["ingest_news"] >> news_enabled() >> tasks["score_sentiment"]
     [tasks["silver_market"], tasks["score_sentiment"]] >> tasks["gold_news"]
     [tasks["silver_market"], tasks["gold_news"]] >> tasks["gold_training"]

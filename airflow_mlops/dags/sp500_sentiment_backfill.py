@@ -37,8 +37,8 @@ from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
 from src_clean.backfill.airflow_side import BackfillParams, plan_run, summarize_run
 from src_clean.backfill.config import SHARD_UNITS, execution_mode, shard_concurrency
-from src_clean.orchestration.settings import Settings
 from src_clean.orchestration.stage_task import default_args, stage_task
+from src_clean.settings import Settings
 
 EXECUTION = execution_mode()
 CONCURRENCY = shard_concurrency()
@@ -103,7 +103,7 @@ def shard_task(argv: Any) -> Any:
 def sp500_sentiment_backfill() -> None:
     @task(doc_md="Cut start..end into shards, write the shard manifest, one argv per shard.")
     def plan(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[list[str]]:
-        from src_clean.orchestration.settings import runtime_settings
+        from src_clean.settings import runtime_settings
 
         backfill = BackfillParams.from_params(params or {})
         return plan_run(backfill, run_id, runtime_settings(), EXECUTION)
@@ -118,7 +118,7 @@ def sp500_sentiment_backfill() -> None:
         doc_md="Write each shard's final checkpoint status into the shard manifest.",
     )
     def summarize(run_id: str | None = None) -> dict[str, Any]:
-        from src_clean.orchestration.settings import runtime_settings
+        from src_clean.settings import runtime_settings
 
         return summarize_run(runtime_settings().lake_root, run_id)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from src_clean.backfill.config import DEFAULT_CHECKPOINT_EVERY, ExecutionMode, ShardUnit
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.operators.batch import BatchOperator

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 
 _DEFAULTS = Settings.model_fields
 OUT_OF_MEMORY_NAMES = frozenset({"MemoryError", "OutOfMemoryError"})

@@ -1,6 +1,6 @@
 """Defaults and names shared by the backfill CLI, runner and DAG (cheap to import).
 
-Its environment settings live in the one settings model, ``orchestration.settings``.
+Its environment settings live in the one settings model, ``src_clean.settings``.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, get_args
 
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 
 DEFAULT_RUN_ID = "manual"
 DEFAULT_CHECKPOINT_EVERY = 500

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def notifier(settings: Settings, context: Mapping[str, Any]) -> Any | None:
 
 def notify_failure(context: Mapping[str, Any]) -> None:
     """``on_failure_callback``: send the alert, if configured; log instead of raising."""
-    from src_clean.orchestration.settings import runtime_settings
+    from src_clean.settings import runtime_settings
 
     try:
         send = notifier(runtime_settings(), context)

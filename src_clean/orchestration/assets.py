@@ -18,7 +18,7 @@ from src_clean import tables
 if TYPE_CHECKING:
     from airflow.sdk import Asset, AssetAlias
 
-    from src_clean.orchestration.commands import Stage
+    from src_clean.orchestration.stages import Stage
 
 GROUP = "sp500-lake"
 

@@ -26,8 +26,9 @@ import logging
 import re
 
 from src_clean import tables
-from src_clean.orchestration.commands import DateRange, RunParams
-from src_clean.orchestration.settings import Settings
+from src_clean.orchestration.run_window import DateRange
+from src_clean.orchestration.trigger_form import RunParams
+from src_clean.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 
 if TYPE_CHECKING:
     from docker.types import Mount

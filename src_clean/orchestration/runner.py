@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
+from unittest import mock
 
 from src_clean import tables
-from src_clean.environment import scoped_environment
 from src_clean.errors import USER_ERROR_EXIT, UserError
 from src_clean.redact import redact
 
@@ -19,8 +20,11 @@ class StageFailed(RuntimeError):
     """A stage command exited with a non-zero status (retried: it may be transient)."""
 
 
-class StageRejected(StageFailed):
+class StageRejected(StageFailed, UserError):
     """The stage's inputs are wrong (a UserError, exit 2): retrying cannot help."""
+
+    def __init__(self, message: str) -> None:
+        UserError.__init__(self, message)
 
 
 def run_stage(argv: Sequence[str], environment: Mapping[str, str] | None = None) -> None:
@@ -37,7 +41,7 @@ def run_stage(argv: Sequence[str], environment: Mapping[str, str] | None = None)
     command = redact(shlex.join(["python", "-m", "src_clean", *argv]))  # shown in task logs
     log.info("running %s", command)
     try:
-        with scoped_environment(environment or {}):
+        with mock.patch.dict(os.environ, environment or {}):
             code = cli.run(cli.parse(argv))
     except UserError as exc:
         log.error("%s: %s", argv[0] if argv else "src_clean", exc)

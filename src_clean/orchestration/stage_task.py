@@ -23,7 +23,7 @@ from airflow.sdk import task
 if TYPE_CHECKING:
     from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy
 
-    from src_clean.orchestration.settings import Settings
+    from src_clean.settings import Settings
 
 OWNER = "sp500-mlops"
 
@@ -73,7 +73,7 @@ def run_stage(
     from src_clean.orchestration.assets import emit
     from src_clean.orchestration.runner import StageRejected
     from src_clean.orchestration.runner import run_stage as run
-    from src_clean.orchestration.settings import runtime_settings
+    from src_clean.settings import runtime_settings
 
     uri = runtime_settings().mlflow_tracking_uri
     try:

@@ -36,8 +36,8 @@ from src_clean.serving.middleware import AccessMiddleware, BodyLimitMiddleware
 from src_clean.serving.repository import PredictionRepository
 from src_clean.serving.routes import api, ops
 from src_clean.serving.scorer import SentimentModel
-from src_clean.serving.settings import ServeSettings
 from src_clean.serving.state import ServiceState
+from src_clean.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,9 @@ Postgres) and the champion XGBoost model's signal on the latest gold bar.
 Every `/api/v1` route needs an `X-API-Key` header; errors are JSON `{"detail": ...}`."""
 
 
-def create_app(
-    settings: ServeSettings | None = None, *, model: SentimentModel | None = None
-) -> FastAPI:
+def create_app(settings: Settings | None = None, *, model: SentimentModel | None = None) -> FastAPI:
     """The app; ``model`` skips loading ``settings.sentiment_model`` (tests, benchmarks)."""
-    settings = settings or ServeSettings()
+    settings = settings or Settings()
     configure_logging()
     metrics = ServiceMetrics()
     engine = make_engine(settings.database_url.get_secret_value())

@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from src_clean.errors import UserError
-from src_clean.serving.settings import ServeSettings
+from src_clean.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
 
 
-def load_api_keys(settings: ServeSettings) -> tuple[bytes, ...]:
+def load_api_keys(settings: Settings) -> tuple[bytes, ...]:
     """SHA-256 digests of the configured keys; a ``UserError`` if there are none."""
     keys = [key.get_secret_value() for key in settings.api_keys]
     if settings.api_keys_file is not None:

@@ -61,12 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from src_clean.serving.settings import ServeSettings
+    from src_clean.settings import Settings
 
-    names = set(ServeSettings.model_fields) & set(vars(args))
+    names = set(Settings.model_fields) & set(vars(args))
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
-        return ServeSettings(**overrides)
+        return Settings(**overrides)
     except ValidationError as exc:
         raise UserError(f"invalid serve settings: {exc}", "see `serve --help`") from exc
 

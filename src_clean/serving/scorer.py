@@ -20,13 +20,13 @@ from src_clean.data_pipelines.silver.sentiment.onnx_backend import onnx_folder, 
 
 if TYPE_CHECKING:
     from src_clean.data_pipelines.silver.sentiment import Scorer
-    from src_clean.serving.settings import ServeSettings
+    from src_clean.settings import Settings
 
 
 log = logging.getLogger(__name__)
 
 
-def needs_export(settings: ServeSettings) -> bool:
+def needs_export(settings: Settings) -> bool:
     """A checkpoint folder served with ``--precision onnx`` that has no validated export."""
     folder = Path(settings.sentiment_model).expanduser()
     return (
@@ -36,7 +36,7 @@ def needs_export(settings: ServeSettings) -> bool:
     )
 
 
-def check_servable(settings: ServeSettings) -> None:
+def check_servable(settings: Settings) -> None:
     """Refuse, with both ways out, a checkpoint that ONNX Runtime cannot serve yet (unless
     the demo falls back to the lexicon scorer)."""
     if needs_export(settings) and not settings.demo_fallback:
@@ -68,7 +68,7 @@ class SentimentModel:
         self.model_version = scorer.model_id
 
     @classmethod
-    def load(cls, settings: ServeSettings) -> SentimentModel:
+    def load(cls, settings: Settings) -> SentimentModel:
         """The scorer of ``settings``; a checkpoint without an ONNX export is exported first
         with ``export_onnx``, else refused (``check_servable``)."""
         if needs_export(settings) and settings.export_onnx:

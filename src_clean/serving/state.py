@@ -12,12 +12,12 @@ if TYPE_CHECKING:
     from src_clean.serving.metrics import ServiceMetrics
     from src_clean.serving.repository import PredictionRepository
     from src_clean.serving.scorer import Scored, SentimentModel
-    from src_clean.serving.settings import ServeSettings
+    from src_clean.settings import Settings
 
 
 @dataclass
 class ServiceState:
-    settings: ServeSettings
+    settings: Settings
     keys: ApiKeyChecker
     metrics: ServiceMetrics
     repository: PredictionRepository

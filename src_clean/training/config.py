@@ -8,11 +8,11 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from src_clean.defaults import DEFAULT_REGISTERED_MODEL
 from src_clean.errors import UserError
 from src_clean.redact import redact
 
 DEFAULT_EXPERIMENT = "sp500-news-signals"
-DEFAULT_REGISTERED_MODEL = "sp500-news-xgb"
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 
-from src_clean.environment import scoped_environment
-from src_clean.errors import UserError
+from src_clean.defaults import tracking_uri
 from src_clean.lake import Lake
 from src_clean.redact import redact
 from src_clean.training import plots
@@ -84,18 +84,11 @@ class TrackedRun:
 
 
 def resolve_tracking_uri(config: TrainConfig, lake: Lake) -> str:
-    """``config.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<lake>/mlflow.db``."""
-    uri = config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    if not lake.is_local:
-        raise UserError(
-            f"{lake} is not local and no MLflow tracking URI is set",
-            "pass --mlflow-tracking-uri or set MLFLOW_TRACKING_URI",
-        )
-    db = lake.local_path("mlflow.db")
-    db.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{db}"
+    """``defaults.tracking_uri`` for ``config`` and ``lake`` (a local store's folder made)."""
+    uri = tracking_uri(lake.root, config.tracking_uri)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return uri
 
 
 def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
@@ -141,7 +134,7 @@ def session(config: TrainConfig, lake: Lake) -> Iterator[str]:
     route_mlflow_logging()
     uri, user, password = split_credentials(resolve_tracking_uri(config, lake))
     pairs = zip(CREDENTIAL_VARIABLES, (user, password), strict=True)
-    with scoped_environment({name: value for name, value in pairs if value is not None}):
+    with mock.patch.dict(os.environ, {name: value for name, value in pairs if value is not None}):
         mlflow.set_tracking_uri(uri)
         log.info("MLflow tracking URI %s", redact(uri))
         yield uri

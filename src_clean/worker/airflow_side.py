@@ -14,7 +14,7 @@ from typing import Any
 
 from src_clean import aws
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES as RAW_SUFFIXES
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 from src_clean.worker.jobs import DONE, FAILED, JobQueue
 
 

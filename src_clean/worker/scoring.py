@@ -35,7 +35,7 @@ from src_clean.data_pipelines.silver.sentiment_stage import (
     store_scores,
 )
 from src_clean.lake import Lake
-from src_clean.orchestration.settings import Settings
+from src_clean.settings import Settings
 
 RAW_PREFIX = Settings.model_fields["raw_text_prefix"].default
 CURATED_PREFIX = "curated/sentiment/"

@@ -226,7 +226,7 @@ def _minutes_since_last(cuts: np.ndarray, published: np.ndarray, hi: np.ndarray)
 def build_news_signals(
     lake: Lake,
     *,
-    window_minutes: int = 60,
+    window_minutes: int = CANONICAL_WINDOW,
     lag_minutes: int = 0,
     half_life_minutes: float = 30.0,
     model_id: str | None = None,

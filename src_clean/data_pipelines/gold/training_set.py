@@ -73,7 +73,7 @@ def market_feature_columns(df: pd.DataFrame) -> list[str]:
 def build_training_set(
     lake: Lake,
     *,
-    horizon_minutes: int = 30,
+    horizon_minutes: int = CANONICAL_HORIZON,
     skip_news: bool = False,
     window_minutes: int = CANONICAL_WINDOW,
     start: dt.date | str | None = None,

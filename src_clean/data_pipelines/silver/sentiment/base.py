@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from src_clean.defaults import Precision
+
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
 
@@ -49,7 +51,6 @@ HASH_CHARS = 12
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_MAX_BATCH_TOKENS = 4096
 
-Precision = Literal["auto", "fp32", "bf16", "fp16", "onnx", "onnx-fp32", "onnx-int8"]
 TORCH_PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
 # Fastest first: ``onnx`` and ``auto`` take the first one exported.
 ONNX_PRECISIONS: tuple[Precision, ...] = ("onnx-int8", "onnx-fp32")

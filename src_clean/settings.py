@@ -1,9 +1,12 @@
-"""The one settings model of the DAGs, the backfill, the circuit breaker and the worker.
+"""The one settings model: the DAGs, the backfill and its circuit breaker, the worker, the
+service and ``run_full_pipeline.py`` all read it (``python -m src_clean settings`` prints
+the effective values and where each came from).
 
 Every setting is read from an environment variable named after it (``SP500_LAKE_ROOT`` for
 ``lake_root``; ``MLFLOW_TRACKING_URI`` keeps its usual name), through pydantic-settings,
-and each default is written once, here. Parse-time settings (execution mode, schedule,
-start date, catchup, images, docker wiring, sources) come from the environment only, so
+and each default is written once, here (shared constants in ``src_clean.defaults``).
+Parse-time settings (execution mode, schedule, start date, catchup, images, docker wiring,
+sources) come from the environment only, so
 parsing a DAG never touches the metadata database. Run-time settings (``runtime=True``
 below) can also be overridden by an Airflow Variable with the same name as the
 environment variable; ``runtime_settings`` reads those inside a running task.
@@ -13,21 +16,31 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, SettingsConfigDict
 
 from src_clean import __version__
-from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
+from src_clean.defaults import (
+    DEFAULT_LAKE_ROOT,
+    DEFAULT_REGISTERED_MODEL,
+    DEFAULT_SENTIMENT_MODEL,
+    Precision,
+    tracking_uri,
+)
 
 ENV_PREFIX = "SP500_"
 IMAGE_KINDS = ("etl", "trainer")
 
 
-def _setting(default: Any, *, env: str = "", runtime: bool = False, **constraints: Any) -> Any:
-    """A field; ``env`` replaces the ``SP500_<NAME>`` variable, ``runtime`` allows Variables."""
-    alias = {"validation_alias": AliasChoices(env)} if env else {}
+def _setting(
+    default: Any, *, env: tuple[str, ...] = (), runtime: bool = False, **constraints: Any
+) -> Any:
+    """A field; ``env`` replaces the ``SP500_<NAME>`` variable (the first name is the one
+    documented), ``runtime`` allows Variables."""
+    alias = {"validation_alias": AliasChoices(*env)} if env else {}
     return Field(default, json_schema_extra={"runtime": runtime}, **alias, **constraints)
 
 
@@ -40,13 +53,15 @@ class Settings(BaseSettings):
 
     # -- the daily DAG --------------------------------------------------------------------
     execution: Literal["local", "docker"] = _setting("local")
-    lake_root: str = _setting("data_clean", runtime=True)
+    lake_root: str = _setting(DEFAULT_LAKE_ROOT, runtime=True)
     landing_market: str = _setting("landing/market", runtime=True)
     landing_news: str = _setting("landing/news", runtime=True)
     sentiment_model: str = _setting(DEFAULT_SENTIMENT_MODEL, runtime=True)
     demo_fallback: bool = _setting(False, runtime=True)
     train_history_days: int = _setting(365, runtime=True, ge=1)
-    mlflow_tracking_uri: str | None = _setting(None, env="MLFLOW_TRACKING_URI", runtime=True)
+    mlflow_tracking_uri: str | None = _setting(
+        None, env=("MLFLOW_TRACKING_URI", "SP500_MLFLOW_TRACKING_URI"), runtime=True
+    )
     # The trading calendar (exchange_calendars name) that says which sessions have candles.
     market_calendar: str = _setting("CMES", runtime=True)
     # The trading hours the candles cover: full (the calendar's), cash (NYSE 09:30-16:00
@@ -97,6 +112,30 @@ class Settings(BaseSettings):
     sentiment_jobs_table: str = _setting("sp500-sentiment-jobs", runtime=True)
     raw_text_prefix: str = _setting("raw/text/", runtime=True)
 
+    # -- the service (``python -m src_clean serve``; README "Serving") --------------------
+    host: str = _setting("127.0.0.1")
+    port: int = _setting(8000, ge=1, le=65535)
+    database_url: SecretStr = _setting(SecretStr(f"sqlite:///{DEFAULT_LAKE_ROOT}/predictions.db"))
+    migrate_on_start: bool = _setting(True)
+    # API keys: SP500_API_KEYS (comma separated) and/or SP500_API_KEYS_FILE (one per line)
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = _setting(())
+    api_keys_file: Path | None = _setting(None)
+    # the scorer: ONNX Runtime on a checkpoint folder's export-onnx folder by default
+    precision: Precision = _setting("onnx")
+    export_onnx: bool = _setting(False)  # export a checkpoint without onnx/ at start
+    num_threads: int | None = _setting(None, ge=1)
+    # server-side micro-batching of concurrent /predict requests
+    batching: bool = _setting(True)
+    batch_window_ms: float = _setting(5.0, ge=0.0, le=1000.0)
+    max_batch_size: int = _setting(32, ge=1, le=256)
+    # a prediction waits this long for its database write, then is answered with
+    # X-Storage-Warning: write_timeout (a hung database never holds predictions back)
+    write_timeout_s: float = _setting(1.0, gt=0.0, le=60.0)
+    # the champion whose signal is served
+    registered_model: str = _setting(DEFAULT_REGISTERED_MODEL)
+    champion_alias: str = _setting("champion")
+    champion_refresh_s: float = _setting(30.0, gt=0.0)
+
     @field_validator(
         "mlflow_tracking_uri",
         "rss_feeds",
@@ -112,6 +151,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -147,6 +193,10 @@ class Settings(BaseSettings):
         if not changes:
             return self
         return type(self).defaults(**{**self.model_dump(), **changes})
+
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI (``defaults.tracking_uri``: set, else in a local lake)."""
+        return tracking_uri(self.lake_root, self.mlflow_tracking_uri)
 
     def fetch_options(self, source: str) -> tuple[str, ...]:
         """The fetch CLI options this deployment sets for ``source`` (oanda, gdelt, rss)."""

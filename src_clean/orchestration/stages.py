@@ -2,8 +2,7 @@
 
 ``STAGES`` drives the DAG's ``plan`` task, ``src_clean/run_full_pipeline.py`` and
 ``benchmarks/pipeline_scale.py``. Pure functions: the same argv runs in-process (local
-mode), as the ``command`` of a container (docker mode) or on AWS Batch. Dates are UTC
-partition dates and ranges are inclusive.
+mode), as the ``command`` of a container (docker mode) or on AWS Batch.
 """
 
 from __future__ import annotations
@@ -11,89 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from src_clean import tables
-from src_clean.orchestration.settings import Settings
-
-# The trigger form's bounds: a window or horizon beyond a trading day is a typo.
-MAX_WINDOW_MINUTES = 1440
-MAX_HORIZON_MINUTES = 1440
-
-
-class InvalidRunParams(ValueError):
-    """The trigger form asks for something no retry can do (bad dates, unknown keys)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DateRange:
-    """Inclusive range of UTC dates."""
-
-    start: dt.date
-    end: dt.date
-
-    def __post_init__(self) -> None:
-        if self.start > self.end:
-            raise InvalidRunParams(f"start date {self.start} is after end date {self.end}")
-
-    def args(self) -> list[str]:
-        """``--start D --end D`` for the CLI."""
-        return ["--start", self.start.isoformat(), "--end", self.end.isoformat()]
-
-    def window(self) -> tuple[dt.datetime, dt.datetime]:
-        """The half-open UTC time window ``[start 00:00, end + 1 day 00:00)``."""
-        first = dt.datetime.combine(self.start, dt.time(), tzinfo=dt.UTC)
-        return first, dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), dt.UTC)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunParams:
-    """The DAG's trigger-form parameters; the defaults are the DAG's Param defaults."""
-
-    start_date: str | None = None
-    end_date: str | None = None
-    skip_news: bool = False
-    window: int = tables.CANONICAL_WINDOW
-    prediction_horizon: int = tables.CANONICAL_HORIZON
-    sentiment_model: str | None = None
-    retrain: bool = True
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> RunParams:
-        """The run's ``params``; an unknown key or an invalid value raises InvalidRunParams."""
-        names = [field.name for field in dataclasses.fields(cls)]
-        unknown = sorted(set(params) - set(names))
-        if unknown:
-            raise InvalidRunParams(
-                f"unknown parameter(s) {', '.join(map(repr, unknown))}; "
-                f"the trigger form takes {', '.join(names)}"
-            )
-        run = cls(**params)
-        run.check()
-        return run
-
-    def check(self) -> None:
-        """Raise InvalidRunParams on values no retry can fix."""
-        for name, top in (
-            ("window", MAX_WINDOW_MINUTES),
-            ("prediction_horizon", MAX_HORIZON_MINUTES),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-                raise InvalidRunParams(f"{name}={value!r}: expected minutes in 1..{top}")
-        for name in ("start_date", "end_date"):
-            value = getattr(self, name)
-            try:
-                value is None or dt.date.fromisoformat(value)
-            except (TypeError, ValueError):
-                raise InvalidRunParams(f"{name}={value!r}: expected YYYY-MM-DD") from None
-        if self.start_date and self.end_date:
-            DateRange(dt.date.fromisoformat(self.start_date), dt.date.fromisoformat(self.end_date))
-
-    @property
-    def variant(self) -> str | None:
-        """The feature variant this run builds (None: the canonical training set)."""
-        return tables.feature_variant(self.skip_news, self.window, self.prediction_horizon)
+from src_clean.orchestration.run_window import DateRange, training_range
+from src_clean.orchestration.trigger_form import RunParams
+from src_clean.settings import Settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -392,80 +313,3 @@ LAYERS = ("acquire", "bronze", "silver", "gold", "train")
 def enabled_stages(settings: Settings) -> list[Stage]:
     """The stages of the DAG in pipeline order: fetches only for the configured sources."""
     return [s for s in STAGES.values() if s.source is None or s.source in settings.sources]
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """A plain ``datetime`` in UTC (Airflow passes pendulum instances)."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment}: the data interval must be timezone-aware")
-    return dt.datetime.fromtimestamp(moment.timestamp(), tz=dt.UTC)
-
-
-def interval_days(start: dt.datetime, end: dt.datetime) -> DateRange:
-    """UTC dates touched by the half-open data interval ``[start, end)``."""
-    first, stop = _utc(start), _utc(end)
-    last = max(first, stop - dt.timedelta(microseconds=1))
-    return DateRange(first.date(), last.date())
-
-
-@dataclasses.dataclass(frozen=True)
-class RunWindow:
-    """What one DAG run processes: its UTC dates and the time window market data must fill."""
-
-    days: DateRange
-    start: dt.datetime
-    end: dt.datetime
-    run_ts: str
-
-
-def run_window(
-    params: RunParams,
-    data_interval_start: dt.datetime | None,
-    data_interval_end: dt.datetime | None,
-    run_after: dt.datetime | None,
-) -> RunWindow:
-    """The trigger form's dates, else the data interval, else the UTC date of ``run_after``.
-
-    A run triggered without a logical date (REST ``"logical_date": null``, ``airflow dags
-    trigger``) has no data interval in Airflow 3: it processes the form's dates, else the
-    day it was triggered for.
-    """
-    has_interval = data_interval_start is not None and data_interval_end is not None
-    if has_interval:
-        interval = interval_days(data_interval_start, data_interval_end)
-        start, end = _utc(data_interval_start), _utc(data_interval_end)
-    elif run_after is not None:
-        day = _utc(run_after).date()
-        interval = DateRange(day, day)
-        start, end = interval.window()
-    elif params.start_date and params.end_date:
-        interval = None
-    else:
-        raise InvalidRunParams("a run without a data interval needs start_date and end_date")
-    first = dt.date.fromisoformat(params.start_date) if params.start_date else interval.start
-    last = dt.date.fromisoformat(params.end_date) if params.end_date else interval.end
-    days = DateRange(first, last)
-    if params.start_date or params.end_date or not has_interval:
-        start, end = days.window()
-    # ingested_at of new bronze rows: the interval's end, else when the run was triggered.
-    stamp = data_interval_end if has_interval else run_after or end
-    run_ts = _utc(stamp).isoformat()
-    return RunWindow(days, start, end, run_ts)
-
-
-def training_range(processing: DateRange, history_days: int) -> DateRange:
-    """The last ``history_days`` dates ending at the end of ``processing``."""
-    return DateRange(processing.end - dt.timedelta(days=history_days - 1), processing.end)
-
-
-def build_plan(
-    data_interval_start: dt.datetime | None,
-    data_interval_end: dt.datetime | None,
-    params: RunParams,
-    settings: Settings,
-    run_after: dt.datetime | None = None,
-) -> dict[str, list[str]]:
-    """The argv of every enabled stage for one run, keyed by task id."""
-    window = run_window(params, data_interval_start, data_interval_end, run_after)
-    ctx = RunContext.for_run(settings, params, window.days, window.run_ts)
-    return {stage.task_id: stage.argv(ctx) for stage in enabled_stages(settings)}
