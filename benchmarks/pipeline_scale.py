@@ -182,7 +182,7 @@ def training(lake_root: Path, profile: bool = False) -> list[Stage]:
         mlflow_tracking_uri=f"sqlite:///{lake_root / 'mlflow.db'}",
     )
     argv = STAGES["train"].argv(ctx)
-    summary = lambda _: Lake(lake_root).read_json(tables.TRAINING_SUMMARY)  # noqa: E731
+    summary = lambda _: Lake(lake_root).files.read_json(tables.TRAINING_SUMMARY)  # noqa: E731
     return [
         timed("train", lambda: run_quietly(argv), profile, lambda o: describe_training(summary(o)))
     ]

@@ -25,7 +25,9 @@ Timestamps are stored as Delta timestamps (microseconds, UTC) and read back as
 ``datetime64[ns, UTC]``; a value with sub-microsecond digits is refused, not truncated.
 
 S3 credentials, region and endpoint come from ``src_clean.aws`` (the standard AWS
-environment or Airflow's ``aws_default`` connection), for Delta and the JSON helpers alike.
+environment or Airflow's ``aws_default`` connection), for Delta and the side files alike.
+This module is the table engine only; the side files beside the tables (JSON documents,
+reports, ledgers) are ``lake.files`` (``src_clean.lake_files``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from tenacity import (
 from src_clean import tables
 from src_clean.aws import delta_storage_options, filesystem_for
 from src_clean.defaults import DEFAULT_LAKE_ROOT
+from src_clean.lake_files import LakeFiles
 from src_clean.tables import PARTITION_COLUMN, TableSpec
 
 log = logging.getLogger(__name__)
@@ -168,6 +171,11 @@ class Lake:
         return None if self.is_local else delta_storage_options()
 
     # -- tables -----------------------------------------------------------------------
+
+    @property
+    def files(self) -> LakeFiles:
+        """The side files beside the tables (JSON documents, reports, ledgers)."""
+        return LakeFiles(self)
 
     def table_uri(self, table: str | TableSpec) -> str:
         """Where the Delta table lives: an absolute path or ``s3://bucket/prefix/table``."""
@@ -523,52 +531,6 @@ class Lake:
                     f"{spec.name}: rows dated outside {first}..{last} given to replace_range"
                 )
         return out.sort_by([(c, "ascending") for c in spec.sort if c in target.names])
-
-    # -- small files ------------------------------------------------------------------
-
-    def write_parquet(self, relpath: str, df: pd.DataFrame) -> str:
-        """Write ``df`` as one Parquet file at ``relpath`` (a side file, not a table)."""
-        table_pa = pa.Table.from_pandas(normalize_timestamps(df), preserve_index=False)
-        buffer = pa.BufferOutputStream()
-        pq.write_table(table_pa, buffer, compression="zstd")
-        target = self.path(relpath)
-        self._write_atomically(target, buffer.getvalue())
-        return target
-
-    def write_json(self, relpath: str, obj: Any) -> str:
-        """Write a JSON document atomically."""
-        return self.write_text(relpath, json.dumps(obj, indent=2, sort_keys=True, default=str))
-
-    def write_text(self, relpath: str, text: str) -> str:
-        """Write a UTF-8 text file atomically."""
-        target = self.path(relpath)
-        self._write_atomically(target, text.encode())
-        return target
-
-    def read_json(self, relpath: str) -> Any:
-        with self.fs.open_input_stream(self.path(relpath)) as src:
-            return json.loads(src.read().decode())
-
-    def file_exists(self, relpath: str) -> bool:
-        return self.fs.get_file_info(self.path(relpath)).type == pafs.FileType.File
-
-    def _write_atomically(self, target: str, payload: bytes | pa.Buffer) -> None:
-        """Readers never see a partial file: local writes go through a temporary file and
-        a rename; an object-store upload becomes visible whole when it completes."""
-        if not self.is_local:
-            with self.fs.open_output_stream(target) as sink:
-                sink.write(payload)
-            return
-        folder = target.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
-        tmp = f"{folder}/.tmp-{uuid.uuid4().hex}{Path(target).suffix}"
-        try:
-            with self.fs.open_output_stream(tmp) as sink:
-                sink.write(payload)
-            self.fs.move(tmp, target)
-        finally:
-            if self.fs.get_file_info(tmp).type != pafs.FileType.NotFound:
-                self.fs.delete_file(tmp)
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -15,7 +15,8 @@ Per table, in this order:
    default retention is 7 days, Delta's own: readers of a recent version and time travel
    within the week keep working. A shorter retention needs ``--force``.
 
-Side files (``_features.json``, ``_models.json``) start with ``_`` and are never vacuumed.
+Side files (``_features.json``, the ``_models/`` registry) start with ``_`` and are never
+vacuumed.
 The weekly DAG imports this module when it is parsed: the lake (pandas, pyarrow, delta-rs)
 is imported inside the functions that need it.
 """

@@ -141,7 +141,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         )
     if cfg.until != "train":
         return _finish(cfg, stages, {})
-    summary = Lake(cfg.lake_root).read_json(tables.training_summary(params.variant))
+    summary = Lake(cfg.lake_root).files.read_json(tables.training_summary(params.variant))
     return _finish(cfg, stages, summary, tracking_uri(cfg.lake_root, cfg.mlflow_tracking_uri))
 
 

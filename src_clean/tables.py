@@ -9,7 +9,7 @@ BRONZE_CANDLES = "bronze/market/candles"
 BRONZE_NEWS = "bronze/news/articles"
 SILVER_FEATURES = "silver/market/features"
 SILVER_SENTIMENT = "silver/news/sentiment"
-# which model_id each --sentiment-model spec (hub id, path, "lexicon") last resolved to
+# the one-document model registry of earlier versions (now silver.model_registry's folder)
 SENTIMENT_MODELS = f"{SILVER_SENTIMENT}/_models.json"
 GOLD_SIGNALS = "gold/news/signals"
 GOLD_TRAINING = "gold/training"

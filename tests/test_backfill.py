@@ -26,7 +26,7 @@ from src_clean.backfill.config import execution_mode
 from src_clean.backfill.runner import ShardJob, run_shard
 from src_clean.backfill.shards import plan_shards, read_manifest, refresh_manifest, shard_bounds
 from src_clean.backfill.state import manifest_path
-from src_clean.data_pipelines.gold.news_signals import model_id_for_spec
+from src_clean.data_pipelines.silver.model_registry import model_id_for_spec
 from src_clean.data_pipelines.silver.sentiment import load_scorer
 from src_clean.lake import Lake
 from src_clean.settings import Settings

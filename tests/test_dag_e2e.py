@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from src_clean import tables
+from src_clean.data_pipelines.silver import model_registry
 from src_clean.lake import Lake
 from src_clean.sample_data import generate_sample_data
 
@@ -88,7 +89,7 @@ def test_every_task_succeeds_and_writes_its_table(first_run) -> None:
     for table in tables.LAYER_TABLES:
         assert lake.partitions(table), table
     assert lake.partitions(tables.GOLD_TRAINING)[-1] == dt.date(2024, 1, 10)
-    assert lake.read_json(tables.GOLD_FEATURE_LIST)["news_features"]
+    assert lake.files.read_json(tables.GOLD_FEATURE_LIST)["news_features"]
     sentiment = lake.read(tables.SILVER_SENTIMENT, columns=["model_id"])
     assert sentiment["model_id"].str.startswith("lexicon:").all()  # the trigger form's model
 
@@ -97,7 +98,7 @@ def test_training_is_tracked_in_mlflow(first_run) -> None:
     from mlflow.tracking import MlflowClient
 
     root, settings_env, _ = first_run
-    summary = Lake(root / "lake").read_json(tables.TRAINING_SUMMARY)
+    summary = Lake(root / "lake").files.read_json(tables.TRAINING_SUMMARY)
     client = MlflowClient(settings_env["MLFLOW_TRACKING_URI"])
     experiments = [e.experiment_id for e in client.search_experiments()]
     run_ids = {run.info.run_id for run in client.search_runs(experiments)}
@@ -126,9 +127,9 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     settings_env = _settings_env(root, tmp_path / "lake")
     lake = Lake(tmp_path / "lake")
     canonical = _table(lake, tables.GOLD_TRAINING)
-    features = lake.read_json(tables.GOLD_FEATURE_LIST)
+    features = lake.files.read_json(tables.GOLD_FEATURE_LIST)
 
-    summary = lake.read_json(tables.TRAINING_SUMMARY)
+    summary = lake.files.read_json(tables.TRAINING_SUMMARY)
 
     conf = {**RUN_CONF, "skip_news": True}
     run = _test(settings_env, LOGICAL_DATE + dt.timedelta(days=1), conf)
@@ -137,14 +138,14 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     assert {task for task, state in states.items() if state == "skipped"} == skipped
     assert all(states[task] == "success" for task in set(states) - skipped)
     variant = tables.feature_variant(True, 60, 30)
-    market_only = lake.read_json(tables.feature_list(variant))
+    market_only = lake.files.read_json(tables.feature_list(variant))
     assert market_only["skip_news"] is True and market_only["news_features"] == []
     assert not any(c.startswith("news_") for c in lake.read(tables.training_table(variant)))
     pd.testing.assert_frame_equal(_table(lake, tables.GOLD_TRAINING), canonical)
-    assert lake.read_json(tables.GOLD_FEATURE_LIST) == features
+    assert lake.files.read_json(tables.GOLD_FEATURE_LIST) == features
     # the variant's summary is its own; the canonical report is untouched (#21)
-    assert lake.read_json(tables.TRAINING_SUMMARY) == summary
-    own = lake.read_json(f"reports/variants/{variant}/training_summary.json")
+    assert lake.files.read_json(tables.TRAINING_SUMMARY) == summary
+    own = lake.files.read_json(f"reports/variants/{variant}/training_summary.json")
     assert own["with_news"] is None and own["variant"] == variant
     assert own["champion_decision"]["registered_model"] == f"sp500-news-xgb-{variant}"
     assert run.get_task_instance("promotion_report").xcom_pull() == {
@@ -163,7 +164,7 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
 
     states = _run(settings_env, LOGICAL_DATE + dt.timedelta(days=2), RUN_CONF)
     assert states == dict.fromkeys(states, "success")
-    assert lake.read_json(tables.TRAINING_SUMMARY)["n_train"] > 0
+    assert lake.files.read_json(tables.TRAINING_SUMMARY)["n_train"] > 0
 
 
 def test_a_first_run_with_the_forms_defaults_on_the_demo_lake_ends_green(tmp_path: Path) -> None:
@@ -193,7 +194,7 @@ def test_a_first_run_with_the_forms_defaults_on_the_demo_lake_ends_green(tmp_pat
     last_day = SAMPLE_START + dt.timedelta(days=SAMPLE_DAYS - 1)
     plan = run.get_task_instance("plan").xcom_pull(key="silver_market")
     assert plan[-4:] == ["--start", f"{last_day}", "--end", f"{last_day}"]
-    models = Lake(lake).read_json(tables.SENTIMENT_MODELS)  # scored behind the demo banner
-    assert models["ProsusAI/finbert"]["fell_back_to_lexicon"] is True
-    summary = Lake(lake).read_json(tables.TRAINING_SUMMARY)
+    finbert = model_registry.lookup(Lake(lake), "ProsusAI/finbert")  # behind the demo banner
+    assert finbert.fell_back_to_lexicon is True
+    summary = Lake(lake).files.read_json(tables.TRAINING_SUMMARY)
     assert summary["gold_table"] == tables.GOLD_TRAINING and summary["n_train"] > 0

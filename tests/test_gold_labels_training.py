@@ -135,7 +135,7 @@ def test_training_set_columns_and_feature_list(tmp_path) -> None:
     assert table == "gold/variants/news-w60-h15/training"
     assert not lake.partitions(GOLD_TRAINING)  # another horizon never writes the canonical
     gold = lake.read(table)
-    spec = lake.read_json(features)
+    spec = lake.files.read_json(features)
     news = sorted(c for c in gold.columns if c.startswith("news_"))
     assert spec == {
         "market_features": ["ret_1m", "segment_start", "volatility_15m"],
@@ -174,7 +174,7 @@ def test_skip_news_has_no_news_columns(tmp_path) -> None:
     assert cli_main(["gold-training", "--lake", lake.root, "--skip-news"]) == 0
     table, features = _training(30, skip_news=True)
     gold = lake.read(table)
-    spec = lake.read_json(features)
+    spec = lake.files.read_json(features)
     assert not lake.partitions(GOLD_TRAINING)
     assert not [c for c in gold.columns if c.startswith("news_")]
     assert spec["news_features"] == [] and spec["skip_news"] is True

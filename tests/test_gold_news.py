@@ -22,7 +22,7 @@ from src_clean.data_pipelines.gold.news_signals import (
     build_news_signals,
     compute_news_signals,
 )
-from src_clean.data_pipelines.silver.sentiment_stage import record_resolved_model
+from src_clean.data_pipelines.silver.model_registry import ResolvedModel, record
 from src_clean.lake import Lake
 from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT, signals_table
 
@@ -195,8 +195,8 @@ def test_the_sentiment_spec_resolves_to_the_model_it_scored_with(tmp_path) -> No
     with pytest.raises(ValueError, match="no sentiment run recorded for --sentiment-model"):
         build_news_signals(lake, sentiment_model="ProsusAI/finbert")
 
-    record_resolved_model(lake, "ProsusAI/finbert", "ProsusAI/finbert@abc", fell_back=False)
-    record_resolved_model(lake, "lexicon", "lexicon:v1", fell_back=False)
+    record(lake, ResolvedModel("ProsusAI/finbert", "ProsusAI/finbert@abc", False))
+    record(lake, ResolvedModel("lexicon", "lexicon:v1", False))
     assert build_news_signals(lake, sentiment_model="lexicon").model_id == "lexicon:v1"
     report = build_news_signals(lake, sentiment_model="ProsusAI/finbert")
     assert report.model_id == "ProsusAI/finbert@abc"

@@ -220,8 +220,8 @@ def test_specs_cover_every_layer_table_and_variants() -> None:
 
 def test_json_roundtrip_and_missing_table(tmp_path) -> None:
     lake = Lake(tmp_path)
-    lake.write_json("reports/x.json", {"a": 1})
-    assert lake.read_json("reports/x.json") == {"a": 1}
+    lake.files.write_json("reports/x.json", {"a": 1})
+    assert lake.files.read_json("reports/x.json") == {"a": 1}
     assert lake.read(tables.GOLD_SIGNALS).empty
     assert list(lake.read(tables.SILVER_SENTIMENT, columns=["model_id"]).columns) == ["model_id"]
     assert not lake.exists(tables.GOLD_SIGNALS)

@@ -159,12 +159,12 @@ def test_lake_upsert_keeps_stored_columns_on_s3(aws_env: local_aws.LocalAws) -> 
 
 def test_lake_json_and_single_files_on_s3(aws_env: local_aws.LocalAws) -> None:
     lake = Lake(f"s3://{aws_env.new_bucket()}/lake")
-    assert not lake.file_exists("_state/x.json")
-    lake.write_json("_state/x.json", {"b": [1, 2], "a": "z"})
-    assert lake.file_exists("_state/x.json")
-    assert lake.read_json("_state/x.json") == {"a": "z", "b": [1, 2]}
-    lake.write_parquet("curated/one.parquet", frame("2024-01-02", [4.0]))
-    assert lake.file_exists("curated/one.parquet")
+    assert not lake.files.exists("_state/x.json")
+    lake.files.write_json("_state/x.json", {"b": [1, 2], "a": "z"})
+    assert lake.files.exists("_state/x.json")
+    assert lake.files.read_json("_state/x.json") == {"a": "z", "b": [1, 2]}
+    lake.files.write_parquet("curated/one.parquet", frame("2024-01-02", [4.0]))
+    assert lake.files.exists("curated/one.parquet")
 
 
 # -- raw inputs -----------------------------------------------------------------------
@@ -222,8 +222,8 @@ def test_every_layer_runs_on_s3_and_matches_a_local_lake(
     assert len(on_s3) > 1000
     assert on_s3.filter(like="news_").notna().any().any()
     pd.testing.assert_frame_equal(on_s3, local)
-    spec = s3_lake.read_json(tables.GOLD_FEATURE_LIST)
-    assert spec == local_lake.read_json(tables.GOLD_FEATURE_LIST)
+    spec = s3_lake.files.read_json(tables.GOLD_FEATURE_LIST)
+    assert spec == local_lake.files.read_json(tables.GOLD_FEATURE_LIST)
     assert spec["sentiment_model_id"] == lexicon.model_id
     news = s3_lake.read(tables.BRONZE_NEWS)
     assert news["source_file"].str.startswith(f"s3://{bucket}/raw/news/jsonl/").all()

@@ -198,3 +198,52 @@ def test_download_model_without_network_exits_1(
     assert cli_main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 1
     assert "cannot fetch 'acme/missing'@main" in capsys.readouterr().err
     assert not (tmp_path / "models").exists()
+
+
+# -- the model registry under concurrent writers (#20) ------------------------------------
+
+REGISTRY_WRITER = """
+import sys
+from src_clean.data_pipelines.silver import model_registry
+from src_clean.lake import Lake
+
+lake, spec = Lake(sys.argv[1]), sys.argv[2]
+for round_ in range(30):  # what a backfill shard does at its start, many times over
+    model_registry.record(
+        lake, model_registry.ResolvedModel(spec, f"{spec}@{round_}", fell_back_to_lexicon=False)
+    )
+"""
+
+
+def test_concurrent_shards_never_lose_a_registry_entry(tmp_path) -> None:
+    """Four processes record their own spec at once; every spec survives, each with its
+    last model id (a shared read-modify-write document loses entries here)."""
+    import subprocess
+    import sys
+
+    from src_clean.data_pipelines.silver import model_registry
+
+    specs = ["ProsusAI/finbert", "yiyanghkust/finbert-tone", "lexicon", "models/local"]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", REGISTRY_WRITER, str(tmp_path / "lake"), spec])
+        for spec in specs
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0] * len(specs)
+    entries = model_registry.recorded(Lake(tmp_path / "lake"))
+    assert {spec: entry.model_id for spec, entry in entries.items()} == {
+        spec: f"{spec}@29" for spec in specs
+    }
+
+
+def test_the_registry_reads_an_older_lakes_single_document(tmp_path) -> None:
+    from src_clean import tables
+    from src_clean.data_pipelines.silver import model_registry
+
+    lake = Lake(tmp_path / "lake")
+    legacy = {
+        "ProsusAI/finbert": {"model_id": "ProsusAI/finbert@old", "fell_back_to_lexicon": False}
+    }
+    lake.files.write_json(tables.SENTIMENT_MODELS, legacy)
+    assert model_registry.model_id_for_spec(lake, "ProsusAI/finbert") == "ProsusAI/finbert@old"
+    model_registry.record(lake, model_registry.ResolvedModel("ProsusAI/finbert", "new@1", False))
+    assert model_registry.model_id_for_spec(lake, "ProsusAI/finbert") == "new@1"

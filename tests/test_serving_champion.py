@@ -131,12 +131,12 @@ def test_a_new_champion_is_served_without_restart(server, store) -> None:
 def test_gold_from_another_sentiment_model_is_refused(server, store) -> None:
     _, client = server
     lake, _ = store
-    doc = lake.read_json(tables.GOLD_FEATURE_LIST)
-    lake.write_json(tables.GOLD_FEATURE_LIST, doc | {"sentiment_model_id": "other/model@abc"})
+    doc = lake.files.read_json(tables.GOLD_FEATURE_LIST)
+    lake.files.write_json(tables.GOLD_FEATURE_LIST, doc | {"sentiment_model_id": "other/model@abc"})
     try:
         response = client.get("/api/v1/signal/latest", headers=AUTH)
     finally:
-        lake.write_json(tables.GOLD_FEATURE_LIST, doc)
+        lake.files.write_json(tables.GOLD_FEATURE_LIST, doc)
     assert response.status_code == 409
     assert "other/model@abc" in response.json()["detail"]
     assert client.get("/api/v1/signal/latest", headers=AUTH).status_code == 200

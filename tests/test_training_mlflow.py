@@ -123,7 +123,7 @@ def first_run(tmp_path_factory, empty_store):
         env=os.environ | AIRFLOW_ENV,  # as Airflow runs the task
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = lake.read_json(tables.TRAINING_SUMMARY)
+    summary = lake.files.read_json(tables.TRAINING_SUMMARY)
     return lake, uri, mlflow.MlflowClient(uri), summary, proc.stdout, version
 
 

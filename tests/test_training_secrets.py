@@ -100,7 +100,7 @@ def test_tracking_password_never_reaches_params_logs_or_stdout(server, tmp_path,
     assert leaks(proc.stdout) == [] and leaks(proc.stderr) == []
     assert "View run train canonical · h30" in proc.stdout  # MLflow's link, no credentials
     assert f"{url}/#/experiments/" in proc.stdout
-    summary = lake.read_json(tables.TRAINING_SUMMARY)
+    summary = lake.files.read_json(tables.TRAINING_SUMMARY)
     client = mlflow.MlflowClient(url)
     parent = client.get_run(summary["mlflow_run_id"])
     assert parent.data.params["tracking_uri"] == url  # the URI MLflow used: no credentials

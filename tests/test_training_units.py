@@ -83,7 +83,7 @@ def write_gold(lake: Lake, frame: pd.DataFrame, variant: str | None = None, **do
     """Replace a gold training table and write its ``_features.json``; the new Delta version."""
     table = tables.training_table(variant)
     lake.replace_range(table, frame)
-    lake.write_json(tables.feature_list(variant), feature_doc(**doc))
+    lake.files.write_json(tables.feature_list(variant), feature_doc(**doc))
     return lake.version(table)
 
 

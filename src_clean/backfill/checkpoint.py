@@ -99,13 +99,13 @@ class ShardState:
         if self._unsaved_failures:
             write_jsonl(self.lake, self.failures_path, map(dataclasses.asdict, self.failures))
             self._unsaved_failures = False
-        self.lake.write_json(self.checkpoint_path, dataclasses.asdict(checkpoint))
+        self.lake.files.write_json(self.checkpoint_path, dataclasses.asdict(checkpoint))
 
 
 def load_checkpoint(lake: Lake, run_id: str, shard_id: str) -> Checkpoint | None:
     """The shard's last checkpoint, or None if it never started."""
     path = checkpoint_path(run_id, shard_id)
-    return Checkpoint(**lake.read_json(path)) if lake.file_exists(path) else None
+    return Checkpoint(**lake.files.read_json(path)) if lake.files.exists(path) else None
 
 
 def load_failures(lake: Lake, run_id: str, shard_id: str) -> list[Failure]:

@@ -118,7 +118,7 @@ def read_manifest(lake: Lake, run_id: str) -> list[Shard]:
 
 def refresh_manifest(lake: Lake, run_id: str) -> list[Shard]:
     """Rewrite the manifest with each planned shard's checkpoint status; return it."""
-    if not lake.file_exists(manifest_path(run_id)):
+    if not lake.files.exists(manifest_path(run_id)):
         raise FileNotFoundError(f"run {run_id} has no shard manifest: was it planned?")
     shards = [_with_checkpoint_status(lake, run_id, shard) for shard in read_manifest(lake, run_id)]
     write_manifest(lake, run_id, shards)

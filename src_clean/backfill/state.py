@@ -54,12 +54,12 @@ def jsonl_text(records: Iterable[Mapping[str, Any]]) -> str:
 
 def write_jsonl(lake: Lake, relpath: str, records: Iterable[Mapping[str, Any]]) -> None:
     """Replace ``relpath`` with one JSON object per line, atomically."""
-    lake.write_text(relpath, jsonl_text(records))
+    lake.files.write_text(relpath, jsonl_text(records))
 
 
 def read_jsonl(lake: Lake, relpath: str) -> list[dict[str, Any]]:
     """The records of ``relpath``; empty when the file does not exist."""
-    if not lake.file_exists(relpath):
+    if not lake.files.exists(relpath):
         return []
     with lake.fs.open_input_stream(lake.path(relpath)) as src:
         lines = src.read().decode().splitlines()

@@ -58,5 +58,5 @@ def champion_decision(lake_root: str, variant: str | None = None) -> dict[str, A
     """The champion decision that the last ``train`` of ``variant`` wrote to its summary."""
     from src_clean.lake import Lake
 
-    summary = Lake(lake_root).read_json(tables.training_summary(variant))
+    summary = Lake(lake_root).files.read_json(tables.training_summary(variant))
     return {"mlflow_run_id": summary.get("mlflow_run_id"), **summary["champion_decision"]}

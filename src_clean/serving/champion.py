@@ -186,9 +186,9 @@ class ChampionTracker:
         }
 
     def _gold_sentiment_model(self) -> str | None:
-        if not self.lake.file_exists(tables.GOLD_FEATURE_LIST):
+        if not self.lake.files.exists(tables.GOLD_FEATURE_LIST):
             raise SignalUnavailableError(f"no {tables.GOLD_FEATURE_LIST} in the lake yet")
-        return self.lake.read_json(tables.GOLD_FEATURE_LIST).get("sentiment_model_id")
+        return self.lake.files.read_json(tables.GOLD_FEATURE_LIST).get("sentiment_model_id")
 
     def _latest_bar(self, features: list[str]) -> pd.Series:
         """The newest row of gold (its last date partition), with ``features`` present."""

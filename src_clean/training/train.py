@@ -114,14 +114,14 @@ class GoldSnapshot:
 def load_feature_spec(lake: Lake, variant: str | None = None) -> FeatureSpec:
     """The feature list that gold-training wrote beside the variant's training table."""
     path, table = tables.feature_list(variant), tables.training_table(variant)
-    if not lake.file_exists(path):
+    if not lake.files.exists(path):
         missing = path if lake.exists(table) else f"table {table}"
         raise UserError(
             f"the lake {lake.root} has no {missing}",
             "check --lake, or run gold-training (with the --skip-news/--window/"
             "--prediction-horizon of the variant) first",
         )
-    return FeatureSpec.from_json(lake.read_json(path))
+    return FeatureSpec.from_json(lake.files.read_json(path))
 
 
 def check_variant(spec: FeatureSpec, variant: str | None, table: str) -> None:
@@ -304,7 +304,7 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
         run = tracking.track(outcome, snapshot, lake, uri)
         summary = build_summary(outcome, snapshot, run.to_summary())
         tracking.log_summary(run, summary)
-    lake.write_json(tables.training_summary(config.variant), summary)
+    lake.files.write_json(tables.training_summary(config.variant), summary)
     return summary
 
 

@@ -131,6 +131,6 @@ def score_file(
     write_quarantine(lake, QUARANTINE_TABLE, rejected, run_ts)
     rows = score_articles(articles, scorer, "headline").assign(source_key=key)
     store_scores(lake, rows[SENTIMENT_COLUMNS])
-    Lake(f"s3://{bucket}").write_parquet(output_key, rows[CURATED_COLUMNS])
+    Lake(f"s3://{bucket}").files.write_parquet(output_key, rows[CURATED_COLUMNS])
     records = [r for r in rejected if r.record_number > 0]
     return ScoredFile(output_key=output_key, record_count=len(rows), rejected_count=len(records))

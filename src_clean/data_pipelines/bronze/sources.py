@@ -273,9 +273,9 @@ class IngestLedger:
         self.relpath = f"_state/ingested_files/{table.replace('/', '__')}-{digest}.json"
 
     def load(self) -> set[str]:
-        if not self.lake.file_exists(self.relpath):
+        if not self.lake.files.exists(self.relpath):
             return set()
-        return set(self.lake.read_json(self.relpath))
+        return set(self.lake.files.read_json(self.relpath))
 
     def new_files(self, files: list[InputFile]) -> list[InputFile]:
         seen = self.load()
@@ -283,4 +283,4 @@ class IngestLedger:
 
     def record(self, files: list[InputFile]) -> None:
         seen = self.load() | {f.fingerprint for f in files}
-        self.lake.write_json(self.relpath, sorted(seen))
+        self.lake.files.write_json(self.relpath, sorted(seen))

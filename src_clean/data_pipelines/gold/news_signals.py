@@ -37,11 +37,11 @@ import numpy as np
 import pandas as pd
 
 from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
+from src_clean.data_pipelines.silver.model_registry import model_id_for_spec
 from src_clean.lake import Lake
 from src_clean.tables import (
     CANONICAL_WINDOW,
     GOLD_SIGNALS,
-    SENTIMENT_MODELS,
     SILVER_FEATURES,
     SILVER_SENTIMENT,
     signals_table,
@@ -272,20 +272,6 @@ def build_news_signals(
         partitions=tuple(partitions),
         table=table,
     )
-
-
-def model_id_for_spec(lake: Lake, spec: str) -> str:
-    """The ``model_id`` that ``silver-sentiment --sentiment-model spec`` last scored with."""
-    registry = lake.read_json(SENTIMENT_MODELS) if lake.file_exists(SENTIMENT_MODELS) else {}
-    if spec not in registry:
-        raise ValueError(
-            f"no sentiment run recorded for --sentiment-model {spec!r} in {SENTIMENT_MODELS}; "
-            f"run silver-sentiment with it first (recorded: {sorted(registry)})"
-        )
-    entry = registry[spec]
-    if entry["fell_back_to_lexicon"]:
-        log.warning("%r fell back to the lexicon scorer: using %s", spec, entry["model_id"])
-    return str(entry["model_id"])
 
 
 def resolve_model_id(lake: Lake, model_id: str | None) -> str:

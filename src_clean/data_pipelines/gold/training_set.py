@@ -102,7 +102,7 @@ def build_training_set(
     table = labelled[[*identifiers, *market, *news, *targets]]
     target = training_table(variant)
     partitions = lake.replace_range(target, table, start, end).partitions
-    lake.write_json(
+    lake.files.write_json(
         feature_list(variant),
         feature_spec(market, news, targets, horizon_minutes, provenance, skip_news=skip_news),
     )

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
+from src_clean.data_pipelines.silver import model_registry
 from src_clean.data_pipelines.silver.sentiment.base import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
@@ -34,7 +35,7 @@ from src_clean.data_pipelines.silver.sentiment.loading import (
     load_scorer,
 )
 from src_clean.lake import Lake
-from src_clean.tables import BRONZE_NEWS, SENTIMENT_MODELS, SENTIMENT_SPEC, SILVER_SENTIMENT
+from src_clean.tables import BRONZE_NEWS, SENTIMENT_SPEC, SILVER_SENTIMENT
 
 SENTIMENT_COLUMNS = list(SENTIMENT_SPEC.column_names)
 
@@ -149,33 +150,22 @@ def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) 
 
 
 def load_recorded_scorer(lake: Lake, model: str, **options: Any) -> Scorer:
-    """``load_scorer(model, **options)``, noting in ``_models.json`` the model id it resolved to."""
+    """``load_scorer(model, **options)``, recording the model id it resolved to."""
     scorer = load_scorer(model, **options)
-    record_resolved_model(lake, model, scorer.model_id, fell_back_to_lexicon(model, scorer))
+    fell_back = fell_back_to_lexicon(model, scorer)
+    model_registry.record(lake, model_registry.ResolvedModel(model, scorer.model_id, fell_back))
     return scorer
 
 
 def recorded_model_id(lake: Lake, spec: str) -> str | None:
-    """The ``model_id`` ``spec`` last loaded as (``_models.json``); None if it fell back."""
-    entry = model_registry(lake).get(spec)
-    return None if entry is None or entry["fell_back_to_lexicon"] else str(entry["model_id"])
+    """The ``model_id`` ``spec`` last loaded as; None if never or if it fell back."""
+    entry = model_registry.lookup(lake, spec)
+    return None if entry is None or entry.fell_back_to_lexicon else entry.model_id
 
 
 def fell_back_to_lexicon(model: str, scorer: Scorer) -> bool:
     """A neural ``model`` was asked for but the lexicon scorer came back (``demo_fallback``)."""
     return model != LEXICON and scorer.model_id.startswith(f"{LEXICON}:")
-
-
-def model_registry(lake: Lake) -> dict[str, Any]:
-    """``_models.json``: each ``--sentiment-model`` spec and the ``model_id`` it resolved to."""
-    return lake.read_json(SENTIMENT_MODELS) if lake.file_exists(SENTIMENT_MODELS) else {}
-
-
-def record_resolved_model(lake: Lake, spec: str, model_id: str, fell_back: bool) -> None:
-    """Remember which ``model_id`` the spec resolved to, so gold can be given the same spec."""
-    registry = model_registry(lake)
-    registry[spec] = {"model_id": model_id, "fell_back_to_lexicon": fell_back}
-    lake.write_json(SENTIMENT_MODELS, registry)
 
 
 def store_scores(lake: Lake, rows: pd.DataFrame) -> None:
