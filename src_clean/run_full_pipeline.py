@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 from src_clean import tables
 from src_clean.defaults import DEFAULT_LAKE_ROOT, DEFAULT_SENTIMENT_MODEL, tracking_uri
 from src_clean.errors import USER_ERROR_EXIT, UserError
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.logging_setup import configure_logging
 from src_clean.orchestration.runner import run_stage
@@ -141,7 +142,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         )
     if cfg.until != "train":
         return _finish(cfg, stages, {})
-    summary = Lake(cfg.lake_root).files.read_json(tables.training_summary(params.variant))
+    summary = Lake(cfg.lake_root).files.read_json(params.feature_set.training_summary)
     return _finish(cfg, stages, summary, tracking_uri(cfg.lake_root, cfg.mlflow_tracking_uri))
 
 
@@ -168,7 +169,7 @@ def _finish(
         print(f"{name:<24} {seconds:7.1f} s  {line}")
     if summary:
         print(format_summary(summary))
-        path = tables.training_summary(summary.get("variant"))
+        path = FeatureSet.from_name(summary.get("variant")).training_summary
         print(f"\nSummary JSON: {cfg.lake_root}/{path}")
         print(f"MLflow:       {redact(tracking_uri)}")
         print("Open the UI:  make mlflow-ui   (then http://127.0.0.1:5000)")

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from src_clean import tables
 from src_clean.data_pipelines.silver import model_registry
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.sample_data import generate_sample_data
 
@@ -89,7 +90,7 @@ def test_every_task_succeeds_and_writes_its_table(first_run) -> None:
     for table in tables.LAYER_TABLES:
         assert lake.partitions(table), table
     assert lake.partitions(tables.GOLD_TRAINING)[-1] == dt.date(2024, 1, 10)
-    assert lake.files.read_json(tables.GOLD_FEATURE_LIST)["news_features"]
+    assert lake.files.read_json(FeatureSet().feature_list)["news_features"]
     sentiment = lake.read(tables.SILVER_SENTIMENT, columns=["model_id"])
     assert sentiment["model_id"].str.startswith("lexicon:").all()  # the trigger form's model
 
@@ -127,7 +128,7 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     settings_env = _settings_env(root, tmp_path / "lake")
     lake = Lake(tmp_path / "lake")
     canonical = _table(lake, tables.GOLD_TRAINING)
-    features = lake.files.read_json(tables.GOLD_FEATURE_LIST)
+    features = lake.files.read_json(FeatureSet().feature_list)
 
     summary = lake.files.read_json(tables.TRAINING_SUMMARY)
 
@@ -137,12 +138,13 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     skipped = {"score_sentiment", "gold_news"}
     assert {task for task, state in states.items() if state == "skipped"} == skipped
     assert all(states[task] == "success" for task in set(states) - skipped)
-    variant = tables.feature_variant(True, 60, 30)
-    market_only = lake.files.read_json(tables.feature_list(variant))
+    feature_set = FeatureSet(skip_news=True)
+    variant, variant_table = feature_set.name, feature_set.training_table
+    market_only = lake.files.read_json(feature_set.feature_list)
     assert market_only["skip_news"] is True and market_only["news_features"] == []
-    assert not any(c.startswith("news_") for c in lake.read(tables.training_table(variant)))
+    assert not any(c.startswith("news_") for c in lake.read(variant_table))
     pd.testing.assert_frame_equal(_table(lake, tables.GOLD_TRAINING), canonical)
-    assert lake.files.read_json(tables.GOLD_FEATURE_LIST) == features
+    assert lake.files.read_json(FeatureSet().feature_list) == features
     # the variant's summary is its own; the canonical report is untouched (#21)
     assert lake.files.read_json(tables.TRAINING_SUMMARY) == summary
     own = lake.files.read_json(f"reports/variants/{variant}/training_summary.json")
@@ -155,8 +157,12 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     # each Asset event names the table the task really wrote, with the run's dates
     events = _asset_events(run.run_id)
     assert events["gold_training"] == (
-        tables.training_table(variant),
-        {"table": tables.training_table(variant), "start": "2024-01-01", "end": "2024-01-10"},
+        variant_table,
+        {
+            "table": variant_table,
+            "start": "2024-01-01",
+            "end": "2024-01-10",
+        },
     )
     assert events["train"][0] == f"reports/variants/{variant}/training_summary.json"
     assert events["silver_market"][0] == tables.SILVER_FEATURES

@@ -20,15 +20,12 @@ from src_clean.cli import main as cli_main
 from src_clean.data_pipelines.gold.labels import add_labels
 from src_clean.data_pipelines.gold.news_signals import build_news_signals
 from src_clean.data_pipelines.gold.training_set import build_training_set, market_feature_columns
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.tables import (
     CANONICAL_WINDOW,
     GOLD_SIGNALS,
     GOLD_TRAINING,
-    feature_list,
-    feature_variant,
-    signals_table,
-    training_table,
 )
 from src_clean.time_convention import TARGET_PREFIX
 
@@ -124,8 +121,8 @@ def _gold_lake(path, *, truncate: bool = False, news: bool = True) -> Lake:
 
 def _training(horizon: int, skip_news: bool = False) -> tuple[str, str]:
     """(training table, feature list) of the 60-minute window's variant for ``horizon``."""
-    variant = feature_variant(skip_news, CANONICAL_WINDOW, horizon)
-    return training_table(variant), feature_list(variant)
+    feature_set = FeatureSet(skip_news, CANONICAL_WINDOW, horizon)
+    return feature_set.training_table, feature_set.feature_list
 
 
 def test_training_set_columns_and_feature_list(tmp_path) -> None:
@@ -195,7 +192,7 @@ def test_signals_built_with_different_windows_are_not_mixed(tmp_path) -> None:
     canonical = lake.read(GOLD_SIGNALS)
     build_news_signals(lake, window_minutes=90, start="2024-03-06")
     pd.testing.assert_frame_equal(lake.read(GOLD_SIGNALS), canonical)
-    assert set(lake.read(signals_table(90))["window_minutes"]) == {90}
+    assert set(lake.read(FeatureSet(window_minutes=90).signals_table)["window_minutes"]) == {90}
     with pytest.raises(ValueError, match=r"bars have no row in gold/variants/news-w90/signals"):
         build_training_set(lake, window_minutes=90)
     assert build_training_set(lake).rows == len(canonical)

@@ -23,8 +23,9 @@ from src_clean.data_pipelines.gold.news_signals import (
     compute_news_signals,
 )
 from src_clean.data_pipelines.silver.model_registry import ResolvedModel, record
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT, signals_table
+from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT
 
 BAR_TIME = "2024-03-04T10:00:00Z"  # decision time 10:01:00
 
@@ -182,7 +183,7 @@ def test_several_models_need_an_explicit_choice(tmp_path) -> None:
 
     report = build_news_signals(lake, model_id="model-b", window_minutes=240)
     assert not lake.partitions(GOLD_SIGNALS)  # another window never writes the canonical table
-    signals = lake.read(signals_table(240))
+    signals = lake.read(FeatureSet(window_minutes=240).signals_table)
     assert report.model_id == "model-b"
     assert set(signals["sentiment_model_id"]) == {"model-b"}
     only_b = lake.read(SILVER_SENTIMENT).query("model_id == 'model-b'")
@@ -205,7 +206,7 @@ def test_the_sentiment_spec_resolves_to_the_model_it_scored_with(tmp_path) -> No
 
 def test_partial_run_equals_full_run_and_reruns_are_idempotent(tmp_path) -> None:
     lake = _silver_lake(tmp_path)
-    W45 = signals_table(45)  # another window writes its own table
+    W45 = FeatureSet(window_minutes=45).signals_table  # another window writes its own table
     build_news_signals(lake, window_minutes=45, lag_minutes=2)
     full = lake.read(W45)
     assert set(full["window_minutes"]) == {45} and set(full["lag_minutes"]) == {2}
@@ -246,7 +247,7 @@ def test_cli_writes_signals(tmp_path, capsys) -> None:
     argv = ["gold-news", "--lake", lake.root, "--window", "30", "--half-life", "10"]
     assert cli_main(argv) == 0
     assert capsys.readouterr().out.startswith("gold/variants/news-w30/signals: bars=")
-    signals = lake.read(signals_table(30))
+    signals = lake.read(FeatureSet(window_minutes=30).signals_table)
     assert set(signals["half_life_minutes"]) == {10.0}
     assert signals["news_count"].gt(0).any()
 

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from src_clean import tables
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake, SchemaMismatchError
 from src_clean.tables import TableSpec
 from src_clean.time_convention import segment_ids, segment_starts
@@ -203,7 +204,7 @@ def test_specs_cover_every_layer_table_and_variants() -> None:
     assert [s.name for s in tables.all_specs()][: len(tables.LAYER_TABLES)] == list(
         tables.LAYER_TABLES
     )
-    variant = tables.training_table(tables.feature_variant(True, 60, 30))
+    variant = FeatureSet(skip_news=True).training_table
     assert variant == "gold/variants/market_only-w60-h30/training"
     assert tables.spec(variant).keys == tables.TRAINING_SPEC.keys
     assert tables.spec(tables.quarantine(tables.BRONZE_NEWS)).keys == (
@@ -214,8 +215,14 @@ def test_specs_cover_every_layer_table_and_variants() -> None:
     )
     with pytest.raises(KeyError, match="not a lake table"):
         tables.spec("silver/unknown")
-    assert tables.feature_variant(False, 60, 30) is None
-    assert tables.feature_variant(False, 30, 30) == "news-w30-h30"
+    assert FeatureSet(False, 60, 30).name is None
+    assert FeatureSet(False, 30, 30).name == "news-w30-h30"
+    for name in ("market_only-w60-h30", "news-w30-h15"):  # the one parser round-trips
+        assert FeatureSet.from_name(name).name == name
+    assert FeatureSet.from_name("canonical") == FeatureSet.from_name(None) == FeatureSet()
+    for bad in ("news-w60-h30", "market_only-w0-h30", "skip-w60-h30", "news-w60"):
+        with pytest.raises(ValueError, match="variant"):
+            FeatureSet.from_name(bad)
 
 
 def test_json_roundtrip_and_missing_table(tmp_path) -> None:

@@ -21,6 +21,7 @@ import pytest
 from src_clean import cli, tables
 from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.errors import UserError
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.lake_maintenance import maintain_table, present_tables
 from src_clean.lake_migrate import migrate_lake
@@ -83,8 +84,8 @@ def test_lake_maintain_cli_covers_every_table_and_gold_variants(
 ) -> None:
     lake = Lake(tmp_path)
     gold = frame([1, 2], "2024-01-02").rename(columns={"t": "time"}).assign(instrument="X")
-    variant = tables.training_table("market_only-w60-h30")
-    signals = tables.signals_table(30)  # another news window's signals (#21)
+    variant = FeatureSet.from_name("market_only-w60-h30").training_table
+    signals = FeatureSet(window_minutes=30).signals_table  # another news window's signals (#21)
     lake.replace_range(tables.GOLD_TRAINING, gold)
     lake.replace_range(variant, gold)
     lake.replace_range(signals, gold.drop(columns="instrument"))

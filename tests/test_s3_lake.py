@@ -24,6 +24,7 @@ from src_clean.data_pipelines.gold.training_set import build_training_set
 from src_clean.data_pipelines.silver.market_features import build_market_features
 from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
 from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.sample_data import generate_sample_data
 from src_clean.tables import TableSpec
@@ -222,8 +223,8 @@ def test_every_layer_runs_on_s3_and_matches_a_local_lake(
     assert len(on_s3) > 1000
     assert on_s3.filter(like="news_").notna().any().any()
     pd.testing.assert_frame_equal(on_s3, local)
-    spec = s3_lake.files.read_json(tables.GOLD_FEATURE_LIST)
-    assert spec == local_lake.files.read_json(tables.GOLD_FEATURE_LIST)
+    spec = s3_lake.files.read_json(FeatureSet().feature_list)
+    assert spec == local_lake.files.read_json(FeatureSet().feature_list)
     assert spec["sentiment_model_id"] == lexicon.model_id
     news = s3_lake.read(tables.BRONZE_NEWS)
     assert news["source_file"].str.startswith(f"s3://{bucket}/raw/news/jsonl/").all()

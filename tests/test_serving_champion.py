@@ -25,6 +25,7 @@ from serving_support import API_KEY, AUTH, live_server, wait_ready
 from serving_support import settings as serve_settings
 
 from src_clean import tables
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.serving.app import create_app
 from src_clean.training.train import train
@@ -131,12 +132,13 @@ def test_a_new_champion_is_served_without_restart(server, store) -> None:
 def test_gold_from_another_sentiment_model_is_refused(server, store) -> None:
     _, client = server
     lake, _ = store
-    doc = lake.files.read_json(tables.GOLD_FEATURE_LIST)
-    lake.files.write_json(tables.GOLD_FEATURE_LIST, doc | {"sentiment_model_id": "other/model@abc"})
+    path = FeatureSet().feature_list
+    doc = lake.files.read_json(path)
+    lake.files.write_json(path, doc | {"sentiment_model_id": "other/model@abc"})
     try:
         response = client.get("/api/v1/signal/latest", headers=AUTH)
     finally:
-        lake.files.write_json(tables.GOLD_FEATURE_LIST, doc)
+        lake.files.write_json(path, doc)
     assert response.status_code == 409
     assert "other/model@abc" in response.json()["detail"]
     assert client.get("/api/v1/signal/latest", headers=AUTH).status_code == 200

@@ -18,6 +18,7 @@ import mlflow.xgboost
 import pytest
 
 from src_clean import tables
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.training.config import TrainConfig
 from src_clean.training.train import train
@@ -332,7 +333,7 @@ def test_mlflow_information_is_never_an_error(tmp_path, capfd, caplog) -> None:
 def test_market_only_variant_never_touches_the_canonical_model(tmp_path, empty_store) -> None:
     lake = Lake(tmp_path)
     uri = new_store(empty_store, tmp_path)
-    variant = tables.feature_variant(skip_news=True, window=60, horizon=HORIZON)
+    variant = FeatureSet(skip_news=True, horizon_minutes=HORIZON).name
     frame = synthetic_gold(effect=3.0, days=8, horizon=HORIZON)
     write_gold(lake, frame, variant=variant, skip_news=True, horizon=HORIZON)
     summary = train(lake, fast_config(uri, variant=variant))

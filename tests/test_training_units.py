@@ -14,11 +14,13 @@ import pytest
 from scipy.stats import spearmanr
 
 from src_clean import tables
+from src_clean.data_pipelines.gold.feature_list import FeatureSpec, read_feature_list
 from src_clean.errors import UserError
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.training import metrics
 from src_clean.training.baselines import compute_baselines, majority_direction
-from src_clean.training.config import FeatureSpec, TrainConfig
+from src_clean.training.config import TrainConfig
 from src_clean.training.metrics import Forecast
 from src_clean.training.splits import chronological_split
 from src_clean.training.tracking import (
@@ -31,7 +33,6 @@ from src_clean.training.train import (
     WITH_NEWS,
     add_arguments,
     check_variant,
-    load_feature_spec,
     read_gold,
     run_experiment,
 )
@@ -81,9 +82,9 @@ def feature_doc(skip_news: bool = False, horizon: int = HORIZON, window: int | N
 
 def write_gold(lake: Lake, frame: pd.DataFrame, variant: str | None = None, **doc) -> int:
     """Replace a gold training table and write its ``_features.json``; the new Delta version."""
-    table = tables.training_table(variant)
+    table = FeatureSet.from_name(variant).training_table
     lake.replace_range(table, frame)
-    lake.files.write_json(tables.feature_list(variant), feature_doc(**doc))
+    lake.files.write_json(FeatureSet.from_name(variant).feature_list, feature_doc(**doc))
     return lake.version(table)
 
 
@@ -298,7 +299,7 @@ def test_training_frame_drops_unlabelled_rows_and_is_sorted(tmp_path) -> None:
     lake = Lake(tmp_path)
     frame = synthetic_gold(1.0, days=3)
     version = write_gold(lake, frame.sample(frac=1.0, random_state=0))
-    spec = load_feature_spec(lake)
+    spec = read_feature_list(lake, FeatureSet())
     snapshot = read_gold(lake, spec, TrainConfig(start=dt.date(2024, 3, 5)))
     loaded = snapshot.frame
     assert loaded["time"].is_monotonic_increasing
@@ -313,12 +314,12 @@ def test_training_frame_drops_unlabelled_rows_and_is_sorted(tmp_path) -> None:
 def test_missing_table_range_or_version_is_a_user_error(tmp_path) -> None:
     lake = Lake(tmp_path)
     with pytest.raises(UserError, match="has no table gold/training. Fix: check --lake"):
-        load_feature_spec(lake)
+        read_feature_list(lake, FeatureSet())
     version = write_gold(lake, synthetic_gold(1.0, days=2))
-    spec = load_feature_spec(lake)
-    (tmp_path / tables.GOLD_FEATURE_LIST).unlink()
+    spec = read_feature_list(lake, FeatureSet())
+    (tmp_path / FeatureSet().feature_list).unlink()
     with pytest.raises(UserError, match="has no gold/training/_features.json. Fix: check"):
-        load_feature_spec(lake)
+        read_feature_list(lake, FeatureSet())
     with pytest.raises(UserError, match=f"no version {version + 1} .latest is {version}"):
         read_gold(lake, spec, TrainConfig(gold_version=version + 1))
     with pytest.raises(UserError, match=f"no labelled rows in gold/training@v{version} for 2025"):
@@ -328,7 +329,8 @@ def test_missing_table_range_or_version_is_a_user_error(tmp_path) -> None:
     evolved.evolve(tables.GOLD_TRAINING, {"news_count": pa.float64()})
     write_gold(evolved, synthetic_gold(1.0, days=2))
     with pytest.raises(UserError, match=rf"@v{before} has no columns \['news_count'\]"):
-        read_gold(evolved, load_feature_spec(evolved), TrainConfig(gold_version=before))
+        spec = read_feature_list(evolved, FeatureSet())
+        read_gold(evolved, spec, TrainConfig(gold_version=before))
     write_gold(lake, synthetic_gold(1.0, days=2, seed=4))  # replaces every file of `version`
     lake.delta_table(tables.GOLD_TRAINING).vacuum(
         retention_hours=0, enforce_retention_duration=False, dry_run=False
@@ -342,21 +344,21 @@ def test_missing_table_range_or_version_is_a_user_error(tmp_path) -> None:
 
 def test_variant_must_match_the_tables_feature_spec() -> None:
     canonical = FeatureSpec.from_json(feature_doc(horizon=30))
-    check_variant(canonical, None, "gold/training")
+    check_variant(canonical, FeatureSet.from_name(None))
     market_only = FeatureSpec.from_json(feature_doc(skip_news=True, horizon=30))
-    check_variant(market_only, "market_only-w60-h30", "t")
+    check_variant(market_only, FeatureSet.from_name("market_only-w60-h30"))
     with pytest.raises(UserError, match="skip_news=True.*Fix: train with --variant market_only"):
-        check_variant(market_only, None, "gold/training")  # never the canonical challenger
+        check_variant(market_only, FeatureSet.from_name(None))  # never the canonical challenger
     short = FeatureSpec.from_json(feature_doc(horizon=5))
-    check_variant(short, "news-w60-h5", "t")
+    check_variant(short, FeatureSet.from_name("news-w60-h5"))
     with pytest.raises(UserError, match="horizon=5, not variant canonical"):
-        check_variant(short, None, "gold/training")
-    with pytest.raises(UserError, match="Fix: train without --variant"):
-        check_variant(canonical, "news-w60-h30", "t")
+        check_variant(short, FeatureSet.from_name(None))
+    with pytest.raises(UserError, match="canonical feature set. Fix: train without --variant"):
+        FeatureSet.from_name("news-w60-h30")
     windowless = FeatureSpec.from_json(feature_doc(skip_news=True, horizon=30, window=None))
-    check_variant(windowless, "market_only-w60-h30", "t")
+    check_variant(windowless, FeatureSet.from_name("market_only-w60-h30"))
     with pytest.raises(UserError, match="not variant canonical. Fix: train the market-only"):
-        check_variant(windowless, None, "gold/training")
+        check_variant(windowless, FeatureSet.from_name(None))
 
 
 def test_variant_reads_its_own_table_and_registers_its_own_name(tmp_path) -> None:
@@ -366,7 +368,7 @@ def test_variant_reads_its_own_table_and_registers_its_own_name(tmp_path) -> Non
     assert config.model_name == "sp500-news-xgb-news-w60-h5"
     assert TrainConfig().model_name == "sp500-news-xgb"
     table = "gold/variants/news-w60-h5/training"
-    snapshot = read_gold(lake, load_feature_spec(lake, "news-w60-h5"), config)
+    snapshot = read_gold(lake, read_feature_list(lake, FeatureSet.from_name("news-w60-h5")), config)
     assert snapshot.table == table and len(snapshot.frame) == 2 * (390 - HORIZON)
     assert not lake.exists(tables.GOLD_TRAINING)
 

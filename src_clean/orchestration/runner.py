@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from unittest import mock
 
-from src_clean import tables
 from src_clean.errors import USER_ERROR_EXIT, UserError
+from src_clean.feature_set import FeatureSet
 from src_clean.redact import redact
 
 log = logging.getLogger(__name__)
@@ -58,5 +58,5 @@ def champion_decision(lake_root: str, variant: str | None = None) -> dict[str, A
     """The champion decision that the last ``train`` of ``variant`` wrote to its summary."""
     from src_clean.lake import Lake
 
-    summary = Lake(lake_root).files.read_json(tables.training_summary(variant))
+    summary = Lake(lake_root).files.read_json(FeatureSet.from_name(variant).training_summary)
     return {"mlflow_run_id": summary.get("mlflow_run_id"), **summary["champion_decision"]}

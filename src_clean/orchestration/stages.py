@@ -276,7 +276,7 @@ STAGES: dict[str, Stage] = {
             "time over the trailing `window` minutes; skipped with `skip_news`. Another "
             "window writes its own table, `gold/variants/news-w<window>/signals`.",
             news=True,
-            route=lambda ctx: (tables.signals_table(ctx.params.window),),
+            route=lambda ctx: (ctx.params.feature_set.signals_table,),
         ),
         Stage(
             "gold_training",
@@ -289,7 +289,7 @@ STAGES: dict[str, Stage] = {
             "Join features, news signals and forward labels (`target_*`) for the interval. "
             "`skip_news`, another window or horizon write their own training set, "
             "`gold/variants/<variant>/training`, never the canonical one.",
-            route=lambda ctx: (tables.training_table(ctx.params.variant),),
+            route=lambda ctx: (ctx.params.feature_set.training_table,),
         ),
         Stage(
             "train",
@@ -303,7 +303,7 @@ STAGES: dict[str, Stage] = {
             "MLflow and move the champion alias only when the new model is better. A variant "
             "trains with `--variant`, registers under its own name and writes its summary to "
             "`reports/variants/<variant>/`.",
-            route=lambda ctx: (tables.training_summary(ctx.params.variant),),
+            route=lambda ctx: (ctx.params.feature_set.training_summary,),
         ),
     )
 }

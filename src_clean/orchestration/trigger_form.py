@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from src_clean import tables
+from src_clean.feature_set import FeatureSet
 
 # The trigger form's bounds: a window or horizon beyond a trading day is a typo.
 MAX_WINDOW_MINUTES = 1440
@@ -65,6 +66,11 @@ class RunParams:
             )
 
     @property
+    def feature_set(self) -> FeatureSet:
+        """The feature set this run builds."""
+        return FeatureSet(self.skip_news, self.window, self.prediction_horizon)
+
+    @property
     def variant(self) -> str | None:
         """The feature variant this run builds (None: the canonical training set)."""
-        return tables.feature_variant(self.skip_news, self.window, self.prediction_horizon)
+        return self.feature_set.name

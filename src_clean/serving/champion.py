@@ -6,7 +6,8 @@ swapped in whole. The service calls it on a short interval, so a promotion by ``
 is served without a restart; a registry outage keeps the loaded model serving.
 
 The model's inputs are its logged signature (``train`` logs the feature columns, as
-float64); its horizon and sentiment model come from its training run's params. A signal
+float64); its horizon is its feature set's (``FeatureSet``, named by the version's
+``variant`` tag) and its sentiment model comes from its training run's params. A signal
 is refused (``SignalUnavailable``) rather than computed on inputs the model was not
 trained on: a gold table built with another sentiment model, or missing a feature.
 """
@@ -25,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from src_clean import tables
+from src_clean.data_pipelines.gold.feature_list import read_feature_list
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.redact import redact
 from src_clean.time_convention import decision_time
@@ -100,7 +103,7 @@ class ChampionTracker:
                 self.last_error = None
                 return False
             try:
-                self.champion = self._load(client, str(version.version), version.run_id)
+                self.champion = self._load(client, version)
             except Exception as exc:
                 self.last_error = redact(f"cannot load {self.name} v{version.version}: {exc}")
                 log.warning("champion load failed: %s", self.last_error)
@@ -109,12 +112,14 @@ class ChampionTracker:
             log.info("champion %s v%s loaded", self.name, version.version)
             return True
 
-    def _load(self, client: Any, version: str, run_id: str) -> Champion:
-        """Load ``version`` through this tracker's store only: mlflow's global tracking URI
-        (the environment, else ``./mlflow.db``) is never consulted or created."""
+    def _load(self, client: Any, registered: Any) -> Champion:
+        """Load a registered model version through this tracker's store only: mlflow's
+        global tracking URI (the environment, else ``./mlflow.db``) is never consulted or
+        created. Its horizon is its feature set's (the version's ``variant`` tag)."""
         import mlflow.artifacts
         import mlflow.pyfunc
 
+        version, run_id = str(registered.version), registered.run_id
         with tempfile.TemporaryDirectory(prefix="sp500-champion-") as folder:
             # the storage location itself: a models:/ URI would resolve in the global store
             local = mlflow.artifacts.download_artifacts(
@@ -130,14 +135,14 @@ class ChampionTracker:
         run = client.get_run(run_id)
         parent = run.data.tags.get("mlflow.parentRunId")
         params = client.get_run(parent).data.params if parent else run.data.params
-        horizon = _param(params, "horizon_minutes")
+        feature_set = FeatureSet.from_name(registered.tags.get("variant"))
         return Champion(
             name=self.name,
             version=version,
             run_id=run_id,
             model=model,
             features=list(schema.input_names()),
-            horizon_minutes=int(horizon) if horizon else None,
+            horizon_minutes=feature_set.horizon_minutes,
             sentiment_model_id=_param(params, "sentiment_model_id"),
             loaded_at=dt.datetime.now(dt.UTC),
         )
@@ -186,9 +191,10 @@ class ChampionTracker:
         }
 
     def _gold_sentiment_model(self) -> str | None:
-        if not self.lake.files.exists(tables.GOLD_FEATURE_LIST):
-            raise SignalUnavailableError(f"no {tables.GOLD_FEATURE_LIST} in the lake yet")
-        return self.lake.files.read_json(tables.GOLD_FEATURE_LIST).get("sentiment_model_id")
+        canonical = FeatureSet()
+        if not self.lake.files.exists(canonical.feature_list):
+            raise SignalUnavailableError(f"no {canonical.feature_list} in the lake yet")
+        return read_feature_list(self.lake, canonical).sentiment_model_id
 
     def _latest_bar(self, features: list[str]) -> pd.Series:
         """The newest row of gold (its last date partition), with ``features`` present."""

@@ -4,12 +4,12 @@ written by the gold layer (``FeatureSpec``)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from src_clean.defaults import DEFAULT_REGISTERED_MODEL
 from src_clean.errors import UserError
+from src_clean.feature_set import FeatureSet
 from src_clean.redact import redact
 
 DEFAULT_EXPERIMENT = "sp500-news-signals"
@@ -19,8 +19,8 @@ DEFAULT_EXPERIMENT = "sp500-news-signals"
 class TrainConfig:
     """Every setting of a run; logged as MLflow params (the tracking URI redacted).
 
-    ``variant`` names a non-canonical feature set (``tables.feature_variant``): the run reads
-    ``tables.training_table(variant)`` and registers under ``<registered_model>-<variant>``.
+    ``variant`` names a non-canonical feature set (``FeatureSet.name``): the run reads its
+    training table and registers under ``<registered_model>-<variant>``.
     ``gold_version`` pins the Delta version of that table (time travel); None reads the latest.
     """
 
@@ -73,13 +73,14 @@ class TrainConfig:
                 raise UserError(problem, fix)
 
     @property
+    def feature_set(self) -> FeatureSet:
+        """The feature set ``variant`` names (the canonical one without a variant)."""
+        return FeatureSet.from_name(self.variant)
+
+    @property
     def model_name(self) -> str:
         """Registered-model name: the canonical name, or ``<name>-<variant>`` for a variant."""
-        return (
-            self.registered_model
-            if self.variant is None
-            else f"{self.registered_model}-{self.variant}"
-        )
+        return self.feature_set.registered_model(self.registered_model)
 
     def embargo(self, horizon_minutes: int) -> int:
         """Embargo in minutes between split parts: at least the label horizon."""
@@ -103,54 +104,3 @@ class TrainConfig:
     def to_params(self) -> dict[str, Any]:
         """The settings as MLflow params: credentials in the tracking URI are masked."""
         return asdict(self) | {"tracking_uri": redact(self.tracking_uri)}
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """The gold layer's ``_features.json``: feature names, targets, horizon and news settings."""
-
-    market_features: tuple[str, ...]
-    news_features: tuple[str, ...]
-    targets: tuple[str, ...]
-    horizon_minutes: int
-    window_minutes: int | None
-    sentiment_model_id: str | None
-    skip_news: bool
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> FeatureSpec:
-        spec = cls(
-            market_features=tuple(doc["market_features"]),
-            news_features=tuple(doc.get("news_features") or ()),
-            targets=tuple(doc["targets"]),
-            horizon_minutes=int(doc["horizon_minutes"]),
-            window_minutes=doc.get("window_minutes"),
-            sentiment_model_id=doc.get("sentiment_model_id"),
-            skip_news=bool(doc.get("skip_news", False)),
-        )
-        missing = {spec.return_target, spec.direction_target} - set(spec.targets)
-        if missing:
-            raise ValueError(f"_features.json lists no target(s) {sorted(missing)}")
-        return spec
-
-    @property
-    def has_news(self) -> bool:
-        return bool(self.news_features) and not self.skip_news
-
-    @property
-    def all_features(self) -> list[str]:
-        news = list(self.news_features) if self.has_news else []
-        return [*self.market_features, *news]
-
-    @property
-    def return_target(self) -> str:
-        return f"target_return_{self.horizon_minutes}m"
-
-    @property
-    def direction_target(self) -> str:
-        return f"target_direction_{self.horizon_minutes}m"
-
-    @property
-    def feature_list_hash(self) -> str:
-        """sha256 of the sorted feature names: identifies the model's input contract."""
-        return hashlib.sha256("\n".join(sorted(self.all_features)).encode()).hexdigest()

@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 REMOTE_SCHEMES = ("http://", "https://", "databricks")
-CANONICAL = "canonical"
 # the environment Airflow gives a task (ops passes it on to containers) -> run tag
 AIRFLOW_TAGS = {
     "AIRFLOW_CTX_DAG_ID": "airflow.dag_id",
@@ -228,7 +227,7 @@ def lineage_tags(outcome: Outcome, snapshot: GoldSnapshot) -> dict[str, str]:
     """Tags of every run of a training: data snapshot, feature set, Airflow run, code."""
     spec = outcome.spec
     tags = {
-        "variant": outcome.config.variant or CANONICAL,
+        "variant": outcome.config.feature_set.label,
         "gold.table": snapshot.table,
         "gold.table_uri": redact(snapshot.uri),
         "gold.version": str(snapshot.version),
@@ -468,7 +467,7 @@ def version_description(
             f"- features: {'with news' if spec.has_news else 'market only'}, horizon "
             f"{spec.horizon_minutes} min, window {spec.window_minutes} min, sentiment model "
             f"{spec.sentiment_model_id or 'none'}",
-            f"- variant: {outcome.config.variant or CANONICAL}; training run {run_id}",
+            f"- variant: {outcome.config.feature_set.label}; training run {run_id}",
         ]
     )
 
@@ -559,7 +558,7 @@ def track(outcome: Outcome, snapshot: GoldSnapshot, lake: Lake, uri: str) -> Tra
     tags = lineage_tags(outcome, snapshot)
     dataset = training_dataset(snapshot)
     registered = _registered_feature_set(outcome)
-    name = run_name(outcome, snapshot, f"train {outcome.config.variant or CANONICAL}")
+    name = run_name(outcome, snapshot, f"train {outcome.config.feature_set.label}")
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=name, tags=tags, description=verdict(outcome)
     ) as parent:

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from src_clean import tables
 from src_clean.cli_args import add_date_range, add_lake_argument
+from src_clean.data_pipelines.gold.feature_list import FeatureSpec, read_feature_list
 from src_clean.errors import UserError
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.training.baselines import compute_baselines
-from src_clean.training.config import FeatureSpec, TrainConfig
+from src_clean.training.config import TrainConfig
 from src_clean.training.metrics import (
     METRICS,
     Forecast,
@@ -111,45 +112,35 @@ class GoldSnapshot:
         return f"{self.table}@v{self.version}"
 
 
-def load_feature_spec(lake: Lake, variant: str | None = None) -> FeatureSpec:
-    """The feature list that gold-training wrote beside the variant's training table."""
-    path, table = tables.feature_list(variant), tables.training_table(variant)
-    if not lake.files.exists(path):
-        missing = path if lake.exists(table) else f"table {table}"
-        raise UserError(
-            f"the lake {lake.root} has no {missing}",
-            "check --lake, or run gold-training (with the --skip-news/--window/"
-            "--prediction-horizon of the variant) first",
-        )
-    return FeatureSpec.from_json(lake.files.read_json(path))
-
-
-def check_variant(spec: FeatureSpec, variant: str | None, table: str) -> None:
-    """Refuse a table whose feature spec is not the one ``variant`` names.
+def check_variant(spec: FeatureSpec, feature_set: FeatureSet) -> None:
+    """Refuse a table whose feature spec is not ``feature_set``.
 
     The canonical model only ever trains on the canonical spec, so a market-only or
     other-horizon table never becomes its challenger nor is compared with its champion.
     (A market-only spec that recorded no window can only be checked for not being canonical.)
     """
-    if spec.window_minutes is None:  # only "not canonical" can be checked
-        if variant is not None and not spec.has_news:
+    table = feature_set.training_table
+    found = spec.feature_set
+    if found is None:  # only "not canonical" can be checked
+        if not feature_set.is_canonical and not spec.has_news:
             return
         fix = (
             f"train the market-only variant (--variant market_only-w<window>-h"
             f"{spec.horizon_minutes}) or rebuild {table} with gold-training without --skip-news"
         )
     else:
-        expected = tables.feature_variant(
-            not spec.has_news, spec.window_minutes, spec.horizon_minutes
-        )
-        if expected == variant:
+        if found == feature_set:
             return
-        fix = "train without --variant" if expected is None else f"train with --variant {expected}"
+        fix = (
+            "train without --variant"
+            if found.is_canonical
+            else f"train with --variant {found.name}"
+        )
     described = (
         f"skip_news={not spec.has_news} window={spec.window_minutes} horizon={spec.horizon_minutes}"
     )
     raise UserError(
-        f"{table} holds the feature set {described}, not variant {variant or 'canonical'}", fix
+        f"{table} holds the feature set {described}, not variant {feature_set.label}", fix
     )
 
 
@@ -157,7 +148,7 @@ def read_gold(lake: Lake, spec: FeatureSpec, config: TrainConfig) -> GoldSnapsho
     """Time-sorted gold rows in ``[start, end]`` with a known return target, read at one
     Delta version: ``config.gold_version``, else the latest (fixed before reading, so the
     recorded version is the one read even while gold-training writes)."""
-    table = tables.training_table(config.variant)
+    table = config.feature_set.training_table
     latest = lake.version(table)
     if latest is None:
         raise UserError(
@@ -175,7 +166,7 @@ def read_gold(lake: Lake, spec: FeatureSpec, config: TrainConfig) -> GoldSnapsho
     if missing:
         raise UserError(
             f"{table}@v{version} has no columns {missing}, which "
-            f"{tables.feature_list(config.variant)} lists (the feature set changed since)",
+            f"{config.feature_set.feature_list} lists (the feature set changed since)",
             "train on a version built with the current feature list, or rerun gold-training",
         )
     try:
@@ -295,16 +286,15 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
     """Train, evaluate, track and register; write and return the training summary."""
     from src_clean.training import tracking
 
-    table = tables.training_table(config.variant)
-    spec = load_feature_spec(lake, config.variant)
-    check_variant(spec, config.variant, table)
+    spec = read_feature_list(lake, config.feature_set)
+    check_variant(spec, config.feature_set)
     snapshot = read_gold(lake, spec, config)
     outcome = run_experiment(snapshot.frame, spec, config)
     with tracking.session(config, lake) as uri:
         run = tracking.track(outcome, snapshot, lake, uri)
         summary = build_summary(outcome, snapshot, run.to_summary())
         tracking.log_summary(run, summary)
-    lake.files.write_json(tables.training_summary(config.variant), summary)
+    lake.files.write_json(config.feature_set.training_summary, summary)
     return summary
 
 

@@ -38,13 +38,13 @@ import pandas as pd
 
 from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.data_pipelines.silver.model_registry import model_id_for_spec
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.tables import (
     CANONICAL_WINDOW,
     GOLD_SIGNALS,
     SILVER_FEATURES,
     SILVER_SENTIMENT,
-    signals_table,
 )
 from src_clean.time_convention import BAR
 
@@ -262,7 +262,7 @@ def build_news_signals(
         lag_minutes=np.int64(lag_minutes),
         half_life_minutes=float(half_life_minutes),
     )
-    table = signals_table(window_minutes)
+    table = FeatureSet(window_minutes=window_minutes).signals_table
     partitions = lake.replace_range(table, signals, start, end).partitions
     return NewsSignalsReport(
         model_id=model,

@@ -24,8 +24,10 @@ from typing import Any
 import pandas as pd
 
 from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
+from src_clean.data_pipelines.gold.feature_list import FeatureSpec, write_feature_list
 from src_clean.data_pipelines.gold.labels import add_labels, target_columns
 from src_clean.data_pipelines.gold.news_signals import NEWS_PREFIX, PROVENANCE_COLUMNS
+from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.tables import (
     CANONICAL_HORIZON,
@@ -33,10 +35,6 @@ from src_clean.tables import (
     GOLD_SIGNALS,
     GOLD_TRAINING,
     SILVER_FEATURES,
-    feature_list,
-    feature_variant,
-    signals_table,
-    training_table,
 )
 from src_clean.time_convention import TARGET_PREFIX
 
@@ -84,7 +82,7 @@ def build_training_set(
     The canonical feature spec writes ``gold/training``; ``skip_news``, another window or
     horizon write their own variant (``tables.training_table``), never the canonical one.
     """
-    variant = feature_variant(skip_news, window_minutes, horizon_minutes)
+    feature_set = FeatureSet(skip_news, window_minutes, horizon_minutes)
     features = _read_features(lake, start, end)
     market = market_feature_columns(features)
     labelled = _within(add_labels(features, horizon_minutes), start, end)
@@ -92,7 +90,7 @@ def build_training_set(
         news: list[str] = []
         provenance: dict[str, Any] = dict.fromkeys(PROVENANCE_COLUMNS)
     else:
-        source = signals_table(window_minutes)
+        source = feature_set.signals_table
         signals = lake.read(source, start, end)
         news = sorted(c for c in signals.columns if c.startswith(NEWS_PREFIX))
         provenance = _provenance(signals, source)
@@ -100,12 +98,20 @@ def build_training_set(
     targets = list(target_columns(horizon_minutes))
     identifiers = [c for c in ("time", "instrument") if c in labelled.columns]
     table = labelled[[*identifiers, *market, *news, *targets]]
-    target = training_table(variant)
+    target = feature_set.training_table
     partitions = lake.replace_range(target, table, start, end).partitions
-    lake.files.write_json(
-        feature_list(variant),
-        feature_spec(market, news, targets, horizon_minutes, provenance, skip_news=skip_news),
+    spec = FeatureSpec(
+        market_features=tuple(market),
+        news_features=tuple(news),
+        targets=tuple(targets),
+        horizon_minutes=horizon_minutes,
+        window_minutes=provenance["window_minutes"],
+        sentiment_model_id=provenance["sentiment_model_id"],
+        skip_news=skip_news,
+        news_lag_minutes=provenance["lag_minutes"],
+        news_half_life_minutes=provenance["half_life_minutes"],
     )
+    write_feature_list(lake, feature_set, spec)
     return TrainingSetReport(
         rows=len(table),
         labelled_rows=int(table[targets[0]].notna().sum()),
@@ -115,29 +121,6 @@ def build_training_set(
         partitions=tuple(partitions),
         table=target,
     )
-
-
-def feature_spec(
-    market: list[str],
-    news: list[str],
-    targets: list[str],
-    horizon_minutes: int,
-    provenance: dict[str, Any],
-    *,
-    skip_news: bool,
-) -> dict[str, Any]:
-    """Contents of ``_features.json`` (sorted, deterministic lists)."""
-    return {
-        "market_features": sorted(market),
-        "news_features": sorted(news),
-        "targets": sorted(targets),
-        "horizon_minutes": horizon_minutes,
-        "window_minutes": provenance["window_minutes"],
-        "news_lag_minutes": provenance["lag_minutes"],
-        "news_half_life_minutes": provenance["half_life_minutes"],
-        "sentiment_model_id": provenance["sentiment_model_id"],
-        "skip_news": skip_news,
-    }
 
 
 def _read_features(
@@ -218,7 +201,8 @@ def main(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     require_tables(lake, SILVER_FEATURES, produced_by="silver-market")
     if not args.skip_news:
-        require_tables(lake, signals_table(args.window), produced_by="gold-news")
+        signals = FeatureSet(window_minutes=args.window).signals_table
+        require_tables(lake, signals, produced_by="gold-news")
     report = build_training_set(
         lake,
         horizon_minutes=args.prediction_horizon,
