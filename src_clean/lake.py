@@ -363,15 +363,6 @@ class Lake:
                 days.add(day)
         return actions, rows, days
 
-    def delete_range(
-        self,
-        table: str | TableSpec,
-        start: dt.date | str | None = None,
-        end: dt.date | str | None = None,
-    ) -> ReplaceResult:
-        """Empty the partitions ``start..end`` (a ``replace_range`` with no rows)."""
-        return self.replace_range(table, lambda: [], start, end)
-
     def rebuild(self, table: str | TableSpec, df: pd.DataFrame) -> int:
         """Overwrite the whole table with ``df`` under a new schema (the spec's, else the
         frame's): the explicit step for dropping or retyping columns. Earlier versions

@@ -18,7 +18,7 @@ import pytest
 from src_clean import aws, tables
 from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.data_pipelines.bronze.news import ingest_news
-from src_clean.data_pipelines.bronze.sources import list_input_files, read_bytes
+from src_clean.data_pipelines.bronze.sources import list_input_files, read_input
 from src_clean.data_pipelines.gold.news_signals import build_news_signals
 from src_clean.data_pipelines.gold.training_set import build_training_set
 from src_clean.data_pipelines.silver.market_features import build_market_features
@@ -141,7 +141,7 @@ def test_lake_partitions_round_trip_on_s3(aws_env: local_aws.LocalAws) -> None:
     assert "lake/t/_delta_log/00000000000000000003.json" in keys
     assert any(k.startswith("lake/t/date=2024-01-02/") for k in keys)
 
-    lake.delete_range(SPEC, "2024-01-02", "2024-01-02")
+    lake.replace_range(SPEC, lambda: [], "2024-01-02", "2024-01-02")
     assert lake.partitions(SPEC) == [dt.date(2024, 1, 3)]
 
 
@@ -187,7 +187,7 @@ def test_raw_files_are_listed_and_read_from_an_s3_prefix(aws_env: local_aws.Loca
         f"s3://{bucket}/raw/text/sub/b.jsonl",
     ]
     assert all(f.mtime_ns > 0 and f.size > 0 for f in files)
-    assert [read_bytes(f) for f in files] == [line.encode(), line.encode()]
+    assert [read_input(f).data for f in files] == [line.encode(), line.encode()]
     with pytest.raises(FileNotFoundError):
         list_input_files(f"s3://{bucket}/raw/missing/", (".jsonl",))
 

@@ -218,7 +218,7 @@ def test_incremental_day_equals_full_recompute(lake: Lake, day: str) -> None:
     build_market_features(lake)
     full = lake.read(SILVER_FEATURES, day, day)
     for stored in lake.partitions(SILVER_FEATURES):
-        lake.delete_range(SILVER_FEATURES, stored, stored)
+        lake.replace_range(SILVER_FEATURES, lambda: [], stored, stored)
     report = build_market_features(lake, dt.date.fromisoformat(day), dt.date.fromisoformat(day))
     assert report.days == 1 and report.rows == len(full)
     assert [str(d) for d in lake.partitions(SILVER_FEATURES)] == [day]
@@ -240,7 +240,7 @@ def test_rerun_is_idempotent_and_drops_orphans(lake: Lake) -> None:
     first = lake.read(SILVER_FEATURES)
     build_market_features(lake)
     pd.testing.assert_frame_equal(lake.read(SILVER_FEATURES), first, check_exact=True)
-    lake.delete_range(BRONZE_CANDLES, "2024-01-09", "2024-01-09")
+    lake.replace_range(BRONZE_CANDLES, lambda: [], "2024-01-09", "2024-01-09")
     report = build_market_features(lake, start=dt.date(2024, 1, 8))
     assert report.days == 1
     assert dt.date(2024, 1, 9) not in lake.partitions(SILVER_FEATURES)

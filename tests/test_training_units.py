@@ -21,6 +21,7 @@ from src_clean.lake import Lake
 from src_clean.training import metrics
 from src_clean.training.baselines import compute_baselines, majority_direction
 from src_clean.training.config import TrainConfig
+from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
 from src_clean.training.metrics import Forecast
 from src_clean.training.splits import chronological_split
 from src_clean.training.tracking import (
@@ -29,8 +30,6 @@ from src_clean.training.tracking import (
     split_credentials,
 )
 from src_clean.training.train import (
-    MARKET_ONLY,
-    WITH_NEWS,
     add_arguments,
     check_variant,
     read_gold,

@@ -32,6 +32,7 @@ from src_clean.defaults import tracking_uri
 from src_clean.lake import Lake
 from src_clean.redact import redact
 from src_clean.training import plots
+from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
 from src_clean.training.metrics import sign_strategy_curves
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
 
     from src_clean.training.config import TrainConfig
-    from src_clean.training.train import GoldSnapshot, ModelResult, Outcome
+    from src_clean.training.experiment import GoldSnapshot, ModelResult, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,6 @@ def headline_first(uplift: dict[str, dict[str, float]]) -> list[tuple[str, dict[
 
 def verdict(outcome: Outcome) -> str:
     """The parent run's description (Markdown): the headline numbers first, then the rest."""
-    from src_clean.training.train import MARKET_ONLY, WITH_NEWS
-
     lines = []
     for metric, ci in headline_first(outcome.uplift or {}):
         side = "covers zero" if ci["ci_low"] <= 0 <= ci["ci_high"] else "excludes zero"
@@ -537,8 +536,6 @@ def register_and_promote(
 
 def _registered_feature_set(outcome: Outcome) -> str:
     """with_news when it was trained, else market_only (a skip_news variant)."""
-    from src_clean.training.train import MARKET_ONLY, WITH_NEWS
-
     return WITH_NEWS if WITH_NEWS in outcome.models else MARKET_ONLY
 
 

@@ -36,10 +36,6 @@ class JobsSettings:
             settings.sentiment_bucket, settings.sentiment_jobs_table, settings.raw_text_prefix
         )
 
-    @classmethod
-    def from_env(cls) -> JobsSettings:
-        return cls.from_settings(Settings.from_env())
-
 
 def raw_objects(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
     """(key, etag) of every raw news object (``.json``, ``.jsonl``, ``.ndjson``, optionally

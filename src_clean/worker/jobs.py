@@ -31,7 +31,10 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 PENDING = "PENDING_SENTIMENT"
 RUNNING = "RUNNING"
@@ -53,21 +56,23 @@ def _iso(epoch_seconds: float) -> str:
     return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).isoformat(timespec="microseconds")
 
 
-def _typed(value: str | float) -> dict[str, str]:
-    """One DynamoDB attribute value (strings and numbers only)."""
-    return {"S": value} if isinstance(value, str) else {"N": repr(value)}
+_SERIALIZER, _DESERIALIZER = TypeSerializer(), TypeDeserializer()
 
 
 def _typed_values(values: Mapping[str, str | float]) -> dict[str, dict[str, str]]:
-    return {name: _typed(value) for name, value in values.items()}
+    """DynamoDB attribute values (boto3's serializer; it takes numbers as ``Decimal``)."""
+    return {
+        name: _SERIALIZER.serialize(Decimal(repr(value)) if isinstance(value, float) else value)
+        for name, value in values.items()
+    }
 
 
 def _plain(value: Mapping[str, str]) -> str | float:
-    """The Python value of one DynamoDB string or number attribute."""
-    if "N" in value:
-        number = float(value["N"])
-        return int(number) if number.is_integer() else number
-    return value["S"]
+    """The Python value of one DynamoDB attribute (numbers: ``int`` or ``float``)."""
+    plain = _DESERIALIZER.deserialize(value)
+    if isinstance(plain, Decimal):
+        return int(plain) if plain == plain.to_integral_value() else float(plain)
+    return plain
 
 
 @dataclass(frozen=True)

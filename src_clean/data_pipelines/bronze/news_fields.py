@@ -225,12 +225,6 @@ def timestamp_problems(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return parsed, out.astype(bool)
 
 
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Raw values (strings or JSON numbers) to ``datetime64[ns, UTC]``; NaT if unparseable
-    or out of range (``timestamp_problems`` tells which)."""
-    return timestamp_problems(values)[0]
-
-
 def derive_ids(frame: pd.DataFrame) -> pd.Series:
     """The given id, else a hash of the normalized URL, else of headline (or body) + time."""
     ids = frame["article_id"]

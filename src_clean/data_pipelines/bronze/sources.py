@@ -219,14 +219,6 @@ def read_input(file: InputFile) -> FileData:
     return gunzip(raw) if file.is_gzip else FileData(raw)
 
 
-def read_bytes(file: InputFile) -> bytes:
-    """The file's content (gunzipped); raises ``OSError`` when it cannot be read at all."""
-    read = read_input(file)
-    if read.failure:
-        raise OSError(f"{file.uri}: {read.failure} ({read.detail})")
-    return read.data
-
-
 def gunzip(raw: bytes) -> FileData:
     """Every gzip member of ``raw``; a damaged tail keeps what was decoded before it.
 
