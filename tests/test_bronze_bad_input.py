@@ -326,6 +326,13 @@ def test_corrupt_gzip_data_keeps_what_came_before(tmp_path: Path) -> None:
     compressed[len(compressed) // 2 :] = b"\xff" * (len(compressed) - len(compressed) // 2)
     report, lake = _ingest(tmp_path, Case("bad.ndjson.gz", bytes(compressed), 0))
     assert report.files_truncated and report.written > 0 and report.balanced
+    # what was kept is the file's first candles, exactly as given
+    stored = lake.read(tables.BRONZE_CANDLES)
+    expected = pd.DataFrame([candle(i) for i in range(report.written)])
+    assert list(stored["time"]) == [T0 + pd.Timedelta(minutes=i) for i in range(report.written)]
+    for column in ("open", "high", "low", "close"):
+        assert stored[column].tolist() == expected[column].tolist()
+    assert stored["volume"].tolist() == expected["volume"].tolist()
 
 
 def test_line_longer_than_the_cap_is_quarantined_without_decoding(

@@ -87,12 +87,17 @@ def test_validate_rejects(changes: dict[str, object], message: str) -> None:
 
 
 def test_validate_accepts_docker_paths_under_the_data_dir_or_s3() -> None:
-    Settings.defaults(
+    settings = Settings.defaults(
         execution="docker",
         lake_root="s3://bucket/lake",
         landing_market="/opt/sp500/landing/market",
         landing_news="/opt/sp500/landing/news",
-    ).validate()
+    )
+    assert settings.validate() is None  # raises on a path the containers cannot see
+    assert (settings.lake_root, settings.landing_market) == (
+        "s3://bucket/lake",
+        "/opt/sp500/landing/market",
+    )
 
 
 def test_interval_days_are_the_utc_dates_of_a_half_open_interval() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tiny_bert import FINBERT_TONE_ORDER, build_cached_hub_model, build_tiny_bert
@@ -143,8 +144,25 @@ def test_date_range_limits_the_articles(lake: Lake) -> None:
 
 
 def test_headline_body_mode_scores_the_body_of_a_blank_headline(lake: Lake) -> None:
-    report = score_new_articles(lake, "lexicon", text_mode="headline_body")
+    """The texts scored are headline + body (the body alone for a blank headline), and the
+    stored scores are the scorer's for exactly those texts."""
+    from src_clean.data_pipelines.silver.sentiment.lexicon_backend import LexiconScorer
+
+    seen: list[str] = []
+
+    class Recording(LexiconScorer):
+        def score(self, texts):  # type: ignore[no-untyped-def]
+            seen.extend(texts)
+            return super().score(texts)
+
+    report = score_new_articles(lake, "lexicon", text_mode="headline_body", scorer=Recording())
     assert (report.scored, report.empty_text) == (5, 0)
+    expected = [f"{h}. Body text." if h.strip() else "Body text." for h in HEADLINES]
+    assert seen == expected
+    stored = silver(lake).set_index("article_id").loc[[f"a{i}" for i in range(5)]]
+    direct = LexiconScorer().score(expected)
+    np.testing.assert_allclose(stored["score"], direct["score"])
+    assert stored["label"].tolist() == direct["label"].tolist()
 
 
 def test_demo_fallback_scores_with_the_lexicon_and_says_so(lake: Lake, tmp_path: Path) -> None:
