@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAKE ?= data_clean
 
-.PHONY: help install demo test lint format mlflow-ui airflow onnx serve bench-sentiment bench-pipeline bench-serving clean compose-smoke
+.PHONY: help install demo test test-fast lint format mlflow-ui airflow onnx serve bench-sentiment bench-pipeline bench-serving clean compose-smoke
 
 help:
 	@echo "make demo      - install, generate sample data, run the full pipeline, print a summary"
-	@echo "make test      - install, ruff check, ruff format --check, pytest"
+	@echo "make test      - install, ruff check, ruff format --check, pytest (every tier)"
+	@echo "make test-fast - ruff, then the unit and contract tiers only (under 2 minutes)"
 	@echo "make lint      - ruff check + ruff format --check"
 	@echo "make mlflow-ui - open the MLflow UI on the demo lake (http://127.0.0.1:5000)"
 	@echo "make airflow   - Airflow 3 standalone with the pipeline DAG (http://localhost:8080)"
@@ -42,6 +43,10 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# unit and contract tiers only (under 2 minutes); `make test` runs every tier
+test-fast: lint
+	$(BIN)/python -m pytest -m "unit or contract"
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(LAKE)/mlflow.db --port 5000

@@ -4,7 +4,7 @@
 # the landing volume, trigger sp500_news_pipeline through Airflow's REST API (explicit logical
 # date, lexicon scorer), wait for success, check MLflow (with auth) for the run and the
 # registered model's aliases, call the api service's /ready and /api/v1/predict, then `down`.
-# Takes minutes; not run in CI (tests/test_compose_static.py checks the files statically).
+# Takes minutes; not run in CI (tests/unit/test_compose_static.py checks the files statically).
 #
 #   scripts/compose_smoke.sh [--clean] [--no-build] [--keep-up]
 #     --clean     also remove the named volumes on the way down (default: kept)

@@ -22,7 +22,7 @@ from src_clean.sample_data import generate_sample_data
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIRST_DAY = "2024-01-02"
 DAYS = 8
 # seconds after the child's first Delta write starts: at once, then random moments up to

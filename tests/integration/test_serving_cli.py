@@ -20,7 +20,7 @@ from src_clean.data_pipelines.silver.sentiment.onnx_backend import safe_onnx_pre
 from src_clean.serving.scorer import SentimentModel
 from src_clean.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TORCH_FREE = """
 import sys
 import time

@@ -586,7 +586,7 @@ def test_a_40_mb_bad_line_is_stored_as_64_kib_and_not_copied_around(tmp_path: Pa
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     report_json, growth_kb = result.stdout.strip().splitlines()[-2:]
     report = json.loads(report_json)

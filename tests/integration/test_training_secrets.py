@@ -19,12 +19,10 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from test_training_mlflow import REPO, canonical_gold
 
 from src_clean import tables
 from src_clean.lake import Lake
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_training_mlflow import REPO, canonical_gold
 
 PASSWORD = "Zq7-n0t:in/any@log"  # ':', '/' and '@' need percent-encoding in a URI
 ENCODED = "Zq7-n0t%3Ain%2Fany%40log"

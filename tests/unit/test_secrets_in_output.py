@@ -1,7 +1,7 @@
 """A URI with a password never reaches logs or stdout/stderr: CLI errors, tracebacks,
 logged stage commands, the worker's JSON log and the pipeline's closing summary.
 
-(MLflow run parameters are the training side's; see tests/test_training_mlflow.py.)
+(MLflow run parameters are the training side's; see tests/integration/test_training_mlflow.py.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from src_clean.worker.logs import JsonLog
 
 PASSWORD = "hunter2-Secret"
 DB_URI = f"postgresql://mlflow:{PASSWORD}@127.0.0.1:9/mlflow"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_failing_command_prints_its_traceback_without_the_password(tmp_path: Path) -> None:

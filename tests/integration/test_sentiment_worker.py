@@ -35,7 +35,7 @@ from src_clean.worker.logs import JsonLog
 from src_clean.worker.runner import Worker, WorkerConfig
 from src_clean.worker.scoring import CURATED_COLUMNS, PoisonedFileError, curated_key
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "airflow_mlops" / "dags" / "sp500_sentiment_jobs.py"
 WAIT_S = 60.0  # upper bound for a subprocess to reach a state; never asserted as a duration
 LOG_FIELDS = {"ts", "level", "event", "worker_id", "job_id", "s3_key", "record_count"}

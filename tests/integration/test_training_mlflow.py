@@ -16,6 +16,7 @@ import mlflow
 import mlflow.pyfunc
 import mlflow.xgboost
 import pytest
+from test_training_units import MARKET, NEWS, synthetic_gold, write_gold
 
 from src_clean import tables
 from src_clean.feature_set import FeatureSet
@@ -23,10 +24,7 @@ from src_clean.lake import Lake
 from src_clean.training.config import TrainConfig
 from src_clean.training.train import train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_training_units import MARKET, NEWS, synthetic_gold, write_gold
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL = "sp500-news-xgb"
 HORIZON = tables.CANONICAL_HORIZON
 AIRFLOW_ENV = {

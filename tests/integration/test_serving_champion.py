@@ -23,6 +23,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from serving_support import API_KEY, AUTH, live_server, wait_ready
 from serving_support import settings as serve_settings
+from test_training_mlflow import MODEL, fast_config
+from test_training_units import synthetic_gold, write_gold
 
 from src_clean import tables
 from src_clean.feature_set import FeatureSet
@@ -30,11 +32,7 @@ from src_clean.lake import Lake
 from src_clean.serving.app import create_app
 from src_clean.training.train import train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_training_mlflow import MODEL, fast_config
-from test_training_units import synthetic_gold, write_gold
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HORIZON = tables.CANONICAL_HORIZON  # the champion is the canonical feature spec's model
 
 
