@@ -27,7 +27,14 @@ import requests
 
 from src_clean import __version__
 from src_clean.acquisition.bodies import BodyFetcher
-from src_clean.acquisition.http import BadResponse, FetchFailed, HttpClient, RetryPolicy, snippet
+from src_clean.acquisition.http import (
+    BadResponse,
+    FetchFailed,
+    HttpClient,
+    RetryPolicy,
+    fetch_session,
+    snippet,
+)
 from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, fetch_days, jsonl_gz
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
@@ -150,15 +157,9 @@ def fetch_gdelt(
     progress = progress or Progress("req", enabled=False)
     landing = Landing(out)
     report = FetchReport(f"fetch-news gdelt {start}..{end}")
-    client = HttpClient(
-        "GDELT",
-        headers={"User-Agent": USER_AGENT},
-        policy=policy,
-        min_interval_s=min_interval_s,
-        on_retry=progress.retried,
-    )
-    api = GdeltDoc(client, api_url, query)
-    try:
+    options = {"policy": policy, "min_interval_s": min_interval_s, "on_retry": progress.retried}
+    with fetch_session(report, "GDELT", headers={"User-Agent": USER_AGENT}, **options) as client:
+        api = GdeltDoc(client, api_url, query)
         for day in days:
             if not refetch and landing.is_final(day_file(day)):
                 report.skip(day)
@@ -169,9 +170,6 @@ def fetch_gdelt(
             except FetchFailed as exc:
                 report.fail(day, str(exc))
                 progress.line(f"{day}: FAILED: {exc}")
-    finally:
-        client.close()
-        report.requests, report.retries = client.requests, client.retries
     return report
 
 

@@ -16,19 +16,23 @@ Credentials travel in headers only: nothing here logs headers or query strings.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import tenacity
 
 from src_clean.errors import UserError
 from src_clean.redact import redact
+
+if TYPE_CHECKING:
+    from src_clean.acquisition.report import FetchReport
 
 log = logging.getLogger(__name__)
 
@@ -252,3 +256,15 @@ class HttpClient:
             retry_state.attempt_number,
             wait,
         )
+
+
+@contextlib.contextmanager
+def fetch_session(report: FetchReport, name: str, **options: Any) -> Iterator[HttpClient]:
+    """An ``HttpClient`` for one fetch run; on the way out, however the run ends, it is
+    closed and its request and retry counts go into ``report``."""
+    client = HttpClient(name, **options)
+    try:
+        yield client
+    finally:
+        client.close()
+        report.requests, report.retries = client.requests, client.retries

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from src_clean.acquisition.credentials import OANDA_TOKEN_ENV
-from src_clean.acquisition.http import BadResponse, FetchFailed, HttpClient, RetryPolicy, parse_json
+from src_clean.acquisition.http import (
+    BadResponse,
+    FetchFailed,
+    HttpClient,
+    RetryPolicy,
+    fetch_session,
+    parse_json,
+)
 from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, fetch_days, ndjson
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
@@ -217,21 +224,13 @@ def fetch_market(
             report.skip(day)
     windows = plan_windows(todo, granularity)
     progress.plan(len(windows))
-    client = HttpClient(
-        "OANDA",
-        headers={"Authorization": f"Bearer {token}", "Accept-Datetime-Format": "RFC3339"},
-        policy=policy,
-        fixes=FIXES,
-        on_retry=progress.retried,
-    )
-    candles_api = OandaCandles(client, api_url, instrument, granularity, price)
+    headers = {"Authorization": f"Bearer {token}", "Accept-Datetime-Format": "RFC3339"}
+    options = {"policy": policy, "fixes": FIXES, "on_retry": progress.retried}
     days = {day: _Day(windows_left=sum(day in w.days for w in windows)) for day in todo}
-    try:
+    with fetch_session(report, "OANDA", headers=headers, **options) as client:
+        candles_api = OandaCandles(client, api_url, instrument, granularity, price)
         for window in windows:
             _fetch_window(candles_api, window, days, landing, names, report, progress)
-    finally:
-        client.close()
-        report.requests, report.retries = client.requests, client.retries
     return report
 
 

@@ -26,7 +26,7 @@ import feedparser
 
 from src_clean.acquisition.bodies import BodyFetcher
 from src_clean.acquisition.gdelt import USER_AGENT, dedup_by_url
-from src_clean.acquisition.http import ApiError, FetchFailed, HttpClient, RetryPolicy
+from src_clean.acquisition.http import ApiError, FetchFailed, HttpClient, RetryPolicy, fetch_session
 from src_clean.acquisition.landing import Landing, fetch_days, jsonl_gz, read_jsonl_gz
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
@@ -88,12 +88,12 @@ def fetch_rss(
     fetch_days(start, end)
     progress = progress or Progress("feed", enabled=False)
     report = FetchReport(f"fetch-news rss {start}..{end} ({len(feeds)} feeds)")
-    client = HttpClient(
-        "RSS", headers={"User-Agent": USER_AGENT}, policy=policy, on_retry=progress.retried
-    )
     by_day: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
     progress.plan(len(feeds))
-    try:
+    headers = {"User-Agent": USER_AGENT}
+    with fetch_session(
+        report, "RSS", headers=headers, policy=policy, on_retry=progress.retried
+    ) as client:
         for feed in feeds:
             try:
                 records, undated = _read_feed(client, feed)
@@ -111,9 +111,6 @@ def fetch_rss(
             progress.line(
                 f"{feed}: {len(records)} entries, {len(dated)} in range, {undated} without a date"
             )
-    finally:
-        client.close()
-        report.requests, report.retries = client.requests, client.retries
     landing = Landing(out)
     for day in sorted(by_day):
         _merge_day(landing, day, by_day[day], report, progress, bodies)
