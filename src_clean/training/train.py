@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -234,6 +235,8 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # argparse, not pydantic-settings' CLI source: every stage shares cli.py's argparse tree
+    # and its --lake/--start/--end checks, and only these TrainConfig fields are user-facing.
     defaults = TrainConfig()
     add_lake_argument(parser)
     add_date_range(parser, "gold date")
@@ -313,23 +316,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        experiment=args.experiment,
-        registered_model=args.registered_model,
-        tracking_uri=args.tracking_uri,
-        variant=args.variant,
-        gold_version=args.gold_version,
-        start=args.start,
-        end=args.end,
-        train_frac=args.train_frac,
-        val_frac=args.val_frac,
-        embargo_minutes=args.embargo_minutes,
-        n_estimators=args.n_estimators,
-        n_jobs=args.n_jobs,
-        seed=args.seed,
-        classifier=args.classifier,
-        bootstrap=args.bootstrap,
-    )
+    """The ``TrainConfig`` of the flags ``add_arguments`` defines (each named as its field)."""
+    given = vars(args)
+    return TrainConfig(**{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given})
 
 
 _REPORT_COLUMNS = dict(zip(METRICS, ("rmse", "mae", "dir_acc", "ic"), strict=True))
