@@ -26,6 +26,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import convert_to_deltalake
 from deltalake.schema import Field, PrimitiveType, Schema
@@ -98,12 +99,17 @@ def _legacy_files(lake: Lake, table: str) -> list[pafs.FileInfo]:
     ]
 
 
+def _quarantine_schema(lake: Lake, spec: tables.TableSpec) -> pa.Schema | None:
+    """The stored schema of a quarantine table; None for another table or none stored."""
+    if spec.keep_on_update != tables.QUARANTINE_SPEC.keep_on_update:
+        return None
+    return lake.schema(spec)
+
+
 def _rebuild_legacy_quarantine(lake: Lake, spec: tables.TableSpec) -> bool:
     """Rebuild a pre-C2 quarantine table (``line_number``, uncapped ``raw``) into C2."""
-    stored = lake.schema(spec)
-    if spec.keep_on_update != tables.QUARANTINE_SPEC.keep_on_update or stored is None:
-        return False
-    if "line_number" not in stored.names:
+    stored = _quarantine_schema(lake, spec)
+    if stored is None or "line_number" not in stored.names:
         return False
     from src_clean.data_pipelines.bronze.quarantine import QUARANTINE_COLUMNS, Rejected
 
@@ -118,10 +124,8 @@ def _rebuild_legacy_quarantine(lake: Lake, spec: tables.TableSpec) -> bool:
 
 def _add_record_index(lake: Lake, spec: tables.TableSpec) -> bool:
     """Give a quarantine table without ``record_index`` the column (0: one record per line)."""
-    stored = lake.schema(spec)
-    if spec.keep_on_update != tables.QUARANTINE_SPEC.keep_on_update or stored is None:
-        return False
-    if "record_index" in stored.names:
+    stored = _quarantine_schema(lake, spec)
+    if stored is None or "record_index" in stored.names:
         return False
     from src_clean.data_pipelines.bronze.quarantine import QUARANTINE_COLUMNS
 
