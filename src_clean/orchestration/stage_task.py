@@ -2,7 +2,7 @@
 
 ``stage_task`` builds the task of one ``python -m src_clean <argv>`` command for the
 pipeline, maintenance and backfill DAGs alike, and ``default_args`` gives every task the
-same retry policy (``RETRY_POLICY``): a user error (exit status 2: a missing input, lake
+same retry policy (``retry_policy``): a user error (exit status 2: a missing input, lake
 table or model, bad dates) fails the task at once, with its one-line message and fix as
 the failure reason and no traceback; anything else retries with exponential backoff.
 
