@@ -30,6 +30,7 @@ from src_clean.defaults import (
     Precision,
     tracking_uri,
 )
+from src_clean.orchestration.market_sessions import MarketHours
 
 ENV_PREFIX = "SP500_"
 IMAGE_KINDS = ("etl", "trainer")
@@ -66,7 +67,7 @@ class Settings(BaseSettings):
     market_calendar: str = _setting("CMES", runtime=True)
     # The trading hours the candles cover: full (the calendar's), cash (NYSE 09:30-16:00
     # New York, e.g. FirstRate SPX files), or auto: detected from bronze (market_sessions).
-    market_hours: Literal["auto", "full", "cash"] = _setting("auto", runtime=True)
+    market_hours: MarketHours = _setting("auto", runtime=True)
     # Which fetch tasks run before the ingests (comma list of oanda, gdelt, rss; empty: none).
     sources: Annotated[tuple[Literal["oanda", "gdelt", "rss"], ...], NoDecode] = _setting(())
     rss_feeds: str | None = _setting(None, runtime=True)

@@ -77,18 +77,19 @@ def with_default_dates(params: RunParams, settings: Settings) -> RunParams:
     an unscheduled DAG whose form left both dates empty and that fetches no candles; else
     unchanged."""
     from src_clean.lake import Lake
-    from src_clean.orchestration.market_sessions import CASH_CALENDAR, detect_hours
+    from src_clean.orchestration.market_sessions import calendar_for
 
     if params.start_date or params.end_date or settings.schedule or "oanda" in settings.sources:
         return params
     lake = Lake(settings.lake_root)
     days = landing_days(settings.landing_market) | set(lake.partitions(tables.BRONZE_CANDLES))
-    hours = settings.market_hours
-    if hours == "auto":
-        last = max(days, default=None)
-        end = dt.datetime.combine(last, dt.time(), dt.UTC) + dt.timedelta(days=1) if last else None
-        hours = detect_hours(settings.lake_root, end) if end else "full"
-    calendar = CASH_CALENDAR if hours == "cash" else settings.market_calendar
+    if not days:
+        log.info("no data in %s: the run's data interval", settings.landing_market)
+        return params
+    end = dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(), dt.UTC)
+    calendar, _ = calendar_for(
+        settings.lake_root, settings.market_calendar, settings.market_hours, end
+    )
     session = last_complete_session(days, calendar)
     if session is None:
         log.info("no complete session in %s: the run's data interval", settings.landing_market)

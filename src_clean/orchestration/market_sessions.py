@@ -131,6 +131,16 @@ def sessions_without_candles(lake_root: str, sessions: list[Session]) -> list[Se
     ]
 
 
+def calendar_for(
+    lake_root: str, calendar: str, hours: MarketHours, end: dt.datetime
+) -> tuple[str, str]:
+    """The calendar whose sessions the data covers (``calendar``, or the NYSE's for
+    cash-hours data, ``auto``: detected from bronze before ``end``), and how that was known."""
+    found = detect_hours(lake_root, end) if hours == "auto" else hours
+    how = f"{found} hours" + (", detected from bronze" if hours == "auto" else "")
+    return (CASH_CALENDAR if found == "cash" else calendar), how
+
+
 def check_market_data(
     lake_root: str,
     landing_market: str,
@@ -143,10 +153,7 @@ def check_market_data(
 
     ``hours``: the trading hours the data covers (``auto``: detected from bronze); cash
     hours expect the NYSE's sessions instead of ``calendar``'s."""
-    found = detect_hours(lake_root, end) if hours == "auto" else hours
-    how = f"{found} hours" + (", detected from bronze" if hours == "auto" else "")
-    if found == "cash":
-        calendar = CASH_CALENDAR
+    calendar, how = calendar_for(lake_root, calendar, hours, end)
     sessions = expected_sessions(calendar, start, end)
     if not sessions:
         return MarketCheck(

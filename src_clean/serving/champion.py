@@ -27,6 +27,7 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.data_pipelines.gold.feature_list import read_feature_list
+from src_clean.errors import UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.redact import redact
@@ -192,9 +193,10 @@ class ChampionTracker:
 
     def _gold_sentiment_model(self) -> str | None:
         canonical = FeatureSet()
-        if not self.lake.files.exists(canonical.feature_list):
-            raise SignalUnavailableError(f"no {canonical.feature_list} in the lake yet")
-        return read_feature_list(self.lake, canonical).sentiment_model_id
+        try:
+            return read_feature_list(self.lake, canonical).sentiment_model_id
+        except UserError:
+            raise SignalUnavailableError(f"no {canonical.feature_list} in the lake yet") from None
 
     def _latest_bar(self, features: list[str]) -> pd.Series:
         """The newest row of gold (its last date partition), with ``features`` present."""
