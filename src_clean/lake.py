@@ -490,6 +490,12 @@ class Lake:
         column, and ``ValueError`` for a row outside ``first..last``.
         """
         target = spec.arrow_schema() or stored or _frame_schema(spec, df)
+        if stored is not None and set(target.names) - set(stored.names):
+            absent = sorted(set(target.names) - set(stored.names))
+            raise SchemaMismatchError(
+                f"{spec.name}: the stored table has no columns {absent}, which this version "
+                "declares; upgrade it first: python -m src_clean lake-migrate --lake <lake>"
+            )
         missing = [n for n in target.names if n not in df.columns]
         extra = [c for c in df.columns if c not in target.names]
         problems = []

@@ -13,7 +13,13 @@ Per table of the spec registry (and each ``quarantine/<table>``):
    ``raw_sha256``) in one more commit;
 4. a quarantine table without ``record_index`` (the record's position inside its line, a
    merge key since identical bad records of one line are each kept) gets it, 0 for every
-   stored row, in one commit (``upgraded``).
+   stored row, in one commit (``upgraded``);
+5. bronze news and silver sentiment written before point-in-time availability get
+   ``available_at`` (``upgraded``): bronze takes ``published_at`` (``available_from`` =
+   ``published_at``, so the fallback is on record), silver takes its article's bronze
+   value. Gold news signals built before get ``news_time`` = ``published_at`` (how they
+   were timed, so ``gold-training`` refuses to mix them with signals timed by
+   availability): rerun ``gold-news`` over the whole range to time them by availability.
 
 A Delta table in the current schema is left as it is, so a rerun changes nothing and an
 interrupted migration is finished by running it again.
@@ -66,7 +72,7 @@ def migrate_lake(lake: Lake) -> list[MigrationResult]:
 def migrate_table(lake: Lake, table: str) -> MigrationResult:
     spec = tables.spec(table)
     if lake.exists(spec):
-        upgraded = _add_record_index(lake, spec)
+        upgraded = _add_record_index(lake, spec) or _add_availability(lake, spec)
         return MigrationResult(spec.name, "upgraded" if upgraded else "already_delta")
     files = _legacy_files(lake, spec.name)
     strays = [f for f in files if f.base_name.startswith(STRAY_PREFIX)]
@@ -132,6 +138,29 @@ def _add_record_index(lake: Lake, spec: tables.TableSpec) -> bool:
     rows = lake.read(spec, columns=list(stored.names))
     rows["record_index"] = 0
     lake.rebuild(spec, rows[QUARANTINE_COLUMNS])
+    return True
+
+
+def _add_availability(lake: Lake, spec: tables.TableSpec) -> bool:
+    """Give bronze news or silver sentiment without ``available_at`` the column, and gold
+    signals without ``news_time`` the time they were built with (``published_at``)."""
+    column = "news_time" if spec.name == tables.GOLD_SIGNALS else "available_at"
+    if spec.name not in (tables.BRONZE_NEWS, tables.SILVER_SENTIMENT, tables.GOLD_SIGNALS):
+        return False
+    stored = lake.schema(spec)
+    if stored is None or column in stored.names:
+        return False
+    rows = lake.read(spec, columns=list(stored.names))
+    if spec.name == tables.GOLD_SIGNALS:
+        lake.rebuild(spec, rows.assign(news_time="published_at"))
+        return True
+    if spec.name == tables.BRONZE_NEWS:
+        rows = rows.assign(available_at=rows["published_at"], available_from="published_at")
+    else:
+        bronze = lake.read(tables.BRONZE_NEWS, columns=["article_id", "available_at"])
+        known = bronze.set_index("article_id")["available_at"]
+        rows["available_at"] = rows["article_id"].map(known).fillna(rows["published_at"])
+    lake.rebuild(spec, rows[list(spec.column_names)])
     return True
 
 

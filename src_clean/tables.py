@@ -133,10 +133,13 @@ NEWS_SPEC = TableSpec(
     keys=("article_id",),
     sort=("published_at", "article_id"),
     write="upsert",
-    description="deduplicated articles; a corrected `published_at` moves the row",
+    description="deduplicated articles; a corrected `published_at` moves the row, the first "
+    "`available_at` (when a feed first had it) stays",
     columns=(
         ("article_id", "string"),
         ("published_at", "timestamp"),
+        ("available_at", "timestamp"),
+        ("available_from", "string"),
         ("headline", "string"),
         ("body", "string"),
         ("source", "string"),
@@ -145,7 +148,7 @@ NEWS_SPEC = TableSpec(
         ("ingested_at", "timestamp"),
         ("source_file", "string"),
     ),
-    keep_on_update=("ingested_at",),
+    keep_on_update=("ingested_at", "available_at", "available_from"),
 )
 QUARANTINE_SPEC = TableSpec(
     name="quarantine/<table>",
@@ -184,6 +187,7 @@ SENTIMENT_SPEC = TableSpec(
     columns=(
         ("article_id", "string"),
         ("published_at", "timestamp"),
+        ("available_at", "timestamp"),
         ("model_id", "string"),
         ("p_positive", "double"),
         ("p_negative", "double"),

@@ -40,14 +40,21 @@ def market_features(times: pd.Series, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def sentiment(published: pd.Series, seed: int = 0, model_id: str = MODEL) -> pd.DataFrame:
-    """A silver sentiment frame with random but consistent probabilities, score and label."""
+def sentiment(
+    published: pd.Series,
+    seed: int = 0,
+    model_id: str = MODEL,
+    available: pd.Series | None = None,
+) -> pd.DataFrame:
+    """A silver sentiment frame with random but consistent probabilities, score and label;
+    ``available_at`` is ``available`` (default: the publication times)."""
     rng = np.random.default_rng(seed)
     probabilities = rng.dirichlet([1.0, 1.0, 1.0], len(published))
     return pd.DataFrame(
         {
             "article_id": [f"a{seed}-{i}" for i in range(len(published))],
             "published_at": published.to_numpy(),
+            "available_at": (published if available is None else available).to_numpy(),
             "model_id": model_id,
             "p_positive": probabilities[:, 0],
             "p_negative": probabilities[:, 1],

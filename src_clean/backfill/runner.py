@@ -90,7 +90,7 @@ class ShardJob:
     def columns(self) -> list[str]:
         """The bronze columns the scoring needs (the body only for ``headline_body``)."""
         body = ["body"] if self.text_mode == "headline_body" else []
-        return ["article_id", "published_at", "headline", *body]
+        return ["article_id", "published_at", "available_at", "headline", *body]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,9 +9,10 @@ Files written under ``--out`` (existing files with the same names are overwritte
   news/articles/<YYYY-MM-DD>/<article_id>.json   one scraped article per file: article_id,
       headline, body, url, source, published_at, collected_at (1-15 min later), language.
   news/jsonl/<YYYY-MM-DD>.jsonl.gz   the same articles, one gzipped JSON-lines file per date.
-  news/truth.csv   article_id, published_at, planted_sentiment (-1/0/1), effect_start and
-      effect_minutes (empty when the article planted nothing). For tests and evaluation
-      only: the pipeline never reads it.
+  news/truth.csv   article_id, published_at, collected_at, planted_sentiment (-1/0/1),
+      effect_start and effect_minutes (empty when the article planted nothing), and
+      pre_effect_start / pre_effect_minutes (the component before availability). For tests
+      and evaluation only: the pipeline never reads it.
 
 Market calendar (fixed UTC times all year, no daylight saving, no holidays): trading from
 Sunday 22:00 to Friday 21:00 UTC with a daily maintenance break 21:00-22:00 UTC. Minute
@@ -74,6 +75,7 @@ def generate_sample_data(
     seed: int = 7,
     news_effect_bps: float = 25.0,
     articles_per_day: float = 12.0,
+    pre_availability_bps: float = 15.0,
 ) -> SampleData:
     """Write ``days`` UTC days of sample candles and news from ``start`` under ``out``."""
     if days < 1 or articles_per_day < 0:
@@ -85,24 +87,29 @@ def generate_sample_data(
     market_rng, news_rng, effect_rng = (np.random.default_rng(s) for s in streams)
 
     articles = news.generate_articles(news_rng, start, days, articles_per_day)
-    effect_start = market.effect_start_minutes(articles["published_at"], start)
+    sentiment = articles["sentiment"].to_numpy()
+    effect_start = market.effect_start_minutes(articles["collected_at"], start)
     duration = effect_rng.integers(*market.EFFECT_MINUTES, len(articles), endpoint=True)
+    pre_start = market.effect_start_minutes(articles["published_at"], start)
+    pre_duration = effect_start - pre_start
+    grid = session.grid_minutes(days)
     drift, planted = market.planted_drift(
-        session.grid_minutes(days),
-        trading,
-        articles["sentiment"].to_numpy(),
-        effect_start,
-        duration,
-        news_effect_bps,
+        grid, trading, sentiment, effect_start, duration, news_effect_bps
     )
-    candles = market.simulate_candles(market_rng, start, trading, drift)
+    pre_drift, pre_planted = market.planted_drift(
+        grid, trading, sentiment, pre_start, pre_duration, pre_availability_bps
+    )
+    candles = market.simulate_candles(market_rng, start, trading, drift + pre_drift)
 
     out = Path(out)
     market_files = market.write_candle_files(candles, out / "market")
     raw_lines = news.raw_lines_by_day(articles)
     news.write_article_files(raw_lines, out / "news" / "articles")
     news.write_jsonl_files(raw_lines, out / "news" / "jsonl")
-    truth = _truth_table(articles, start, effect_start, duration, planted)
+    truth = _truth_table(articles, start, (effect_start, duration, planted)).assign(
+        **_truth_table(articles, start, (pre_start, pre_duration, pre_planted))
+        .add_prefix("pre_")[["pre_effect_start", "pre_effect_minutes"]]
+    )
     truth.to_csv(out / "news" / "truth.csv", index=False)
     return SampleData(
         market_dir=out / "market",
@@ -119,17 +126,18 @@ def generate_sample_data(
 def _truth_table(
     articles: pd.DataFrame,
     start: dt.date,
-    effect_start: np.ndarray,
-    duration: np.ndarray,
-    planted: np.ndarray,
+    effect: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> pd.DataFrame:
-    """The planted sentiment and drift window of every article."""
+    """The planted sentiment and drift window (start minute, minutes, planted) of every
+    article."""
+    effect_start, duration, planted = effect
     origin = pd.Timestamp(start.isoformat(), tz="UTC")
     window_start = pd.Series(origin + pd.to_timedelta(effect_start, unit="min"))
     return pd.DataFrame(
         {
             "article_id": articles["article_id"],
             "published_at": articles["published_at"].dt.strftime(news.ISO_UTC),
+            "collected_at": articles["collected_at"].dt.strftime(news.ISO_UTC),
             "planted_sentiment": articles["sentiment"],
             "effect_start": window_start.dt.strftime(news.ISO_UTC).where(planted),
             "effect_minutes": pd.Series(duration).astype("Int64").where(planted),
@@ -159,6 +167,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "spread over the next 30-60 minutes (default 25; 0 = no effect)",
     )
     parser.add_argument(
+        "--pre-availability-bps",
+        type=float,
+        default=15.0,
+        help="drift each positive/negative article plants between its publication and its "
+        "collection, which no point-in-time model may find (default 15; 0 = none)",
+    )
+    parser.add_argument(
         "--articles-per-day", type=float, default=12.0, help="mean articles per day (Poisson)"
     )
 
@@ -171,6 +186,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         news_effect_bps=args.news_effect_bps,
         articles_per_day=args.articles_per_day,
+        pre_availability_bps=args.pre_availability_bps,
     )
     print(result.summary())
     return 0

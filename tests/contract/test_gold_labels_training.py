@@ -144,6 +144,7 @@ def test_training_set_columns_and_feature_list(tmp_path) -> None:
         "news_half_life_minutes": 15.0,
         "sentiment_model_id": MODEL,
         "skip_news": False,
+        "news_time": "available_at",
     }
     assert len(news) == 10
     assert list(gold.columns) == [

@@ -28,6 +28,8 @@ def _news(ids: list[str], published: list[str], ingested: str) -> pd.DataFrame:
         {
             "article_id": ids,
             "published_at": pd.to_datetime(published, utc=True),
+            "available_at": pd.to_datetime(published, utc=True),
+            "available_from": "published_at",
             "headline": [f"headline {i}" for i in ids],
             "body": None,
             "source": "wire",

@@ -35,6 +35,8 @@ def articles(ids: list[str], published: list[str], headlines: list[str]) -> pd.D
         {
             "article_id": ids,
             "published_at": pd.to_datetime(published, utc=True),
+            "available_at": pd.to_datetime(published, utc=True),
+            "available_from": "published_at",
             "headline": headlines,
             "body": ["Body text."] * n,
             "source": ["wire"] * n,

@@ -53,6 +53,8 @@ def write_bronze(lake: Lake, published: pd.DatetimeIndex) -> list[str]:
             {
                 "article_id": ids,
                 "published_at": published,
+                "available_at": published,
+                "available_from": "published_at",
                 "headline": [HEADLINES[i % len(HEADLINES)] for i in range(len(ids))],
                 "body": "Body.",
                 "source": "wire",

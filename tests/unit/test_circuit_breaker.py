@@ -62,6 +62,8 @@ def write_bronze(lake: Lake, headlines: list[str]) -> list[str]:
             {
                 "article_id": ids,
                 "published_at": pd.date_range("2024-01-02 14:00", periods=n, freq="min", tz="UTC"),
+                "available_at": pd.date_range("2024-01-02 14:00", periods=n, freq="min", tz="UTC"),
+                "available_from": "published_at",
                 "headline": headlines,
                 "body": "",
                 "source": "wire",

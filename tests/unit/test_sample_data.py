@@ -82,7 +82,7 @@ def _jsonl_articles(data: SampleData) -> list[dict]:
 
 def _truth(data: SampleData) -> pd.DataFrame:
     truth = pd.read_csv(data.truth_csv)
-    for column in ("published_at", "effect_start"):
+    for column in ("published_at", "collected_at", "effect_start", "pre_effect_start"):
         truth[column] = pd.to_datetime(truth[column], utc=True).dt.as_unit("ns")
     return truth
 
@@ -216,9 +216,17 @@ def test_truth_covers_every_article_with_all_sentiments(sample: SampleData) -> N
     assert planted.sum() == sample.planted_articles
     assert (truth.loc[planted, "planted_sentiment"] != 0).all()
     assert truth.loc[planted, "effect_minutes"].between(30, 60).all()
+    # the tradable part starts when the article was collected, the other part before
     start = truth.loc[planted, "effect_start"]
-    assert (start >= truth.loc[planted, "published_at"]).all()
-    assert (start - truth.loc[planted, "published_at"] < pd.Timedelta(minutes=1)).all()
+    assert (start >= truth.loc[planted, "collected_at"]).all()
+    assert (start - truth.loc[planted, "collected_at"] < pd.Timedelta(minutes=1)).all()
+    pre = truth["pre_effect_start"].notna()
+    assert pre.sum() > 0.9 * planted.sum()  # the same articles (but at a session's edge)
+    pre_start, published = truth.loc[pre, "pre_effect_start"], truth.loc[pre, "published_at"]
+    assert ((pre_start >= published) & (pre_start - published < pd.Timedelta(minutes=1))).all()
+    pre_end = pre_start + pd.to_timedelta(truth.loc[pre, "pre_effect_minutes"], unit="min")
+    both = pre & planted  # the part before availability ends where the tradable one starts
+    assert pre_end[both].equals(truth.loc[both, "effect_start"])
 
 
 def test_headlines_carry_clear_sentiment_words(sample: SampleData) -> None:

@@ -6,7 +6,8 @@ Input is a file, a folder (recursive) or an ``s3://`` prefix; ``news_formats`` s
 counts as a record. A file that cannot be read is reported (``files_failed``) and
 quarantined at file level, never fatal. Rows are upserted on
 ``article_id`` into partitions by the UTC date of ``published_at``; the first
-``ingested_at`` of an article is kept, so rerunning on the same input leaves the table
+``ingested_at`` and ``available_at`` of an article are kept (a corrected ``published_at``
+never makes it available earlier), so rerunning on the same input leaves the table
 identical. Rejected records go to ``quarantine/bronze/news/articles`` with a reason.
 """
 
@@ -88,6 +89,16 @@ def _upsert(lake: Lake, articles: pd.DataFrame) -> list[str]:
     return list(lake.upsert(tables.BRONZE_NEWS, articles[BRONZE_NEWS_COLUMNS]).partitions)
 
 
+def first_availability(articles: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``article_id``: the last version's content with the earliest
+    ``available_at`` (and its ``available_from``) any version of the batch had."""
+    keys = list(tables.NEWS_SPEC.keys)
+    latest = articles.drop_duplicates(keys, keep="last").set_index(keys)
+    first = articles.sort_values("available_at", kind="stable").drop_duplicates(keys)
+    seen = first.set_index(keys)[["available_at", "available_from"]]
+    return latest.assign(**{c: seen[c].reindex(latest.index) for c in seen}).reset_index()
+
+
 def ingest_news(
     input_path: str | Path,
     lake: Lake,
@@ -112,9 +123,7 @@ def ingest_news(
     articles, invalid = to_articles(row for p in parsed for row in p.rows)
     rejected = [r for p in parsed for r in p.rejected] + invalid
     file_entries = [e for p in parsed for e in (p.failure, p.truncated) if e is not None]
-    unique = articles.drop_duplicates(list(tables.NEWS_SPEC.keys), keep="last").assign(
-        ingested_at=ingested_at
-    )
+    unique = first_availability(articles).assign(ingested_at=ingested_at)
     write_quarantine(lake, tables.BRONZE_NEWS, [*rejected, *file_entries], ingested_at)
     report = _report(files, parsed, rejected, valid=len(articles), written=len(unique))
     report.partitions = _upsert(lake, unique)

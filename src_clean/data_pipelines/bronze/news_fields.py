@@ -11,6 +11,13 @@ numbers or 9-13 digit strings; values below 1e11 are seconds). A timestamp witho
 offset is read as UTC. Everything is stored as ``datetime64[ns, UTC]``; a time outside
 the supported range (``time_range``) is ``out_of_range:published_at``.
 
+Point in time: ``available_at`` is when a feed first had the article, which can be
+minutes or hours after ``published_at``. It is the record's own ``available_at``,
+``collected_at``, ``first_seen_at``, ``seen_at`` or GDELT ``seendate``, else the landing
+ledger's fetch time of its file, else ``published_at``; ``available_from`` names which.
+An availability field that is given but unreadable quarantines the record
+(``unparseable_available_at``), never a silent fallback.
+
 Field types: text fields must be JSON strings (``article_id`` may also be a number) and
 ``published_at`` a string or number, else ``wrong_type:<field>``; text that is not valid
 Unicode (a lone surrogate escape such as ``"\\ud800"``) is ``invalid_unicode:<field>``.
@@ -45,7 +52,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "article_id": ("article_id", "id"),
     "headline": ("headline", "title"),
     "body": ("body", "content", "text", "summary", "description"),
-    "published_at": ("published_at", "seendate", "publishedat", "date", "published"),
+    "published_at": ("published_at", "publishedat", "date", "published", "seendate"),
+    # when a feed first had the article (GDELT's ``seendate`` is when GDELT saw it)
+    "available_at": ("available_at", "collected_at", "first_seen_at", "seen_at", "seendate"),
     "url": ("url", "link"),
     "source": ("source", "domain", "source_name"),
     "language": ("language",),
@@ -65,14 +74,29 @@ LANGUAGE_NAMES = {
 }
 DEFAULT_LANGUAGE = "en"
 log = logging.getLogger(__name__)
-ARTICLE_COLUMNS = ["article_id", "published_at", "headline", "body", "source", "url", "language"]
-PROVENANCE_COLUMNS = ["source_file", "record_number", "raw", "error"]
+ARTICLE_COLUMNS = [
+    "article_id",
+    "published_at",
+    "available_at",
+    "available_from",
+    "headline",
+    "body",
+    "source",
+    "url",
+    "language",
+]
+# ``fetched_at``: the landing ledger's fetch time of the record's file (None if unknown)
+PROVENANCE_COLUMNS = ["source_file", "record_number", "raw", "error", "fetched_at"]
+# where ``available_at`` came from when the record has none of its aliases
+FROM_LEDGER = "fetched_at"
+FROM_PUBLICATION = "published_at"
 TEXT_FIELDS = ("article_id", "headline", "body", "url", "source", "language")
 # JSON types each field may hold (a JSON true/false is never a number here)
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(TEXT_FIELDS, (str,)),
     "article_id": (str, int),
     "published_at": (str, int, float),
+    "available_at": (str, int, float),
 }
 WRONG_TYPE = "wrong_type:"
 INVALID_UNICODE = "invalid_unicode:"
@@ -107,13 +131,16 @@ def canonical_fields(obj: dict[str, Any]) -> dict[str, Any]:
     is not valid Unicode (that value is left out)."""
     lowered = {str(k).lower(): v for k, v in obj.items()}
     lowered["source"] = _flatten_source(lowered.get("source"))
-    fields: dict[str, Any] = {"error": None}
+    fields: dict[str, Any] = {"error": None, "available_from": None}
     for name, keys in ALIASES.items():
-        value = next((lowered[k] for k in keys if not _is_blank(lowered.get(k))), None)
+        key = next((k for k in keys if not _is_blank(lowered.get(k))), None)
+        value = None if key is None else lowered[key]
         problem = None if value is None else _value_problem(name, value)
         if problem and fields["error"] is None:
             fields["error"] = problem
         fields[name] = None if problem else value
+        if name == "available_at" and value is not None:
+            fields["available_from"] = key
     return fields
 
 
@@ -243,25 +270,37 @@ def _languages(values: pd.Series) -> pd.Series:
 
 
 def _rejection_reasons(
-    frame: pd.DataFrame, published: pd.Series, out_of_range: pd.Series
+    frame: pd.DataFrame, times: dict[str, tuple[pd.Series, pd.Series]]
 ) -> pd.Series:
-    """Why each row is rejected ("" when it is valid); the first failing check wins."""
+    """Why each row is rejected ("" when it is valid); the first failing check wins.
+
+    ``times`` holds each parsed time field with its out-of-range mask; a blank
+    ``available_at`` is no problem (availability falls back), an unreadable one is.
+    """
     typed = frame["error"].fillna("").astype(str)
     no_text = (frame["headline"] == "") & (frame["body"] == "")
-    missing = _mask(frame["published_at"], _is_blank)
-    reasons = np.select(
-        [typed != "", no_text, missing, out_of_range, published.isna(), sub_microsecond(published)],
-        [
-            typed,
-            "no_text",
-            "missing_published_at",
-            f"{OUT_OF_RANGE}published_at",
-            "unparseable_published_at",
-            f"{TOO_PRECISE}published_at",
-        ],
-        default="",
-    )
-    return pd.Series(reasons, index=frame.index)
+    conditions = [typed != "", no_text, _mask(frame["published_at"], _is_blank)]
+    choices = [typed, "no_text", "missing_published_at"]
+    for name, (parsed, out_of_range) in times.items():
+        given = ~_mask(frame[name], _is_blank)
+        conditions += [given & out_of_range, given & parsed.isna(), sub_microsecond(parsed)]
+        choices += [f"{OUT_OF_RANGE}{name}", f"unparseable_{name}", f"{TOO_PRECISE}{name}"]
+    return pd.Series(np.select(conditions, choices, default=""), index=frame.index)
+
+
+def availability(
+    frame: pd.DataFrame, published: pd.Series, available: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    """``available_at`` and the field it came from: the record's own availability field
+    (``available_at``, ``collected_at``, ``first_seen_at``, ``seen_at``, ``seendate``), else
+    the landing ledger's fetch time of its file, else ``published_at``."""
+    source = frame["available_from"].astype(object)
+    fetched, _ = timestamp_problems(frame["fetched_at"])
+    use_ledger = available.isna() & fetched.notna()
+    use_published = available.isna() & fetched.isna()
+    times = available.mask(use_ledger, fetched).mask(use_published, published)
+    source = source.mask(use_ledger, FROM_LEDGER).mask(use_published, FROM_PUBLICATION)
+    return times, source.astype("str")
 
 
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:
@@ -303,8 +342,8 @@ def to_articles(rows: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, list[Reje
 def _to_articles(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Rejected]]:
     frame = pd.DataFrame(rows, columns=ARTICLE_COLUMNS + PROVENANCE_COLUMNS, dtype=object)
     frame = _clean(frame.astype({"record_number": "int64"}))
-    published, out_of_range = timestamp_problems(frame["published_at"])
-    reasons = _rejection_reasons(frame, published, out_of_range)
+    times = {name: timestamp_problems(frame[name]) for name in ("published_at", "available_at")}
+    reasons = _rejection_reasons(frame, times)
     bad = reasons != ""
     rejected = [
         Rejected.of(source, number, reason, raw)
@@ -316,6 +355,11 @@ def _to_articles(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[Rejecte
             strict=True,
         )
     ]
-    valid = frame.loc[~bad].assign(published_at=published[~bad])
+    published = times["published_at"][0][~bad]
+    valid = frame.loc[~bad]
+    available, available_from = availability(valid, published, times["available_at"][0][~bad])
+    valid = valid.assign(
+        published_at=published, available_at=available, available_from=available_from
+    )
     valid = valid.assign(article_id=derive_ids(valid))
     return valid[ARTICLE_COLUMNS + ["source_file"]].reset_index(drop=True), rejected

@@ -33,7 +33,7 @@ from src_clean.data_pipelines.bronze.lines import (
 )
 from src_clean.data_pipelines.bronze.news_fields import canonical_fields, is_article
 from src_clean.data_pipelines.bronze.quarantine import Rejected, file_rejection
-from src_clean.data_pipelines.bronze.sources import InputFile, read_input
+from src_clean.data_pipelines.bronze.sources import InputFile, landing_fetch_time, read_input
 
 LINE_SUFFIXES = (".jsonl", ".ndjson")
 SUFFIXES = (".json", ".json.gz", *LINE_SUFFIXES, *(f"{s}.gz" for s in LINE_SUFFIXES))
@@ -135,5 +135,8 @@ def parse_news_file(file: InputFile) -> ParsedFile:
         parsed.truncated = file_rejection(file.uri, "truncated_gzip", read.detail)
     is_lines = file.name.lower().removesuffix(".gz").endswith(LINE_SUFFIXES)
     (_parse_lines if is_lines else _parse_document)(file.uri, lines, parsed)
+    fetched_at = landing_fetch_time(file) if parsed.rows else None
+    for row in parsed.rows:
+        row["fetched_at"] = fetched_at
     parsed.rejected.sort(key=lambda rejected: rejected.record_number)
     return parsed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import stat
 import zlib
@@ -84,6 +85,22 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str, str]:
         scheme = location.split("://", 1)[0]
         return fs, path.rstrip("/"), f"{scheme}://"
     return pafs.LocalFileSystem(), os.path.realpath(Path(location).expanduser()), ""
+
+
+def landing_fetch_time(file: InputFile) -> str | None:
+    """When the acquisition ledger (``.fetch-state/<name>.json`` beside a landing file) says
+    ``file`` was fetched; None for a file no fetcher landed."""
+    from src_clean.acquisition.landing import STATE_DIR
+
+    folder, name = file.path.rsplit("/", 1)
+    fs, _, _ = _filesystem(file.uri)
+    try:
+        with fs.open_input_stream(f"{folder}/{STATE_DIR}/{name}.json", compression=None) as src:
+            state = json.loads(src.read())
+    except (OSError, ValueError):
+        return None
+    fetched = state.get("fetched_at") if isinstance(state, dict) else None
+    return fetched if isinstance(fetched, str) else None
 
 
 def list_input_files(location: str | Path, suffixes: Iterable[str]) -> list[InputFile]:

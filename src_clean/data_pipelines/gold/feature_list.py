@@ -31,6 +31,7 @@ class FeatureSpec:
     skip_news: bool
     news_lag_minutes: int | None = None
     news_half_life_minutes: float | None = None
+    news_time: str | None = None  # the article time the news windows used
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> FeatureSpec:
@@ -44,6 +45,7 @@ class FeatureSpec:
             skip_news=bool(doc.get("skip_news", False)),
             news_lag_minutes=doc.get("news_lag_minutes"),
             news_half_life_minutes=doc.get("news_half_life_minutes"),
+            news_time=doc.get("news_time"),
         )
         missing = {spec.return_target, spec.direction_target} - set(spec.targets)
         if missing:

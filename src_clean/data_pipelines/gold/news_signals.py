@@ -1,9 +1,13 @@
 """Gold news signals: per market bar, aggregate the sentiment of the articles known before it.
 
 For a bar opening at ``t`` the decision time is ``d = t + 1 min`` and the cut is
-``c = d - lag``. The window holds the scored articles with ``published_at`` in
-``[c - window, c)``: the lower edge is inclusive, an article published exactly at the cut
-is excluded, so every signal is known at the decision time.
+``c = d - lag``. The window holds the scored articles with ``available_at`` (when a feed
+first had the article, see bronze) in ``[c - window, c)``: the lower edge is inclusive, an
+article available exactly at the cut is excluded, so every signal is known at the decision
+time. ``published_at`` never times an article: one published at 09:00 but first seen at
+09:12 counts from 09:12 on. An article first seen more than ``MAX_AVAILABILITY_DELAY``
+after its publication is left out (counted as ``late_articles`` in the report), so the
+result never depends on how far back a run reads.
 
 Columns (one row per bar ``time``):
 
@@ -11,7 +15,7 @@ Columns (one row per bar ``time``):
 - ``news_mean_score`` / ``news_mean_p_positive`` / ``news_mean_p_negative`` /
   ``news_mean_p_neutral``: window means.
 - ``news_conf_weighted_score``: ``sum(score * conf) / sum(conf)`` with ``conf = max(p_*)``.
-- ``news_decay_score``: ``sum(score * 0.5 ** (age / half_life))``, ``age = c - published_at``.
+- ``news_decay_score``: ``sum(score * 0.5 ** (age / half_life))``, ``age = c - available_at``.
 - ``news_score_change``: mean score of the window minus that of the previous window
   ``[c - 2 window, c - window)``; 0 when either window is empty.
 - ``news_minutes_since_last``: minutes from the latest article before ``c`` to ``c`` (it may
@@ -22,7 +26,8 @@ A bar without news in its window gets count 0 and 0.0 for every mean, share, cha
 decay score (neutral), never a forward-filled stale signal.
 
 Provenance columns (not features): ``sentiment_model_id``, ``window_minutes``,
-``lag_minutes``, ``half_life_minutes``. Scores of different models are never mixed.
+``lag_minutes``, ``half_life_minutes`` and ``news_time`` (the article time the windows
+used: ``available_at``). Scores of different models are never mixed.
 """
 
 from __future__ import annotations
@@ -52,9 +57,17 @@ log = logging.getLogger(__name__)
 
 MINUTES_SINCE_LAST_CAP = 1440.0
 NEWS_PREFIX = "news_"
-PROVENANCE_COLUMNS = ("sentiment_model_id", "window_minutes", "lag_minutes", "half_life_minutes")
+PROVENANCE_COLUMNS = (
+    "sentiment_model_id",
+    "window_minutes",
+    "lag_minutes",
+    "half_life_minutes",
+    "news_time",
+)
+NEWS_TIME = "available_at"  # the article time the windows use (point in time)
+MAX_AVAILABILITY_DELAY = pd.Timedelta(days=3)
 PROBABILITY_COLUMNS = ("p_positive", "p_negative", "p_neutral")
-ARTICLE_COLUMNS = ("published_at", "model_id", "score", *PROBABILITY_COLUMNS, "label")
+ARTICLE_COLUMNS = ("published_at", NEWS_TIME, "model_id", "score", *PROBABILITY_COLUMNS, "label")
 
 _NS_PER_MINUTE = pd.Timedelta(minutes=1).value
 # (bar, article) pairs summed per chunk of bars: bounds memory where windows are dense.
@@ -73,11 +86,13 @@ class NewsSignalsReport:
     articles: int
     partitions: tuple[str, ...]
     table: str = GOLD_SIGNALS
+    late_articles: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.table}: bars={self.bars} bars_with_news={self.bars_with_news} "
-            f"articles={self.articles} model={self.model_id} partitions={len(self.partitions)}"
+            f"articles={self.articles} late_articles={self.late_articles} "
+            f"model={self.model_id} timed_by={NEWS_TIME} partitions={len(self.partitions)}"
         )
 
 
@@ -93,22 +108,22 @@ def compute_news_signals(
 ) -> pd.DataFrame:
     """News signal columns for every distinct bar in ``bar_times`` (sorted by ``time``).
 
-    ``articles`` needs ``published_at``, ``score``, ``p_*`` and ``label``; rows with a null
+    ``articles`` needs ``available_at``, ``score``, ``p_*`` and ``label``; rows with a null
     score or probability are ignored. Vectorized: window edges come from ``np.searchsorted``
-    on the sorted publication times, and each window is summed from its own articles
+    on the sorted availability times, and each window is summed from its own articles
     (``np.bincount`` over (bar, article) pairs), so results never depend on the read range.
     """
     _check_parameters(window_minutes, lag_minutes, half_life_minutes)
     times = pd.DatetimeIndex(bar_times).unique().sort_values().as_unit("ns")
     cuts = (times + BAR - pd.Timedelta(minutes=lag_minutes)).asi8
     scored = _scored_articles(articles)
-    published = pd.DatetimeIndex(scored["published_at"]).as_unit("ns").asi8
+    available = pd.DatetimeIndex(scored[NEWS_TIME]).as_unit("ns").asi8
     values = _article_values(scored)
     window = window_minutes * _NS_PER_MINUTE
 
-    hi = np.searchsorted(published, cuts, side="left")
-    lo = np.searchsorted(published, cuts - window, side="left")
-    prev_lo = np.searchsorted(published, cuts - 2 * window, side="left")
+    hi = np.searchsorted(available, cuts, side="left")
+    lo = np.searchsorted(available, cuts - window, side="left")
+    prev_lo = np.searchsorted(available, cuts - 2 * window, side="left")
     count = hi - lo
     sums = dict(zip(_SUMMED, _range_sums(values, lo, hi).T, strict=True))
     mean_score = _safe_ratio(sums["score"], count)
@@ -121,12 +136,18 @@ def compute_news_signals(
         "mean_score": mean_score,
         **{f"mean_{col}": _safe_ratio(sums[col], count) for col in PROBABILITY_COLUMNS},
         "conf_weighted_score": _safe_ratio(sums["conf_score"], sums["conf"]),
-        "decay_score": _decay_sums(cuts, published, values[:, 0], window, half_life_minutes),
+        "decay_score": _decay_sums(cuts, available, values[:, 0], window, half_life_minutes),
         "score_change": np.where(both, mean_score - prev_mean, 0.0),
-        "minutes_since_last": _minutes_since_last(cuts, published, hi),
+        "minutes_since_last": _minutes_since_last(cuts, available, hi),
         "neg_share": _safe_ratio(sums["negative"], count),
     }
     return pd.DataFrame({"time": times, **{f"{NEWS_PREFIX}{k}": v for k, v in signals.items()}})
+
+
+def empty_window_value(column: str) -> float:
+    """A news feature's value at a bar with no article in reach: the cap for
+    ``news_minutes_since_last``, 0 for every count, mean, share, change and decay score."""
+    return MINUTES_SINCE_LAST_CAP if column == f"{NEWS_PREFIX}minutes_since_last" else 0.0
 
 
 def _check_parameters(window_minutes: int, lag_minutes: int, half_life_minutes: float) -> None:
@@ -141,10 +162,18 @@ def _check_parameters(window_minutes: int, lag_minutes: int, half_life_minutes: 
 
 
 def _scored_articles(articles: pd.DataFrame) -> pd.DataFrame:
-    """Articles with a score and all probabilities, sorted by ``published_at`` (UTC, ns)."""
-    scored = articles.dropna(subset=["published_at", "score", *PROBABILITY_COLUMNS])
-    published = pd.to_datetime(scored["published_at"], utc=True).dt.as_unit("ns")
-    return scored.assign(published_at=published).sort_values("published_at", kind="stable")
+    """Articles with a score and all probabilities, sorted by ``available_at`` (UTC, ns)."""
+    scored = articles.dropna(subset=[NEWS_TIME, "score", *PROBABILITY_COLUMNS])
+    available = pd.to_datetime(scored[NEWS_TIME], utc=True).dt.as_unit("ns")
+    return scored.assign(**{NEWS_TIME: available}).sort_values(NEWS_TIME, kind="stable")
+
+
+def late(articles: pd.DataFrame) -> pd.Series:
+    """Articles first seen more than ``MAX_AVAILABILITY_DELAY`` after publication."""
+    delay = pd.to_datetime(articles[NEWS_TIME], utc=True) - pd.to_datetime(
+        articles["published_at"], utc=True
+    )
+    return delay > MAX_AVAILABILITY_DELAY
 
 
 def _article_values(scored: pd.DataFrame) -> np.ndarray:
@@ -198,24 +227,24 @@ def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _decay_sums(
-    cuts: np.ndarray, published: np.ndarray, score: np.ndarray, window: int, half_life: float
+    cuts: np.ndarray, available: np.ndarray, score: np.ndarray, window: int, half_life: float
 ) -> np.ndarray:
     """``sum(score * 0.5 ** ((c - p) / h))`` over ``p in [c - window, c)`` for each cut ``c``,
     each window summed from its own articles (see ``_range_sums``)."""
     half_life_ns = half_life * _NS_PER_MINUTE
-    lo = np.searchsorted(published, cuts - window, side="left")
-    hi = np.searchsorted(published, cuts, side="left")
+    lo = np.searchsorted(available, cuts - window, side="left")
+    hi = np.searchsorted(available, cuts, side="left")
     out = np.zeros(len(cuts))
     for bars, bar, article in _window_pairs(lo, hi):
-        age = cuts[bars][bar] - published[article]
+        age = cuts[bars][bar] - available[article]
         weights = score[article] * np.exp2(-age / half_life_ns)
         out[bars] = np.bincount(bar, weights=weights, minlength=bars.stop - bars.start)
     return out
 
 
-def _minutes_since_last(cuts: np.ndarray, published: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _minutes_since_last(cuts: np.ndarray, available: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Minutes from the latest article strictly before each cut, capped; the cap if none."""
-    latest = published[np.maximum(hi - 1, 0)] if len(published) else np.zeros(len(cuts))
+    latest = available[np.maximum(hi - 1, 0)] if len(available) else np.zeros(len(cuts))
     minutes = np.where(hi > 0, (cuts - latest) / _NS_PER_MINUTE, np.inf)
     return np.minimum(minutes, MINUTES_SINCE_LAST_CAP)
 
@@ -248,12 +277,15 @@ def build_news_signals(
     if model_id is None and sentiment_model is not None:
         model_id = model_id_for_spec(lake, sentiment_model)
     lookback = pd.Timedelta(minutes=lag_minutes + max(2 * window_minutes, MINUTES_SINCE_LAST_CAP))
+    lookback += MAX_AVAILABILITY_DELAY  # partitions are by publication date
     articles = lake.read(
         SILVER_SENTIMENT, (bars.min() - lookback).date(), end, columns=ARTICLE_COLUMNS
     )
     in_range = model_id is not None and (articles["model_id"] == model_id).any()
     model = model_id if in_range else resolve_model_id(lake, model_id)
     articles = articles.loc[articles["model_id"] == model]
+    too_late = late(articles)
+    articles = articles.loc[~too_late]
     signals = compute_news_signals(
         bars, articles, window_minutes, lag_minutes, half_life_minutes
     ).assign(
@@ -261,6 +293,7 @@ def build_news_signals(
         window_minutes=np.int64(window_minutes),
         lag_minutes=np.int64(lag_minutes),
         half_life_minutes=float(half_life_minutes),
+        news_time=NEWS_TIME,
     )
     table = FeatureSet(window_minutes=window_minutes).signals_table
     partitions = lake.replace_range(table, signals, start, end).partitions
@@ -271,6 +304,7 @@ def build_news_signals(
         articles=len(articles),
         partitions=tuple(partitions),
         table=table,
+        late_articles=int(too_late.sum()),
     )
 
 
@@ -307,7 +341,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="window length in minutes; another than %(default)s writes "
         "gold/variants/news-w<window>/signals",
     )
-    parser.add_argument("--news-lag", type=int, default=0, help="extra delay in minutes")
+    parser.add_argument(
+        "--news-lag",
+        type=int,
+        default=0,
+        help="extra delay in minutes on top of each article's available_at (default 0: "
+        "available_at already holds each feed's own latency, see the README)",
+    )
     parser.add_argument("--half-life", type=float, default=30.0, help="decay half-life, minutes")
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--sentiment-model-id", help="exact model_id (when silver has several)")

@@ -4,7 +4,8 @@ The table keys on (article_id, model_id): a rerun scores nothing, and a new mode
 every article under its own model_id without touching other models' rows. Articles
 without text get a row of nulls, so they are not picked up again on every run. An article
 whose ``published_at`` was corrected in bronze is scored again, and the upsert (a merge on
-the keys across the table) moves its row to the new date (contract C3).
+the keys across the table) moves its row to the new date (contract C3). Each row carries
+the article's ``available_at`` (point in time: gold counts an article from then on).
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ def score_new_articles(
     """
     began = time.perf_counter()
     articles = lake.read(
-        BRONZE_NEWS, start, end, columns=["article_id", "published_at", "headline", "body"]
+        BRONZE_NEWS,
+        start,
+        end,
+        columns=["article_id", "published_at", "available_at", "headline", "body"],
     )
     if scorer is None:
         # The model is loaded only when something needs scoring: a run over an interval
@@ -144,7 +148,7 @@ def unscored(
 def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) -> pd.DataFrame:
     """Sentiment rows (``SENTIMENT_COLUMNS``) for ``articles``; blank texts get null scores."""
     scores = scorer.score(article_texts(articles, text_mode).tolist())
-    keys = articles[["article_id", "published_at"]].reset_index(drop=True)
+    keys = articles[["article_id", "published_at", "available_at"]].reset_index(drop=True)
     rows = pd.concat([keys.assign(model_id=scorer.model_id), scores], axis=1)
     return rows.assign(scored_at=pd.Timestamp.now(tz="UTC"))[SENTIMENT_COLUMNS]
 
