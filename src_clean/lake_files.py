@@ -41,6 +41,10 @@ class LakeFiles:
         """Write a UTF-8 text file atomically."""
         return self._write(relpath, text.encode())
 
+    def write_bytes(self, relpath: str, data: bytes) -> str:
+        """Write a binary file (a PNG figure) atomically."""
+        return self._write(relpath, data)
+
     def write_parquet(self, relpath: str, df: pd.DataFrame) -> str:
         """Write ``df`` as one Parquet file (zstd) at ``relpath``, atomically."""
         import pyarrow.parquet as pq

@@ -17,7 +17,7 @@ Per table of the spec registry (and each ``quarantine/<table>``):
 5. bronze news and silver sentiment written before point-in-time availability get
    ``available_at`` (``upgraded``): bronze takes ``published_at`` (``available_from`` =
    ``published_at``, so the fallback is on record), silver takes its article's bronze
-   value. Gold news signals built before get ``news_time`` = ``published_at`` (how they
+   value. Gold news signals built before get ``timed_by`` = ``published_at`` (how they
    were timed, so ``gold-training`` refuses to mix them with signals timed by
    availability): rerun ``gold-news`` over the whole range to time them by availability.
 
@@ -143,8 +143,8 @@ def _add_record_index(lake: Lake, spec: tables.TableSpec) -> bool:
 
 def _add_availability(lake: Lake, spec: tables.TableSpec) -> bool:
     """Give bronze news or silver sentiment without ``available_at`` the column, and gold
-    signals without ``news_time`` the time they were built with (``published_at``)."""
-    column = "news_time" if spec.name == tables.GOLD_SIGNALS else "available_at"
+    signals without ``timed_by`` the time they were built with (``published_at``)."""
+    column = "timed_by" if spec.name == tables.GOLD_SIGNALS else "available_at"
     if spec.name not in (tables.BRONZE_NEWS, tables.SILVER_SENTIMENT, tables.GOLD_SIGNALS):
         return False
     stored = lake.schema(spec)
@@ -152,7 +152,7 @@ def _add_availability(lake: Lake, spec: tables.TableSpec) -> bool:
         return False
     rows = lake.read(spec, columns=list(stored.names))
     if spec.name == tables.GOLD_SIGNALS:
-        lake.rebuild(spec, rows.assign(news_time="published_at"))
+        lake.rebuild(spec, rows.assign(timed_by="published_at"))
         return True
     if spec.name == tables.BRONZE_NEWS:
         rows = rows.assign(available_at=rows["published_at"], available_from="published_at")

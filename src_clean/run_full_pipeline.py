@@ -178,29 +178,33 @@ def _finish(
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """Models and baselines side by side on the test set, then the news uplift."""
-    metrics = ("test_rmse", "test_mae", "test_directional_accuracy", "test_ic")
+    """The verdict in one line, then the holdout's models and baselines side by side."""
+    metrics = (
+        "test_rmse",
+        "test_mae",
+        "test_directional_accuracy",
+        "test_directional_accuracy_demeaned",
+        "test_ic",
+    )
     rows: list[tuple[str, dict[str, float] | None]] = [
         ("with_news", summary.get("with_news")),
         ("market_only", summary.get("market_only")),
     ]
     rows += [(f"baseline:{k}", v) for k, v in sorted(summary.get("baselines", {}).items())]
     lines = [
-        "\n=== test set (n_train={n_train}, n_val={n_val}, n_test={n_test}) ===".format(**summary),
-        f"{'model':<30}" + "".join(f"{m[5:]:>22}" for m in metrics),
+        f"\n=== verdict (walk-forward) ===\n{summary['verdict']}",
+        "\n=== holdout, scored once (n_train={n_train}, n_val={n_val}, n_test={n_test}) ===".format(
+            **summary
+        ),
+        f"{'model':<30}"
+        + "".join(f"{m[5:]:>22}" for m in metrics[:3])
+        + f"{'dir_acc_demeaned':>22}"
+        + f"{'ic':>22}",
     ]
     for name, values in rows:
         cells = "".join(f"{values[m]:>22.4f}" if values else f"{'(skipped)':>22}" for m in metrics)
         lines.append(f"{name:<30}{cells}")
-    uplift = summary.get("uplift")
-    if uplift:
-        lines.append("\nnews uplift (with_news - market_only), 95% block-bootstrap interval:")
-        for metric, u in uplift.items():
-            verdict = "significant" if u["ci_low"] > 0 or u["ci_high"] < 0 else "covers zero"
-            lines.append(
-                f"  {metric:<24} {u['estimate']:+.4f}  [{u['ci_low']:+.4f}, {u['ci_high']:+.4f}]"
-                f"  ({verdict})"
-            )
+    lines.append(f"news timed by: {summary.get('news_time')}")
     lines.append(f"sentiment model: {summary.get('sentiment_model_id')}")
     return "\n".join(lines)
 

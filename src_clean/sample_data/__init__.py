@@ -107,8 +107,9 @@ def generate_sample_data(
     news.write_article_files(raw_lines, out / "news" / "articles")
     news.write_jsonl_files(raw_lines, out / "news" / "jsonl")
     truth = _truth_table(articles, start, (effect_start, duration, planted)).assign(
-        **_truth_table(articles, start, (pre_start, pre_duration, pre_planted))
-        .add_prefix("pre_")[["pre_effect_start", "pre_effect_minutes"]]
+        **_truth_table(articles, start, (pre_start, pre_duration, pre_planted)).add_prefix("pre_")[
+            ["pre_effect_start", "pre_effect_minutes"]
+        ]
     )
     truth.to_csv(out / "news" / "truth.csv", index=False)
     return SampleData(

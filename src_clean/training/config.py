@@ -31,9 +31,16 @@ class TrainConfig:
     gold_version: int | None = None
     start: dt.date | None = None
     end: dt.date | None = None
-    train_frac: float = 0.7
-    val_frac: float = 0.15
+    n_folds: int = 5
+    holdout_frac: float = 0.15
+    val_frac: float = 0.2
     embargo_minutes: int = 0
+    n_seeds: int = 3
+    null_permutations: int = 20
+    spread_points: float = 0.5
+    news_lags: tuple[int, ...] = (0, 5, 15, 30)
+    block_sessions: int = 5
+    min_train_sessions: int = 10
     n_estimators: int = 2000
     early_stopping_rounds: int = 50
     max_depth: int = 4
@@ -44,17 +51,21 @@ class TrainConfig:
     tree_method: str = "hist"
     n_jobs: int = 2
     seed: int = 7
-    classifier: bool = False
     bootstrap: int = 1000
-    champion_metric: str = "test_ic"
-    champion_higher_is_better: bool = True
 
     def __post_init__(self) -> None:
         checks = (
             (
-                min(self.train_frac, self.val_frac) <= 0 or self.train_frac + self.val_frac >= 1,
-                "need 0 < train_frac, 0 < val_frac and train_frac + val_frac < 1",
-                "pass --train-frac and --val-frac above 0 that sum to less than 1",
+                not (0 < self.holdout_frac < 0.5 and 0 < self.val_frac < 0.5),
+                "need 0 < holdout_frac < 0.5 and 0 < val_frac < 0.5",
+                "pass --holdout-frac and --val-frac between 0 and 0.5",
+            ),
+            (self.n_folds < 2, "walk-forward needs at least 2 folds", "pass --folds 2+"),
+            (self.n_seeds < 1, "need at least one seed", "pass --seeds 1+ (3+ for a verdict)"),
+            (
+                self.null_permutations < 0 or self.spread_points < 0,
+                "null permutations and the spread cannot be negative",
+                "pass --null-permutations 0+ and --spread-points 0+",
             ),
             (self.bootstrap < 1, "bootstrap needs at least one resample", "pass --bootstrap 1+"),
             (
@@ -82,25 +93,20 @@ class TrainConfig:
         """Registered-model name: the canonical name, or ``<name>-<variant>`` for a variant."""
         return self.feature_set.registered_model(self.registered_model)
 
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        """The model seeds: ``seed``, ``seed + 1``, ... (``n_seeds`` of them)."""
+        return tuple(self.seed + i for i in range(self.n_seeds))
+
     def embargo(self, horizon_minutes: int) -> int:
         """Embargo in minutes between split parts: at least the label horizon."""
         return max(horizon_minutes, self.embargo_minutes)
 
-    def xgb_params(self) -> dict[str, Any]:
-        """Keyword arguments shared by ``XGBRegressor`` and ``XGBClassifier``."""
-        return {
-            "n_estimators": self.n_estimators,
-            "early_stopping_rounds": self.early_stopping_rounds,
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight,
-            "tree_method": self.tree_method,
-            "n_jobs": self.n_jobs,
-            "random_state": self.seed,
-        }
-
     def to_params(self) -> dict[str, Any]:
         """The settings as MLflow params: credentials in the tracking URI are masked."""
         return asdict(self) | {"tracking_uri": redact(self.tracking_uri)}
+
+    def fingerprint_params(self) -> dict[str, Any]:
+        """The settings that change a result (not where it is tracked)."""
+        skip = {"tracking_uri", "experiment", "registered_model", "n_jobs"}
+        return {k: v for k, v in asdict(self).items() if k not in skip}

@@ -1,5 +1,5 @@
 """What one training run produced, before and after tracking: the data it read
-(``GoldSnapshot``), each fitted feature set (``ModelResult``) and the whole ``Outcome``.
+(``GoldSnapshot``), each final model (``ModelResult``) and the whole ``Outcome``.
 
 The data classes shared by ``train`` (which makes them) and ``tracking`` (which logs
 them), in a module of their own so that neither imports the other.
@@ -8,7 +8,7 @@ them), in a module of their own so that neither imports the other.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,58 +16,81 @@ import pandas as pd
 
 from src_clean.data_pipelines.gold.feature_list import FeatureSpec
 from src_clean.training.config import TrainConfig
-from src_clean.training.metrics import Forecast
-from src_clean.training.splits import ChronologicalSplit
+from src_clean.training.folds import FoldPlan
+from src_clean.training.walk_forward import (
+    MARKET_ONLY,
+    WITH_NEWS,
+    Data,
+    FoldResult,
+    Verdict,
+)
 
-WITH_NEWS = "with_news"
-MARKET_ONLY = "market_only"
+__all__ = ["MARKET_ONLY", "WITH_NEWS", "GoldSnapshot", "ModelResult", "Outcome"]
 
 
 @dataclass
 class ModelResult:
-    """One fitted feature set (``x``: its features, all rows), its regressor (and optional
-    classifier) and test scores."""
+    """One final model (first seed, trained on every pre-holdout session) and its holdout
+    scores."""
 
     name: str
-    x: pd.DataFrame
-    regressor: Any
-    forecast: Forecast
-    metrics: dict[str, float]
-    classifier: Any | None = None
-    classifier_metrics: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def features(self) -> list[str]:
-        return list(self.x.columns)
-
-    @property
-    def best_iteration(self) -> int:
-        return int(self.regressor.best_iteration)
+    features: list[str]
+    booster: Any
+    best_iteration: int
+    metrics: dict[str, Any]
 
     def summary(self) -> dict[str, float]:
-        return {**self.metrics, **self.classifier_metrics, "best_iteration": self.best_iteration}
+        """The numeric holdout metrics (P&L sections left out) and the boosting rounds."""
+        numbers = {k: v for k, v in self.metrics.items() if isinstance(v, int | float)}
+        return {**numbers, "best_iteration": self.best_iteration}
 
 
 @dataclass
 class Outcome:
-    """Everything a run produced before tracking: data, split, models, baselines, uplift."""
+    """Everything a run produced before tracking."""
 
     spec: FeatureSpec
     config: TrainConfig
-    times: pd.Series
-    y: np.ndarray
-    split: ChronologicalSplit
-    models: dict[str, ModelResult]
-    baselines: dict[str, dict[str, float]]
-    uplift: dict[str, dict[str, float]] | None
+    data: Data
+    plan: FoldPlan
+    verdict: Verdict
+    holdout: dict[str, Any]
+    final: FoldResult
+
+    @property
+    def times(self) -> pd.Series:
+        return self.data.times
+
+    @property
+    def models(self) -> dict[str, ModelResult]:
+        cols = {name: self.data.columns(name) for name in self.final.fitted}
+        return {
+            name: ModelResult(
+                name,
+                self.data.features[cols[name]],
+                fitted[0].booster,
+                fitted[0].best_iteration,
+                self.holdout["models"][name],
+            )
+            for name, fitted in self.final.fitted.items()
+        }
+
+    @property
+    def registered(self) -> str:
+        """with_news when it was trained, else market_only (a skip_news variant)."""
+        return WITH_NEWS if WITH_NEWS in self.final.fitted else MARKET_ONLY
 
     @property
     def test_times(self) -> pd.Series:
-        return self.times.iloc[self.split.rows("test")]
+        return self.times.iloc[self.plan.holdout.test]
 
     @property
     def y_test(self) -> np.ndarray:
-        return self.y[self.split.rows("test")]
+        return self.data.y[self.plan.holdout.test]
+
+    @property
+    def train_rows(self) -> slice:
+        return self.plan.holdout.train
 
 
 @dataclass(frozen=True)

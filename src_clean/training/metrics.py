@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-METRICS = ("test_rmse", "test_mae", "test_directional_accuracy", "test_ic")
+METRICS = (
+    "test_rmse",
+    "test_mae",
+    "test_directional_accuracy",
+    "test_directional_accuracy_demeaned",
+    "test_ic",
+)
 CI_LEVEL = 0.95
 _MAX_CELLS = 4_000_000  # bootstrap index-matrix cells materialised at once (bounds memory)
 _EPS = 1e-12
@@ -68,13 +74,62 @@ def information_coefficient(y: np.ndarray, pred: np.ndarray) -> float:
     return float(row_correlation(ranks(y), ranks(pred)))
 
 
-def evaluate(y: np.ndarray, forecast: Forecast) -> dict[str, float]:
-    """The four test metrics of a forecast."""
+def demeaned_directional_accuracy(y: np.ndarray, pred: np.ndarray, train_mean: float) -> float:
+    """How often ``sign(pred - m)`` matches ``sign(y - m)``, ``m`` the train mean return; a
+    row without a call (pred or y equal to ``m``) counts a half. A constant forecast scores
+    0.5 whatever the drift, so an always-long model cannot pass off the intercept as skill."""
+    calls = np.sign(pred - train_mean) * np.sign(y - train_mean)
+    return float(np.mean((calls + 1) / 2)) if len(y) else float("nan")
+
+
+def evaluate(y: np.ndarray, forecast: Forecast, train_mean: float = 0.0) -> dict[str, float]:
+    """The test metrics of a forecast (``train_mean``: the training rows' mean return)."""
     return {
         "test_rmse": rmse(y, forecast.value),
         "test_mae": mae(y, forecast.value),
         "test_directional_accuracy": directional_accuracy(y, forecast.direction),
+        "test_directional_accuracy_demeaned": demeaned_directional_accuracy(
+            y, forecast.value, train_mean
+        ),
         "test_ic": information_coefficient(y, forecast.value),
+    }
+
+
+def daily_ic(sessions: np.ndarray, y: np.ndarray, pred: np.ndarray) -> pd.Series:
+    """Spearman IC of ``pred`` against ``y`` within each session (0.0 where either side is
+    constant), indexed by session."""
+    frame = pd.DataFrame({"s": sessions, "y": y, "p": pred})
+    ranked = frame.groupby("s")[["y", "p"]].rank(method="average")
+    ranked["s"] = sessions
+    grouped = ranked.groupby("s")
+    centred = ranked[["y", "p"]] - grouped[["y", "p"]].transform("mean")
+    products = pd.DataFrame(
+        {
+            "yp": centred["y"] * centred["p"],
+            "yy": centred["y"] ** 2,
+            "pp": centred["p"] ** 2,
+            "s": sessions,
+        }
+    ).groupby("s")
+    sums = products.sum()
+    denom = np.sqrt(sums["yy"] * sums["pp"])
+    return (sums["yp"] / denom).where(denom > _EPS, 0.0)
+
+
+def session_bootstrap(values: np.ndarray, block: int, n_boot: int, seed: int) -> dict[str, float]:
+    """Mean of per-session ``values`` with a 95% moving-block bootstrap interval over whole
+    sessions (``block`` consecutive sessions per draw: serial correlation survives)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return {"estimate": float("nan"), "low": float("nan"), "high": float("nan")}
+    replicates = block_bootstrap(
+        lambda idx: values[idx].mean(axis=1, keepdims=True), len(values), block, n_boot, seed
+    )[:, 0]
+    interval = percentile_interval(float(values.mean()), replicates)
+    return {
+        "estimate": interval["estimate"],
+        "low": interval["ci_low"],
+        "high": interval["ci_high"],
     }
 
 

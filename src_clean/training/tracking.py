@@ -1,6 +1,9 @@
 """MLflow tracking of a training run: a parent run with one nested child run per feature set,
 the with_news model (market_only when news is skipped) registered as the challenger, and the
-champion alias moved only when the challenger beats the champion's declared metric.
+champion alias moved on evidence only: the gates (training size, a non-degenerate model)
+and a better walk-forward daily IC than the champion on the same folds of the same gold
+version (or on walk-forward sessions the champion never trained on). A rerun on the same
+gold version, settings and code registers nothing ("unchanged").
 
 Every run carries its lineage: the gold table, URI and Delta version it read (a param, tags
 and a logged dataset input), the Airflow dag/run/logical date/try that ran it, the sentiment
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import math
@@ -33,7 +37,6 @@ from src_clean.lake import Lake
 from src_clean.redact import redact
 from src_clean.training import plots
 from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
-from src_clean.training.metrics import sign_strategy_curves
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -193,26 +196,27 @@ def headline_first(uplift: dict[str, dict[str, float]]) -> list[tuple[str, dict[
 
 
 def verdict(outcome: Outcome) -> str:
-    """The parent run's description (Markdown): the headline numbers first, then the rest."""
-    lines = []
-    for metric, ci in headline_first(outcome.uplift or {}):
-        side = "covers zero" if ci["ci_low"] <= 0 <= ci["ci_high"] else "excludes zero"
-        lines.append(
-            f"- **News uplift in {metric}: {ci['estimate']:+.4f}** (95% block-bootstrap "
-            f"interval {ci['ci_low']:+.4f} to {ci['ci_high']:+.4f}: {side})"
+    """The parent run's description (Markdown): the verdict line first, then per fold."""
+    from src_clean.training.train import verdict_line
+
+    walk = outcome.verdict.summary
+    lines = [f"**{verdict_line(walk)}**", ""]
+    names = [n for n in (WITH_NEWS, MARKET_ONLY) if n in outcome.data.feature_sets]
+    lines.append("| fold | " + " | ".join(f"{n} daily IC" for n in names) + " | uplift (95% CI) |")
+    lines.append("|---" * (len(names) + 2) + "|")
+    for fold in walk["folds"]:
+        cells = " | ".join(f"{fold['models'][n]['daily_ic']:+.4f}" for n in names)
+        ci = fold.get("uplift_ic")
+        uplift = (
+            "-" if ci is None else f"{ci['estimate']:+.4f} ({ci['low']:+.4f}, {ci['high']:+.4f})"
         )
-    if not lines:
-        lines.append(f"**{outcome.config.variant}: market features only, no news uplift**")
-    lines.append("")
-    lines.append("| model | test IC | test directional accuracy | test RMSE |")
-    lines.append("|---|---|---|---|")
-    for name in (WITH_NEWS, MARKET_ONLY):
-        if name in outcome.models:
-            m = outcome.models[name].metrics
-            lines.append(
-                f"| {name} | {m['test_ic']:.4f} | {m['test_directional_accuracy']:.4f} | "
-                f"{m['test_rmse']:.4f} |"
-            )
+        lines.append(f"| {fold['fold']} | {cells} | {uplift} |")
+    flagged = [
+        f"{n} in {k} of {len(walk['folds'])} folds" for n, k in walk["degenerate"].items() if k
+    ]
+    if flagged:
+        lines.append("")
+        lines.append(f"Degenerate (one tree or a constant forecast): {', '.join(flagged)}.")
     return "\n".join(lines)
 
 
@@ -278,9 +282,9 @@ def training_dataset(snapshot: GoldSnapshot) -> DatasetInput:
 # -- artifacts ----------------------------------------------------------------------
 
 
-def feature_importance(model: Any, features: list[str]) -> pd.DataFrame:
+def feature_importance(booster: Any, features: list[str]) -> pd.DataFrame:
     """Gain importance per feature (0 for features no split used), largest first."""
-    gain = pd.Series(model.get_booster().get_score(importance_type="gain"), dtype=np.float64)
+    gain = pd.Series(booster.get_score(importance_type="gain"), dtype=np.float64)
     table = gain.reindex(features, fill_value=0.0).rename_axis("feature").reset_index(name="gain")
     return table.sort_values("gain", ascending=False, ignore_index=True)
 
@@ -300,7 +304,7 @@ def run_params(outcome: Outcome, snapshot: GoldSnapshot, uri: str) -> dict[str, 
     return {
         **outcome.config.to_params(),
         "tracking_uri": redact(uri),
-        **outcome.split.to_params(outcome.times),
+        **plan_params(outcome),
         "registered_model_name": outcome.config.model_name,
         "gold_table": snapshot.table,
         "gold_version": snapshot.version,
@@ -311,23 +315,52 @@ def run_params(outcome: Outcome, snapshot: GoldSnapshot, uri: str) -> dict[str, 
         "skip_news": not spec.has_news,
         "window_minutes": spec.window_minutes,
         "horizon_minutes": spec.horizon_minutes,
-        "bootstrap_block_bars": spec.horizon_minutes,
+        "news_time": spec.news_time,
         "git_commit": git_commit() or "unknown",
     }
 
 
+def plan_params(outcome: Outcome) -> dict[str, Any]:
+    """The fold plan as params: sizes and time ranges of the holdout, the folds' count."""
+    holdout = outcome.plan.holdout
+    params: dict[str, Any] = {f"n_{part}": n for part, n in holdout.sizes().items()}
+    for part, (first, last) in holdout.time_ranges(outcome.times).items():
+        params[f"{part}_start"], params[f"{part}_end"] = first, last
+    params["embargo_minutes_effective"] = int(outcome.plan.embargo / pd.Timedelta(minutes=1))
+    params["plan_fingerprint"] = outcome.plan.fingerprint(outcome.times)
+    return params
+
+
 def run_metrics(outcome: Outcome) -> dict[str, float]:
-    """Parent-run metrics, headline first (the uplift with its interval, then each model),
-    then the baselines."""
+    """Parent-run metrics, headline first: the walk-forward uplift with its interval and
+    the null's p, then each model's walk-forward and holdout scores, then the baselines."""
+    walk = outcome.verdict.summary
     metrics: dict[str, float] = {}
-    for name, ci in headline_first(outcome.uplift or {}):
-        metrics |= {f"uplift_{name}": ci["estimate"]}
-        metrics |= {f"uplift_{name}_{bound}": ci[bound] for bound in ("ci_low", "ci_high")}
+    uplift = walk["pooled"].get("uplift_ic")
+    if uplift is not None:
+        metrics |= {
+            "uplift_ic": uplift["estimate"],
+            "uplift_ic_ci_low": uplift["low"],
+            "uplift_ic_ci_high": uplift["high"],
+        }
+        if walk["null"]["p_value"] is not None:
+            metrics["null_p_value"] = walk["null"]["p_value"]
+    for name in outcome.data.feature_sets:
+        metrics[f"wf_{name}_daily_ic"] = walk["pooled"][f"{name}_daily_ic"]["estimate"]
+        sign = walk["pnl"][name]["sign"]
+        metrics[f"wf_{name}_net_bps_per_trade"] = sign["net_mean_bps"]
+        metrics[f"wf_{name}_net_bps_se"] = sign["net_se_bps"]
     for name, result in outcome.models.items():
         metrics |= {f"{name}_{key}": value for key, value in result.summary().items()}
-    for name, scores in outcome.baselines.items():
-        metrics |= {f"baseline_{name}_{key}": value for key, value in scores.items()}
-    return metrics
+    for name, scores in outcome.holdout["models"].items():
+        if name.startswith("baseline:"):
+            key = name.removeprefix("baseline:")
+            metrics |= {
+                f"baseline_{key}_{m}": v
+                for m, v in scores.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+    return {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}
 
 
 def _log_model(model: Any, name: str, example: pd.DataFrame, output: np.ndarray) -> ModelInfo:
@@ -346,65 +379,180 @@ def _log_model(model: Any, name: str, example: pd.DataFrame, output: np.ndarray)
 
 
 def log_child_run(result: ModelResult, outcome: Outcome) -> ModelInfo:
-    """Metrics, diagnostics and the model of one feature set (inside an active child run)."""
+    """Metrics, diagnostics and the final model of one feature set (inside a child run)."""
     import mlflow
 
-    x_train = result.x.iloc[outcome.split.rows("train")]
-    importance = feature_importance(result.regressor, result.features)
-    curves = sign_strategy_curves(
-        outcome.y_test, result.forecast.direction, outcome.spec.horizon_minutes
+    cols = outcome.data.columns(result.name)
+    x_train = pd.DataFrame(
+        outcome.data.x[outcome.train_rows, cols], columns=result.features, copy=False
     )
+    x_test = outcome.data.x[outcome.plan.holdout.test, cols]
+    predicted = result.booster.inplace_predict(
+        x_test, iteration_range=(0, result.best_iteration + 1)
+    )
+    importance = feature_importance(result.booster, result.features)
     mlflow.log_params({"model": result.name, "n_features": len(result.features)})
     mlflow.log_metrics(result.summary())
+    mlflow.log_dict(result.metrics, "holdout_scores.json")
     mlflow.log_text(importance.to_csv(index=False), "feature_importance.csv")
     mlflow.log_text(feature_profile(x_train).to_csv(index=False), "data_profile.csv")
     figures = {
         "feature_importance.png": plots.importance_figure(importance, f"{result.name}: gain"),
         "plots/predictions_vs_actual.png": plots.predictions_figure(
-            outcome.y_test, result.forecast.value, f"{result.name}: test set"
-        ),
-        "plots/cumulative_return.png": plots.cumulative_figure(
-            outcome.test_times, curves, f"{result.name}: sign strategy vs buy-and-hold (test)"
+            outcome.y_test, predicted, f"{result.name}: holdout"
         ),
     }
     for path, figure in figures.items():
         mlflow.log_figure(figure, path)
     # Served inputs come from the float64 gold table, so the signature declares doubles.
     example = x_train.head(5).astype(np.float64)
-    if result.classifier is not None:
-        _log_model(
-            result.classifier, "classifier", example, result.classifier.predict_proba(example)
+    output = result.booster.inplace_predict(example.to_numpy())
+    return _log_model(result.booster, "model", example, output)
+
+
+def verdict_figures(outcome: Outcome) -> dict[str, Any]:
+    """The verdict's pictures by file name: fold uplift, null, equity curves, lag curve."""
+    walk = outcome.verdict.summary
+    figures = {
+        "equity_curves.png": plots.equity_figure(
+            outcome.verdict.curve_times, outcome.verdict.curves, walk["pnl"]["spread_points"]
         )
-    return _log_model(result.regressor, "model", example, result.regressor.predict(example))
+    }
+    if "uplift_ic" in walk["pooled"]:
+        figures["fold_uplift.png"] = plots.fold_uplift_figure(
+            walk["folds"], walk["pooled"]["uplift_ic"]
+        )
+        figures["lag_curve.png"] = plots.lag_figure(walk["lag_curve"])
+        if walk["null"]["uplift_ic"]:
+            figures["null_distribution.png"] = plots.null_figure(walk["null"])
+    return figures
+
+
+def log_figures(run: TrackedRun, outcome: Outcome, lake: Lake) -> None:
+    """The verdict's pictures on the parent run and under ``reports/`` (a variant's own)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(run.tracking_uri)
+    folder = outcome.config.feature_set.training_summary.rsplit("/", 1)[0]
+    for name, figure in verdict_figures(outcome).items():
+        client.log_figure(run.run_id, figure, f"verdict/{name}")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        lake.files.write_bytes(f"{folder}/plots/{name}", buffer.getvalue())
 
 
 # -- registry -----------------------------------------------------------------------
 
 
-def decide_champion(
-    challenger: float, champion: float | None, higher_is_better: bool
+MIN_COMPARE_SESSIONS = 3
+WF_METRIC = "wf_registered_daily_ic"  # the registered feature set's walk-forward daily IC
+
+
+def promotion_gates(outcome: Outcome) -> list[str]:
+    """Why the challenger may not become champion whatever it is compared with."""
+    problems = []
+    sessions = len(np.unique(outcome.data.sessions[outcome.train_rows]))
+    if sessions < outcome.config.min_train_sessions:
+        problems.append(f"trained on {sessions} sessions (< {outcome.config.min_train_sessions})")
+    final = outcome.final.scores[outcome.registered]
+    if final["degenerate"]:
+        problems.append("degenerate: one tree or a constant forecast")
+    return problems
+
+
+def compare_with_champion(
+    client: MlflowClient, name: str, version: str, outcome: Outcome, snapshot: GoldSnapshot
 ) -> tuple[bool, str]:
-    """Whether the challenger replaces the champion, and why (strict improvement only)."""
-    if champion is None or math.isnan(champion):
-        return True, "no champion with the metric yet"
-    if math.isnan(challenger):
-        return False, "challenger metric is NaN"
-    better = challenger > champion if higher_is_better else challenger < champion
-    verdict = "beats" if better else "does not beat"
-    direction = "higher" if higher_is_better else "lower"
-    return (
-        better,
-        f"challenger {challenger:.6g} {verdict} champion {champion:.6g} ({direction} wins)",
+    """Challenger against champion on the same walk-forward folds of the same gold version.
+
+    The champion's recorded walk-forward score counts only when it was computed on this
+    gold version with this fold plan. Otherwise the champion's model predicts the
+    challenger's walk-forward test sessions it never trained on (after its training end
+    plus the embargo), and both are scored there; fewer than ``MIN_COMPARE_SESSIONS`` such
+    sessions keep the champion.
+    """
+    run = client.get_run(client.get_model_version(name, version).run_id)
+    params, ours = run.data.params, outcome.verdict.summary
+    challenger = ours["pooled"][f"{outcome.registered}_daily_ic"]["estimate"]
+    same = (
+        params.get("gold_table") == snapshot.table
+        and params.get("gold_version") == str(snapshot.version)
+        and params.get("plan_fingerprint") == outcome.plan.fingerprint(outcome.times)
+    )
+    if same and WF_METRIC in run.data.metrics:
+        theirs = run.data.metrics[WF_METRIC]
+        better = challenger > theirs
+        return better, (
+            f"walk-forward daily IC {challenger:+.4f} {'beats' if better else 'does not beat'} "
+            f"the champion's {theirs:+.4f} on the same folds of {snapshot.label()}"
+        )
+    return _compare_on_unseen(client, name, version, params, outcome)
+
+
+def _compare_on_unseen(
+    client: MlflowClient, name: str, version: str, params: dict[str, str], outcome: Outcome
+) -> tuple[bool, str]:
+    import mlflow.xgboost
+
+    from src_clean.training.metrics import daily_ic
+
+    end = pd.Timestamp(params.get("train_end", "1970-01-01T00:00:00+00:00"))
+    data, start = outcome.data, end + outcome.plan.embargo
+    rows = np.concatenate(
+        [np.arange(r.fold.test.start, r.fold.test.stop) for r in outcome.verdict.results]
+    )
+    rows = rows[data.times.iloc[rows].to_numpy() > start.to_datetime64()]
+    sessions = np.unique(data.sessions[rows])
+    if len(sessions) < MIN_COMPARE_SESSIONS:
+        return False, (
+            f"not compared: {len(sessions)} walk-forward sessions the champion never trained "
+            f"on (< {MIN_COMPARE_SESSIONS}); the champion stays until there are enough"
+        )
+    booster = mlflow.xgboost.load_model(f"models:/{name}/{version}")
+    if isinstance(booster, object) and hasattr(booster, "get_booster"):
+        booster = booster.get_booster()
+    names = booster.feature_names or []
+    if not set(names) <= set(data.features):
+        return False, "not compared: the champion's features are not in this gold table"
+    cols = [data.features.index(n) for n in names]
+    theirs = booster.inplace_predict(data.x[np.ix_(rows, cols)])
+    ours = np.concatenate(
+        [r.predictions[outcome.registered].mean(axis=0) for r in outcome.verdict.results]
+    )[
+        np.isin(
+            np.concatenate(
+                [np.arange(r.fold.test.start, r.fold.test.stop) for r in outcome.verdict.results]
+            ),
+            rows,
+        )
+    ]
+    y, s = data.y[rows], data.sessions[rows]
+    challenger, champion = daily_ic(s, y, ours).mean(), daily_ic(s, y, theirs).mean()
+    better = bool(challenger > champion)
+    return better, (
+        f"daily IC {challenger:+.4f} {'beats' if better else 'does not beat'} the champion's "
+        f"{champion:+.4f} on {len(sessions)} walk-forward sessions it never trained on"
     )
 
 
-def current_champion(client: MlflowClient, name: str, metric: str) -> tuple[str | None, float]:
-    """Version holding the champion alias and its run's ``metric`` (NaN if none)."""
+def current_champion(client: MlflowClient, name: str) -> str | None:
+    """The version holding the champion alias, if any."""
     version = client.get_registered_model(name).aliases.get(CHAMPION)
-    if version is None:
-        return None, math.nan
-    run_id = client.get_model_version(name, version).run_id
-    return str(version), client.get_run(run_id).data.metrics.get(metric, math.nan)
+    return None if version is None else str(version)
+
+
+def decide(
+    client: MlflowClient, name: str, outcome: Outcome, snapshot: GoldSnapshot
+) -> tuple[bool, str, str | None]:
+    """(promote, reason, previous champion version): gates first, then the comparison."""
+    champion = current_champion(client, name)
+    problems = promotion_gates(outcome)
+    if problems:
+        return False, f"not promoted: {'; '.join(problems)}", champion
+    if champion is None:
+        return True, "promoted: no champion yet, and the challenger passes the gates", None
+    better, why = compare_with_champion(client, name, champion, outcome, snapshot)
+    return better, f"{'promoted' if better else 'kept champion'}: {why}", champion
 
 
 def ensure_registered_model(client: MlflowClient, name: str, description: str, tags: dict) -> None:
@@ -433,8 +581,8 @@ def model_description(outcome: Outcome) -> str:
     kind = "market and news features" if spec.has_news else "market features only (no news)"
     text = (
         f"XGBoost forecast of the {spec.horizon_minutes}-minute forward return of SPX500_USD "
-        f"from {kind}. Alias `{CHALLENGER}`: the latest model; `{CHAMPION}`: the best by the "
-        f"champion metric."
+        f"from {kind}. Alias `{CHALLENGER}`: the latest model; `{CHAMPION}`: promoted on "
+        "walk-forward evidence (never the holdout)."
     )
     if variant is None:
         return f"{text} Canonical feature set (news, window 60, horizon 30)."
@@ -450,17 +598,13 @@ def version_description(
     """The registry version's description: the champion decision and the data behind it."""
     spec = outcome.spec
     previous = decision["previous_champion_version"]
-    against = (
-        f"champion v{previous} had {decision['previous_champion_value']}"
-        if previous
-        else "no champion before"
-    )
+    against = f"champion before: v{previous}" if previous else "no champion before"
     return "\n".join(
         [
             f"**{decision['reason']}**",
             "",
-            f"- {decision['metric']} {decision['challenger_value']:.6g} on the test set; "
-            f"{against}; champion now v{decision['champion_version']}",
+            f"- walk-forward daily IC {decision['challenger_value']:+.4f} (never the holdout);"
+            f" {against}; champion now v{decision['champion_version']}",
             f"- data: `{snapshot.label()}`, {snapshot.first_date}..{snapshot.last_date}, "
             f"{len(snapshot.frame)} labelled rows",
             f"- features: {'with news' if spec.has_news else 'market only'}, horizon "
@@ -478,47 +622,42 @@ def register_and_promote(
     snapshot: GoldSnapshot,
     tags: dict[str, str],
 ) -> dict[str, Any]:
-    """Register ``model`` as the challenger; move the champion alias if it is better.
+    """Register ``model`` as the challenger; move the champion alias on evidence only.
 
     The decision is made before the version exists, so it goes into the version's
     description and tags when the version is created.
     """
     from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
-    config = outcome.config
-    name, metric = config.model_name, config.champion_metric
-    challenger_value = outcome.models[_registered_feature_set(outcome)].metrics[metric]
+    name = outcome.config.model_name
     ensure_registered_model(
         client,
         name,
         model_description(outcome),
         {k: tags[k] for k in ("variant", "horizon_minutes", "skip_news")},
     )
-    champion_version, champion_value = current_champion(client, name, metric)
-    promote, reason = decide_champion(
-        challenger_value, champion_value, config.champion_higher_is_better
-    )
+    promote, reason, previous = decide(client, name, outcome, snapshot)
+    walk = outcome.verdict.summary["pooled"][f"{outcome.registered}_daily_ic"]["estimate"]
     decision = {
         "registered_model": name,
-        "metric": metric,
-        "higher_is_better": config.champion_higher_is_better,
-        "challenger_value": challenger_value,
-        "previous_champion_version": champion_version,
-        "previous_champion_value": None if math.isnan(champion_value) else champion_value,
+        "metric": WF_METRIC,
+        "challenger_value": walk,
+        "previous_champion_version": previous,
         "promoted": promote,
-        "reason": f"{'promoted' if promote else 'kept champion'}: {reason}",
+        "unchanged": False,
+        "reason": reason,
     }
     version = client.create_model_version(
         name,
         source=model.model_uri,
         run_id=model.run_id,
         model_id=model.model_id,
-        tags={**tags, "champion_decision": decision["reason"], "promoted": str(promote).lower()},
+        tags={**tags, "champion_decision": reason, "promoted": str(promote).lower()},
     )
     number = str(version.version)
     decision |= {
         "challenger_version": number,
-        "champion_version": number if promote else champion_version,
+        "champion_version": number if promote else previous,
     }
     client.update_model_version(
         name, number, description=version_description(decision, outcome, snapshot, model.run_id)
@@ -534,15 +673,46 @@ def register_and_promote(
     return decision
 
 
-def _registered_feature_set(outcome: Outcome) -> str:
-    """with_news when it was trained, else market_only (a skip_news variant)."""
-    return WITH_NEWS if WITH_NEWS in outcome.models else MARKET_ONLY
+def unchanged_summary(uri: str, config: TrainConfig, fingerprint: str) -> dict[str, Any] | None:
+    """The summary of the registered version with this fingerprint (same gold version,
+    settings and code), marked unchanged; None when there is none."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(uri)
+    name = config.model_name
+    try:
+        found = client.search_model_versions(
+            f"name = '{name}' and tags.fingerprint = '{fingerprint}'", max_results=1
+        )
+    except MlflowException:
+        return None
+    if not found:
+        return None
+    version = found[0]
+    try:
+        path = client.download_artifacts(version.run_id, "training_summary.json")
+    except (MlflowException, OSError):
+        return None
+    summary = json.loads(Path(path).read_text())
+    champion = current_champion(client, name)
+    summary["champion_decision"] = summary["champion_decision"] | {
+        "unchanged": True,
+        "promoted": False,
+        "champion_version": champion,
+        "reason": f"unchanged: gold, settings and code are those of v{version.version}; "
+        "nothing registered",
+    }
+    log.info("champion decision: %s", summary["champion_decision"]["reason"])
+    return summary
 
 
 # -- run ----------------------------------------------------------------------------
 
 
-def track(outcome: Outcome, snapshot: GoldSnapshot, lake: Lake, uri: str) -> TrackedRun:
+def track(
+    outcome: Outcome, snapshot: GoldSnapshot, lake: Lake, uri: str, fingerprint: str
+) -> TrackedRun:
     """Log the parent and child runs with their lineage, register the challenger, decide
     the champion (inside ``session``, which yielded ``uri``)."""
     import mlflow
@@ -552,15 +722,20 @@ def track(outcome: Outcome, snapshot: GoldSnapshot, lake: Lake, uri: str) -> Tra
     experiment_id = ensure_experiment(
         client, outcome.config.experiment, artifact_location(uri, lake)
     )
-    tags = lineage_tags(outcome, snapshot)
+    tags = lineage_tags(outcome, snapshot) | {"fingerprint": fingerprint}
     dataset = training_dataset(snapshot)
-    registered = _registered_feature_set(outcome)
+    registered = outcome.registered
     name = run_name(outcome, snapshot, f"train {outcome.config.feature_set.label}")
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=name, tags=tags, description=verdict(outcome)
     ) as parent:
         mlflow.log_params(run_params(outcome, snapshot, uri))
-        mlflow.log_metrics(run_metrics(outcome))
+        metrics = run_metrics(outcome)
+        metrics[WF_METRIC] = outcome.verdict.summary["pooled"][f"{outcome.registered}_daily_ic"][
+            "estimate"
+        ]
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(outcome.verdict.summary, "walk_forward.json")
         client.log_inputs(parent.info.run_id, datasets=[dataset])
         models = {}
         for feature_set, result in outcome.models.items():

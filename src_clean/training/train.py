@@ -1,14 +1,18 @@
-"""``python -m src_clean train``: XGBoost with and without news features on one chronological
-split, scored against naive baselines, tracked in MLflow, the challenger registered.
+"""``python -m src_clean train``: the verdict on news, then the challenger registered.
 
-Both models see the same rows; they differ only in the feature set, so the uplift (with_news
-minus market_only) isolates what the news features add. Nothing is fitted on validation or
-test rows: XGBoost handles missing values natively and validation only drives early stopping.
+A purged walk-forward (``folds``) compares XGBoost with and without the news features,
+with the same hyperparameter search, over several seeds, beside naive and ridge baselines,
+against a shuffled-news null and net of trading costs (``walk_forward``). The final
+models, trained on every session before the holdout, are scored once on it. Both models
+see the same rows; they differ only in the feature set, so the uplift (with_news minus
+market_only) isolates what the news adds. Nothing is fitted or chosen on a test block.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 from dataclasses import fields
 from typing import Any
@@ -21,23 +25,10 @@ from src_clean.data_pipelines.gold.feature_list import FeatureSpec, read_feature
 from src_clean.errors import UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
-from src_clean.training.baselines import compute_baselines
+from src_clean.tables import SILVER_FEATURES
 from src_clean.training.config import TrainConfig
-from src_clean.training.experiment import (
-    MARKET_ONLY,
-    WITH_NEWS,
-    GoldSnapshot,
-    ModelResult,
-    Outcome,
-)
-from src_clean.training.metrics import (
-    METRICS,
-    Forecast,
-    classification_metrics,
-    evaluate,
-    paired_uplift,
-)
-from src_clean.training.splits import ChronologicalSplit, chronological_split
+from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS, GoldSnapshot, Outcome
+from src_clean.training.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -121,112 +112,164 @@ def read_gold(lake: Lake, spec: FeatureSpec, config: TrainConfig) -> GoldSnapsho
     return GoldSnapshot(table, lake.table_uri(table), version, frame)
 
 
-def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Features as one float32 block: row and leading-column slices of it are views."""
-    return pd.DataFrame(frame[features].to_numpy(np.float32), columns=features, copy=False)
+def entry_prices(lake: Lake, times: pd.Series) -> np.ndarray:
+    """The close of each bar (silver market features): the price a trade enters at, which
+    turns the spread in index points into bps."""
+    first, last = times.iloc[0].date(), times.iloc[-1].date()
+    closes = lake.read(SILVER_FEATURES, first, last, columns=["time", "close"])
+    price = closes.drop_duplicates("time").set_index("time")["close"].reindex(times)
+    if price.isna().any():
+        raise UserError(
+            f"{int(price.isna().sum())} training bars have no close in {SILVER_FEATURES}",
+            "rerun silver-market over the training range (the costs need the entry prices)",
+        )
+    return price.to_numpy(np.float64)
 
 
-# -- models -------------------------------------------------------------------------
+def build_data(frame: pd.DataFrame, spec: FeatureSpec, prices: np.ndarray, config: TrainConfig):
+    """The run's feature matrix (market columns first), target, times and costs, once."""
+    from src_clean.data_pipelines.gold.news_signals import empty_window_value
+    from src_clean.training.costs import cost_bps
+    from src_clean.training.walk_forward import Data
 
-
-def _fit(estimator: Any, x: pd.DataFrame, y: np.ndarray, split: ChronologicalSplit) -> Any:
-    train, val = split.rows("train"), split.rows("val")
-    estimator.fit(x.iloc[train], y[train], eval_set=[(x.iloc[val], y[val])], verbose=False)
-    return estimator
-
-
-def fit_model(
-    name: str,
-    x: pd.DataFrame,
-    y: np.ndarray,
-    up: np.ndarray,
-    split: ChronologicalSplit,
-    config: TrainConfig,
-) -> ModelResult:
-    """Fit the regressor (and with ``config.classifier`` the direction classifier) on ``x``."""
-    from xgboost import XGBClassifier, XGBRegressor
-
-    test = split.rows("test")
-    regressor = _fit(XGBRegressor(**config.xgb_params(), eval_metric="rmse"), x, y, split)
-    forecast = Forecast.from_values(regressor.predict(x.iloc[test]))
-    result = ModelResult(name, x, regressor, forecast, evaluate(y[test], forecast))
-    if config.classifier:
-        clf = XGBClassifier(**config.xgb_params(), eval_metric="logloss")
-        result.classifier = _fit(clf, x, up, split)
-        p_up = result.classifier.predict_proba(x.iloc[test])[:, 1]
-        result.classifier_metrics = classification_metrics(up[test], p_up)
-    log.info("%s: best_iteration=%d %s", name, result.best_iteration, result.metrics)
-    return result
-
-
-def news_uplift(
-    models: dict[str, ModelResult], y_test: np.ndarray, horizon: int, config: TrainConfig
-) -> dict[str, dict[str, float]] | None:
-    """with_news minus market_only with block-bootstrap CIs (block = horizon bars), or None."""
-    if WITH_NEWS not in models:
-        return None
-    treated, control = models[WITH_NEWS].forecast, models[MARKET_ONLY].forecast
-    return paired_uplift(y_test, treated, control, horizon, config.bootstrap, config.seed)
-
-
-def run_experiment(frame: pd.DataFrame, spec: FeatureSpec, config: TrainConfig) -> Outcome:
-    """Split, fit both feature sets, score baselines and the paired news uplift."""
-    times = frame["time"]
-    embargo = pd.Timedelta(minutes=config.embargo(spec.horizon_minutes))
-    split = chronological_split(times, config.train_frac, config.val_frac, embargo)
-    x = feature_matrix(frame, spec.all_features)
-    y = frame[spec.return_target].to_numpy(np.float64)
-    up = frame[spec.direction_target].to_numpy(np.float64)
-    market = x.iloc[:, : len(spec.market_features)]
-    feature_sets = {WITH_NEWS: x, MARKET_ONLY: market} if spec.has_news else {MARKET_ONLY: market}
-    models = {name: fit_model(name, xs, y, up, split, config) for name, xs in feature_sets.items()}
-    y_test = y[split.rows("test")]
-    forecasts = compute_baselines(
-        market.iloc[split.rows("test")], y[split.rows("train")], spec.horizon_minutes
+    features = spec.all_features
+    news = features[len(spec.market_features) :]
+    return Data(
+        x=frame[features].to_numpy(np.float32),
+        y=frame[spec.return_target].to_numpy(np.float64),
+        times=frame["time"].reset_index(drop=True),
+        features=features,
+        n_market=len(spec.market_features),
+        horizon=spec.horizon_minutes,
+        cost_bps=cost_bps(prices, config.spread_points),
+        empty_news=np.array([empty_window_value(c) for c in news], dtype=np.float32),
     )
-    baselines = {name: evaluate(y_test, forecast) for name, forecast in forecasts.items()}
-    uplift = news_uplift(models, y_test, spec.horizon_minutes, config)
-    return Outcome(spec, config, times, y, split, models, baselines, uplift)
+
+
+def run_experiment(
+    frame: pd.DataFrame, spec: FeatureSpec, config: TrainConfig, prices: np.ndarray
+) -> Outcome:
+    """Plan the folds, run the walk-forward (holdout unread), then score the holdout once."""
+    from src_clean.training import walk_forward
+    from src_clean.training.folds import plan_folds
+
+    data = build_data(frame, spec, prices, config)
+    embargo = pd.Timedelta(minutes=config.embargo(spec.horizon_minutes))
+    plan = plan_folds(data.times, config.n_folds, config.holdout_frac, config.val_frac, embargo)
+    verdict = walk_forward.walk_forward(data, plan, config)
+    holdout, final = walk_forward.holdout(data, plan, config)
+    return Outcome(spec, config, data, plan, verdict, holdout, final)
 
 
 # -- stage --------------------------------------------------------------------------
 
 
+def _numbers(scores: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in scores.items() if isinstance(v, int | float) and k != "degenerate"}
+
+
+def verdict_line(walk: dict[str, Any]) -> str:
+    """The verdict in one line: IC uplift with its interval, the null's p, net of costs."""
+    pnl = walk["pnl"]
+    spread = f"{pnl['spread_points']:g}-point spread"
+    if "uplift_ic" not in walk["pooled"]:
+        market = pnl[MARKET_ONLY]["sign"]
+        daily = walk["pooled"][f"{MARKET_ONLY}_daily_ic"]["estimate"]
+        return (
+            f"market features only: daily IC {daily:+.4f}; "
+            f"net of a {spread}, {market['net_mean_bps']:+.2f} bps/trade "
+            f"(SE {market['net_se_bps']:.2f})"
+        )
+    uplift, null = walk["pooled"]["uplift_ic"], walk["null"]
+    treated, control = pnl[WITH_NEWS]["sign"], pnl[MARKET_ONLY]["sign"]
+    p = "n/a" if null["p_value"] is None else f"{null['p_value']:.3f}"
+    return (
+        f"news adds {uplift['estimate']:+.4f} daily IC (95% CI {uplift['low']:+.4f} to "
+        f"{uplift['high']:+.4f}, {walk['pooled']['sessions']} test sessions, "
+        f"{len(walk['seeds'])} seeds), p = {p} against shuffled news "
+        f"({null['permutations']} permutations); net of a {spread}: with_news "
+        f"{treated['net_mean_bps']:+.2f} bps/trade (SE {treated['net_se_bps']:.2f}) vs "
+        f"market_only {control['net_mean_bps']:+.2f} (SE {control['net_se_bps']:.2f})"
+    )
+
+
 def build_summary(
-    outcome: Outcome, snapshot: GoldSnapshot, tracked: dict[str, Any]
+    outcome: Outcome, snapshot: GoldSnapshot, tracked: dict[str, Any], fingerprint: str
 ) -> dict[str, Any]:
     """The training summary (``reports/training_summary.json``, a variant's under
-    ``reports/variants/<variant>/``)."""
+    ``reports/variants/<variant>/``): the walk-forward verdict first, then the holdout."""
+    walk, holdout = outcome.verdict.summary, outcome.holdout
     models = {name: result.summary() for name, result in outcome.models.items()}
-    sizes = outcome.split.sizes()
+    uplift = walk["pooled"].get("uplift_ic")
+    baselines = {
+        name.removeprefix("baseline:"): _numbers(scores)
+        for name, scores in holdout["models"].items()
+        if name.startswith("baseline:")
+    }
     return {
+        "verdict": verdict_line(walk),
+        "walk_forward": walk | {"plan": outcome.plan.describe(outcome.times)},
+        "holdout": holdout,
         WITH_NEWS: models.get(WITH_NEWS),
         MARKET_ONLY: models[MARKET_ONLY],
-        "baselines": outcome.baselines,
-        "uplift": outcome.uplift,
+        "baselines": baselines,
+        "uplift": None
+        if uplift is None
+        else {
+            "ic": {
+                "estimate": uplift["estimate"],
+                "ci_low": uplift["low"],
+                "ci_high": uplift["high"],
+            }
+        },
         "sentiment_model_id": outcome.spec.sentiment_model_id,
+        "news_time": outcome.spec.news_time,
         "horizon_minutes": outcome.spec.horizon_minutes,
         "feature_list_hash": outcome.spec.feature_list_hash,
         "variant": outcome.config.variant,
         "gold_table": snapshot.table,
         "gold_version": snapshot.version,
-        **{f"n_{part}": n for part, n in sizes.items()},
+        "fingerprint": fingerprint,
+        **{f"n_{part}": n for part, n in outcome.plan.holdout.sizes().items()},
         **tracked,
     }
 
 
+def fingerprint(snapshot: GoldSnapshot, spec: FeatureSpec, config: TrainConfig) -> str:
+    """What makes a result: the gold snapshot, the feature contract, the settings, the code."""
+    from src_clean.training.tracking import git_commit
+
+    doc = {
+        "gold": snapshot.label(),
+        "rows": len(snapshot.frame),
+        "features": spec.feature_list_hash,
+        "config": config.fingerprint_params(),
+        "code": git_commit() or "unknown",
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
-    """Train, evaluate, track and register; write and return the training summary."""
+    """Train, evaluate, track and register; write and return the training summary.
+
+    A rerun on the same gold version, settings and code registers nothing: it records
+    "unchanged" against the version that run registered.
+    """
     from src_clean.training import tracking
 
     spec = read_feature_list(lake, config.feature_set)
     check_variant(spec, config.feature_set)
     snapshot = read_gold(lake, spec, config)
-    outcome = run_experiment(snapshot.frame, spec, config)
+    key = fingerprint(snapshot, spec, config)
     with tracking.session(config, lake) as uri:
-        run = tracking.track(outcome, snapshot, lake, uri)
-        summary = build_summary(outcome, snapshot, run.to_summary())
-        tracking.log_summary(run, summary)
+        summary = tracking.unchanged_summary(uri, config, key)
+        if summary is None:
+            prices = entry_prices(lake, snapshot.frame["time"])
+            outcome = run_experiment(snapshot.frame, spec, config, prices)
+            run = tracking.track(outcome, snapshot, lake, uri, key)
+            summary = build_summary(outcome, snapshot, run.to_summary(), key)
+            tracking.log_summary(run, summary)
+            tracking.log_figures(run, outcome, lake)
     lake.files.write_json(config.feature_set.training_summary, summary)
     return summary
 
@@ -268,23 +311,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s)",
     )
     parser.add_argument(
-        "--train-frac",
+        "--folds",
+        dest="n_folds",
+        type=int,
+        default=defaults.n_folds,
+        help="walk-forward folds before the holdout (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--holdout-frac",
         type=float,
-        default=defaults.train_frac,
-        help="share of the bar times, earliest first, that train (default: %(default)s)",
+        default=defaults.holdout_frac,
+        help="share of the latest sessions held out, scored once at the end (default: %(default)s)",
     )
     parser.add_argument(
         "--val-frac",
         type=float,
         default=defaults.val_frac,
-        help="share that validates (early stopping) after the training part; the rest tests "
-        "(default: %(default)s)",
+        help="share of each training window's latest sessions that validate (early stopping"
+        " and the hyperparameter choice) (default: %(default)s)",
     )
     parser.add_argument(
         "--embargo-minutes",
         type=int,
         default=defaults.embargo_minutes,
-        help="gap dropped between split parts; the label horizon if larger (default: %(default)s)",
+        help="gap dropped between parts; the label horizon if larger (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seeds",
+        dest="n_seeds",
+        type=int,
+        default=defaults.n_seeds,
+        help="model seeds averaged in the verdict (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--null-permutations",
+        type=int,
+        default=defaults.null_permutations,
+        help="shuffled-news refits of the null distribution (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--spread-points",
+        type=float,
+        default=defaults.spread_points,
+        help="round-trip trading cost in index points (default: %(default)s)",
     )
     parser.add_argument(
         "--n-estimators",
@@ -299,19 +368,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="XGBoost threads (default: %(default)s)",
     )
     parser.add_argument(
-        "--classifier", action="store_true", help="also fit an XGBClassifier on direction"
-    )
-    parser.add_argument(
         "--bootstrap",
         type=int,
         default=defaults.bootstrap,
-        help="block-bootstrap resamples of the news uplift interval (default: %(default)s)",
+        help="session-bootstrap resamples of the uplift intervals (default: %(default)s)",
     )
     parser.add_argument(
         "--seed",
         type=int,
         default=defaults.seed,
-        help="seed of XGBoost and the bootstrap (default: %(default)s)",
+        help="first model seed (the others follow it) and the seed of the bootstrap and the "
+        "null (default: %(default)s)",
     )
 
 
@@ -321,7 +388,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given})
 
 
-_REPORT_COLUMNS = dict(zip(METRICS, ("rmse", "mae", "dir_acc", "ic"), strict=True))
+_REPORT_COLUMNS = dict(zip(METRICS, ("rmse", "mae", "dir_acc", "dir_dm", "ic"), strict=True))
 
 
 def _cell(value: float | None) -> str:
@@ -329,23 +396,18 @@ def _cell(value: float | None) -> str:
 
 
 def format_report(summary: dict[str, Any]) -> str:
-    """Models x metrics table, the uplift with its CI, and the champion decision."""
+    """The verdict, the holdout's models x metrics table and the champion decision."""
     rows = {name: summary[name] for name in (WITH_NEWS, MARKET_ONLY)}
     rows |= {f"baseline:{name}": metrics for name, metrics in summary["baselines"].items()}
-    lines = [f"{'model':<30}" + "".join(f"{_REPORT_COLUMNS[m]:>10}" for m in METRICS)]
+    lines = [f"verdict: {summary['verdict']}", "", "holdout (scored once, after the walk-forward):"]
+    lines.append(f"{'model':<30}" + "".join(f"{_REPORT_COLUMNS[m]:>10}" for m in METRICS))
     for name, metrics in rows.items():
         cells = "".join(_cell(None if metrics is None else metrics[m]) for m in METRICS)
         lines.append(f"{name:<30}{cells}")
-    for metric, ci in (summary["uplift"] or {}).items():
-        lines.append(
-            f"uplift {metric}: {ci['estimate']:+.4f} "
-            f"[95% CI {ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]"
-        )
     decision = summary["champion_decision"]
     lines.append(f"data {summary['gold_table']}@v{summary['gold_version']}")
     lines.append(
-        f"registered {decision['registered_model']} v{decision['challenger_version']} "
-        f"(challenger); {decision['reason']}"
+        f"{decision['registered_model']} v{decision['challenger_version']}: {decision['reason']}"
     )
     lines.append(f"mlflow run {summary['mlflow_run_id']}")
     return "\n".join(lines)

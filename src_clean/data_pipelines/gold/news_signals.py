@@ -26,7 +26,7 @@ A bar without news in its window gets count 0 and 0.0 for every mean, share, cha
 decay score (neutral), never a forward-filled stale signal.
 
 Provenance columns (not features): ``sentiment_model_id``, ``window_minutes``,
-``lag_minutes``, ``half_life_minutes`` and ``news_time`` (the article time the windows
+``lag_minutes``, ``half_life_minutes`` and ``timed_by`` (the article time the windows
 used: ``available_at``). Scores of different models are never mixed.
 """
 
@@ -62,7 +62,7 @@ PROVENANCE_COLUMNS = (
     "window_minutes",
     "lag_minutes",
     "half_life_minutes",
-    "news_time",
+    "timed_by",
 )
 NEWS_TIME = "available_at"  # the article time the windows use (point in time)
 MAX_AVAILABILITY_DELAY = pd.Timedelta(days=3)
@@ -293,7 +293,7 @@ def build_news_signals(
         window_minutes=np.int64(window_minutes),
         lag_minutes=np.int64(lag_minutes),
         half_life_minutes=float(half_life_minutes),
-        news_time=NEWS_TIME,
+        timed_by=NEWS_TIME,
     )
     table = FeatureSet(window_minutes=window_minutes).signals_table
     partitions = lake.replace_range(table, signals, start, end).partitions

@@ -110,7 +110,7 @@ def build_training_set(
         skip_news=skip_news,
         news_lag_minutes=provenance["lag_minutes"],
         news_half_life_minutes=provenance["half_life_minutes"],
-        news_time=provenance["news_time"],
+        news_time=provenance["timed_by"],
     )
     write_feature_list(lake, feature_set, spec)
     return TrainingSetReport(

@@ -1,0 +1,461 @@
+"""The verdict: purged walk-forward of with_news against market_only, several seeds, a
+shuffled-news null, a news-lag curve and the final holdout, read once at the end.
+
+Per fold and feature set, the hyperparameters are chosen from ``GRID`` on the fold's own
+validation sessions (validation IC, first seed), then every seed is fitted with them: both
+feature sets get the same search. Shared work: each fold's training and validation
+matrices are binned once (XGBoost ``QuantileDMatrix``, validation binned with the training
+cuts) and reused by every grid point, seed, null permutation and lag; the feature matrix
+is built once for the whole run.
+
+The headline statistic is the mean over test sessions of the daily IC difference (Spearman
+within a session, with_news minus market_only, each averaged over seeds), with a 95%
+moving-block bootstrap interval over whole sessions. The null re-fits with_news (first
+seed, the fold's chosen hyperparameters) on news features whose sessions are shuffled: a
+session's intraday news takes another session's, minute by minute, so the news keeps its
+own shape but loses its timing. ``p = (1 + #null >= observed) / (1 + N)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from src_clean.training import costs
+from src_clean.training.baselines import compute_baselines, ridge_forecast
+from src_clean.training.config import TrainConfig
+from src_clean.training.folds import Fold, FoldPlan, sessions_of
+from src_clean.training.metrics import (
+    Forecast,
+    daily_ic,
+    evaluate,
+    information_coefficient,
+    session_bootstrap,
+)
+
+log = logging.getLogger(__name__)
+
+WITH_NEWS = "with_news"
+MARKET_ONLY = "market_only"
+# the bounded hyperparameter search both feature sets get (on validation sessions)
+GRID: tuple[dict[str, float], ...] = (
+    {"max_depth": 2, "min_child_weight": 50.0},
+    {"max_depth": 4, "min_child_weight": 10.0},
+    {"max_depth": 6, "min_child_weight": 100.0},
+)
+_MINUTE = 60_000_000_000
+
+
+@dataclass(frozen=True)
+class Data:
+    """The run's rows, built once: features (market columns first), target, times, the
+    session of each row, entry costs (bps) and the value of each news column at a bar
+    without news."""
+
+    x: np.ndarray
+    y: np.ndarray
+    times: pd.Series
+    features: list[str]
+    n_market: int
+    horizon: int
+    cost_bps: np.ndarray
+    empty_news: np.ndarray
+    sessions: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sessions", sessions_of(self.times))
+
+    def columns(self, feature_set: str) -> slice:
+        return slice(0, len(self.features) if feature_set == WITH_NEWS else self.n_market)
+
+    @property
+    def feature_sets(self) -> tuple[str, ...]:
+        has_news = len(self.features) > self.n_market
+        return (WITH_NEWS, MARKET_ONLY) if has_news else (MARKET_ONLY,)
+
+
+@dataclass
+class Fitted:
+    """One fitted booster and how it was chosen."""
+
+    booster: Any
+    params: dict[str, float]
+    best_iteration: int
+    val_ic: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.inplace_predict(x, iteration_range=(0, self.best_iteration + 1))
+
+
+def xgb_params(config: TrainConfig, grid_point: dict[str, float], seed: int) -> dict[str, Any]:
+    return {
+        "objective": "reg:squarederror",
+        "eta": config.learning_rate,
+        "subsample": config.subsample,
+        "colsample_bytree": config.colsample_bytree,
+        "tree_method": config.tree_method,
+        "nthread": config.n_jobs,
+        "seed": seed,
+        "eval_metric": "rmse",
+        **grid_point,
+    }
+
+
+class FoldMatrices:
+    """One fold's binned training and validation matrices per feature set (built once)."""
+
+    def __init__(self, data: Data, fold: Fold) -> None:
+        self.data, self.fold = data, fold
+        self._cache: dict[str, tuple[Any, Any]] = {}
+
+    def get(self, feature_set: str, x: np.ndarray | None = None) -> tuple[Any, Any]:
+        """(train, val) matrices; ``x`` replaces the features (the null's shuffled news)."""
+        import xgboost as xgb
+
+        if x is None and feature_set in self._cache:
+            return self._cache[feature_set]
+        source = self.data.x if x is None else x
+        cols = self.data.columns(feature_set)
+        names = self.data.features[cols]
+        train, val = self.fold.train, self.fold.val
+        dtrain = xgb.QuantileDMatrix(source[train, cols], self.data.y[train], feature_names=names)
+        dval = xgb.QuantileDMatrix(
+            source[val, cols], self.data.y[val], ref=dtrain, feature_names=names
+        )
+        if x is None:
+            self._cache[feature_set] = (dtrain, dval)
+        return dtrain, dval
+
+
+def fit(
+    matrices: tuple[Any, Any],
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    grid_point: dict[str, float],
+    seed: int,
+) -> Fitted:
+    import xgboost as xgb
+
+    dtrain, dval = matrices
+    booster = xgb.train(
+        xgb_params(config, grid_point, seed),
+        dtrain,
+        num_boost_round=config.n_estimators,
+        evals=[(dval, "val")],
+        early_stopping_rounds=config.early_stopping_rounds,
+        verbose_eval=False,
+    )
+    fitted = Fitted(booster, dict(grid_point), int(booster.best_iteration), 0.0)
+    fitted.val_ic = information_coefficient(y_val, fitted.predict(x_val))
+    return fitted
+
+
+def search_and_fit(
+    data: Data, matrices: FoldMatrices, feature_set: str, config: TrainConfig
+) -> list[Fitted]:
+    """The grid on the fold's validation sessions (first seed), then every seed."""
+    fold, cols = matrices.fold, data.columns(feature_set)
+    x_val, y_val = data.x[fold.val, cols], data.y[fold.val]
+    pair = matrices.get(feature_set)
+    seeds = config.seed_list
+    tried = [fit(pair, x_val, y_val, config, point, seeds[0]) for point in GRID]
+    # ties (e.g. constant predictions) go to the simpler model: fewer rounds, shallower
+    best = max(tried, key=lambda f: (f.val_ic, -f.best_iteration, -f.params["max_depth"]))
+    return [best] + [fit(pair, x_val, y_val, config, best.params, s) for s in seeds[1:]]
+
+
+def is_degenerate(fitted: list[Fitted], predictions: np.ndarray) -> bool:
+    """A model that stopped at its first tree or predicts (nearly) one value."""
+    return all(f.best_iteration == 0 for f in fitted) or float(np.std(predictions)) < 1e-9
+
+
+# -- per fold ---------------------------------------------------------------------------
+
+
+@dataclass
+class FoldResult:
+    """What one fold produced: test predictions per feature set and seed, scores."""
+
+    fold: Fold
+    fitted: dict[str, list[Fitted]]
+    predictions: dict[str, np.ndarray]  # feature set -> (seeds, test rows)
+    scores: dict[str, dict[str, Any]]
+    daily: pd.DataFrame  # session -> daily IC per feature set (seed-mean of each seed's)
+
+
+def _model_scores(data: Data, fold: Fold, forecast: Forecast, train_mean: float) -> dict[str, Any]:
+    y = data.y[fold.test]
+    scores: dict[str, Any] = evaluate(y, forecast, train_mean)
+    scores["daily_ic"] = float(daily_ic(data.sessions[fold.test], y, forecast.value).mean())
+    slots = costs.trade_slots(data.times.iloc[fold.test], data.horizon)
+    pnl = costs.strategies(y[slots], forecast.value[slots], data.cost_bps[fold.test][slots])
+    scores["pnl"] = costs.without_curves(pnl)
+    return scores
+
+
+def run_fold(data: Data, fold: Fold, config: TrainConfig) -> tuple[FoldResult, FoldMatrices]:
+    """Fit both feature sets (grid + seeds) and score them and the baselines on the test."""
+    matrices = FoldMatrices(data, fold)
+    y_train, y_test = data.y[fold.train], data.y[fold.test]
+    train_mean = float(y_train.mean())
+    fitted, predictions, scores = {}, {}, {}
+    daily = {}
+    for name in data.feature_sets:
+        cols = data.columns(name)
+        fitted[name] = search_and_fit(data, matrices, name, config)
+        preds = np.stack([f.predict(data.x[fold.test, cols]) for f in fitted[name]])
+        predictions[name] = preds
+        mean = preds.mean(axis=0)
+        scores[name] = _model_scores(data, fold, Forecast.from_values(mean), train_mean)
+        scores[name] |= {
+            "best_iteration": [f.best_iteration for f in fitted[name]],
+            "params": fitted[name][0].params,
+            "degenerate": is_degenerate(fitted[name], mean),
+        }
+        sessions = data.sessions[fold.test]
+        daily[name] = np.mean([daily_ic(sessions, y_test, p) for p in preds], axis=0)
+    market = pd.DataFrame(data.x[:, : data.n_market], columns=data.features[: data.n_market])
+    baselines = compute_baselines(market.iloc[fold.test], y_train, data.horizon)
+    cols = data.columns(MARKET_ONLY)
+    baselines["ridge"] = ridge_forecast(
+        data.x[fold.train, cols].astype(np.float64),
+        y_train,
+        data.x[fold.val, cols].astype(np.float64),
+        data.y[fold.val],
+        data.x[fold.test, cols].astype(np.float64),
+    )
+    for name, forecast in baselines.items():
+        scores[f"baseline:{name}"] = _model_scores(data, fold, forecast, train_mean)
+    index = np.unique(data.sessions[fold.test])
+    return FoldResult(fold, fitted, predictions, scores, pd.DataFrame(daily, index=index)), matrices
+
+
+# -- the null and the lag curve ---------------------------------------------------------
+
+
+def shuffled_news(data: Data, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``x`` (first ``rows`` rows) whose news columns are moved between whole
+    sessions: each session takes a random other session's news at the same minute of day
+    (the empty-window values where that session has no bar at that minute)."""
+    x = data.x[:rows].copy()
+    sessions = data.sessions[:rows]
+    days, day_index = np.unique(sessions, return_inverse=True)
+    minute = (pd.DatetimeIndex(data.times.iloc[:rows]).as_unit("ns").asi8 // _MINUTE) % 1440
+    lookup = np.full((len(days), 1440), -1, dtype=np.int64)
+    lookup[day_index, minute] = np.arange(rows)
+    source = lookup[rng.permutation(len(days))[day_index], minute]
+    news = slice(data.n_market, len(data.features))
+    found = source >= 0
+    x[found, news] = data.x[source[found], news]
+    x[~found, news] = data.empty_news
+    return x
+
+
+def lagged_news(data: Data, rows: int, lag_minutes: int) -> np.ndarray:
+    """A copy of ``x`` whose news columns are those of the bar ``lag_minutes`` earlier
+    (a news delay of that much; empty-window values where that bar does not exist)."""
+    x = data.x[:rows].copy()
+    values = pd.DatetimeIndex(data.times.iloc[:rows]).as_unit("ns").asi8
+    wanted = values - lag_minutes * _MINUTE
+    position = np.searchsorted(values, wanted)
+    found = (position < rows) & (values[np.minimum(position, rows - 1)] == wanted)
+    news = slice(data.n_market, len(data.features))
+    x[found, news] = data.x[position[found], news]
+    x[~found, news] = data.empty_news
+    return x
+
+
+def refit_with_news(
+    data: Data,
+    results: list[FoldResult],
+    matrices: list[FoldMatrices],
+    x: np.ndarray,
+    config: TrainConfig,
+) -> float:
+    """The pooled daily-IC uplift of with_news re-fitted on ``x`` (first seed, each fold's
+    chosen hyperparameters) over the real market_only."""
+    diffs = []
+    for result, fold_matrices in zip(results, matrices, strict=True):
+        fold = result.fold
+        pair = fold_matrices.get(WITH_NEWS, x)
+        chosen = result.fitted[WITH_NEWS][0].params
+        fitted = fit(pair, x[fold.val], data.y[fold.val], config, chosen, config.seed_list[0])
+        sessions, y = data.sessions[fold.test], data.y[fold.test]
+        treated = daily_ic(sessions, y, fitted.predict(x[fold.test])).to_numpy()
+        diffs.append(treated - result.daily[MARKET_ONLY].to_numpy())
+    return float(np.concatenate(diffs).mean())
+
+
+# -- the whole verdict ------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """The walk-forward section of the training summary, and what plots need."""
+
+    summary: dict[str, Any]
+    results: list[FoldResult]
+    curves: dict[str, np.ndarray]
+    curve_times: pd.Series
+    seconds_per_fold: list[float]
+
+
+def pooled(results: list[FoldResult], config: TrainConfig) -> dict[str, Any]:
+    daily = pd.concat([r.daily for r in results])
+    out: dict[str, Any] = {"sessions": len(daily), "block_sessions": config.block_sessions}
+    for name in daily.columns:
+        out[f"{name}_daily_ic"] = session_bootstrap(
+            daily[name].to_numpy(), config.block_sessions, config.bootstrap, config.seed
+        )
+    if WITH_NEWS in daily:
+        diff = (daily[WITH_NEWS] - daily[MARKET_ONLY]).to_numpy()
+        out["uplift_ic"] = session_bootstrap(
+            diff, config.block_sessions, config.bootstrap, config.seed
+        )
+    return out
+
+
+def _seed_uplifts(results: list[FoldResult], data: Data) -> list[float]:
+    """The pooled daily-IC uplift of each seed alone (is the verdict one seed's luck?)."""
+    per_seed = []
+    for seed in range(len(results[0].predictions[WITH_NEWS])):
+        diffs = []
+        for r in results:
+            s, y = data.sessions[r.fold.test], data.y[r.fold.test]
+            treated = daily_ic(s, y, r.predictions[WITH_NEWS][seed])
+            diffs.append((treated - daily_ic(s, y, r.predictions[MARKET_ONLY][seed])).to_numpy())
+        per_seed.append(float(np.concatenate(diffs).mean()))
+    return per_seed
+
+
+def _pooled_pnl(data: Data, results: list[FoldResult]) -> tuple[dict[str, Any], dict, pd.Series]:
+    """Sign/threshold P&L of each feature set over all test folds, and the equity curves."""
+    test = np.concatenate([np.arange(r.fold.test.start, r.fold.test.stop) for r in results])
+    times = data.times.iloc[test].reset_index(drop=True)
+    slots = costs.trade_slots(times, data.horizon)
+    rows = test[slots]
+    out: dict[str, Any] = {}
+    curves: dict[str, np.ndarray] = {}
+    for name in data.feature_sets:
+        forecast = np.concatenate([r.predictions[name].mean(axis=0) for r in results])[slots]
+        result = costs.strategies(data.y[rows], forecast, data.cost_bps[rows])
+        out[name] = costs.without_curves(result)
+        curves[f"{name} sign"] = result["sign"]["equity_bps"]
+        curves["buy_and_hold"] = result["buy_and_hold"]["equity_bps"]
+    out["mean_cost_bps"] = float(data.cost_bps[rows].mean()) if len(rows) else float("nan")
+    return out, curves, times.iloc[slots].reset_index(drop=True)
+
+
+def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
+    """Every fold, the pooled statistics, the null and the lag curve (pre-holdout rows
+    only: the holdout is never read here)."""
+    pre = plan.pre_holdout_rows
+    limited = Data(
+        data.x[:pre],
+        data.y[:pre],
+        data.times.iloc[:pre].reset_index(drop=True),
+        data.features,
+        data.n_market,
+        data.horizon,
+        data.cost_bps[:pre],
+        data.empty_news,
+    )
+    results, matrices, seconds = [], [], []
+    for fold in plan.folds:
+        began = time.perf_counter()
+        result, fold_matrices = run_fold(limited, fold, config)
+        results.append(result)
+        matrices.append(fold_matrices)
+        seconds.append(time.perf_counter() - began)
+        log.info("%s: %.1f s %s", fold.name, seconds[-1], _fold_line(result))
+    summary: dict[str, Any] = {
+        "folds": [_fold_summary(r, limited.times, config) for r in results],
+        "pooled": pooled(results, config),
+        "seeds": list(config.seed_list),
+        "embargo_minutes": int(plan.embargo / pd.Timedelta(minutes=1)),
+        "grid": list(GRID),
+        "degenerate": {
+            name: sum(bool(r.scores[name]["degenerate"]) for r in results)
+            for name in limited.feature_sets
+        },
+        "seconds_per_fold": seconds,
+    }
+    pnl, curves, curve_times = _pooled_pnl(limited, results)
+    summary["pnl"] = pnl | {"spread_points": config.spread_points}
+    if WITH_NEWS in limited.feature_sets:
+        summary["per_seed_uplift_ic"] = _seed_uplifts(results, limited)
+        summary["null"] = _null(limited, results, matrices, config)
+        summary["lag_curve"] = _lag_curve(limited, results, matrices, config)
+    return Verdict(summary, results, curves, curve_times, seconds)
+
+
+def _null(
+    data: Data, results: list[FoldResult], matrices: list[FoldMatrices], config: TrainConfig
+) -> dict[str, Any]:
+    rng = np.random.default_rng(config.seed)
+    rows = len(data.y)
+    values = [
+        refit_with_news(data, results, matrices, shuffled_news(data, rows, rng), config)
+        for _ in range(config.null_permutations)
+    ]
+    observed = pooled(results, config)["uplift_ic"]["estimate"]
+    exceed = sum(v >= observed for v in values)
+    return {
+        "permutations": len(values),
+        "uplift_ic": values,
+        "observed_uplift_ic": observed,
+        "p_value": (1 + exceed) / (1 + len(values)) if values else None,
+        "method": "news shuffled across whole sessions (minute of day kept), with_news "
+        "re-fitted with the first seed and each fold's chosen hyperparameters",
+    }
+
+
+def _lag_curve(
+    data: Data, results: list[FoldResult], matrices: list[FoldMatrices], config: TrainConfig
+) -> list[dict[str, float]]:
+    rows = len(data.y)
+    observed = pooled(results, config)["uplift_ic"]["estimate"]
+    curve = []
+    for lag in config.news_lags:
+        value = (
+            observed
+            if lag == 0
+            else refit_with_news(data, results, matrices, lagged_news(data, rows, lag), config)
+        )
+        curve.append({"lag_minutes": lag, "uplift_ic": value})
+    return curve
+
+
+def _fold_summary(result: FoldResult, times: pd.Series, config: TrainConfig) -> dict[str, Any]:
+    fold = result.fold
+    sizes = {f"n_{part}": n for part, n in fold.sizes().items()}
+    out: dict[str, Any] = {"fold": fold.name, **sizes, **fold.time_ranges(times)}
+    out["models"] = result.scores
+    if WITH_NEWS in result.daily:
+        diff = (result.daily[WITH_NEWS] - result.daily[MARKET_ONLY]).to_numpy()
+        out["uplift_ic"] = session_bootstrap(
+            diff, config.block_sessions, config.bootstrap, config.seed
+        )
+    return out
+
+
+def _fold_line(result: FoldResult) -> str:
+    return " ".join(
+        f"{name}: daily_ic={scores['daily_ic']:+.4f}"
+        for name, scores in result.scores.items()
+        if not name.startswith("baseline:")
+    )
+
+
+def holdout(data: Data, plan: FoldPlan, config: TrainConfig) -> tuple[dict[str, Any], FoldResult]:
+    """The final models (trained on every pre-holdout session) scored once on the holdout."""
+    result, _ = run_fold(data, plan.holdout, config)
+    summary = _fold_summary(result, data.times, config)
+    summary["sessions"] = len(result.daily)
+    return summary, result
