@@ -1,5 +1,5 @@
-"""Test-set metrics, the paired moving-block bootstrap of the news uplift, and the
-sign-strategy curve.
+"""Test-set metrics (IC, daily IC, directional accuracy, demeaned too), and the moving-block
+bootstrap over whole sessions of the uplift's interval.
 
 Returns and forecasts are in basis points. A forecast carries a value (the predicted return)
 and a direction (the side it bets on), because a constant-zero forecast has no sign of its
@@ -133,20 +133,6 @@ def session_bootstrap(values: np.ndarray, block: int, n_boot: int, seed: int) ->
     }
 
 
-def classification_metrics(up: np.ndarray, p_up: np.ndarray) -> dict[str, float]:
-    """Accuracy at 0.5, log loss and ROC AUC of an up-probability against 0/1 directions."""
-    up = up.astype(bool)
-    p = np.clip(p_up.astype(np.float64), _EPS, 1 - _EPS)
-    n_up, n_down = int(up.sum()), int((~up).sum())
-    rank_sum = ranks(p)[up].sum()
-    auc = (rank_sum - n_up * (n_up + 1) / 2) / (n_up * n_down) if n_up and n_down else np.nan
-    return {
-        "test_clf_accuracy": float(np.mean((p >= 0.5) == up)),
-        "test_clf_logloss": float(-np.mean(np.where(up, np.log(p), np.log1p(-p)))),
-        "test_clf_auc": float(auc),
-    }
-
-
 def block_bootstrap(
     statistic: Callable[[np.ndarray], np.ndarray], n: int, block: int, n_boot: int, seed: int
 ) -> np.ndarray:
@@ -175,54 +161,3 @@ def percentile_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(replicates, [tail, 100 - tail])
     return {"estimate": float(estimate), "ci_low": float(low), "ci_high": float(high)}
-
-
-def paired_uplift(
-    y: np.ndarray, treated: Forecast, control: Forecast, block: int, n_boot: int, seed: int
-) -> dict[str, dict[str, float]]:
-    """``treated`` minus ``control`` on directional accuracy and IC, with 95% intervals.
-
-    Paired: both forecasts (and both metrics) are scored on the same resampled rows. In a
-    resample, the IC correlates the test-set ranks of the drawn rows (ranks are fixed on the
-    full test set rather than re-sorted per resample); on the identity resample this is
-    exactly the Spearman IC.
-    """
-    valid = (y != 0).astype(np.float64)
-    hit_diff = valid * (
-        (np.sign(treated.direction) == np.sign(y)).astype(np.float64)
-        - (np.sign(control.direction) == np.sign(y))
-    )
-    rank_y, rank_t, rank_c = ranks(y), ranks(treated.value), ranks(control.value)
-
-    def statistic(idx: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            accuracy = hit_diff[idx].sum(axis=1) / valid[idx].sum(axis=1)
-        ry = rank_y[idx]
-        ic = row_correlation(ry, rank_t[idx]) - row_correlation(ry, rank_c[idx])
-        return np.column_stack([accuracy, ic])
-
-    replicates = block_bootstrap(statistic, len(y), block, n_boot, seed)
-    estimates = {
-        "directional_accuracy": directional_accuracy(y, treated.direction)
-        - directional_accuracy(y, control.direction),
-        "ic": information_coefficient(y, treated.value) - information_coefficient(y, control.value),
-    }
-    return {
-        name: percentile_interval(estimate, replicates[:, j])
-        for j, (name, estimate) in enumerate(estimates.items())
-    }
-
-
-def sign_strategy_curves(y: np.ndarray, direction: np.ndarray, horizon: int) -> pd.DataFrame:
-    """Cumulative bps of betting ``sign(direction)`` each bar vs. always long.
-
-    Each bar's h-minute return is held by one of ``horizon`` staggered sub-portfolios (so it
-    is divided by ``horizon``): overlapping label windows are not counted ``horizon`` times.
-    """
-    per_bar = y / horizon
-    return pd.DataFrame(
-        {
-            "sign_strategy": np.cumsum(np.sign(direction) * per_bar),
-            "buy_and_hold": np.cumsum(per_bar),
-        }
-    )

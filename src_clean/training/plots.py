@@ -46,18 +46,6 @@ def predictions_figure(y: np.ndarray, pred: np.ndarray, title: str) -> Figure:
     return fig
 
 
-def cumulative_figure(times: pd.Series, curves: pd.DataFrame, title: str) -> Figure:
-    """Cumulative bps of the sign strategy vs. buy-and-hold over test time."""
-    fig = _figure()
-    ax = fig.add_subplot()
-    for column in curves.columns:
-        ax.plot(times.to_numpy(), curves[column].to_numpy(), lw=1, label=column)
-    ax.set(xlabel="time (UTC)", ylabel="cumulative return (bps)", title=title)
-    ax.legend()
-    fig.autofmt_xdate()
-    return fig
-
-
 def fold_uplift_figure(folds: list[dict], pooled: dict | None) -> Figure:
     """Per-fold daily-IC uplift with its 95% session-bootstrap interval, and the pooled one."""
     rows = [(f["fold"], f["uplift_ic"]) for f in folds if "uplift_ic" in f]

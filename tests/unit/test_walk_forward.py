@@ -1,0 +1,172 @@
+"""The verdict: fold plan in time, the holdout unread, planted and null effects, costs,
+demeaned accuracy and the promotion gates."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_training_units import FAST, HORIZON, experiment, feature_doc, synthetic_gold
+
+from src_clean.data_pipelines.gold.feature_list import FeatureSpec
+from src_clean.errors import UserError
+from src_clean.training import costs, metrics, walk_forward
+from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
+from src_clean.training.folds import plan_folds
+from src_clean.training.tracking import promotion_gates
+from src_clean.training.train import build_data
+
+EMBARGO = pd.Timedelta(minutes=30)
+
+
+def _times(days: int = 24, bars: int = 390) -> pd.Series:
+    opens = pd.date_range("2024-03-04 14:30", periods=days, freq="B", tz="UTC")
+    return pd.Series(opens.repeat(bars) + pd.to_timedelta(np.tile(np.arange(bars), days), "min"))
+
+
+def test_folds_expand_and_no_test_row_is_within_the_embargo_of_a_training_row() -> None:
+    times = _times()
+    plan = plan_folds(times, n_folds=4, holdout_frac=0.15, val_frac=0.2, embargo=EMBARGO)
+    assert len(plan.folds) == 4
+    for fold in (*plan.folds, plan.holdout):
+        train, val, test = (times.iloc[fold.rows(p)] for p in ("train", "val", "test"))
+        # checked in time: every label window of a part ends before the next part starts
+        assert train.max() + EMBARGO < val.min()
+        assert val.max() + EMBARGO < test.min()
+        assert fold.train.start == 0  # expanding window
+    tests = [times.iloc[f.test] for f in plan.folds]
+    for earlier, later in zip(tests, tests[1:], strict=False):
+        assert earlier.max() < later.min()  # each fold tests the next block of sessions
+    holdout = times.iloc[plan.holdout.test]
+    assert tests[-1].max() < holdout.min() and holdout.max() == times.max()
+    assert holdout.dt.date.nunique() == round(24 * 0.15)
+    # whole sessions: no session is split between two test blocks
+    days = [set(t.dt.date) for t in (*tests, holdout)]
+    assert all(not (a & b) for i, a in enumerate(days) for b in days[i + 1 :])
+
+
+def test_too_few_sessions_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="too few for 5 walk-forward folds"):
+        plan_folds(_times(days=8), 5, 0.15, 0.2, EMBARGO)
+
+
+def _data(effect: float, seed: int = 0):
+    frame = synthetic_gold(effect, seed=seed)
+    frame = frame[frame[f"target_return_{HORIZON}m"].notna()].reset_index(drop=True)
+    spec = FeatureSpec.from_json(feature_doc())
+    return build_data(frame, spec, np.full(len(frame), 5000.0), FAST)
+
+
+def test_the_walk_forward_never_reads_the_holdout() -> None:
+    data = _data(3.0)
+    plan = plan_folds(data.times, FAST.n_folds, FAST.holdout_frac, FAST.val_frac, EMBARGO)
+    config = dataclasses.replace(FAST, null_permutations=2, n_seeds=1)
+    before = walk_forward.walk_forward(data, plan, config).summary
+    poisoned = data.y.copy()
+    poisoned[plan.holdout.test] = np.random.default_rng(1).normal(
+        0, 1e6, plan.holdout.test.stop - plan.holdout.test.start
+    )
+    x = data.x.copy()
+    x[plan.holdout.test] = np.nan
+    after = walk_forward.walk_forward(
+        dataclasses.replace(data, x=x, y=poisoned), plan, config
+    ).summary
+    before.pop("seconds_per_fold"), after.pop("seconds_per_fold")
+    assert json.dumps(before, sort_keys=True) == json.dumps(after, sort_keys=True)  # NaN-safe
+
+
+def test_a_planted_effect_is_found_beyond_the_null_and_across_seeds() -> None:
+    outcome = experiment(effect=3.0)
+    walk = outcome.verdict.summary
+    uplift = walk["pooled"]["uplift_ic"]
+    assert uplift["low"] > 0.05
+    assert walk["null"]["p_value"] == pytest.approx(1 / 10)  # beats every permutation
+    assert max(walk["null"]["uplift_ic"]) < uplift["estimate"]
+    assert all(u > 0.05 for u in walk["per_seed_uplift_ic"]) and len(walk["seeds"]) == 2
+    assert walk["lag_curve"][1]["uplift_ic"] < uplift["estimate"]  # a delay costs signal
+    for fold in walk["folds"]:
+        names = set(fold["models"])
+        assert {WITH_NEWS, MARKET_ONLY, "baseline:ridge", "baseline:zero_return"} <= names
+        assert fold["models"][WITH_NEWS]["params"] in [dict(p) for p in walk_forward.GRID]
+    holdout = outcome.holdout["models"]
+    assert holdout[WITH_NEWS]["test_ic"] > holdout[MARKET_ONLY]["test_ic"]
+    pnl = walk["pnl"]
+    assert pnl[WITH_NEWS]["sign"]["net_mean_bps"] > pnl[MARKET_ONLY]["sign"]["net_mean_bps"]
+
+
+def test_a_null_effect_is_not_claimed() -> None:
+    walk = experiment(effect=0.0, seed=3).verdict.summary
+    uplift = walk["pooled"]["uplift_ic"]
+    assert uplift["low"] <= 0 <= uplift["high"]
+    assert walk["null"]["p_value"] > 0.1
+
+
+def test_market_only_variant_has_no_uplift_and_no_null() -> None:
+    walk = experiment(effect=3.0, skip_news=True).verdict.summary
+    assert "uplift_ic" not in walk["pooled"] and "null" not in walk
+    assert set(walk["degenerate"]) == {MARKET_ONLY}
+
+
+def test_shuffled_news_moves_whole_sessions_and_keeps_each_value() -> None:
+    data = _data(3.0)
+    rows = len(data.y)
+    shuffled = walk_forward.shuffled_news(data, rows, np.random.default_rng(0))
+    market = slice(0, data.n_market)
+    assert np.array_equal(shuffled[:, market], data.x[:, market])  # market untouched
+    news = data.x[:, data.n_market :]
+    moved = shuffled[:, data.n_market :]
+    assert not np.array_equal(np.nan_to_num(moved), np.nan_to_num(news))
+    # every session's news is some session's news at the same minutes (equal-length days)
+    by_day = {d: np.nan_to_num(news[data.sessions == d]) for d in np.unique(data.sessions)}
+    for day in np.unique(data.sessions):
+        block = np.nan_to_num(moved[data.sessions == day])
+        assert any(np.array_equal(block, other) for other in by_day.values())
+
+
+def test_lagged_news_is_the_news_of_the_bar_that_much_earlier() -> None:
+    data = _data(3.0)
+    lagged = walk_forward.lagged_news(data, len(data.y), 5)
+    news = slice(data.n_market, None)
+    np.testing.assert_array_equal(lagged[10, news], data.x[5, news])
+    np.testing.assert_array_equal(lagged[2, news], data.empty_news)  # before the session
+
+
+def test_trades_do_not_overlap_and_pay_the_spread() -> None:
+    times = pd.Series(pd.date_range("2024-03-04 14:30", periods=100, freq="min", tz="UTC"))
+    times = times.drop(index=[30, 31, 32]).reset_index(drop=True)  # a gap moves the next entry
+    slots = costs.trade_slots(times, 30)
+    entries = times.iloc[slots]
+    assert (entries.diff().dropna() >= pd.Timedelta(minutes=30)).all()
+    assert entries.iloc[1] == pd.Timestamp("2024-03-04 15:03", tz="UTC")
+    returns = np.array([10.0, -4.0, 2.0])
+    result = costs.strategies(returns, np.array([1.0, 1.0, -0.5]), np.full(3, 1.0))
+    assert result["sign"]["net_mean_bps"] == pytest.approx((9 - 5 - 3) / 3)
+    assert result["threshold"]["trades"] == 2  # |-0.5| does not beat a 1-bps cost
+    assert result["buy_and_hold"]["net_mean_bps"] == pytest.approx((8 - 1) / 3 + 0)
+    assert result["sign"]["max_drawdown_bps"] == pytest.approx(8.0)
+    assert costs.cost_bps(np.array([5000.0]), 0.5)[0] == pytest.approx(1.0)
+
+
+def test_demeaned_accuracy_gives_a_constant_forecast_one_half() -> None:
+    y = np.array([3.0, 1.0, -1.0, 2.0])
+    assert metrics.demeaned_directional_accuracy(y, np.full(4, 0.7), 0.7) == 0.5
+    assert metrics.demeaned_directional_accuracy(y, y, 1.25) == 1.0
+
+
+def test_daily_ic_is_spearman_within_each_session() -> None:
+    rng = np.random.default_rng(0)
+    sessions = np.repeat([1, 2], 50)
+    y, pred = rng.standard_normal(100), rng.standard_normal(100)
+    daily = metrics.daily_ic(sessions, y, pred)
+    for day in (1, 2):
+        mask = sessions == day
+        assert daily[day] == pytest.approx(metrics.information_coefficient(y[mask], pred[mask]))
+
+
+def test_gates_refuse_a_short_or_degenerate_challenger() -> None:
+    short = experiment(effect=3.0, config=dataclasses.replace(FAST, min_train_sessions=50))
+    assert any("sessions" in problem for problem in promotion_gates(short))
+    assert promotion_gates(experiment(effect=3.0)) == []
