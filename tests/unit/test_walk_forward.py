@@ -142,7 +142,7 @@ def test_trades_do_not_overlap_and_pay_the_spread() -> None:
     assert (entries.diff().dropna() >= pd.Timedelta(minutes=30)).all()
     assert entries.iloc[1] == pd.Timestamp("2024-03-04 15:03", tz="UTC")
     returns = np.array([10.0, -4.0, 2.0])
-    result = costs.strategies(returns, np.array([1.0, 1.0, -0.5]), np.full(3, 1.0))
+    result = costs.strategies(returns, np.array([2.0, 2.0, -0.5]), np.full(3, 1.0))
     assert result["sign"]["net_mean_bps"] == pytest.approx((9 - 5 - 3) / 3)
     assert result["threshold"]["trades"] == 2  # |-0.5| does not beat a 1-bps cost
     assert result["buy_and_hold"]["net_mean_bps"] == pytest.approx((8 - 1) / 3 + 0)
