@@ -57,7 +57,7 @@ def fold_uplift_figure(folds: list[dict], pooled: dict | None) -> Figure:
         ax.errorbar(
             [i],
             [ci["estimate"]],
-            yerr=[[ci["estimate"] - ci["low"]], [ci["high"] - ci["estimate"]]],
+            yerr=[[max(0.0, ci["estimate"] - ci["low"])], [max(0.0, ci["high"] - ci["estimate"])]],
             fmt="o",
             capsize=4,
             color="black" if name == "pooled" else "tab:blue",

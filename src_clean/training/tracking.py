@@ -471,7 +471,8 @@ def compare_with_champion(
     plus the embargo), and both are scored there; fewer than ``MIN_COMPARE_SESSIONS`` such
     sessions keep the champion.
     """
-    run = client.get_run(client.get_model_version(name, version).run_id)
+    run = client.get_run(client.get_model_version(name, version).run_id)  # the child run
+    run = client.get_run(run.data.tags.get("mlflow.parentRunId", run.info.run_id))
     params, ours = run.data.params, outcome.verdict.summary
     challenger = ours["pooled"][f"{outcome.registered}_daily_ic"]["estimate"]
     same = (
@@ -501,7 +502,7 @@ def _compare_on_unseen(
     rows = np.concatenate(
         [np.arange(r.fold.test.start, r.fold.test.stop) for r in outcome.verdict.results]
     )
-    rows = rows[data.times.iloc[rows].to_numpy() > start.to_datetime64()]
+    rows = rows[(data.times.iloc[rows] > start).to_numpy()]
     sessions = np.unique(data.sessions[rows])
     if len(sessions) < MIN_COMPARE_SESSIONS:
         return False, (
@@ -509,8 +510,6 @@ def _compare_on_unseen(
             f"on (< {MIN_COMPARE_SESSIONS}); the champion stays until there are enough"
         )
     booster = mlflow.xgboost.load_model(f"models:/{name}/{version}")
-    if isinstance(booster, object) and hasattr(booster, "get_booster"):
-        booster = booster.get_booster()
     names = booster.feature_names or []
     if not set(names) <= set(data.features):
         return False, "not compared: the champion's features are not in this gold table"

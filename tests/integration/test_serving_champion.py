@@ -41,7 +41,7 @@ def store(tmp_path_factory):
     """A lake with gold and an MLflow store whose registry has a champion (version 1)."""
     root = tmp_path_factory.mktemp("lake")
     lake = Lake(root)
-    write_gold(lake, synthetic_gold(effect=3.0, days=12, horizon=HORIZON), horizon=HORIZON)
+    write_gold(lake, synthetic_gold(effect=3.0, days=16, horizon=HORIZON), horizon=HORIZON)
     uri = f"sqlite:///{root}/mlflow.db"
     summary = train(lake, fast_config(uri, bootstrap=50))
     assert summary["champion_decision"]["champion_version"] == "1"
@@ -112,7 +112,7 @@ def test_signal_is_the_champion_on_the_latest_gold_bar(server, store) -> None:
 def test_a_new_champion_is_served_without_restart(server, store) -> None:
     _, client = server
     lake, uri = store
-    write_gold(lake, synthetic_gold(effect=8.0, days=12, seed=2, horizon=HORIZON), horizon=HORIZON)
+    write_gold(lake, synthetic_gold(effect=8.0, days=16, seed=2, horizon=HORIZON), horizon=HORIZON)
     train(lake, fast_config(uri, bootstrap=50))
     registry = mlflow.MlflowClient(uri)
     registry.set_registered_model_alias(MODEL, "champion", "2")

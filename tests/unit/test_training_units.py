@@ -21,7 +21,6 @@ from src_clean.lake import Lake
 from src_clean.training import metrics
 from src_clean.training.baselines import compute_baselines, majority_direction
 from src_clean.training.config import TrainConfig
-from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
 from src_clean.training.metrics import Forecast
 from src_clean.training.tracking import (
     airflow_tags,
@@ -87,9 +86,12 @@ def feature_doc(skip_news: bool = False, horizon: int = HORIZON, window: int | N
 
 
 def write_gold(lake: Lake, frame: pd.DataFrame, variant: str | None = None, **doc) -> int:
-    """Replace a gold training table and write its ``_features.json``; the new Delta version."""
+    """Replace a gold training table (and the silver closes the costs need) and write its
+    ``_features.json``; the new Delta version of the gold table."""
     table = FeatureSet.from_name(variant).training_table
     lake.replace_range(table, frame)
+    prices = frame[["time", "instrument"]].assign(close=5000.0 + np.arange(len(frame)) % 7)
+    lake.replace_range(tables.SILVER_FEATURES, prices)  # the entry prices of the costs
     lake.files.write_json(FeatureSet.from_name(variant).feature_list, feature_doc(**doc))
     return lake.version(table)
 
