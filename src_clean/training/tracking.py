@@ -496,13 +496,12 @@ def _compare_on_unseen(
     import mlflow.xgboost
 
     from src_clean.training.metrics import daily_ic
+    from src_clean.training.walk_forward import test_rows
 
     end = pd.Timestamp(params.get("train_end", "1970-01-01T00:00:00+00:00"))
     data, start = outcome.data, end + outcome.plan.embargo
-    rows = np.concatenate(
-        [np.arange(r.fold.test.start, r.fold.test.stop) for r in outcome.verdict.results]
-    )
-    rows = rows[(data.times.iloc[rows] > start).to_numpy()]
+    tested = test_rows(outcome.verdict.results)
+    rows = tested[(data.times.iloc[tested] > start).to_numpy()]
     sessions = np.unique(data.sessions[rows])
     if len(sessions) < MIN_COMPARE_SESSIONS:
         return False, (
@@ -517,14 +516,7 @@ def _compare_on_unseen(
     theirs = booster.inplace_predict(data.x[np.ix_(rows, cols)])
     ours = np.concatenate(
         [r.predictions[outcome.registered].mean(axis=0) for r in outcome.verdict.results]
-    )[
-        np.isin(
-            np.concatenate(
-                [np.arange(r.fold.test.start, r.fold.test.stop) for r in outcome.verdict.results]
-            ),
-            rows,
-        )
-    ]
+    )[np.isin(tested, rows)]
     y, s = data.y[rows], data.sessions[rows]
     challenger, champion = daily_ic(s, y, ours).mean(), daily_ic(s, y, theirs).mean()
     better = bool(challenger > champion)

@@ -334,9 +334,14 @@ def _seed_uplifts(results: list[FoldResult], data: Data) -> list[float]:
     return per_seed
 
 
+def test_rows(results: list[FoldResult]) -> np.ndarray:
+    """Row positions of every fold's test block, in order (they follow one another)."""
+    return np.concatenate([np.arange(r.fold.test.start, r.fold.test.stop) for r in results])
+
+
 def _pooled_pnl(data: Data, results: list[FoldResult]) -> tuple[dict[str, Any], dict, pd.Series]:
     """Sign/threshold P&L of each feature set over all test folds, and the equity curves."""
-    test = np.concatenate([np.arange(r.fold.test.start, r.fold.test.stop) for r in results])
+    test = test_rows(results)
     times = data.times.iloc[test].reset_index(drop=True)
     slots = costs.trade_slots(times, data.horizon)
     rows = test[slots]
@@ -376,7 +381,7 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
         log.info("%s: %.1f s %s", fold.name, seconds[-1], _fold_line(result))
     summary: dict[str, Any] = {
         "folds": [_fold_summary(r, limited.times, config) for r in results],
-        "pooled": pooled(results, config),
+        "pooled": pooled(results, config),  # the bootstrap runs once; the null reuses it
         "seeds": list(config.seed_list),
         "embargo_minutes": int(plan.embargo / pd.Timedelta(minutes=1)),
         "grid": list(GRID),
@@ -390,13 +395,18 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
     summary["pnl"] = pnl | {"spread_points": config.spread_points}
     if WITH_NEWS in limited.feature_sets:
         summary["per_seed_uplift_ic"] = _seed_uplifts(results, limited)
-        summary["null"] = _null(limited, results, matrices, config)
-        summary["lag_curve"] = _lag_curve(limited, results, matrices, config)
+        observed = summary["pooled"]["uplift_ic"]["estimate"]
+        summary["null"] = _null(limited, results, matrices, config, observed)
+        summary["lag_curve"] = _lag_curve(limited, results, matrices, config, observed)
     return Verdict(summary, results, curves, curve_times, seconds)
 
 
 def _null(
-    data: Data, results: list[FoldResult], matrices: list[FoldMatrices], config: TrainConfig
+    data: Data,
+    results: list[FoldResult],
+    matrices: list[FoldMatrices],
+    config: TrainConfig,
+    observed: float,
 ) -> dict[str, Any]:
     rng = np.random.default_rng(config.seed)
     rows = len(data.y)
@@ -404,7 +414,6 @@ def _null(
         refit_with_news(data, results, matrices, shuffled_news(data, rows, rng), config)
         for _ in range(config.null_permutations)
     ]
-    observed = pooled(results, config)["uplift_ic"]["estimate"]
     exceed = sum(v >= observed for v in values)
     return {
         "permutations": len(values),
@@ -417,10 +426,13 @@ def _null(
 
 
 def _lag_curve(
-    data: Data, results: list[FoldResult], matrices: list[FoldMatrices], config: TrainConfig
+    data: Data,
+    results: list[FoldResult],
+    matrices: list[FoldMatrices],
+    config: TrainConfig,
+    observed: float,
 ) -> list[dict[str, float]]:
     rows = len(data.y)
-    observed = pooled(results, config)["uplift_ic"]["estimate"]
     curve = []
     for lag in config.news_lags:
         value = (
