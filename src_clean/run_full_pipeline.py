@@ -37,6 +37,12 @@ from src_clean.orchestration.runner import run_stage
 from src_clean.orchestration.stages import LAYERS, STAGES, RunContext, Stage
 from src_clean.orchestration.trigger_form import InvalidRunParams, RunParams
 from src_clean.redact import redact
+from src_clean.sample_data import (
+    ARTICLES_PER_DAY,
+    NEWS_EFFECT_BPS,
+    PRE_AVAILABILITY_BPS,
+    generate_sample_data,
+)
 
 UNTIL = LAYERS[1:]  # bronze, silver, gold, train (acquisition is the DAG's fetch tasks)
 DEMO_DAYS = 60
@@ -61,7 +67,9 @@ class PipelineConfig:
     demo: bool = False
     demo_days: int = DEMO_DAYS
     seed: int = 7
-    news_effect_bps: float = 25.0
+    news_effect_bps: float = NEWS_EFFECT_BPS
+    pre_availability_bps: float = PRE_AVAILABILITY_BPS
+    articles_per_day: float = ARTICLES_PER_DAY
 
     @property
     def lake_root(self) -> str:
@@ -147,14 +155,18 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
 
 
 def _generate_demo_data(cfg: PipelineConfig, stages: StageLog) -> None:
-    from src_clean.sample_data import generate_sample_data
-
     local = not cfg.lake_root.startswith("s3://")
     raw = Path(cfg.lake_root) / "raw" if local else Path(tempfile.mkdtemp(prefix="sp500-demo-"))
     sample = stages.run(
         "sample data",
         lambda: generate_sample_data(
-            raw, DEMO_START, cfg.demo_days, seed=cfg.seed, news_effect_bps=cfg.news_effect_bps
+            raw,
+            DEMO_START,
+            cfg.demo_days,
+            seed=cfg.seed,
+            news_effect_bps=cfg.news_effect_bps,
+            pre_availability_bps=cfg.pre_availability_bps,
+            articles_per_day=cfg.articles_per_day,
         ),
     )
     cfg.bronze_market = cfg.bronze_market or sample.market_dir
@@ -245,7 +257,23 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
     p.add_argument("--demo-days", type=int, default=DEMO_DAYS, help="days of sample data")
     p.add_argument("--seed", type=int, default=7, help="sample data seed")
     p.add_argument(
-        "--news-effect-bps", type=float, default=25.0, help="news effect planted in the demo"
+        "--news-effect-bps",
+        type=float,
+        default=PipelineConfig.news_effect_bps,
+        help="news effect planted in the demo, from each article's availability",
+    )
+    p.add_argument(
+        "--pre-availability-bps",
+        type=float,
+        default=PipelineConfig.pre_availability_bps,
+        help="effect planted between publication and availability (a point-in-time "
+        "pipeline must not find it)",
+    )
+    p.add_argument(
+        "--articles-per-day",
+        type=float,
+        default=PipelineConfig.articles_per_day,
+        help="mean sample articles per day (Poisson) in the demo",
     )
     p.add_argument("--debug", action="store_true", help="show the traceback of user errors")
     args = vars(p.parse_args(argv))

@@ -7,7 +7,7 @@ Files written under ``--out`` (existing files with the same names are overwritte
       "mid": {"o": "4701.2", "h": "4701.9", "l": "4700.8", "c": "4701.5"}}; one file per UTC
       date. The very last candle is "complete": false, like a live download.
   news/articles/<YYYY-MM-DD>/<article_id>.json   one scraped article per file: article_id,
-      headline, body, url, source, published_at, collected_at (1-15 min later), language.
+      headline, body, url, source, published_at, collected_at (1-15 min later by default), language.
   news/jsonl/<YYYY-MM-DD>.jsonl.gz   the same articles, one gzipped JSON-lines file per date.
   news/truth.csv   article_id, published_at, collected_at, planted_sentiment (-1/0/1),
       effect_start and effect_minutes (empty when the article planted nothing), and
@@ -25,10 +25,13 @@ minutes are missing, in runs of 1-3, mostly in quiet hours. Prices start at 4700
 
 Planted news effect (--news-effect-bps X, default 25, 0 = none): a positive (negative)
 article adds +X (-X) bps to the log price, spread evenly over the next D minutes with D
-uniform in [30, 60], starting with the first bar whose open is >= published_at rounded up
-to the next minute, so no price moves before publication. An article whose start minute
-is not a trading minute (weekend, break) affects nothing; minutes of a break inside the
-window carry no drift. Neutral articles affect nothing.
+uniform in [30, 60], starting with the first bar whose open is >= collected_at (its
+availability) rounded up to the next minute, so a point-in-time model can trade it. A
+second component (--pre-availability-bps Y, default 15) adds +Y (-Y) bps spread over the
+minutes from publication to collection (--collect-delay-minutes, default 1-15): it is
+over before anyone had the article, so no point-in-time model may find it. An article
+whose start minute is not a trading minute (weekend, break) affects nothing; minutes of a
+break inside the window carry no drift. Neutral articles affect nothing.
 
 Deterministic for a seed: the market, news and effect durations use independent random
 streams, so runs with different --news-effect-bps differ only by the planted drift.
@@ -45,6 +48,10 @@ import numpy as np
 import pandas as pd
 
 from src_clean.sample_data import market, news, session
+
+NEWS_EFFECT_BPS = 25.0  # planted from each article's availability (tradable)
+PRE_AVAILABILITY_BPS = 15.0  # planted between publication and availability (not tradable)
+ARTICLES_PER_DAY = 12.0
 
 
 @dataclass(frozen=True)
@@ -73,20 +80,25 @@ def generate_sample_data(
     start: dt.date,
     days: int,
     seed: int = 7,
-    news_effect_bps: float = 25.0,
-    articles_per_day: float = 12.0,
-    pre_availability_bps: float = 15.0,
+    news_effect_bps: float = NEWS_EFFECT_BPS,
+    articles_per_day: float = ARTICLES_PER_DAY,
+    pre_availability_bps: float = PRE_AVAILABILITY_BPS,
+    collect_delay_minutes: tuple[int, int] = news.COLLECT_DELAY_MINUTES,
 ) -> SampleData:
     """Write ``days`` UTC days of sample candles and news from ``start`` under ``out``."""
     if days < 1 or articles_per_day < 0:
         raise ValueError("days must be >= 1 and articles_per_day >= 0")
+    if not 1 <= collect_delay_minutes[0] <= collect_delay_minutes[1]:
+        raise ValueError("collect_delay_minutes must be (low, high) with 1 <= low <= high")
     trading = session.trading_minutes(start, days)
     if len(trading) == 0:
         raise ValueError(f"no trading minutes in {days} day(s) from {start}")
     streams = np.random.SeedSequence(seed).spawn(3)
     market_rng, news_rng, effect_rng = (np.random.default_rng(s) for s in streams)
 
-    articles = news.generate_articles(news_rng, start, days, articles_per_day)
+    articles = news.generate_articles(
+        news_rng, start, days, articles_per_day, collect_delay_minutes
+    )
     sentiment = articles["sentiment"].to_numpy()
     effect_start = market.effect_start_minutes(articles["collected_at"], start)
     duration = effect_rng.integers(*market.EFFECT_MINUTES, len(articles), endpoint=True)
@@ -163,19 +175,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--news-effect-bps",
         type=float,
-        default=25.0,
-        help="drift planted by each positive/negative article published during trading, "
-        "spread over the next 30-60 minutes (default 25; 0 = no effect)",
+        default=NEWS_EFFECT_BPS,
+        help="drift planted by each positive/negative article from its availability during "
+        "trading, spread over the next 30-60 minutes (default %(default)g; 0 = no effect)",
     )
     parser.add_argument(
         "--pre-availability-bps",
         type=float,
-        default=15.0,
+        default=PRE_AVAILABILITY_BPS,
         help="drift each positive/negative article plants between its publication and its "
-        "collection, which no point-in-time model may find (default 15; 0 = none)",
+        "collection, which no point-in-time model may find (default %(default)g; 0 = none)",
     )
     parser.add_argument(
-        "--articles-per-day", type=float, default=12.0, help="mean articles per day (Poisson)"
+        "--collect-delay-minutes",
+        type=int,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=news.COLLECT_DELAY_MINUTES,
+        help="collected_at follows published_at by a uniform delay in [LOW, HIGH] minutes "
+        "(default %(default)s); the pre-availability drift spans it",
+    )
+    parser.add_argument(
+        "--articles-per-day",
+        type=float,
+        default=ARTICLES_PER_DAY,
+        help="mean articles per day (Poisson, default %(default)g)",
     )
 
 
@@ -188,6 +212,7 @@ def main(args: argparse.Namespace) -> int:
         news_effect_bps=args.news_effect_bps,
         articles_per_day=args.articles_per_day,
         pre_availability_bps=args.pre_availability_bps,
+        collect_delay_minutes=tuple(args.collect_delay_minutes),
     )
     print(result.summary())
     return 0

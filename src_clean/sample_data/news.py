@@ -21,7 +21,7 @@ from src_clean.sample_data import templates
 SENTIMENTS = np.array([1, -1, 0], dtype=np.int8)
 SENTIMENT_SHARES = (0.35, 0.35, 0.30)
 SECONDS_PER_DAY = 86_400
-COLLECT_DELAY_SECONDS = (60, 900)  # collected_at is 1-15 minutes after published_at
+COLLECT_DELAY_MINUTES = (1, 15)  # collected_at is 1-15 minutes after published_at
 LANGUAGE = "en"
 RAW_FIELDS = (
     "article_id",
@@ -37,10 +37,15 @@ ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def generate_articles(
-    rng: np.random.Generator, start: dt.date, days: int, per_day: float
+    rng: np.random.Generator,
+    start: dt.date,
+    days: int,
+    per_day: float,
+    collect_delay_minutes: tuple[int, int] = COLLECT_DELAY_MINUTES,
 ) -> pd.DataFrame:
     """Articles sorted by ``published_at``: a Poisson number per UTC day at uniform times
-    (nights and weekends included), each with a planted ``sentiment`` in {-1, 0, 1}.
+    (nights and weekends included), each with a planted ``sentiment`` in {-1, 0, 1} and
+    collected a uniform ``collect_delay_minutes`` (to the second) after publication.
 
     Columns: RAW_FIELDS (times as UTC timestamps) plus ``sentiment``.
     """
@@ -49,7 +54,8 @@ def generate_articles(
     seconds = np.repeat(np.arange(days), counts) * SECONDS_PER_DAY
     seconds = np.sort(seconds + rng.integers(0, SECONDS_PER_DAY, n))
     published = pd.Timestamp(start.isoformat(), tz="UTC") + pd.to_timedelta(seconds, unit="s")
-    delay = pd.to_timedelta(rng.integers(*COLLECT_DELAY_SECONDS, n, endpoint=True), unit="s")
+    low, high = (60 * minutes for minutes in collect_delay_minutes)
+    delay = pd.to_timedelta(rng.integers(low, high, n, endpoint=True), unit="s")
     articles = pd.DataFrame(
         {
             "published_at": published,

@@ -40,7 +40,7 @@ from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-    from mlflow.entities import DatasetInput
+    from mlflow.entities import DatasetInput, Run
     from mlflow.models.model import ModelInfo
 
     from src_clean.training.config import TrainConfig
@@ -467,12 +467,11 @@ def compare_with_champion(
 
     The champion's recorded walk-forward score counts only when it was computed on this
     gold version with this fold plan. Otherwise the champion's model predicts the
-    challenger's walk-forward test sessions it never trained on (after its training end
-    plus the embargo), and both are scored there; fewer than ``MIN_COMPARE_SESSIONS`` such
+    challenger's walk-forward test sessions it never read (after its validation end plus
+    the embargo), and both are scored there; fewer than ``MIN_COMPARE_SESSIONS`` such
     sessions keep the champion.
     """
-    run = client.get_run(client.get_model_version(name, version).run_id)  # the child run
-    run = client.get_run(run.data.tags.get("mlflow.parentRunId", run.info.run_id))
+    run = parent_run(client, client.get_model_version(name, version).run_id)
     params, ours = run.data.params, outcome.verdict.summary
     challenger = ours["pooled"][f"{outcome.registered}_daily_ic"]["estimate"]
     same = (
@@ -498,7 +497,8 @@ def _compare_on_unseen(
     from src_clean.training.metrics import daily_ic
     from src_clean.training.walk_forward import test_rows
 
-    end = pd.Timestamp(params.get("train_end", "1970-01-01T00:00:00+00:00"))
+    # the champion's final model read its training and validation rows (early stopping)
+    end = pd.Timestamp(params.get("val_end", "1970-01-01T00:00:00+00:00"))
     data, start = outcome.data, end + outcome.plan.embargo
     tested = test_rows(outcome.verdict.results)
     rows = tested[(data.times.iloc[tested] > start).to_numpy()]
@@ -664,6 +664,12 @@ def register_and_promote(
     return decision
 
 
+def parent_run(client: MlflowClient, run_id: str) -> Run:
+    """The training (parent) run of a registered version's run, which is its child."""
+    run = client.get_run(run_id)
+    return client.get_run(run.data.tags.get("mlflow.parentRunId", run_id))
+
+
 def unchanged_summary(uri: str, config: TrainConfig, fingerprint: str) -> dict[str, Any] | None:
     """The summary of the registered version with this fingerprint (same gold version,
     settings and code), marked unchanged; None when there is none."""
@@ -682,7 +688,8 @@ def unchanged_summary(uri: str, config: TrainConfig, fingerprint: str) -> dict[s
         return None
     version = found[0]
     try:
-        path = client.download_artifacts(version.run_id, "training_summary.json")
+        parent = parent_run(client, version.run_id)
+        path = client.download_artifacts(parent.info.run_id, "training_summary.json")
     except (MlflowException, OSError):
         return None
     summary = json.loads(Path(path).read_text())

@@ -29,6 +29,7 @@ from src_clean.tables import SILVER_FEATURES
 from src_clean.training.config import TrainConfig
 from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS, GoldSnapshot, Outcome
 from src_clean.training.metrics import METRICS
+from src_clean.training.walk_forward import ALPHA
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,9 @@ def verdict_line(walk: dict[str, Any]) -> str:
         f"{len(walk['seeds'])} seeds), p = {p} against shuffled news "
         f"({null['permutations']} permutations); net of a {spread}: with_news "
         f"{treated['net_mean_bps']:+.2f} bps/trade (SE {treated['net_se_bps']:.2f}) vs "
-        f"market_only {control['net_mean_bps']:+.2f} (SE {control['net_se_bps']:.2f})"
+        f"market_only {control['net_mean_bps']:+.2f} (SE {control['net_se_bps']:.2f}); "
+        + ("significant" if walk["significant"] else "not significant")
+        + f" at {ALPHA:.0%} (CI above 0 and p <= {ALPHA:g})"
     )
 
 
@@ -220,6 +223,8 @@ def build_summary(
                 "estimate": uplift["estimate"],
                 "ci_low": uplift["low"],
                 "ci_high": uplift["high"],
+                "p_value": walk["null"]["p_value"],
+                "significant": walk["significant"],
             }
         },
         "sentiment_model_id": outcome.spec.sentiment_model_id,
@@ -241,6 +246,7 @@ def fingerprint(snapshot: GoldSnapshot, spec: FeatureSpec, config: TrainConfig) 
 
     doc = {
         "gold": snapshot.label(),
+        "gold_uri": snapshot.uri,  # table@version names other data in another lake
         "rows": len(snapshot.frame),
         "features": spec.feature_list_hash,
         "config": config.fingerprint_params(),

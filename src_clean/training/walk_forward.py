@@ -48,6 +48,7 @@ GRID: tuple[dict[str, float], ...] = (
     {"max_depth": 4, "min_child_weight": 10.0},
     {"max_depth": 6, "min_child_weight": 100.0},
 )
+ALPHA = 0.05  # news is claimed at this level only (see ``is_significant``)
 _MINUTE = 60_000_000_000
 
 
@@ -352,7 +353,7 @@ def _pooled_pnl(data: Data, results: list[FoldResult]) -> tuple[dict[str, Any], 
         result = costs.strategies(data.y[rows], forecast, data.cost_bps[rows])
         out[name] = costs.without_curves(result)
         curves[f"{name} sign"] = result["sign"]["equity_bps"]
-        curves["buy_and_hold"] = result["buy_and_hold"]["equity_bps"]
+    curves["buy_and_hold"] = result["buy_and_hold"]["equity_bps"]  # the same for every model
     out["mean_cost_bps"] = float(data.cost_bps[rows].mean()) if len(rows) else float("nan")
     return out, curves, times.iloc[slots].reset_index(drop=True)
 
@@ -398,7 +399,15 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
         observed = summary["pooled"]["uplift_ic"]["estimate"]
         summary["null"] = _null(limited, results, matrices, config, observed)
         summary["lag_curve"] = _lag_curve(limited, results, matrices, config, observed)
+        summary["significant"] = is_significant(summary["pooled"]["uplift_ic"], summary["null"])
     return Verdict(summary, results, curves, curve_times, seconds)
+
+
+def is_significant(uplift: dict[str, float], null: dict[str, Any]) -> bool:
+    """News is claimed only when the uplift's interval lies above zero and the shuffled-news
+    null rejects at ``ALPHA`` (so at least ``1 / ALPHA - 1`` permutations are needed)."""
+    p = null["p_value"]
+    return bool(uplift["low"] > 0 and p is not None and p <= ALPHA)
 
 
 def _null(

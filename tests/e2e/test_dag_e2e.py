@@ -20,12 +20,18 @@ from src_clean.sample_data import generate_sample_data
 
 pytestmark = pytest.mark.slow
 
-# Ten days of candles: the trigger form backfills all of them (the data interval alone would
-# cover one session, too little to train on); the training history covers them all.
+# Three weeks of candles: the trigger form backfills all of them (the data interval alone
+# would cover one session, too little to train on); the training history covers them all,
+# enough sessions for the default walk-forward (5 folds and a holdout).
 SAMPLE_START = dt.date(2024, 1, 1)
-SAMPLE_DAYS = 10
-LOGICAL_DATE = dt.datetime(2024, 1, 11, 12, tzinfo=dt.UTC)
-RUN_CONF = {"start_date": "2024-01-01", "end_date": "2024-01-10", "sentiment_model": "lexicon"}
+SAMPLE_DAYS = 22
+SAMPLE_END = SAMPLE_START + dt.timedelta(days=SAMPLE_DAYS - 1)
+LOGICAL_DATE = dt.datetime.combine(SAMPLE_END + dt.timedelta(days=1), dt.time(12), dt.UTC)
+RUN_CONF = {
+    "start_date": SAMPLE_START.isoformat(),
+    "end_date": SAMPLE_END.isoformat(),
+    "sentiment_model": "lexicon",
+}
 
 
 def _settings_env(root: Path, lake: Path) -> dict[str, str]:
@@ -89,7 +95,7 @@ def test_every_task_succeeds_and_writes_its_table(first_run) -> None:
     lake = Lake(root / "lake")
     for table in tables.LAYER_TABLES:
         assert lake.partitions(table), table
-    assert lake.partitions(tables.GOLD_TRAINING)[-1] == dt.date(2024, 1, 10)
+    assert lake.partitions(tables.GOLD_TRAINING)[-1] == SAMPLE_END
     assert lake.files.read_json(FeatureSet().feature_list)["news_features"]
     sentiment = lake.read(tables.SILVER_SENTIMENT, columns=["model_id"])
     assert sentiment["model_id"].str.startswith("lexicon:").all()  # the trigger form's model
@@ -160,8 +166,8 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
         variant_table,
         {
             "table": variant_table,
-            "start": "2024-01-01",
-            "end": "2024-01-10",
+            "start": RUN_CONF["start_date"],
+            "end": RUN_CONF["end_date"],
         },
     )
     assert events["train"][0] == f"reports/variants/{variant}/training_summary.json"
@@ -197,7 +203,7 @@ def test_a_first_run_with_the_forms_defaults_on_the_demo_lake_ends_green(tmp_pat
     run = _test(settings_env, dt.datetime.now(dt.UTC), {})
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states == dict.fromkeys(states, "success")
-    last_day = SAMPLE_START + dt.timedelta(days=SAMPLE_DAYS - 1)
+    last_day = SAMPLE_END
     plan = run.get_task_instance("plan").xcom_pull(key="silver_market")
     assert plan[-4:] == ["--start", f"{last_day}", "--end", f"{last_day}"]
     finbert = model_registry.lookup(Lake(lake), "ProsusAI/finbert")  # behind the demo banner

@@ -1,7 +1,9 @@
-"""run_full_pipeline end to end on generated data: finds planted signal, invents none."""
+"""run_full_pipeline end to end on generated data: finds the planted tradable effect,
+finds none before the news was available, invents none."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -9,18 +11,22 @@ import pytest
 
 from src_clean import tables
 from src_clean.lake import Lake
-from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
+from src_clean.run_full_pipeline import DEMO_START, PipelineConfig, run_pipeline
+from src_clean.sample_data import SampleData, generate_sample_data
 
 pytestmark = pytest.mark.slow
 
+DAYS = 30
 
-def _run(tmp_path: Path, effect_bps: float, until: str = "train") -> dict:
+
+def _run(tmp_path: Path, effect_bps: float, pre_bps: float = 0.0, until: str = "train") -> dict:
     cfg = PipelineConfig(
         output_dir=tmp_path,
         demo=True,
-        demo_days=30,
+        demo_days=DAYS,
         sentiment_model="lexicon",
         news_effect_bps=effect_bps,
+        pre_availability_bps=pre_bps,
         until=until,
     )
     return run_pipeline(cfg)
@@ -31,23 +37,75 @@ def _row_counts(lake: Lake) -> dict[str, int]:
 
 
 def test_planted_news_effect_is_found_and_rerun_is_idempotent(tmp_path: Path) -> None:
-    summary = _run(tmp_path, effect_bps=25.0)
-    with_news, market_only = summary["with_news"], summary["market_only"]
-    assert with_news["test_directional_accuracy"] > market_only["test_directional_accuracy"]
-    assert summary["uplift"]["ic"]["ci_low"] > 0
-    assert set(summary["baselines"]) >= {"zero_return", "previous_return_sign"}
+    summary = _run(tmp_path, effect_bps=50.0, pre_bps=15.0)
+    uplift = summary["uplift"]["ic"]
+    assert uplift["ci_low"] > 0 and uplift["significant"] is True, summary["verdict"]
+    assert summary["verdict"].startswith(f"news adds {uplift['estimate']:+.4f} daily IC")
+    walk = summary["walk_forward"]
+    assert len(walk["folds"]) == 5 and walk["null"]["permutations"] == 20
+    assert set(summary["baselines"]) >= {"zero_return", "previous_return_sign", "ridge"}
     assert summary["sentiment_model_id"].startswith("lexicon:")
+    assert summary["news_time"] == "available_at"
     on_disk = json.loads((tmp_path / tables.TRAINING_SUMMARY).read_text())
     assert on_disk["mlflow_run_id"] == summary["mlflow_run_id"]
 
     lake = Lake(tmp_path)
     before = _row_counts(lake)
     assert all(before.values()), before
-    _run(tmp_path, effect_bps=25.0, until="gold")
+    _run(tmp_path, effect_bps=50.0, pre_bps=15.0, until="gold")
     assert _row_counts(lake) == before
 
 
-def test_zero_effect_uplift_interval_covers_zero(tmp_path: Path) -> None:
-    uplift = _run(tmp_path, effect_bps=0.0)["uplift"]
-    for metric in ("directional_accuracy", "ic"):
-        assert uplift[metric]["ci_low"] <= 0 <= uplift[metric]["ci_high"], uplift
+def test_zero_effect_is_not_claimed(tmp_path: Path) -> None:
+    uplift = _run(tmp_path, effect_bps=0.0)["uplift"]["ic"]
+    assert uplift["ci_low"] <= 0 <= uplift["ci_high"] and uplift["significant"] is False
+
+
+def _strip_availability(folder: Path) -> None:
+    """Remove the collection time from every article of the sample's news files."""
+    for path in folder.glob("*.jsonl.gz"):
+        with gzip.open(path, "rt") as lines:
+            records = [json.loads(line) for line in lines]
+        for record in records:
+            record.pop("collected_at")
+        with gzip.open(path, "wt") as out:
+            out.writelines(json.dumps(r) + "\n" for r in records)
+
+
+def _run_on(sample: SampleData, lake: Path) -> dict:
+    cfg = PipelineConfig(
+        output_dir=lake,
+        bronze_market=sample.market_dir,
+        bronze_news=sample.jsonl_dir,
+        sentiment_model="lexicon",
+    )
+    return run_pipeline(cfg)
+
+
+def test_an_effect_before_availability_is_found_only_by_timing_news_by_publication(
+    tmp_path: Path,
+) -> None:
+    """All the drift happens between an article's publication and its collection 45-90
+    minutes later: no one could have traded on it. Timed by availability, the pipeline
+    must not find it; the same files without their collection time (so timed by
+    publication, as before #22) find it: the data holds the effect and the test can fail."""
+    sample = generate_sample_data(
+        tmp_path / "raw",
+        DEMO_START,
+        DAYS,
+        seed=7,
+        news_effect_bps=0.0,
+        pre_availability_bps=40.0,
+        collect_delay_minutes=(45, 90),
+    )
+    honest = _run_on(sample, tmp_path / "honest")
+    assert honest["news_time"] == "available_at"
+    uplift = honest["uplift"]["ic"]
+    assert uplift["ci_low"] <= 0 <= uplift["ci_high"], honest["verdict"]
+    assert uplift["significant"] is False
+
+    _strip_availability(sample.jsonl_dir)
+    naive = _run_on(sample, tmp_path / "published")
+    sources = Lake(tmp_path / "published").read(tables.BRONZE_NEWS, columns=["available_from"])
+    assert set(sources["available_from"]) == {"published_at"}
+    assert naive["uplift"]["ic"]["significant"] is True, naive["verdict"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -218,9 +219,18 @@ def test_champion_moves_only_on_walk_forward_evidence(first_run) -> None:
     # a rewritten gold table over the same dates: the champion trained on every session,
     # so there is nothing fair to compare on and the champion stays
     rewritten = train_on(lake, uri, effect=8.0)
-    assert rewritten["champion_decision"]["promoted"] is False
+    assert rewritten["champion_decision"]["promoted"] is False, rewritten["champion_decision"][
+        "reason"
+    ]
     assert "never trained on" in rewritten["champion_decision"]["reason"]
     assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "3"
+    # ten more sessions: both models are scored on the walk-forward sessions after the
+    # last one the champion read (its validation end plus the embargo)
+    canonical_gold(lake, effect=8.0, seed=2, days=30)
+    extended = train(lake, fast_config(uri))["champion_decision"]
+    compared = re.search(r"on (\d+) walk-forward sessions it never trained on", extended["reason"])
+    assert compared and int(compared.group(1)) >= 3, extended["reason"]
+    assert extended["previous_champion_version"] == "2"
 
 
 def train_on(lake: Lake, uri: str, effect: float) -> dict:
@@ -347,6 +357,13 @@ def test_market_only_variant_never_touches_the_canonical_model(tmp_path, empty_s
     assert parent.info.run_name.startswith("train market_only-w60-h30 · h30 · ")
     assert parent.info.run_name.endswith(f" · market_only-w60-h30 v{summary['gold_version']}")
     assert parent.data.tags["skip_news"] == "true"
+    # its reports are its own: the canonical summary and pictures are not written
+    mine = f"reports/variants/{variant}"
+    assert lake.files.read_json(f"{mine}/training_summary.json") == summary
+    # without news there is no uplift to picture: the equity curves only
+    assert lake.files.list(f"{mine}/plots") == [f"{mine}/plots/equity_curves.png"]
+    assert not lake.files.exists(tables.TRAINING_SUMMARY)
+    assert not lake.files.exists("reports/plots")
 
     # then a normal run trains the canonical model on its own table, with news
     canonical_gold(lake, effect=3.0, days=16)

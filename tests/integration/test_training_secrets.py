@@ -83,10 +83,11 @@ def leaks(text: str) -> list[str]:
 def test_tracking_password_never_reaches_params_logs_or_stdout(server, tmp_path, how) -> None:
     root, url = server
     lake = Lake(tmp_path)
-    canonical_gold(lake, effect=3.0, days=4)
+    canonical_gold(lake, effect=3.0, days=10)
     uri = url.replace("http://", f"http://trainer:{ENCODED}@")
     argv = [sys.executable, "-m", "src_clean", "-v", "train", "--lake", str(tmp_path)]
     argv += ["--n-estimators", "20", "--bootstrap", "20", "--experiment", f"secrets-{how}"]
+    argv += ["--folds", "2", "--seeds", "1", "--null-permutations", "2"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
     if how == "flag":
         argv += ["--mlflow-tracking-uri", uri]

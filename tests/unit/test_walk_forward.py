@@ -84,6 +84,7 @@ def test_a_planted_effect_is_found_beyond_the_null_and_across_seeds() -> None:
     uplift = walk["pooled"]["uplift_ic"]
     assert uplift["low"] > 0.05
     assert walk["null"]["p_value"] == pytest.approx(1 / 10)  # beats every permutation
+    assert walk["significant"] is False  # 9 permutations cannot reach p <= 0.05
     assert max(walk["null"]["uplift_ic"]) < uplift["estimate"]
     assert all(u > 0.05 for u in walk["per_seed_uplift_ic"]) and len(walk["seeds"]) == 2
     assert walk["lag_curve"][1]["uplift_ic"] < uplift["estimate"]  # a delay costs signal
@@ -102,6 +103,22 @@ def test_a_null_effect_is_not_claimed() -> None:
     uplift = walk["pooled"]["uplift_ic"]
     assert uplift["low"] <= 0 <= uplift["high"]
     assert walk["null"]["p_value"] > 0.1
+    assert walk["significant"] is False
+
+
+@pytest.mark.parametrize(
+    ("low", "p", "claimed"),
+    [
+        (0.01, 0.048, True),
+        (0.01, 0.05, True),
+        (0.01, 0.09, False),
+        (0.0, 0.01, False),
+        (-0.01, 0.01, False),
+        (0.01, None, False),
+    ],
+)
+def test_news_is_claimed_only_above_zero_and_beyond_the_null(low, p, claimed) -> None:
+    assert walk_forward.is_significant({"low": low}, {"p_value": p}) is claimed
 
 
 def test_market_only_variant_has_no_uplift_and_no_null() -> None:
