@@ -13,11 +13,12 @@ Phases (each in its own spawned process; per-stage peak RSS via /proc VmHWM, res
   3. check     a full recompute over all ``--days + 1`` days in a fresh lake; the last two
                days of every table must equal the incremental lake's (exactly, ignoring
                run-time columns: ingested_at, scored_at, source_file's folder).
-  4. train     ``train(lake, TrainConfig())`` on the 5-year gold set, early stopping on.
+  4. train     the ``train`` stage (the walk-forward verdict) on the 5-year gold set;
+               ``walk_forward.py`` breaks its time down by fold.
 
 Sample data generation is timed separately and not counted. Goals: full within 1.2x of the
 Parquet lake's 106.4 s and < 6 GB, daily < 5 s and exact (issue 11, the Delta lake; issue 6
-had 3 min and 15 s); train < 5 min and < 8 GB.
+had 3 min and 15 s); train < 15 min and < 8 GB (issue 22).
 
     python benchmarks/pipeline_scale.py                       # 5 years (~10 min here)
     python benchmarks/pipeline_scale.py --days 20 --profile   # smoke run, cProfile per stage
@@ -59,7 +60,7 @@ WINDOW_MINUTES = tables.CANONICAL_WINDOW
 HORIZON_MINUTES = tables.CANONICAL_HORIZON
 FULL_GOAL_S, FULL_GOAL_MB = 1.2 * 106.4, 6 * 1024
 DAILY_GOAL_S = 5.0
-TRAIN_GOAL_S, TRAIN_GOAL_MB = 300.0, 8 * 1024
+TRAIN_GOAL_S, TRAIN_GOAL_MB = 900.0, 8 * 1024  # the walk-forward verdict (issue 22)
 RUN_TIME_COLUMNS = ("ingested_at", "scored_at")
 
 
@@ -316,7 +317,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     if not args.skip_train:
         trained = in_child(training, incremental, args.profile)
         seconds, rss = print_stages("train", trained)
-        results.append(verdict(seconds < TRAIN_GOAL_S, f"train {seconds:.0f}s < 300s"))
+        results.append(verdict(seconds < TRAIN_GOAL_S, f"train {seconds:.0f}s < {TRAIN_GOAL_S:.0f}s"))
         results.append(verdict(rss < TRAIN_GOAL_MB, f"train peak RSS {rss:.0f} MB < 8 GB"))
     print(f"load {os.getloadavg()[0]:.1f} at the end")
     return 0 if all(results) else 1

@@ -124,7 +124,11 @@ class FoldMatrices:
         cols = self.data.columns(feature_set)
         names = self.data.features[cols]
         train, val = self.fold.train, self.fold.val
-        dtrain = xgb.QuantileDMatrix(source[train, cols], self.data.y[train], feature_names=names)
+        # replaced features keep their values (moved or delayed), so the real cuts serve
+        ref = None if x is None else self.get(feature_set)[0]
+        dtrain = xgb.QuantileDMatrix(
+            source[train, cols], self.data.y[train], ref=ref, feature_names=names
+        )
         dval = xgb.QuantileDMatrix(
             source[val, cols], self.data.y[val], ref=dtrain, feature_names=names
         )
@@ -304,7 +308,6 @@ class Verdict:
     results: list[FoldResult]
     curves: dict[str, np.ndarray]
     curve_times: pd.Series
-    seconds_per_fold: list[float]
 
 
 def pooled(results: list[FoldResult], config: TrainConfig) -> dict[str, Any]:
@@ -390,17 +393,20 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
             name: sum(bool(r.scores[name]["degenerate"]) for r in results)
             for name in limited.feature_sets
         },
-        "seconds_per_fold": seconds,
+        "seconds": {"folds": seconds},
     }
     pnl, curves, curve_times = _pooled_pnl(limited, results)
     summary["pnl"] = pnl | {"spread_points": config.spread_points}
     if WITH_NEWS in limited.feature_sets:
         summary["per_seed_uplift_ic"] = _seed_uplifts(results, limited)
         observed = summary["pooled"]["uplift_ic"]["estimate"]
-        summary["null"] = _null(limited, results, matrices, config, observed)
-        summary["lag_curve"] = _lag_curve(limited, results, matrices, config, observed)
+        for part, compute in (("null", _null), ("lag_curve", _lag_curve)):
+            began = time.perf_counter()
+            summary[part] = compute(limited, results, matrices, config, observed)
+            summary["seconds"][part] = time.perf_counter() - began
+            log.info("%s: %.1f s", part, summary["seconds"][part])
         summary["significant"] = is_significant(summary["pooled"]["uplift_ic"], summary["null"])
-    return Verdict(summary, results, curves, curve_times, seconds)
+    return Verdict(summary, results, curves, curve_times)
 
 
 def is_significant(uplift: dict[str, float], null: dict[str, Any]) -> bool:
@@ -476,7 +482,9 @@ def _fold_line(result: FoldResult) -> str:
 
 def holdout(data: Data, plan: FoldPlan, config: TrainConfig) -> tuple[dict[str, Any], FoldResult]:
     """The final models (trained on every pre-holdout session) scored once on the holdout."""
+    began = time.perf_counter()
     result, _ = run_fold(data, plan.holdout, config)
     summary = _fold_summary(result, data.times, config)
     summary["sessions"] = len(result.daily)
+    summary["seconds"] = time.perf_counter() - began
     return summary, result
