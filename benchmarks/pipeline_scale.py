@@ -317,7 +317,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     if not args.skip_train:
         trained = in_child(training, incremental, args.profile)
         seconds, rss = print_stages("train", trained)
-        results.append(verdict(seconds < TRAIN_GOAL_S, f"train {seconds:.0f}s < {TRAIN_GOAL_S:.0f}s"))
+        goal = f"train {seconds:.0f}s < {TRAIN_GOAL_S:.0f}s"
+        results.append(verdict(seconds < TRAIN_GOAL_S, goal))
         results.append(verdict(rss < TRAIN_GOAL_MB, f"train peak RSS {rss:.0f} MB < 8 GB"))
     print(f"load {os.getloadavg()[0]:.1f} at the end")
     return 0 if all(results) else 1
