@@ -144,7 +144,15 @@ def build_data(frame: pd.DataFrame, spec: FeatureSpec, prices: np.ndarray, confi
         horizon=spec.horizon_minutes,
         cost_bps=cost_bps(prices, config.spread_points),
         empty_news=np.array([empty_window_value(c) for c in news], dtype=np.float32),
+        fit_mask=fit_mask(frame["time"], config.fit_stride_minutes),
     )
+
+
+def fit_mask(times: pd.Series, stride_minutes: int) -> np.ndarray:
+    """The bars models fit on: those whose minute (since the epoch) is a multiple of
+    ``stride_minutes``, the same bars whatever the date range."""
+    minutes = pd.DatetimeIndex(times).as_unit("ns").asi8 // 60_000_000_000
+    return minutes % stride_minutes == 0
 
 
 def run_experiment(
@@ -341,6 +349,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=defaults.embargo_minutes,
         help="gap dropped between parts; the label horizon if larger (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fit-stride-minutes",
+        type=int,
+        default=defaults.fit_stride_minutes,
+        help="models fit (and validate) on the bars whose minute is a multiple of this; the "
+        "test scores every bar (default: %(default)s; 1 = every bar)",
     )
     parser.add_argument(
         "--seeds",

@@ -3,17 +3,20 @@ shuffled-news null, a news-lag curve and the final holdout, read once at the end
 
 Per fold and feature set, the hyperparameters are chosen from ``GRID`` on the fold's own
 validation sessions (validation IC, first seed), then every seed is fitted with them: both
-feature sets get the same search. Shared work: each fold's training and validation
+feature sets get the same search. Models fit and validate on every ``fit_stride_minutes``-th
+bar (overlapping labels carry little more); every test bar is scored. Shared work: the
+feature matrix is built once for the whole run; each fold's training and validation
 matrices are binned once (XGBoost ``QuantileDMatrix``, validation binned with the training
-cuts) and reused by every grid point, seed, null permutation and lag; the feature matrix
-is built once for the whole run.
+cuts) and reused by every grid point and seed; the null's and the lag curve's training
+matrices are binned with those cuts, and their refits take the real model's rounds (no
+early stopping, no validation pass).
 
 The headline statistic is the mean over test sessions of the daily IC difference (Spearman
 within a session, with_news minus market_only, each averaged over seeds), with a 95%
 moving-block bootstrap interval over whole sessions. The null re-fits with_news (first
-seed, the fold's chosen hyperparameters) on news features whose sessions are shuffled: a
-session's intraday news takes another session's, minute by minute, so the news keeps its
-own shape but loses its timing. ``p = (1 + #null >= observed) / (1 + N)``.
+seed, the fold's chosen hyperparameters and rounds) on news features whose sessions are
+shuffled: a session's intraday news takes another session's, minute by minute, so the
+news keeps its own shape but loses its timing. ``p = (1 + #null >= observed) / (1 + N)``.
 """
 
 from __future__ import annotations
@@ -66,10 +69,15 @@ class Data:
     horizon: int
     cost_bps: np.ndarray
     empty_news: np.ndarray
+    fit_mask: np.ndarray  # the bars models fit and validate on (``fit_stride_minutes``)
     sessions: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sessions", sessions_of(self.times))
+
+    def fit_rows(self, part: slice) -> np.ndarray:
+        """The positions in ``part`` that models fit or validate on."""
+        return np.flatnonzero(self.fit_mask[part]) + part.start
 
     def columns(self, feature_set: str) -> slice:
         return slice(0, len(self.features) if feature_set == WITH_NEWS else self.n_market)
@@ -108,33 +116,43 @@ def xgb_params(config: TrainConfig, grid_point: dict[str, float], seed: int) -> 
 
 
 class FoldMatrices:
-    """One fold's binned training and validation matrices per feature set (built once)."""
+    """One fold's binned training and validation matrices per feature set (built once),
+    on the fold's fit rows (``Data.fit_mask``)."""
 
     def __init__(self, data: Data, fold: Fold) -> None:
         self.data, self.fold = data, fold
+        self.train, self.val = data.fit_rows(fold.train), data.fit_rows(fold.val)
         self._cache: dict[str, tuple[Any, Any]] = {}
 
-    def get(self, feature_set: str, x: np.ndarray | None = None) -> tuple[Any, Any]:
-        """(train, val) matrices; ``x`` replaces the features (the null's shuffled news)."""
+    def get(self, feature_set: str) -> tuple[Any, Any]:
+        """(train, val) matrices, the validation binned with the training cuts."""
         import xgboost as xgb
 
-        if x is None and feature_set in self._cache:
-            return self._cache[feature_set]
-        source = self.data.x if x is None else x
-        cols = self.data.columns(feature_set)
-        names = self.data.features[cols]
-        train, val = self.fold.train, self.fold.val
-        # replaced features keep their values (moved or delayed), so the real cuts serve
-        ref = None if x is None else self.get(feature_set)[0]
-        dtrain = xgb.QuantileDMatrix(
-            source[train, cols], self.data.y[train], ref=ref, feature_names=names
-        )
-        dval = xgb.QuantileDMatrix(
-            source[val, cols], self.data.y[val], ref=dtrain, feature_names=names
-        )
-        if x is None:
+        if feature_set not in self._cache:
+            dtrain = self.train_matrix(feature_set, self.data.x)
+            cols = self.data.columns(feature_set)
+            dval = xgb.QuantileDMatrix(
+                self.data.x[self.val, cols],
+                self.data.y[self.val],
+                ref=dtrain,
+                feature_names=self.data.features[cols],
+            )
             self._cache[feature_set] = (dtrain, dval)
-        return dtrain, dval
+        return self._cache[feature_set]
+
+    def train_matrix(self, feature_set: str, x: np.ndarray) -> Any:
+        """The training matrix of features ``x``; replaced features (the null's shuffled or
+        the lag curve's delayed news) keep their values, so they reuse the real cuts."""
+        import xgboost as xgb
+
+        cols = self.data.columns(feature_set)
+        ref = None if x is self.data.x else self.get(feature_set)[0]
+        return xgb.QuantileDMatrix(
+            x[self.train, cols],
+            self.data.y[self.train],
+            ref=ref,
+            feature_names=self.data.features[cols],
+        )
 
 
 def fit(
@@ -145,6 +163,7 @@ def fit(
     grid_point: dict[str, float],
     seed: int,
 ) -> Fitted:
+    """Early stopping on the validation matrix; the validation IC of the stopped model."""
     import xgboost as xgb
 
     dtrain, dval = matrices
@@ -161,12 +180,22 @@ def fit(
     return fitted
 
 
+def refit(dtrain: Any, like: Fitted, config: TrainConfig, seed: int) -> Fitted:
+    """``like``'s hyperparameters and number of rounds on other training data: no early
+    stopping, so the null and the lags get exactly the real model's capacity."""
+    import xgboost as xgb
+
+    rounds = like.best_iteration + 1
+    booster = xgb.train(xgb_params(config, like.params, seed), dtrain, num_boost_round=rounds)
+    return Fitted(booster, dict(like.params), like.best_iteration, float("nan"))
+
+
 def search_and_fit(
     data: Data, matrices: FoldMatrices, feature_set: str, config: TrainConfig
 ) -> list[Fitted]:
     """The grid on the fold's validation sessions (first seed), then every seed."""
-    fold, cols = matrices.fold, data.columns(feature_set)
-    x_val, y_val = data.x[fold.val, cols], data.y[fold.val]
+    cols = data.columns(feature_set)
+    x_val, y_val = data.x[matrices.val, cols], data.y[matrices.val]
     pair = matrices.get(feature_set)
     seeds = config.seed_list
     tried = [fit(pair, x_val, y_val, config, point, seeds[0]) for point in GRID]
@@ -229,10 +258,10 @@ def run_fold(data: Data, fold: Fold, config: TrainConfig) -> tuple[FoldResult, F
     baselines = compute_baselines(market.iloc[fold.test], y_train, data.horizon)
     cols = data.columns(MARKET_ONLY)
     baselines["ridge"] = ridge_forecast(
-        data.x[fold.train, cols].astype(np.float64),
-        y_train,
-        data.x[fold.val, cols].astype(np.float64),
-        data.y[fold.val],
+        data.x[matrices.train, cols].astype(np.float64),
+        data.y[matrices.train],
+        data.x[matrices.val, cols].astype(np.float64),
+        data.y[matrices.val],
         data.x[fold.test, cols].astype(np.float64),
     )
     for name, forecast in baselines.items():
@@ -284,13 +313,12 @@ def refit_with_news(
     config: TrainConfig,
 ) -> float:
     """The pooled daily-IC uplift of with_news re-fitted on ``x`` (first seed, each fold's
-    chosen hyperparameters) over the real market_only."""
+    chosen hyperparameters and rounds) over the real market_only."""
     diffs = []
     for result, fold_matrices in zip(results, matrices, strict=True):
         fold = result.fold
-        pair = fold_matrices.get(WITH_NEWS, x)
-        chosen = result.fitted[WITH_NEWS][0].params
-        fitted = fit(pair, x[fold.val], data.y[fold.val], config, chosen, config.seed_list[0])
+        dtrain = fold_matrices.train_matrix(WITH_NEWS, x)
+        fitted = refit(dtrain, result.fitted[WITH_NEWS][0], config, config.seed_list[0])
         sessions, y = data.sessions[fold.test], data.y[fold.test]
         treated = daily_ic(sessions, y, fitted.predict(x[fold.test])).to_numpy()
         diffs.append(treated - result.daily[MARKET_ONLY].to_numpy())
@@ -374,6 +402,7 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
         data.horizon,
         data.cost_bps[:pre],
         data.empty_news,
+        data.fit_mask[:pre],
     )
     results, matrices, seconds = [], [], []
     for fold in plan.folds:

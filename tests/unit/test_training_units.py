@@ -37,6 +37,7 @@ HORIZON = 5
 MARKET = ["ret_1m", "ret_5m", "ret_30m", "rv_30"]
 NEWS = ["news_count", "news_mean_score", "news_decay_score"]
 FAST = TrainConfig(
+    fit_stride_minutes=1,  # synthetic labels are independent per bar: nothing overlaps
     n_estimators=300,
     learning_rate=0.1,
     early_stopping_rounds=20,
