@@ -123,3 +123,90 @@ def threaded_server(handler: Callable[[Request], Response]) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+# -- GDELT 2.0 GKG files ----------------------------------------------------------------
+
+GKG_ROOT = "/gdeltv2"
+
+
+def gkg_row(batch: dt.datetime, n: int, *, kept: bool, web: bool = True, **extra: str) -> str:
+    """One tab-separated GKG 2.1 row, 27 columns, as GDELT writes them (codebook V2.1):
+    ``kept`` rows carry the ECON_STOCKMARKET theme, the others an unrelated one."""
+    stamp = batch.strftime("%Y%m%d%H%M%S")
+    title = extra.get("title", f"Stocks &amp; bonds move on story {n}")
+    precise = extra.get("precise", (batch - dt.timedelta(minutes=7)).strftime("%Y%m%d%H%M%S"))
+    xml = f"<PAGE_TITLE>{title}</PAGE_TITLE>"
+    if precise:
+        xml += f"<PAGE_PRECISEPUBTIMESTAMP>{precise}</PAGE_PRECISEPUBTIMESTAMP>"
+    cells = [""] * 27
+    cells[0] = f"{stamp}-{n}"
+    cells[1] = stamp
+    cells[2] = "1" if web else "2"
+    cells[3] = f"news{n % 5}.example.com"
+    cells[4] = extra.get("url", f"https://news{n % 5}.example.com/markets/{n}.html")
+    cells[7] = "ECON_STOCKMARKET;TAX_FNCACT" if kept else "SPORTS;TAX_FNCACT"
+    cells[8] = "ECON_STOCKMARKET,120;TAX_FNCACT,15" if kept else "SPORTS,10"
+    cells[13] = "goldman sachs" if kept else ""
+    cells[15] = f"{-1.5 + n % 4:.6f},2.1,3.6,5.7,21.4,0,512"
+    cells[17] = "wc:512,c1.2:3"
+    cells[26] = xml
+    return "\t".join(cells)
+
+
+def gkg_zip(batch: dt.datetime, rows: list[str]) -> bytes:
+    """A GKG file as GDELT serves it: one CSV inside a zip, named like the file."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{batch:%Y%m%d%H%M%S}.gkg.csv", "\n".join(rows) + "\n")
+    return buffer.getvalue()
+
+
+@dataclasses.dataclass
+class FakeGkg:
+    """``masterfilelist.txt`` (``<size> <md5> <url>`` lines, other GDELT files beside the
+    GKG ones, as the real list has) and the zipped GKG files it names.
+
+    ``files``: batch -> served bytes; ``listed``: batch -> bytes the list's size and MD5
+    describe (differ to serve a mismatch); ``bad_answers``: batch -> how many wrong
+    answers to give before the right one."""
+
+    base: str = ""
+    files: dict[dt.datetime, bytes] = dataclasses.field(default_factory=dict)
+    listed: dict[dt.datetime, bytes] = dataclasses.field(default_factory=dict)
+    bad_answers: dict[dt.datetime, int] = dataclasses.field(default_factory=dict)
+    log: list[str] = dataclasses.field(default_factory=list)
+    delay_s: float = 0.0  # before each file (a slow link: time to kill a backfill)
+
+    def add(self, batch: dt.datetime, rows: list[str]) -> None:
+        self.files[batch] = self.listed[batch] = gkg_zip(batch, rows)
+
+    def master_list(self) -> str:
+        import hashlib
+
+        lines = []
+        for batch, data in sorted(self.listed.items()):
+            stamp = batch.strftime("%Y%m%d%H%M%S")
+            digest = hashlib.md5(data).hexdigest()
+            lines.append(f"{len(data)} {digest} {self.base}{GKG_ROOT}/{stamp}.export.CSV.zip")
+            lines.append(f"{len(data)} {digest} {self.base}{GKG_ROOT}/{stamp}.gkg.csv.zip")
+        lines.append("malformed line")
+        return "\n".join(lines) + "\n"
+
+    def __call__(self, request: Request) -> Response:
+        self.log.append(request.path)
+        if request.path.endswith("masterfilelist.txt"):
+            return Response(self.master_list(), content_type="text/plain")
+        stamp = request.path.rsplit("/", 1)[1][:14]
+        batch = dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+        if batch not in self.files:
+            return Response("Not Found", status=404)
+        time.sleep(self.delay_s)
+        if self.bad_answers.get(batch, 0) > 0:
+            self.bad_answers[batch] -= 1
+            damaged = self.files[batch][:-10] + bytes(10)  # same size, other bytes
+            return Response(damaged, content_type="application/zip")
+        return Response(self.files[batch], content_type="application/zip")

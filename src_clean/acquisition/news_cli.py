@@ -1,7 +1,9 @@
-"""``python -m src_clean fetch-news``: GDELT DOC 2.0 or RSS articles into per-day landing files.
+"""``python -m src_clean fetch-news``: GDELT DOC 2.0, GDELT GKG history or RSS articles into
+per-day landing files.
 
-``fetch-news --source gdelt|rss --start D --end D --out LANDING [--api-url URL] [--query Q]
-[--min-interval S] [--feeds FILE] [--fetch-body] [--no-progress]``. Exit 0 when every day
+``fetch-news --source gdelt|gdelt-gkg|rss --start D --end D --out LANDING [--api-url URL]
+[--query Q] [--min-interval S] [--master-url URL] [--workers N] [--gkg-themes T,...]
+[--gkg-organizations O,...] [--feeds FILE] [--fetch-body] [--no-progress]``. Exit 0 when every day
 (or feed) succeeded, 1 when some failed (rerun to resume), 2 on a user error.
 """
 
@@ -9,15 +11,22 @@ from __future__ import annotations
 
 import argparse
 
-from src_clean.acquisition import cli_options, gdelt, rss
+from src_clean.acquisition import cli_options, gdelt, gkg, rss
 from src_clean.acquisition.bodies import BodyFetcher, BodyLimits
+from src_clean.acquisition.gkg_format import GkgFilter
 from src_clean.errors import UserError
 
 BODY_DEFAULTS = BodyLimits()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", choices=["gdelt", "rss"], default="gdelt")
+    parser.add_argument(
+        "--source",
+        choices=["gdelt", "gdelt-gkg", "rss"],
+        default="gdelt",
+        help="gdelt: the DOC 2.0 API (about the last 3 months); gdelt-gkg: GDELT 2.0's GKG "
+        "files (history since 2015-02-18); rss: --feeds",
+    )
     cli_options.add_common_arguments(parser)
     parser.add_argument("--api-url", default=gdelt.API_URL, help="GDELT DOC 2.0 endpoint")
     parser.add_argument(
@@ -31,6 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--refetch", action="store_true", help="fetch GDELT days again even when already final"
+    )
+    history = parser.add_argument_group("--source gdelt-gkg")
+    history.add_argument("--master-url", default=gkg.MASTER_URL, help="GDELT's masterfilelist.txt")
+    history.add_argument(
+        "--workers", type=int, default=gkg.DEFAULT_WORKERS, help="GKG files downloaded at once"
+    )
+    history.add_argument(
+        "--gkg-themes",
+        default=",".join(GkgFilter().themes),
+        help="keep rows with any of these GKG themes (comma-separated; default: %(default)s)",
+    )
+    history.add_argument(
+        "--gkg-organizations",
+        default=",".join(GkgFilter().organizations),
+        help="... or any of these organisations, as GKG names them (default: %(default)s)",
     )
     parser.add_argument("--feeds", help="with --source rss: file of feed URLs, one per line")
     body = parser.add_argument_group("article text (--fetch-body; off by default)")
@@ -57,7 +81,8 @@ def main(args: argparse.Namespace) -> int:
     if args.fetch_body:
         limits = BodyLimits(args.body_max_bytes, args.body_timeout, args.body_min_interval)
         bodies = BodyFetcher(limits)
-    bar = cli_options.progress(args, "req" if args.source == "gdelt" else "feed")
+    unit = {"gdelt": "req", "gdelt-gkg": "file", "rss": "feed"}[args.source]
+    bar = cli_options.progress(args, unit)
     common = {
         "start": args.start,
         "end": args.end,
@@ -68,6 +93,17 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.source == "rss":
             report = rss.fetch_rss(args.out, feeds=feeds, **common)
+        elif args.source == "gdelt-gkg":
+            common.pop("bodies")
+            keep = GkgFilter(_names(args.gkg_themes), _names(args.gkg_organizations))
+            report = gkg.fetch_gkg(
+                args.out,
+                master_url=args.master_url,
+                keep=keep,
+                workers=args.workers,
+                refetch=args.refetch,
+                **common,
+            )
         else:
             report = gdelt.fetch_gdelt(
                 args.out,
@@ -81,3 +117,7 @@ def main(args: argparse.Namespace) -> int:
         if bodies:
             bodies.close()
     return cli_options.finish(report, bar)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())

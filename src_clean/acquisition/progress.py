@@ -20,21 +20,29 @@ class Progress:
         )
         self.records = 0
         self.retries = 0
+        self.megabytes = 0.0
 
     def plan(self, n: int) -> None:
         """``n`` more requests (windows, slices) to do."""
         self.bar.total += n
         self.bar.refresh()
 
-    def done(self, records: int = 0) -> None:
-        """One planned request finished with ``records`` records."""
+    def done(self, records: int = 0, megabytes: float = 0.0) -> None:
+        """One planned request finished with ``records`` records (``megabytes`` downloaded)."""
         self.records += records
-        self.bar.set_postfix(records=self.records, retries=self.retries, refresh=False)
+        self.megabytes += megabytes
+        self.bar.set_postfix(self._postfix(), refresh=False)
         self.bar.update(1)
 
     def retried(self) -> None:
         self.retries += 1
-        self.bar.set_postfix(records=self.records, retries=self.retries)
+        self.bar.set_postfix(self._postfix())
+
+    def _postfix(self) -> dict[str, object]:
+        shown: dict[str, object] = {"records": self.records, "retries": self.retries}
+        if self.megabytes:
+            shown["MB"] = f"{self.megabytes:.1f}"
+        return shown
 
     def line(self, text: str) -> None:
         """A summary line on stdout, above the bar."""

@@ -1,0 +1,216 @@
+"""GDELT 2.0 GKG history into one gzipped JSON-lines file per UTC day: ``gkg_<date>.jsonl.gz``.
+
+The DOC 2.0 API keeps about three months; the GKG files go back to 2015-02-18. For each
+day, the day's 96 fifteen-minute ``*.gkg.csv.zip`` files named in GDELT's
+``masterfilelist.txt`` are downloaded (``--workers`` at a time), each checked against the
+list's size and MD5 (a mismatch is retried like a transient error), read row by row and
+filtered (``gkg_format.GkgFilter``: US market themes and organisations by default). An
+article is available at its batch time (``available_at``); ``published_at`` is the page's
+precise publication time where GDELT has it, else the batch time. A URL seen in several
+batches of a day keeps its first sighting.
+
+A day is written whole, or not at all: if one of its files cannot be had (still a
+mismatch after the retries, a corrupt zip), the day is reported failed with the file and
+why, nothing is written, and a rerun tries it again. A written day records in its note how
+many batches GDELT never published, rows read, kept, not web and malformed; it is final
+(skipped by reruns) once fetched ``SETTLE`` after it closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from src_clean import __version__
+from src_clean.acquisition.gkg_format import (
+    BATCH,
+    FIRST_BATCH,
+    GkgFilter,
+    MasterEntry,
+    RowCounts,
+    parse_master_list,
+    parse_rows,
+)
+from src_clean.acquisition.http import FetchFailed, HttpClient, RetryPolicy
+from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, fetch_days, jsonl_gz
+from src_clean.acquisition.progress import Progress
+from src_clean.acquisition.report import FetchReport
+from src_clean.errors import UserError
+
+MASTER_URL = "http://data.gdeltproject.org/gdeltv2/masterfilelist.txt"
+DEFAULT_WORKERS = 4
+SETTLE = dt.timedelta(minutes=30)
+BATCHES_PER_DAY = int(ONE_DAY / BATCH)
+USER_AGENT = f"sp500-news-signals/{__version__}"
+
+
+def day_file(day: dt.date) -> str:
+    return f"gkg_{day.isoformat()}.jsonl.gz"
+
+
+def checked(entry: MasterEntry) -> Callable[[requests.Response], str | None]:
+    """A ``retryable_body`` that retries a download whose size or MD5 is not the list's."""
+
+    def problem(response: requests.Response) -> str | None:
+        data = response.content
+        if len(data) != entry.size:
+            return f"{entry.url}: {len(data)} bytes, the master list says {entry.size}"
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if digest != entry.md5:
+            return f"{entry.url}: MD5 {digest}, the master list says {entry.md5}"
+        return None
+
+    return problem
+
+
+def master_entries(client: HttpClient, url: str, days: list[dt.date]) -> dict[dt.date, list]:
+    """The master list's GKG files of ``days``, by day, in batch order."""
+    response = client.get(url)
+    wanted = set(days)
+    by_day: dict[dt.date, list[MasterEntry]] = defaultdict(list)
+    lines = io.TextIOWrapper(io.BytesIO(response.content), encoding="utf-8", errors="replace")
+    for entry in parse_master_list(lines):
+        if entry.batch.date() in wanted:
+            by_day[entry.batch.date()].append(entry)
+    return {day: sorted(entries, key=lambda e: e.batch) for day, entries in by_day.items()}
+
+
+def read_batch(
+    client: HttpClient, entry: MasterEntry, keep: GkgFilter
+) -> tuple[list[dict[str, Any]], RowCounts, int]:
+    """Download, verify and read one GKG file: its kept rows, counts and size."""
+    response = client.get(entry.url, retryable_body=checked(entry))
+    counts = RowCounts()
+    try:
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            [name] = archive.namelist()
+            with archive.open(name) as raw:
+                lines = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n")
+                rows = list(parse_rows(lines, entry.batch, keep, counts))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise FetchFailed(f"{entry.url}: not a readable GKG zip ({exc})") from exc
+    return rows, counts, len(response.content)
+
+
+def first_sightings(batches: list[list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """Every article of ``batches`` (in batch order) whose URL was not seen before."""
+    seen: set[str] = set()
+    for rows in batches:
+        for row in rows:
+            if row["url"] not in seen:
+                seen.add(row["url"])
+                yield row
+
+
+def fetch_gkg(
+    out: str | Path,
+    *,
+    start: dt.date,
+    end: dt.date,
+    master_url: str = MASTER_URL,
+    keep: GkgFilter | None = None,
+    workers: int = DEFAULT_WORKERS,
+    refetch: bool = False,
+    policy: RetryPolicy | None = None,
+    progress: Progress | None = None,
+) -> FetchReport:
+    """Fetch ``start..end`` (inclusive UTC days) of GKG history into ``out``."""
+    days = fetch_days(start, end)
+    if start < FIRST_BATCH.date():
+        raise UserError(
+            f"--start {start} is before GDELT 2.0's first GKG file ({FIRST_BATCH:%Y-%m-%d})",
+            f"start on {FIRST_BATCH:%Y-%m-%d} or later",
+        )
+    keep = keep or GkgFilter()
+    progress = progress or Progress("file", enabled=False)
+    landing = Landing(out)
+    report = FetchReport(f"fetch-news gdelt-gkg {start}..{end}")
+    todo = [day for day in days if refetch or not landing.is_final(day_file(day))]
+    for day in days:
+        if day not in todo:
+            report.skip(day)
+    with ExitStack() as stack:
+        clients = [_client(stack, policy, progress.retried, report) for _ in range(max(1, workers))]
+        entries = master_entries(clients[0], master_url, todo) if todo else {}
+        with ThreadPoolExecutor(len(clients)) as pool:
+            for day in todo:
+                _fetch_day(
+                    day, entries.get(day, []), clients, pool, keep, landing, report, progress
+                )
+    return report
+
+
+def _client(
+    stack: ExitStack, policy: RetryPolicy | None, on_retry: Any, report: FetchReport
+) -> HttpClient:
+    """One client per worker (a client's counters and rate limit are its own)."""
+    client = HttpClient(
+        "GDELT GKG", headers={"User-Agent": USER_AGENT}, policy=policy, on_retry=on_retry
+    )
+
+    def close() -> None:
+        client.close()
+        report.requests += client.requests
+        report.retries += client.retries
+
+    stack.callback(close)
+    return client
+
+
+def _fetch_day(
+    day: dt.date,
+    entries: list[MasterEntry],
+    clients: list[HttpClient],
+    pool: ThreadPoolExecutor,
+    keep: GkgFilter,
+    landing: Landing,
+    report: FetchReport,
+    progress: Progress,
+) -> None:
+    requested = dt.datetime.now(dt.UTC)
+    progress.plan(len(entries))
+    futures = [
+        pool.submit(read_batch, clients[i % len(clients)], entry, keep)
+        for i, entry in enumerate(entries)
+    ]
+    batches, counts, failures, megabytes = [], RowCounts(), [], 0.0
+    for entry, future in zip(entries, futures, strict=True):
+        try:
+            rows, found, size = future.result()
+        except FetchFailed as exc:
+            failures.append(f"{entry.batch:%H:%M}: {exc}")
+            progress.done()
+            continue
+        batches.append(rows)
+        counts.add(found)
+        megabytes += size / 1e6
+        progress.done(len(rows), megabytes=size / 1e6)
+    if failures:
+        reason = f"{len(failures)} of {len(entries)} GKG files failed (first {failures[0]})"
+        report.fail(day, reason)
+        progress.line(f"{day}: FAILED: {reason}; nothing written, a rerun retries the day")
+        return
+    articles = list(first_sightings(batches))
+    missing = BATCHES_PER_DAY - len(entries)
+    note = (
+        f"{len(entries)} GKG files ({megabytes:.1f} MB), {missing} batches not published by "
+        f"GDELT; rows {counts.rows}, kept {counts.kept}, not web {counts.not_web}, malformed "
+        f"{counts.malformed}; {counts.kept - len(articles)} repeated URLs kept at first sighting"
+    )
+    final = requested >= day_start(day) + ONE_DAY + SETTLE
+    landing.save_day(day_file(day), jsonl_gz(articles), len(articles), final, note)
+    report.wrote(day, len(articles))
+    status = "final" if final else "not final"
+    progress.line(
+        f"{day}: {len(articles)} articles, {note}, {status} -> {landing.uri(day_file(day))}"
+    )

@@ -1,0 +1,241 @@
+"""fetch-news --source gdelt-gkg against a local GDELT file server: a master list and zipped
+GKG 2.1 files built here in the real format, with a missing batch, a repeated URL, rows
+the filter drops, a non-web row, a malformed row, MD5 mismatches and a corrupt zip."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from fake_apis import FakeGkg, gkg_row
+
+from src_clean.acquisition import gkg
+from src_clean.acquisition.http import RetryPolicy
+from src_clean.acquisition.landing import Landing, read_jsonl_gz
+from src_clean.cli import main as cli_main
+
+FAST = RetryPolicy(attempts=3, deadline_s=30, initial_wait_s=0.01, max_wait_s=0.02)
+DAY = dt.date(2024, 1, 2)
+MISSING = dt.datetime(2024, 1, 2, 5, 0, tzinfo=dt.UTC)  # a batch GDELT never published
+DUPLICATE_URL = "https://wire.example.com/markets/fed-holds.html"
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_day(fake: FakeGkg, day: dt.date = DAY) -> list[dict]:
+    """Serve ``day``'s batches; the articles a correct fetch must land, in order."""
+    expected, n = [], day.toordinal() * 1000
+    for k in range(96):
+        batch = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(minutes=15 * k)
+        if batch == MISSING:
+            continue
+        rows = []
+        for _ in range(3):  # kept, each with its own URL
+            n += 1
+            rows.append(gkg_row(batch, n, kept=True))
+            expected.append(
+                {
+                    "url": f"https://news{n % 5}.example.com/markets/{n}.html",
+                    "title": f"Stocks & bonds move on story {n}",
+                    "domain": f"news{n % 5}.example.com",
+                    "published_at": _iso(batch - dt.timedelta(minutes=7)),
+                    "available_at": _iso(batch),
+                    "gdelt_tone": -1.5 + n % 4,
+                    "gkg_record_id": f"{batch:%Y%m%d%H%M%S}-{n}",
+                    "language": "en",
+                }
+            )
+        n += 1
+        rows.append(gkg_row(batch, n, kept=False))  # another subject: filtered out
+        n += 1
+        rows.append(gkg_row(batch, n, kept=True, web=False))  # not a web article
+        rows.append("truncated\trow")  # malformed
+        if k < 2:  # the same story in two batches: its first sighting is kept
+            n += 1
+            rows.append(gkg_row(batch, n, kept=True, url=DUPLICATE_URL, precise=""))
+            if k == 0:
+                expected.append(
+                    {
+                        "url": DUPLICATE_URL,
+                        "title": f"Stocks & bonds move on story {n}",
+                        "domain": f"news{n % 5}.example.com",
+                        "published_at": _iso(batch),  # no precise time: the batch's
+                        "available_at": _iso(batch),
+                        "gdelt_tone": -1.5 + n % 4,
+                        "gkg_record_id": f"{batch:%Y%m%d%H%M%S}-{n}",
+                        "language": "en",
+                    }
+                )
+        fake.add(batch, rows)
+    return expected
+
+
+@pytest.fixture
+def fake(httpserver):
+    fake = FakeGkg(base=httpserver.url_for("").rstrip("/"))
+    httpserver.expect_request(re.compile(r"/gdeltv2/.*")).respond_with_handler(fake)
+    return fake
+
+
+def fetch(fake: FakeGkg, out, start=DAY, end=DAY, **options):
+    return gkg.fetch_gkg(
+        out,
+        start=start,
+        end=end,
+        master_url=f"{fake.base}/gdeltv2/masterfilelist.txt",
+        policy=FAST,
+        **options,
+    )
+
+
+def test_a_day_is_fetched_filtered_and_deduplicated_exactly(fake, tmp_path):
+    expected = build_day(fake)
+    report = fetch(fake, tmp_path)
+    assert report.exit_code == 0 and report.written == {str(DAY): len(expected)}
+    got = read_jsonl_gz((tmp_path / gkg.day_file(DAY)).read_bytes())
+    assert sorted(got, key=lambda a: a["url"]) == sorted(expected, key=lambda a: a["url"])
+    assert [a["url"] for a in got].count(DUPLICATE_URL) == 1
+    note = Landing(tmp_path).state(gkg.day_file(DAY)).note
+    assert "95 GKG files" in note and "1 batches not published by GDELT" in note
+    assert "not web 95, malformed 95" in note and "1 repeated URLs" in note
+    assert Landing(tmp_path).state(gkg.day_file(DAY)).final  # fetched long after the day
+
+
+def test_a_rerun_fetches_nothing(fake, tmp_path):
+    build_day(fake)
+    fetch(fake, tmp_path)
+    before = (tmp_path / gkg.day_file(DAY)).read_bytes()
+    fake.log.clear()
+    report = fetch(fake, tmp_path)
+    assert fake.log == [] and report.skipped == [str(DAY)] and report.requests == 0
+    assert (tmp_path / gkg.day_file(DAY)).read_bytes() == before
+
+
+def test_an_md5_mismatch_is_retried(fake, tmp_path):
+    expected = build_day(fake)
+    batch = dt.datetime(2024, 1, 2, 10, 15, tzinfo=dt.UTC)
+    fake.bad_answers[batch] = 2  # cut short twice, then whole
+    report = fetch(fake, tmp_path)
+    assert report.exit_code == 0 and report.retries == 2
+    assert report.written == {str(DAY): len(expected)}
+
+
+def test_a_file_that_never_matches_fails_the_day_and_writes_nothing(fake, tmp_path, capsys):
+    build_day(fake)
+    batch = dt.datetime(2024, 1, 2, 13, 30, tzinfo=dt.UTC)
+    fake.bad_answers[batch] = 99
+    argv = ["fetch-news", "--source", "gdelt-gkg", "--start", str(DAY), "--end", str(DAY)]
+    argv += ["--out", str(tmp_path), "--no-progress", "--max-attempts", "3"]
+    argv += ["--retry-wait", "0.01", "--max-retry-wait", "0.02"]
+    argv += ["--master-url", f"{fake.base}/gdeltv2/masterfilelist.txt"]
+    assert cli_main(argv) == 1
+    out = capsys.readouterr().out
+    assert "20240102133000.gkg.csv.zip" in out and "MD5" in out and "nothing written" in out
+    assert not (tmp_path / gkg.day_file(DAY)).exists()
+    fake.bad_answers.clear()  # the rerun gets it
+    assert cli_main(argv) == 0
+    assert (tmp_path / gkg.day_file(DAY)).exists()
+
+
+def test_a_corrupt_zip_with_a_matching_md5_is_reported(fake, tmp_path):
+    build_day(fake)
+    batch = dt.datetime(2024, 1, 2, 20, 0, tzinfo=dt.UTC)
+    fake.files[batch] = fake.listed[batch] = b"PK\x03\x04 not really a zip"
+    report = fetch(fake, tmp_path)
+    assert report.exit_code == 1
+    assert "not a readable GKG zip" in report.failed[str(DAY)]
+    assert not (tmp_path / gkg.day_file(DAY)).exists()
+
+
+def test_days_before_gdelt_2_are_refused(fake, tmp_path):
+    from src_clean.errors import UserError
+
+    with pytest.raises(UserError, match="2015-02-18"):
+        fetch(fake, tmp_path, start=dt.date(2015, 1, 1), end=dt.date(2015, 1, 2))
+
+
+def test_the_master_list_is_read_as_gdelt_writes_it() -> None:
+    from src_clean.acquisition.gkg_format import parse_master_list
+
+    data = b"zip"
+    digest = hashlib.md5(data).hexdigest()
+    lines = [
+        f"3 {digest} http://data.gdeltproject.org/gdeltv2/20240102001500.export.CSV.zip",
+        f"3 {digest} http://data.gdeltproject.org/gdeltv2/20240102001500.gkg.csv.zip",
+        "",
+        "not a line",
+    ]
+    [entry] = parse_master_list(lines)
+    assert entry.batch == dt.datetime(2024, 1, 2, 0, 15, tzinfo=dt.UTC)
+    assert (entry.size, entry.md5) == (3, digest)
+
+
+def test_a_fetched_day_goes_through_bronze_unchanged(fake, tmp_path):
+    from src_clean.data_pipelines.bronze.news import ingest_news
+    from src_clean.lake import Lake
+    from src_clean.tables import BRONZE_NEWS
+
+    expected = build_day(fake)
+    fetch(fake, tmp_path / "landing")
+    lake = Lake(tmp_path / "lake")
+    report = ingest_news(tmp_path / "landing", lake)
+    assert (report.read, report.written, report.quarantined) == (len(expected),) * 2 + (0,)
+    rows = lake.read(BRONZE_NEWS).set_index("url").sort_index()
+    want = {a["url"]: a for a in expected}
+    assert list(rows.index) == sorted(want)
+    for url, row in rows.iterrows():
+        assert row["available_at"].strftime("%Y-%m-%dT%H:%M:%SZ") == want[url]["available_at"]
+        assert row["published_at"].strftime("%Y-%m-%dT%H:%M:%SZ") == want[url]["published_at"]
+        assert row["headline"] == want[url]["title"] and row["available_from"] == "available_at"
+
+
+def test_a_killed_backfill_resumes_to_what_an_uninterrupted_one_writes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fake_apis import threaded_server
+
+    days = [DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)]
+    fake = FakeGkg()
+    with threaded_server(fake) as base:
+        fake.base = base
+        for day in days:
+            build_day(fake, day)
+
+        def argv(out) -> list[str]:
+            return [
+                sys.executable, "-m", "src_clean", "fetch-news", "--source", "gdelt-gkg",
+                "--start", str(days[0]), "--end", str(days[-1]), "--out", str(out),
+                "--no-progress", "--workers", "2",
+                "--master-url", f"{base}/gdeltv2/masterfilelist.txt",
+            ]  # fmt: skip
+
+        env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[2])}
+        whole = subprocess.run(argv(tmp_path / "whole"), env=env, capture_output=True)
+        assert whole.returncode == 0, whole.stderr[-2000:]
+
+        fake.delay_s = 0.02  # about a second per day: kill it inside the second
+        killed = tmp_path / "killed"
+        proc = subprocess.Popen(argv(killed), env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        done = killed / ".fetch-state" / f"{gkg.day_file(days[0])}.json"  # written last
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not (killed / gkg.day_file(days[-1])).exists()  # killed before the end
+        fake.delay_s = 0.0
+        resumed = subprocess.run(argv(killed), env=env, capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert '"skipped": ["2024-01-02"]' in resumed.stdout  # day 1 was done: not redone
+    for day in days:
+        name = gkg.day_file(day)
+        assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
