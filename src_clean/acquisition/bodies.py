@@ -5,7 +5,9 @@ to one site are at least ``min_interval_s`` apart; a page stops downloading past
 ``max_bytes`` or ``timeout_s``; only HTML is read. A page that cannot be had is not an error:
 the article keeps its headline, and the outcome is counted (``robots_disallowed``,
 ``too_large``, ``timeout``, ``http_404``, ...). No retries: bodies are optional, and the
-scorer uses headlines by default.
+scorer uses headlines by default. Redirects are followed by hand, at most
+``MAX_REDIRECTS``: every hop is a request like the first, so the robots.txt and the
+spacing of the site it lands on apply to it (``requests`` would follow them unchecked).
 
 robots.txt answers follow RFC 9309: 4xx means no rules (allowed), 5xx or no answer means
 the site is unavailable for crawling (disallowed); 401/403 are taken as disallowed, as
@@ -18,7 +20,7 @@ import dataclasses
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
@@ -28,10 +30,16 @@ from src_clean.acquisition.http import RateLimiter
 
 USER_AGENT = f"sp500-news-signals/{__version__}"
 ROBOTS_MAX_BYTES = 512 * 1024
+MAX_REDIRECTS = 5
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class PageSkipped(Exception):
     """Why a page was not read: the outcome name that is counted."""
+
+
+class Redirected(Exception):
+    """The page moved: the absolute URL it points to."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,18 +78,23 @@ class BodyFetcher:
         """(outcome, text): outcome ``ok`` with the page's main text, or why there is none."""
         import trafilatura  # heavy; only with --fetch-body
 
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            return "bad_url", None
-        site = f"{parts.scheme}://{parts.netloc}"
-        try:
-            if not self._robots(site).can_fetch(self.user_agent, url):
-                return "robots_disallowed", None
-            html = self._download(site, url, html_only=True)
-        except PageSkipped as skipped:
-            return str(skipped), None
-        text = trafilatura.extract(html, url=url, include_comments=False, include_tables=False)
-        return ("ok", text) if text else ("no_text", None)
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                return "bad_url", None
+            site = f"{parts.scheme}://{parts.netloc}"
+            try:
+                if not self._robots(site).can_fetch(self.user_agent, url):
+                    return "robots_disallowed", None
+                html = self._download(site, url, html_only=True, follow_redirects=False)
+            except Redirected as moved:
+                url = str(moved)
+                continue
+            except PageSkipped as skipped:
+                return str(skipped), None
+            text = trafilatura.extract(html, url=url, include_comments=False, include_tables=False)
+            return ("ok", text) if text else ("no_text", None)
+        return "too_many_redirects", None
 
     def _robots(self, site: str) -> RobotFileParser:
         """The parsed robots.txt of ``site`` (fetched once)."""
@@ -108,15 +121,28 @@ class BodyFetcher:
         return self.limiters.setdefault(site, RateLimiter(self.limits.min_interval_s))
 
     def _download(
-        self, site: str, url: str, *, html_only: bool = False, max_bytes: int | None = None
+        self,
+        site: str,
+        url: str,
+        *,
+        html_only: bool = False,
+        max_bytes: int | None = None,
+        follow_redirects: bool = True,
     ) -> bytes:
-        """The body of ``url`` within the caps; ``PageSkipped`` with the reason otherwise."""
+        """The body of ``url`` within the caps; ``PageSkipped`` with the reason otherwise,
+        ``Redirected`` for a page that moved when ``follow_redirects`` is off (a robots.txt
+        is followed where it moved: RFC 9309 asks crawlers to follow its redirects)."""
         cap = max_bytes or self.limits.max_bytes
         deadline = time.monotonic() + self.limits.timeout_s
         limiter = self._limiter(site)
         limiter.wait()
         try:
-            with self.session.get(url, stream=True, timeout=self.limits.timeout_s) as response:
+            with self.session.get(
+                url, stream=True, timeout=self.limits.timeout_s, allow_redirects=follow_redirects
+            ) as response:
+                location = response.headers.get("Location")
+                if response.status_code in REDIRECTS and location:
+                    raise Redirected(urljoin(url, location))
                 if response.status_code != 200:
                     raise PageSkipped(f"http_{response.status_code}")
                 if html_only and "html" not in response.headers.get("Content-Type", "html"):

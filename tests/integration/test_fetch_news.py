@@ -238,3 +238,34 @@ def test_bodies_obey_robots_size_cap_and_per_site_spacing(httpserver):
     assert "body" not in articles[1] and "body" not in articles[2]
     assert not any(entry[0].path.startswith("/private") for entry in httpserver.log)
     assert arrivals[1] - arrivals[0] >= 0.6  # /big came between them, each spaced 0.3 s
+
+
+def test_every_redirect_hop_obeys_the_robots_and_spacing_of_its_own_site(httpserver):
+    """A page on one site that redirects to another: the second site's robots.txt decides
+    (requests alone would follow the redirect without asking it), and so does its spacing."""
+    seen = []
+
+    def other(request):
+        seen.append((request.path, time.monotonic()))
+        if request.path == "/robots.txt":
+            return Response("User-agent: *\nDisallow: /private/\n")
+        return Response(ARTICLE_HTML, content_type="text/html")
+
+    with threaded_server(other) as site_b:
+        httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+        for path, target in (("/to-private", "/private/x"), ("/to-open", "/news/c")):
+            httpserver.expect_request(path).respond_with_response(
+                Response("", 302, headers={"Location": f"{site_b}{target}"})
+            )
+        loop = Response("", 301, headers={"Location": "/loop"})
+        httpserver.expect_request("/loop").respond_with_response(loop)
+        articles = [{"url": httpserver.url_for(p)} for p in ("/to-private", "/to-open", "/loop")]
+        articles.append({"url": f"{site_b}/news/d"})
+        fetcher = BodyFetcher(BodyLimits(min_interval_s=0.3))
+        summary = fetcher.add_bodies(articles)
+
+    assert summary == "bodies: 2 ok, 1 robots_disallowed, 1 too_many_redirects"
+    assert "Federal Reserve" in articles[1]["body"] and "body" not in articles[0]
+    assert [path for path, _ in seen] == ["/robots.txt", "/news/c", "/news/d"]  # no /private
+    times = [at for _, at in seen]
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.3
