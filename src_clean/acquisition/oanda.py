@@ -26,6 +26,7 @@ from typing import Any
 
 from src_clean.acquisition.credentials import OANDA_TOKEN_ENV
 from src_clean.acquisition.http import (
+    ApiError,
     BadResponse,
     FetchFailed,
     HttpClient,
@@ -209,7 +210,8 @@ def fetch_market(
 ) -> FetchReport:
     """Fetch ``start..end`` (inclusive UTC days) into ``out``; the per-day report.
 
-    Raises ``UserError`` for bad arguments and for requests OANDA refuses (400/401/403/404).
+    Raises ``UserError`` for bad arguments and for requests OANDA refuses for every
+    window (401/403/404); a 400 fails the days of its window only, and the run goes on.
     """
     days = fetch_days(start, end)
     progress = progress or Progress("req", enabled=False)
@@ -250,8 +252,10 @@ def _fetch_window(
     try:
         if live:
             candles = api.fetch(window, requested)
-    except FetchFailed as exc:
-        for day in live:
+    except (FetchFailed, ApiError) as exc:
+        if isinstance(exc, ApiError) and exc.status != 400:
+            raise  # a token or instrument problem: every other window would fail the same
+        for day in live:  # a 400 refuses this window only (e.g. a clock ahead of OANDA's)
             report.fail(day, str(exc))
             progress.line(f"{day}: FAILED: {exc}")
         live = []

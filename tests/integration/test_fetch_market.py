@@ -202,3 +202,20 @@ def test_an_s3_landing_folder_gets_the_same_files(oanda, monkeypatch):
     body = Landing(out).read(day_file("SPX500_USD", "M1", MONDAY))
     assert [json.loads(line) for line in body.splitlines()] == minute_candles(MONDAY)
     assert again.requests == 0 and len(again.skipped) == 2
+
+
+def test_a_400_fails_only_its_window_and_the_run_goes_on(oanda, httpserver, tmp_path, capsys):
+    # OANDA's answer when the local clock runs ahead of the server's (the 'to' it was sent)
+    refused = {"errorMessage": "Invalid value specified for 'to'. Time is in the future"}
+    httpserver.expect_oneshot_request(OANDA_PATH).respond_with_json(refused, status=400)
+    argv = ["fetch-market", "--start", str(MONDAY), "--end", str(SUNDAY)]
+    argv += ["--out", str(tmp_path), "--api-url", oanda.url, "--no-progress"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OANDA_API_TOKEN", TOKEN)
+        assert cli_main(argv) == 1
+    out = capsys.readouterr().out
+    failed = ["2024-01-01", "2024-01-02", "2024-01-03"]  # the first window's days
+    report = json.loads(out.strip().splitlines()[-1])
+    assert sorted(report["failed"]) == failed and "Time is in the future" in out
+    assert sorted(report["written"]) == [f"2024-01-0{n}" for n in range(4, 8)]
+    assert sorted(fetch(oanda, tmp_path).written) == failed  # the rerun resumes
