@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +48,20 @@ def minute_candles(day: dt.date, minutes: range = range(1440)) -> list[dict[str,
     return out
 
 
+def recent_friday(min_age_days: int = 8) -> dt.date:
+    """A recent Friday with a full NYSE session (no holiday, no early close), at least
+    ``min_age_days`` old: inside GDELT DOC's 3-month window, and settled."""
+    import exchange_calendars
+    import pandas as pd
+
+    nyse = exchange_calendars.get_calendar("XNYS")
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=min_age_days)
+    day -= dt.timedelta(days=(day.weekday() - 4) % 7)
+    while not nyse.is_session(pd.Timestamp(day)) or pd.Timestamp(day) in nyse.early_closes:
+        day -= dt.timedelta(days=7)
+    return day
+
+
 def _parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -78,31 +93,101 @@ class FakeOanda:
         return _json(body | {"candles": chosen})
 
 
+# GDELT DOC 2.0, as its documentation and public clients describe it:
+# * a rolling window of about the last 3 months (DOC 2.0 announcement, 2017: "searches the
+#   last 3 months"); older ranges answer ``{}``;
+# * articles are indexed in 15-minute batches, so every ``seendate`` is a batch time
+#   (``20240102T151500Z``);
+# * a bad query is answered 200 ``text/html`` with a plain message ("The specified phrase
+#   is too short.", "Queries containing OR'd terms must be surrounded by ()."; gdeltdoc
+#   raises "The query was not valid" on any HTML answer);
+# * more than one request every 5 seconds is answered 200 with "Please limit requests to
+#   one every 5 seconds ..." or 429 (gdeltdoc and gdelt-doc-api issues);
+# * a 200 with a blank body happens under load (gdeltdoc retries it);
+# * titles may come with backslash-escaped apostrophes (``\'``), which JSON does not allow
+#   (gdeltdoc's ``load_json`` drops the offending character).
+GDELT_WINDOW = dt.timedelta(days=90)
+GDELT_THROTTLE = (
+    "Please limit requests to one every 5 seconds or contact kalev.leetaru5@gmail.com "
+    "for larger queries."
+)
+GDELT_BATCH = dt.timedelta(minutes=15)
+
+
+def gdelt_query_problem(query: str) -> str | None:
+    """GDELT's message for a query it refuses (the two commonest rules), else None."""
+    bare = re.sub(r"\([^)]*\)", "", query)
+    if re.search(r"\bOR\b", bare):
+        return "Queries containing OR'd terms must be surrounded by ()."
+    terms = re.findall(r'"([^"]*)"|([^\s()]+)', query)
+    words = [(a or b).strip() for a, b in terms if (a or b) not in ("OR", "AND")]
+    if any(len(word) < 3 for word in words if ":" not in word):
+        return "The specified phrase is too short."
+    return None
+
+
 @dataclasses.dataclass
 class FakeGdelt:
-    """Articles with ``seendate``; answers a time range with its first ``maxrecords``."""
+    """ArtList and TimelineVolRaw over ``articles`` (``seendate`` per article).
+
+    ``now``: the server's clock (for its 3-month window); ``min_interval_s``: answer faster
+    requests with the throttle text; ``answers``: canned responses served first, in order
+    (a blank body, a 429, ...); ``escape_apostrophes``: send ``\'`` in titles."""
 
     articles: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     log: list[Logged] = dataclasses.field(default_factory=list)
+    now: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    min_interval_s: float = 0.0
+    answers: list[Response] = dataclasses.field(default_factory=list)
+    escape_apostrophes: bool = False
 
     def __call__(self, request: Request) -> Response:
+        last = self.log[-1].at if self.log else None
         self.log.append(Logged(time.monotonic(), dict(request.args)))
-        start = request.args["startdatetime"]
+        if self.answers:
+            return self.answers.pop(0)
+        if last is not None and self.log[-1].at - last < self.min_interval_s:
+            return Response(GDELT_THROTTLE, content_type="text/plain")
+        problem = gdelt_query_problem(request.args.get("query", ""))
+        if problem:
+            return Response(problem, content_type="text/html; charset=utf-8")
+        oldest = (self.now - GDELT_WINDOW).strftime("%Y%m%d%H%M%S")
+        start = max(request.args["startdatetime"], oldest)
         end = request.args["enddatetime"]
         chosen = sorted(
             (a for a in self.articles if start <= a["seendate"].replace("T", "")[:14] <= end),
             key=lambda a: a["seendate"],
-        )[: int(request.args["maxrecords"])]
-        return _json({"articles": chosen} if chosen else {})
+        )
+        if request.args["mode"].lower() == "timelinevolraw":
+            return _json(_timeline(chosen))
+        chosen = chosen[: int(request.args["maxrecords"])]
+        text = json.dumps({"articles": chosen} if chosen else {})
+        if self.escape_apostrophes:
+            text = text.replace("'", "\\'")
+        return Response(text, content_type="application/json")
+
+
+def _timeline(articles: list[dict[str, Any]]) -> dict[str, Any]:
+    """TimelineVolRaw's shape: per-batch ``value`` (matching articles) and ``norm``."""
+    counts: dict[str, int] = {}
+    for article in articles:
+        counts[article["seendate"]] = counts.get(article["seendate"], 0) + 1
+    data = [{"date": d, "value": n, "norm": 1000 * n} for d, n in sorted(counts.items())]
+    return {
+        "query_details": {"title": "", "date_resolution": "15m"},
+        "timeline": [{"series": "Article Count", "data": data}],
+    }
 
 
 def gdelt_article(moment: dt.datetime, n: int) -> dict[str, Any]:
-    """One GDELT ArtList entry (the real field names and spellings)."""
+    """One GDELT ArtList entry (the real field names and spellings), seen in the 15-minute
+    batch ``moment`` falls in."""
+    batch = moment - (moment - moment.replace(minute=0, second=0, microsecond=0)) % GDELT_BATCH
     return {
         "url": f"https://news{n % 7}.example.com/markets/story-{n}.html",
         "url_mobile": "",
         "title": f"Stocks move on story {n}",
-        "seendate": moment.strftime("%Y%m%dT%H%M%SZ"),
+        "seendate": batch.strftime("%Y%m%dT%H%M%SZ"),
         "socialimage": "",
         "domain": f"news{n % 7}.example.com",
         "language": "English",

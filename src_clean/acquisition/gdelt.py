@@ -2,14 +2,20 @@
 
 Each request asks ``mode=ArtList&format=json&maxrecords=250&sort=DateAsc`` for one time slice
 (``startdatetime``/``enddatetime``, ``YYYYMMDDHHMMSS``, both inclusive, so a slice ``[a, b)``
-asks up to ``b - 1s``). The API returns at most 250 articles: a slice that comes back full is
-split in halves, recursively, until every slice is under the cap. GDELT stamps articles in
-15-minute batches, so a slice can stay full down to ``MIN_SLICE``; it is then kept and
-reported as possibly truncated, never silently. ``{}`` is a valid empty answer.
+asks up to ``b - 1s``). The API returns at most 250 articles. GDELT indexes in 15-minute
+batches (every ``seendate`` is a batch time), so a slice that comes back full is split at
+the 15-minute boundary nearest its middle, recursively; a single batch still full is kept,
+and its true size is asked once (``mode=TimelineVolRaw``) so the day's line says
+"truncated: 250 of N". Splitting finer could never help.
 
-GDELT asks for at most one request every 5 seconds (``--min-interval``); it answers excess
-requests with 429 or a 200 text/HTML page, both retried with backoff. A plain-text answer
-that is not a throttle message is GDELT rejecting the query: a ``UserError``.
+GDELT asks for at most one request every 5 seconds (``--min-interval``). How its answers
+are read (blank, throttled, a rejected query, invalid escapes) is ``gdelt_answers``.
+
+**History window.** The DOC API searches a rolling window of about the last 3 months
+(GDELT's DOC 2.0 announcement: "the last 3 months"; an older day answers ``{}``). Days
+older than ``DOC_WINDOW`` are refused up front with a pointer to ``--source gdelt-gkg``;
+an empty answer for a day older than ``EMPTY_TRUSTED_FOR`` is saved but never final (the
+day may have slipped out of the window, or GDELT was behind), so a rerun asks again.
 
 A day file holds ``title``, ``url``, ``seendate``, ``domain``, ``language`` and
 ``sourcecountry`` as GDELT gives them (``bronze-news`` maps these names), deduplicated by
@@ -19,21 +25,18 @@ URL. A day is final once fetched ``SETTLE`` after it closed; final days are skip
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from src_clean import __version__
 from src_clean.acquisition.bodies import BodyFetcher
+from src_clean.acquisition.gdelt_answers import load_answer, retryable_body
 from src_clean.acquisition.http import (
     BadResponse,
     FetchFailed,
     HttpClient,
     RetryPolicy,
     fetch_session,
-    snippet,
 )
 from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, fetch_days, jsonl_gz
 from src_clean.acquisition.progress import Progress
@@ -47,12 +50,13 @@ DEFAULT_QUERY = (
     '"Federal Reserve") sourcelang:english'
 )
 MAX_RECORDS = 250
-MIN_SLICE = dt.timedelta(minutes=1)
+BATCH = dt.timedelta(minutes=15)  # GDELT's indexing interval: the finest useful slice
 DEFAULT_MIN_INTERVAL_S = 5.0
 # GDELT indexes in 15-minute batches: a day fetched this long after it closed is final.
 SETTLE = dt.timedelta(minutes=30)
+DOC_WINDOW = dt.timedelta(days=90)  # "about the last 3 months"
+EMPTY_TRUSTED_FOR = dt.timedelta(days=3)  # an empty answer for an older day is not final
 FIELDS = ("title", "url", "seendate", "domain", "language", "sourcecountry")
-THROTTLE_TEXT = b"limit requests"
 STAMP = "%Y%m%d%H%M%S"
 USER_AGENT = f"sp500-news-signals/{__version__}"
 
@@ -61,14 +65,9 @@ def day_file(day: dt.date) -> str:
     return f"gdelt_{day.isoformat()}.jsonl.gz"
 
 
-def retryable_body(response: requests.Response) -> str | None:
-    """Why a 200 answer is an error page worth retrying (HTML or a throttle text), else None."""
-    head = response.content[:1024].lstrip()
-    if head[:1] == b"<" or "html" in response.headers.get("Content-Type", ""):
-        return f"GDELT answered with an HTML page: {snippet(response.content)}"
-    if THROTTLE_TEXT in head.lower():
-        return f"GDELT throttled the request: {snippet(response.content)}"
-    return None
+def oldest_day(now: dt.datetime) -> dt.date:
+    """The oldest UTC day the DOC API still searches at ``now``."""
+    return (now - DOC_WINDOW).date()
 
 
 def dedup_by_url(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -83,38 +82,57 @@ def dedup_by_url(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class GdeltDoc:
-    """The DOC 2.0 ArtList endpoint for one query."""
+    """The DOC 2.0 endpoint for one query; counts the invalid escapes it repaired."""
 
     def __init__(self, client: HttpClient, api_url: str, query: str) -> None:
         self.client, self.api_url, self.query = client, api_url, query
+        self.repaired = 0
+
+    def _get(self, mode: str, start: dt.datetime, end: dt.datetime, **extra: Any) -> Any:
+        """The JSON answer of ``mode`` over ``[start, end)``."""
+        params = {
+            "query": self.query,
+            "mode": mode,
+            "format": "json",
+            "startdatetime": start.strftime(STAMP),
+            "enddatetime": (end - dt.timedelta(seconds=1)).strftime(STAMP),
+            **extra,
+        }
+        response = self.client.get(self.api_url, params, retryable_body=retryable_body)
+        try:
+            body, repaired = load_answer(response.content)
+        except ValueError:
+            what = f"GDELT {mode} {params['startdatetime']}..{params['enddatetime']}"
+            raise BadResponse(f"{what}: not valid JSON", response.content) from None
+        self.repaired += repaired
+        return body
 
     def articles(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
         """Articles seen in ``[start, end)`` (at most ``MAX_RECORDS``), checked."""
-        last = end - dt.timedelta(seconds=1)
-        params = {
-            "query": self.query,
-            "mode": "ArtList",
-            "format": "json",
-            "maxrecords": MAX_RECORDS,
-            "sort": "DateAsc",
-            "startdatetime": start.strftime(STAMP),
-            "enddatetime": last.strftime(STAMP),
-        }
-        response = self.client.get(self.api_url, params, retryable_body=retryable_body)
-        what = f"GDELT slice {params['startdatetime']}..{params['enddatetime']}"
-        content = response.content
-        if not content.lstrip().startswith(b"{"):
-            raise UserError(f"GDELT rejected the query: {snippet(content)}", "check --query")
-        try:
-            body = json.loads(content, strict=False)  # titles may hold raw control characters
-        except ValueError:
-            raise BadResponse(f"{what}: not valid JSON", content) from None
+        body = self._get("ArtList", start, end, maxrecords=MAX_RECORDS, sort="DateAsc")
         articles = body.get("articles", []) if isinstance(body, dict) else None
         if not isinstance(articles, list) or not all(
             isinstance(a, dict) and isinstance(a.get("url"), str) for a in articles
         ):
-            raise BadResponse(f"{what}: not an ArtList answer", content)
+            what = f"GDELT slice {start:%Y%m%d%H%M%S}..{end:%Y%m%d%H%M%S}"
+            raise BadResponse(f"{what}: not an ArtList answer", str(body).encode())
         return [{field: a.get(field) for field in FIELDS} for a in articles]
+
+    def volume(self, start: dt.datetime, end: dt.datetime) -> int | None:
+        """How many articles match in ``[start, end)`` (``TimelineVolRaw``), None if unknown."""
+        try:
+            body = self._get("TimelineVolRaw", start, end, timelinesmooth=0)
+            points = body["timeline"][0]["data"]
+            return int(sum(point["value"] for point in points))
+        except (FetchFailed, LookupError, TypeError, ValueError):
+            return None
+
+
+def split_point(start: dt.datetime, end: dt.datetime) -> dt.datetime | None:
+    """The 15-minute boundary nearest the middle of ``[start, end)`` (``start`` on a
+    boundary), None for a single batch."""
+    batches = (end - start) // BATCH
+    return start + BATCH * (batches // 2) if batches > 1 else None
 
 
 def collect_slice(
@@ -122,21 +140,42 @@ def collect_slice(
     start: dt.datetime,
     end: dt.datetime,
     progress: Progress,
-    truncated: list[dt.datetime],
+    truncated: dict[dt.datetime, int | None],
 ) -> list[dict[str, Any]]:
-    """Every article in ``[start, end)``: a full answer is split in halves until none is full."""
+    """Every article in ``[start, end)``: a full answer is split at batch boundaries until
+    none is full; a full single batch is kept and its true size recorded in ``truncated``."""
     batch = api.articles(start, end)
     progress.done(len(batch))
     if len(batch) < MAX_RECORDS:
         return batch
-    if end - start <= MIN_SLICE:
-        truncated.append(start)
+    middle = split_point(start, end)
+    if middle is None:
+        truncated[start] = api.volume(start, end)
         return batch
-    middle = start + dt.timedelta(seconds=(end - start).total_seconds() // 2)
     progress.plan(2)
     return collect_slice(api, start, middle, progress, truncated) + collect_slice(
         api, middle, end, progress, truncated
     )
+
+
+def describe_truncated(truncated: dict[dt.datetime, int | None]) -> str:
+    """``"2 15-minute batch(es) truncated: 15:00 (250 of 412), ..."``."""
+    parts = [
+        f"{batch:%H:%M} ({MAX_RECORDS} of {'over ' + str(MAX_RECORDS) if n is None else n})"
+        for batch, n in sorted(truncated.items())
+    ]
+    return f"{len(parts)} 15-minute batch(es) truncated at {MAX_RECORDS}: " + ", ".join(parts)
+
+
+def check_window(days: list[dt.date], now: dt.datetime) -> None:
+    """``UserError`` when a day is older than the DOC API's rolling window."""
+    oldest = oldest_day(now)
+    if days and days[0] < oldest:
+        raise UserError(
+            f"GDELT's DOC API only searches about the last 3 months (from {oldest}); "
+            f"{days[0]}..{min(days[-1], oldest - ONE_DAY)} is older",
+            "fetch history with --source gdelt-gkg (GDELT 2.0 GKG files, since 2015-02-18)",
+        )
 
 
 def fetch_gdelt(
@@ -151,9 +190,13 @@ def fetch_gdelt(
     policy: RetryPolicy | None = None,
     progress: Progress | None = None,
     bodies: BodyFetcher | None = None,
+    now: dt.datetime | None = None,
 ) -> FetchReport:
-    """Fetch ``start..end`` (inclusive UTC days) into ``out``; the per-day report."""
+    """Fetch ``start..end`` (inclusive UTC days) into ``out``; the per-day report.
+
+    ``now`` (default: the clock) dates the history window and the finality of days."""
     days = fetch_days(start, end)
+    check_window(days, now or dt.datetime.now(dt.UTC))
     progress = progress or Progress("req", enabled=False)
     landing = Landing(out)
     report = FetchReport(f"fetch-news gdelt {start}..{end}")
@@ -166,7 +209,7 @@ def fetch_gdelt(
                 continue
             progress.plan(1)
             try:
-                _fetch_day(api, day, landing, report, progress, bodies)
+                _fetch_day(api, day, landing, report, progress, bodies, now)
             except FetchFailed as exc:
                 report.fail(day, str(exc))
                 progress.line(f"{day}: FAILED: {exc}")
@@ -180,26 +223,37 @@ def _fetch_day(
     report: FetchReport,
     progress: Progress,
     bodies: BodyFetcher | None,
+    now: dt.datetime | None,
 ) -> None:
-    requested = dt.datetime.now(dt.UTC)
+    requested = now or dt.datetime.now(dt.UTC)
     requests_before, retries_before = api.client.requests, api.client.retries
-    truncated: list[dt.datetime] = []
+    repaired_before = api.repaired
+    truncated: dict[dt.datetime, int | None] = {}
     found = collect_slice(api, day_start(day), day_start(day) + ONE_DAY, progress, truncated)
     articles = dedup_by_url(found)
+    repaired = api.repaired - repaired_before
     notes = [
         f"{api.client.requests - requests_before} requests",
         f"{api.client.retries - retries_before} retries",
+        f"{len(found) - len(articles)} duplicate URLs dropped",
     ]
-    notes.append(f"{len(found) - len(articles)} duplicate URLs dropped")
+    if repaired:
+        notes.append(f"{repaired} invalid JSON escapes repaired")
+        report.count("invalid JSON escapes repaired", repaired)
     if truncated:
-        first = truncated[0].strftime("%H:%M")
-        width = f"{MIN_SLICE.total_seconds():.0f} s"
-        notes.append(
-            f"{len(truncated)} slice(s) still full at {width}, may be truncated (first {first} UTC)"
-        )
+        notes.append(describe_truncated(truncated))
+        report.count("15-minute batches truncated", len(truncated))
     if bodies:
         notes.append(bodies.add_bodies(articles))
-    final = requested >= day_start(day) + ONE_DAY + SETTLE
+    closed_at = day_start(day) + ONE_DAY
+    final = requested >= closed_at + SETTLE
+    if not articles and requested >= closed_at + EMPTY_TRUSTED_FOR:
+        final = False
+        notes.append(
+            "no articles for a day this old: kept not final (GDELT may have been behind, or "
+            "the day left the DOC API's window; --source gdelt-gkg has history)"
+        )
+        report.count("empty days not final", 1)
     note = "; ".join(notes)
     landing.save_day(day_file(day), jsonl_gz(articles), len(articles), final, note)
     report.wrote(day, len(articles))

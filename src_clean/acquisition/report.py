@@ -9,7 +9,8 @@ import json
 
 @dataclasses.dataclass
 class FetchReport:
-    """Days written, skipped (already final), failures (with why); requests and retries."""
+    """Days written, skipped (already final), failures (with why); requests, retries and
+    named counts of what a source repaired or flagged (``counts``)."""
 
     what: str
     written: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -17,6 +18,7 @@ class FetchReport:
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
     requests: int = 0
     retries: int = 0
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def wrote(self, day: dt.date, records: int) -> None:
         self.written[str(day)] = records
@@ -27,6 +29,10 @@ class FetchReport:
     def fail(self, what: dt.date | str, reason: str) -> None:
         """``what`` failed: a day, or a feed (RSS fails per feed)."""
         self.failed[str(what)] = reason
+
+    def count(self, what: str, n: int) -> None:
+        """Add ``n`` to the count of ``what`` (e.g. "invalid JSON escapes repaired")."""
+        self.counts[what] = self.counts.get(what, 0) + n
 
     @property
     def records(self) -> int:
@@ -43,6 +49,7 @@ class FetchReport:
             f"{len(self.skipped)} skipped (already final), {len(self.failed)} failed; "
             f"{self.requests} requests, {self.retries} retries"
         )
+        line += "".join(f"; {n} {what}" for what, n in sorted(self.counts.items()))
         if self.failed:
             first = next(iter(self.failed.items()))
             line += f"; first failure {first[0]}: {first[1]}"

@@ -10,7 +10,15 @@ from pathlib import Path
 import airflow_env
 import pandas as pd
 import pytest
-from fake_apis import GDELT_PATH, OANDA_PATH, TOKEN, FakeGdelt, FakeOanda, gdelt_article
+from fake_apis import (
+    GDELT_PATH,
+    OANDA_PATH,
+    TOKEN,
+    FakeGdelt,
+    FakeOanda,
+    gdelt_article,
+    recent_friday,
+)
 from fake_apis import minute_candles as candles_of
 
 from src_clean import tables
@@ -18,7 +26,7 @@ from src_clean.lake import Lake
 
 pytestmark = pytest.mark.slow
 
-DAY = dt.date(2024, 1, 5)  # a Friday with a CME equity session
+DAY = recent_friday()  # a CME equity session inside GDELT DOC's 3-month window
 
 
 def test_a_run_fetches_its_interval_and_builds_the_lake(httpserver, tmp_path: Path) -> None:

@@ -11,14 +11,23 @@ import json
 
 import pandas as pd
 import pytest
-from fake_apis import GDELT_PATH, OANDA_PATH, TOKEN, FakeGdelt, FakeOanda, gdelt_article
+from fake_apis import (
+    GDELT_PATH,
+    OANDA_PATH,
+    TOKEN,
+    FakeGdelt,
+    FakeOanda,
+    gdelt_article,
+    recent_friday,
+)
 from fake_apis import minute_candles as candles_of
 
 from src_clean import tables
 from src_clean.cli import main as cli_main
 from src_clean.lake import Lake
 
-FRIDAY, SATURDAY = dt.date(2024, 1, 5), dt.date(2024, 1, 6)
+FRIDAY = recent_friday()  # inside GDELT DOC's 3-month window
+SATURDAY = FRIDAY + dt.timedelta(days=1)
 
 
 def run(*argv: str) -> None:
@@ -30,8 +39,9 @@ def run(*argv: str) -> None:
 def servers(httpserver):
     oanda = FakeOanda(candles=candles_of(FRIDAY))
     oanda.candles[-1]["complete"] = False  # as a download taken during the last minute
-    noon = dt.datetime(2024, 1, 5, 12, tzinfo=dt.UTC)
-    articles = [gdelt_article(noon + dt.timedelta(minutes=7 * n), n) for n in range(40)]
+    noon = dt.datetime.combine(FRIDAY, dt.time(12), tzinfo=dt.UTC)
+    # 40 articles from Friday noon into Saturday (an empty old day would stay not final)
+    articles = [gdelt_article(noon + dt.timedelta(minutes=45 * n), n) for n in range(40)]
     articles[3]["title"] = "Dow \u2013 S&P 500 slip as yields jump"
     gdelt = FakeGdelt(articles=articles + [articles[5]])  # one URL twice
     httpserver.expect_request(OANDA_PATH).respond_with_handler(oanda)

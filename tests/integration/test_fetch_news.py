@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
 
 import pytest
-from fake_apis import GDELT_PATH, FakeGdelt, gdelt_article, threaded_server
+from fake_apis import GDELT_PATH, GDELT_THROTTLE, FakeGdelt, gdelt_article, threaded_server
 from werkzeug import Response
 
 from src_clean.acquisition import gdelt, rss
@@ -20,6 +21,7 @@ from src_clean.errors import UserError
 FAST = RetryPolicy(attempts=4, deadline_s=30, initial_wait_s=0.01, max_wait_s=0.05)
 DAY = dt.date(2024, 1, 2)
 MIDNIGHT = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+NOW = MIDNIGHT + dt.timedelta(days=14)  # the clock of the client and the server
 
 
 def day_articles(out, day=DAY, prefix="gdelt") -> list[dict]:
@@ -36,7 +38,7 @@ def held(fake: FakeGdelt, day=DAY) -> list[dict]:
 
 @pytest.fixture
 def fake(httpserver):
-    fake = FakeGdelt()
+    fake = FakeGdelt(now=NOW)
     httpserver.expect_request(GDELT_PATH).respond_with_handler(fake)
     fake.url = httpserver.url_for(GDELT_PATH)
     return fake
@@ -45,92 +47,160 @@ def fake(httpserver):
 def fetch(fake, out, start=DAY, end=DAY, **kwargs):
     kwargs.setdefault("policy", FAST)
     kwargs.setdefault("min_interval_s", 0)
+    kwargs.setdefault("now", NOW)
     return gdelt.fetch_gdelt(out, start=start, end=end, api_url=fake.url, **kwargs)
 
 
-def test_full_slices_are_halved_until_everything_is_fetched(fake, tmp_path):
-    # 1,000 articles: a burst of 600 (one every 2 s) in the US open hour, 400 spread out.
-    burst = [MIDNIGHT + dt.timedelta(hours=14, seconds=2 * n) for n in range(600)]
+def stamp_of(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+
+
+def slices(fake: FakeGdelt, mode: str = "ArtList") -> list[tuple[dt.datetime, dt.datetime]]:
+    """``[start, end)`` of each request of ``mode`` the server answered."""
+    return [
+        (stamp_of(e.args["startdatetime"]), stamp_of(e.args["enddatetime"]) + ONE_SECOND)
+        for e in fake.log
+        if e.args["mode"] == mode
+    ]
+
+
+ONE_SECOND = dt.timedelta(seconds=1)
+
+
+def on_batch_boundaries(spans: list[tuple[dt.datetime, dt.datetime]]) -> bool:
+    return all(t.minute % 15 == 0 and t.second == 0 for span in spans for t in span)
+
+
+def test_full_slices_are_split_at_batch_boundaries_until_everything_is_fetched(fake, tmp_path):
+    # 1,000 articles: 600 in the US open hour (150 a batch), 400 spread over the day.
+    burst = [MIDNIGHT + dt.timedelta(hours=14, seconds=6 * n) for n in range(600)]
     spread = [MIDNIGHT + dt.timedelta(seconds=216 * n) for n in range(400)]
     fake.articles = [gdelt_article(t, n) for n, t in enumerate(burst + spread)]
 
     report = fetch(fake, tmp_path)
 
-    assert report.written == {"2024-01-02": 1000}
+    assert report.written == {"2024-01-02": 1000} and report.counts == {}
     assert sorted(day_articles(tmp_path), key=json.dumps) == sorted(held(fake), key=json.dumps)
-    sizes = [len([a for a in fake.articles if _in(a, entry.args)]) for entry in fake.log]
-    assert max(sizes) > 250 and len(fake.log) > 4  # the day was full, then split
+    asked = slices(fake)
+    assert len(asked) > 4 and on_batch_boundaries(asked)  # the day was full, then split
     assert Landing(tmp_path).is_final("gdelt_2024-01-02.jsonl.gz")
 
 
-def _in(article: dict, args: dict) -> bool:
-    stamp = article["seendate"].replace("T", "")[:14]
-    return args["startdatetime"] <= stamp <= args["enddatetime"]
-
-
-def test_a_slice_full_at_the_smallest_width_is_reported_not_hidden(fake, tmp_path, capsys):
+def test_a_full_batch_is_reported_truncated_with_its_true_size(fake, tmp_path, capsys):
+    """One 15-minute batch of 300: no split below a batch can help, so the client stops
+    there (the old 1-minute floor spent ~23 requests) and asks the batch's real size."""
     moment = MIDNIGHT + dt.timedelta(hours=15)
     fake.articles = [gdelt_article(moment, n) for n in range(300)]
 
-    fetch(fake, tmp_path)
+    report = fetch(fake, tmp_path)
 
     assert len(day_articles(tmp_path)) == 250
-    line = "1 slice(s) still full at 60 s, may be truncated (first 15:00 UTC)"
+    asked = slices(fake)
+    assert on_batch_boundaries(asked) and len(asked) <= 2 * 7 + 1  # 96 batches: depth 7
+    assert (moment, moment + dt.timedelta(minutes=15)) in asked
+    assert slices(fake, "TimelineVolRaw") == [(moment, moment + dt.timedelta(minutes=15))]
+    line = "1 15-minute batch(es) truncated at 250: 15:00 (250 of 300)"
     assert line in capsys.readouterr().out
-    assert "may be truncated" in Landing(tmp_path).state("gdelt_2024-01-02.jsonl.gz").note
+    assert line in Landing(tmp_path).state("gdelt_2024-01-02.jsonl.gz").note
+    assert report.counts == {"15-minute batches truncated": 1}
 
 
-def test_empty_answer_is_a_valid_empty_day_and_duplicates_are_dropped(fake, tmp_path):
+def test_an_empty_old_day_is_kept_but_never_final(fake, tmp_path):
     first = gdelt_article(MIDNIGHT + dt.timedelta(hours=1), 1)
     again = first | {"seendate": (MIDNIGHT + dt.timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")}
     fake.articles = [first, again]
+    next_day = DAY + dt.timedelta(days=1)
 
-    report = fetch(fake, tmp_path, end=DAY + dt.timedelta(days=1))
+    report = fetch(fake, tmp_path, end=next_day)
 
     assert report.written == {"2024-01-02": 1, "2024-01-03": 0}
-    assert day_articles(tmp_path) == held(fake)[:1]
-    assert day_articles(tmp_path, DAY + dt.timedelta(days=1)) == []
+    assert day_articles(tmp_path) == held(fake)[:1]  # the URL's second sighting dropped
+    assert day_articles(tmp_path, next_day) == []
+    landing = Landing(tmp_path)
+    assert landing.is_final(gdelt.day_file(DAY)) and not landing.is_final(gdelt.day_file(next_day))
+    assert "no articles for a day this old" in landing.state(gdelt.day_file(next_day)).note
+    assert report.counts == {"empty days not final": 1}
+
+    fake.log.clear()
+    later = fetch(fake, tmp_path, end=next_day)  # a rerun asks for the empty day again
+    assert later.skipped == ["2024-01-02"] and list(later.written) == ["2024-01-03"]
+    assert {e.args["startdatetime"][:8] for e in fake.log} == {"20240103"}
 
 
-def test_html_error_pages_and_429_are_retried(fake, httpserver, tmp_path):
+def test_an_empty_day_just_closed_is_final(fake, tmp_path):
+    report = fetch(fake, tmp_path, now=MIDNIGHT + dt.timedelta(days=1, hours=2))
+    assert report.counts == {} and Landing(tmp_path).is_final(gdelt.day_file(DAY))
+
+
+def test_days_older_than_the_doc_window_are_refused_with_a_pointer_to_gkg(fake, tmp_path):
+    with pytest.raises(UserError) as refused:
+        fetch(fake, tmp_path, start=DAY - dt.timedelta(days=80), now=NOW)
+    assert "only searches about the last 3 months (from 2023-10-18)" in str(refused.value)
+    assert "2023-10-14..2023-10-17 is older" in str(refused.value)
+    assert "--source gdelt-gkg" in refused.value.fix
+    assert fake.log == []  # refused before any request
+
+
+def test_throttle_pages_blank_bodies_gateway_pages_and_429_are_retried(fake, tmp_path):
     fake.articles = [gdelt_article(MIDNIGHT + dt.timedelta(hours=3), 1)]
-    page = "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
-    httpserver.expect_oneshot_request(GDELT_PATH).respond_with_data(page, content_type="text/html")
-    throttled = "Please limit requests to one every 5 seconds or contact us for larger queries."
-    httpserver.expect_oneshot_request(GDELT_PATH).respond_with_response(Response(throttled))
-    httpserver.expect_oneshot_request(GDELT_PATH).respond_with_response(Response("", 429))
+    gateway = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    fake.answers = [
+        Response(gateway, content_type="text/html"),
+        Response(GDELT_THROTTLE, content_type="text/plain"),
+        Response("", 429),
+        Response("", content_type="application/json"),  # a blank 200
+        Response(" \n", content_type="text/html"),
+    ]
 
-    report = fetch(fake, tmp_path)
+    report = fetch(fake, tmp_path, policy=dataclasses.replace(FAST, attempts=6))
 
-    assert report.retries == 3 and report.failed == {}
+    assert report.retries == 5 and report.failed == {}
     assert day_articles(tmp_path) == held(fake)
 
 
-def test_requests_are_spaced_by_the_rate_limit(fake, tmp_path):
-    fetch(fake, tmp_path, end=DAY + dt.timedelta(days=3), min_interval_s=0.3)
+def test_a_query_gdelt_rejects_is_a_user_error_naming_query_asked_once(fake, tmp_path):
+    """GDELT refuses with 200 text/html and a plain message: retrying cannot help."""
+    with pytest.raises(UserError) as rejected:
+        fetch(fake, tmp_path, query='"S&P 500" OR stocks sourcelang:english')
+    assert "Queries containing OR'd terms must be surrounded by ()" in str(rejected.value)
+    assert "--query" in rejected.value.fix
+    assert len(fake.log) == 1
+
+
+def test_invalid_backslash_escapes_are_repaired_and_counted(fake, tmp_path, capsys):
+    fake.articles = [gdelt_article(MIDNIGHT + dt.timedelta(hours=n), n) for n in range(4)]
+    fake.articles[1]["title"] = "Investors' mood: S&P 500 hits a record"
+    fake.articles[3]["title"] = "Fed's Powell: 'no rush' to cut"
+    fake.escape_apostrophes = True
+
+    report = fetch(fake, tmp_path)
+
+    assert day_articles(tmp_path) == held(fake)  # the titles exactly as GDELT meant them
+    assert report.counts == {"invalid JSON escapes repaired": 4}
+    assert "4 invalid JSON escapes repaired" in capsys.readouterr().out
+
+
+def test_requests_are_spaced_so_gdelt_never_throttles(fake, tmp_path):
+    fake.min_interval_s = 0.3  # the server throttles anything faster
+
+    report = fetch(fake, tmp_path, end=DAY + dt.timedelta(days=3), min_interval_s=0.3)
 
     arrivals = [entry.at for entry in fake.log]
-    assert len(arrivals) == 4
+    assert len(arrivals) == 4 and report.retries == 0
     assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.3
 
 
 def test_a_rerun_skips_final_days(fake, tmp_path):
+    fake.articles = [gdelt_article(MIDNIGHT + dt.timedelta(days=n), n) for n in range(3)]
     fetch(fake, tmp_path, end=DAY + dt.timedelta(days=2))
     report = fetch(fake, tmp_path, end=DAY + dt.timedelta(days=2))
     assert report.requests == 0 and len(report.skipped) == 3 and len(fake.log) == 3
 
 
-def test_a_rejected_query_is_a_user_error(httpserver, tmp_path):
-    httpserver.expect_request(GDELT_PATH).respond_with_data("The specified phrase is too short.")
-    with pytest.raises(UserError, match="GDELT rejected the query"):
-        gdelt.fetch_gdelt(
-            tmp_path, start=DAY, end=DAY, api_url=httpserver.url_for(GDELT_PATH), min_interval_s=0
-        )
-
-
 def test_a_server_error_that_persists_fails_the_day_and_exit_1(httpserver, tmp_path, capsys):
     httpserver.expect_request(GDELT_PATH).respond_with_data("oops", status=503)
-    argv = ["fetch-news", "--start", str(DAY), "--end", str(DAY), "--out", str(tmp_path)]
+    day = str(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=5))
+    argv = ["fetch-news", "--start", day, "--end", day, "--out", str(tmp_path)]
     argv += ["--api-url", httpserver.url_for(GDELT_PATH), "--min-interval", "0"]
     argv += ["--max-attempts", "2", "--retry-wait", "0.01", "--no-progress"]
     assert cli_main(argv) == 1
