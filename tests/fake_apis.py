@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import email.utils
 import json
 import re
 import threading
@@ -19,32 +20,32 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from werkzeug import Request, Response
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 OANDA_PATH = "/v3/instruments/SPX500_USD/candles"
 GDELT_PATH = "/api/v2/doc/doc"
 TOKEN = "test-token-7f3a9c"
 
 
-def minute_candles(day: dt.date, minutes: range = range(1440)) -> list[dict[str, Any]]:
-    """Complete OANDA mid candles for ``minutes`` of ``day`` (as the API spells them)."""
+def minute_candles(
+    day: dt.date, minutes: range = range(1440), price: str = "M"
+) -> list[dict[str, Any]]:
+    """Complete OANDA candles for ``minutes`` of ``day`` with the ``price`` sides (M, B, A),
+    as the API spells them: bid and ask a quarter point either side of mid."""
     out = []
     for minute in minutes:
         moment = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
         base = 4700 + minute / 10
-        out.append(
-            {
-                "complete": True,
-                "volume": 10 + minute % 7,
-                "time": moment.strftime("%Y-%m-%dT%H:%M:%S.000000000Z"),
-                "mid": {
-                    "o": f"{base:.1f}",
-                    "h": f"{base + 0.5:.1f}",
-                    "l": f"{base - 0.5:.1f}",
-                    "c": f"{base + 0.2:.1f}",
-                },
-            }
-        )
+        candle: dict[str, Any] = {
+            "complete": True,
+            "volume": 10 + minute % 7,
+            "time": moment.strftime("%Y-%m-%dT%H:%M:%S.000000000Z"),
+        }
+        for letter, side, shift in (("M", "mid", 0.0), ("B", "bid", -0.25), ("A", "ask", 0.25)):
+            if letter in price:
+                mid = (base, base + 0.5, base - 0.5, base + 0.2)
+                candle[side] = dict(zip("ohlc", (f"{v + shift:.2f}" for v in mid), strict=True))
+        out.append(candle)
     return out
 
 
@@ -72,25 +73,62 @@ class Logged:
     args: dict[str, str]
 
 
+# OANDA v20 ``GET /v3/instruments/{instrument}/candles``, as its documentation describes:
+# * ``price``: any combination of M, B and A; only those sides come back;
+# * ``Accept-Datetime-Format: RFC3339`` (the default) or ``UNIX`` (seconds as a decimal
+#   string, "1704204000.000000000");
+# * a ``to`` later than the server's clock is refused with 400 "Invalid value specified
+#   for 'to'. Time is in the future" (oandapyV20 and v20-python issues);
+# * more than 5,000 candles in a range is 400 "Maximum value for 'count' exceeded";
+# * every answer carries an HTTP ``Date`` header.
+OANDA_FUTURE_TO = "Invalid value specified for 'to'. Time is in the future"
+
+
 @dataclasses.dataclass
 class FakeOanda:
-    """Candles by time; refuses bad tokens (401) and ranges over 5,000 candles (400)."""
+    """Candles by time; refuses bad tokens (401), ranges over 5,000 candles and a ``to``
+    after its clock (400). ``clock_offset_s``: how far its clock is from this machine's
+    (serve it with ``threaded_server(fake, fake.clock_offset_s)`` for a matching ``Date``);
+    a candle not yet closed on that clock is sent ``complete: false``, later ones not at
+    all."""
 
     candles: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     granularity_s: int = 60
     log: list[Logged] = dataclasses.field(default_factory=list)
+    clock_offset_s: float = 0.0
 
     def __call__(self, request: Request) -> Response:
         self.log.append(Logged(time.monotonic(), dict(request.args)))
+        now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_offset_s)
+        headers: dict[str, str] = {}  # ``Date`` comes from the server (``threaded_server``)
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return _json({"errorMessage": "Insufficient authorization to perform request."}, 401)
+            body = {"errorMessage": "Insufficient authorization to perform request."}
+            return _json(body, 401, headers)
         start, end = _parse_time(request.args["from"]), _parse_time(request.args["to"])
+        if end > now:
+            return _json({"errorMessage": OANDA_FUTURE_TO}, 400, headers)
         if (end - start).total_seconds() / self.granularity_s > 5000:
-            return _json({"errorMessage": "Maximum value for 'count' exceeded"}, 400)
+            return _json({"errorMessage": "Maximum value for 'count' exceeded"}, 400, headers)
+        sides = [
+            s
+            for letter, s in (("M", "mid"), ("B", "bid"), ("A", "ask"))
+            if letter in request.args.get("price", "M")
+        ]
+        unix = request.headers.get("Accept-Datetime-Format", "RFC3339").upper() == "UNIX"
+        chosen = []
         # Inclusive of ``to``, so the client has to drop the boundary candle itself.
-        chosen = [c for c in self.candles if start <= _parse_time(c["time"][:19] + "Z") <= end]
+        for candle in self.candles:
+            opened = _parse_time(candle["time"][:19] + "Z")
+            if not start <= opened <= end or opened > now:
+                continue
+            closed = opened + dt.timedelta(seconds=self.granularity_s) <= now
+            sent = {k: candle[k] for k in ("volume", "time") + tuple(sides) if k in candle}
+            sent["complete"] = candle["complete"] and closed
+            if unix:
+                sent["time"] = f"{opened.timestamp():.9f}"
+            chosen.append(sent)
         body = {"instrument": "SPX500_USD", "granularity": request.args["granularity"]}
-        return _json(body | {"candles": chosen})
+        return _json(body | {"candles": chosen}, 200, headers)
 
 
 # GDELT DOC 2.0, as its documentation and public clients describe it:
@@ -195,14 +233,26 @@ def gdelt_article(moment: dt.datetime, n: int) -> dict[str, Any]:
     }
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body), status=status, content_type="application/json", headers=headers
+    )
 
 
 @contextlib.contextmanager
-def threaded_server(handler: Callable[[Request], Response]) -> Iterator[str]:
-    """A server of its own for slow answers (the shared one answers one request at a time)."""
-    server = make_server("127.0.0.1", 0, Request.application(handler), threaded=True)
+def threaded_server(
+    handler: Callable[[Request], Response], clock_offset_s: float = 0.0
+) -> Iterator[str]:
+    """A server of its own for slow answers (the shared one answers one request at a time),
+    whose ``Date`` header runs ``clock_offset_s`` from this machine's clock."""
+
+    class ShiftedClock(WSGIRequestHandler):
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            moment = (time.time() if timestamp is None else timestamp) + clock_offset_s
+            return email.utils.formatdate(moment, usegmt=True)
+
+    app = Request.application(handler)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=ShiftedClock)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

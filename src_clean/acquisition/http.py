@@ -10,6 +10,8 @@
   throttled requests with 200 and a text or HTML page).
 * ``min_interval_s`` spaces consecutive requests, retries included, from the end of one to
   the start of the next.
+* Every answer's ``Date`` header sets ``server_offset``, so a caller can keep a time it
+  sends (OANDA's ``to``) on the server's clock when the local one runs ahead.
 
 Credentials travel in headers only: nothing here logs headers or query strings.
 """
@@ -17,6 +19,7 @@ Credentials travel in headers only: nothing here logs headers or query strings.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import email.utils
 import json
 import logging
@@ -187,6 +190,13 @@ class HttpClient:
         self.session.headers.update(headers or {})
         self.requests = 0
         self.retries = 0
+        self.server_offset: dt.timedelta | None = None
+
+    def server_now(self, now: dt.datetime) -> dt.datetime:
+        """``now`` on the server's clock, as its last ``Date`` header told (``now`` itself
+        before any answer). ``Date`` is whole seconds, rounded down, so this never runs
+        ahead of the server."""
+        return now + self.server_offset if self.server_offset is not None else now
 
     def close(self) -> None:
         self.session.close()
@@ -228,6 +238,7 @@ class HttpClient:
             raise TransientError(f"{type(exc).__name__}: {exc}") from exc
         finally:
             self.limiter.done()
+        self._read_server_clock(response)
         status = response.status_code
         if status in RETRY_STATUSES or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -242,6 +253,14 @@ class HttpClient:
         if reason:
             raise TransientError(reason)
         return response
+
+    def _read_server_clock(self, response: requests.Response) -> None:
+        try:
+            server = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is not None:
+            self.server_offset = server - dt.datetime.now(dt.UTC)
 
     def _before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
         self.retries += 1

@@ -4,7 +4,8 @@
 ``Authorization: Bearer <token>`` and ``Accept-Datetime-Format: RFC3339``. A request never
 spans more than ``MAX_CANDLES - 1`` candle periods, so it stays under OANDA's 5,000-candle
 limit however the end is counted: for M1 one request covers three whole days, for S5 a day
-takes four requests. The ``to`` of a request is never in the future (OANDA refuses that).
+takes four requests. The ``to`` of a request is never in the future on OANDA's clock
+(OANDA refuses that with a 400): it is clamped to the server's ``Date`` header.
 
 Each line of a day file is one candle exactly as the API sent it (``complete``, ``volume``,
 ``time``, ``mid``/``bid``/``ask``), which ``bronze-market`` ingests as it is. A day is
@@ -178,8 +179,22 @@ class OandaCandles:
         self.instrument, self.granularity, self.price = instrument, granularity, price
 
     def fetch(self, window: Window, now: dt.datetime) -> list[dict[str, Any]]:
-        """The candles of ``window`` (up to ``now``), checked; ``FetchFailed`` otherwise."""
-        end = min(window.end, now.replace(microsecond=0))
+        """The candles of ``window`` (up to ``now`` on OANDA's clock), checked;
+        ``FetchFailed`` otherwise.
+
+        A local clock ahead of OANDA's makes a ``to`` OANDA calls "in the future" (400). The
+        server's ``Date`` header clamps ``to`` once known; when the first answer is that 400,
+        its ``Date`` is now known and the request is sent once more."""
+        try:
+            return self._fetch(window, now)
+        except ApiError as exc:
+            clock_known = self.client.server_offset is not None
+            if exc.status != 400 or "future" not in str(exc).lower() or not clock_known:
+                raise
+            return self._fetch(window, now)
+
+    def _fetch(self, window: Window, now: dt.datetime) -> list[dict[str, Any]]:
+        end = min(window.end, self.client.server_now(now).replace(microsecond=0))
         if end <= window.start:
             return []
         params = {

@@ -8,14 +8,16 @@ import time
 
 import local_aws
 import pytest
-from fake_apis import OANDA_PATH, TOKEN, FakeOanda, minute_candles
-from werkzeug import Response
+from fake_apis import OANDA_PATH, TOKEN, FakeOanda, minute_candles, threaded_server
+from werkzeug import Request, Response
 
+from src_clean import tables
 from src_clean.acquisition.http import ApiError, RetryPolicy
 from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, utc_days
 from src_clean.acquisition.oanda import MAX_CANDLES, day_file, fetch_market, plan_windows
 from src_clean.cli import main as cli_main
 from src_clean.errors import UserError
+from src_clean.lake import Lake
 
 FAST = RetryPolicy(attempts=3, deadline_s=30, initial_wait_s=0.01, max_wait_s=0.05)
 MONDAY = dt.date(2024, 1, 1)
@@ -205,8 +207,7 @@ def test_an_s3_landing_folder_gets_the_same_files(oanda, monkeypatch):
 
 
 def test_a_400_fails_only_its_window_and_the_run_goes_on(oanda, httpserver, tmp_path, capsys):
-    # OANDA's answer when the local clock runs ahead of the server's (the 'to' it was sent)
-    refused = {"errorMessage": "Invalid value specified for 'to'. Time is in the future"}
+    refused = {"errorMessage": "Maximum value for 'count' exceeded"}  # one window refused
     httpserver.expect_oneshot_request(OANDA_PATH).respond_with_json(refused, status=400)
     argv = ["fetch-market", "--start", str(MONDAY), "--end", str(SUNDAY)]
     argv += ["--out", str(tmp_path), "--api-url", oanda.url, "--no-progress"]
@@ -216,6 +217,93 @@ def test_a_400_fails_only_its_window_and_the_run_goes_on(oanda, httpserver, tmp_
     out = capsys.readouterr().out
     failed = ["2024-01-01", "2024-01-02", "2024-01-03"]  # the first window's days
     report = json.loads(out.strip().splitlines()[-1])
-    assert sorted(report["failed"]) == failed and "Time is in the future" in out
+    assert sorted(report["failed"]) == failed and "'count' exceeded" in out
     assert sorted(report["written"]) == [f"2024-01-0{n}" for n in range(4, 8)]
     assert sorted(fetch(oanda, tmp_path).written) == failed  # the rerun resumes
+
+
+def test_to_is_clamped_to_the_servers_clock_when_the_local_one_runs_ahead(httpserver, tmp_path):
+    """This machine's clock 10 minutes ahead of OANDA's: today's ``to`` would be "in the
+    future" (400). The first answer's ``Date`` header sets OANDA's clock, the request is
+    sent again, and every later ``to`` stays on the server's clock."""
+    today = dt.datetime.now(dt.UTC).date()
+    yesterday = today - ONE_DAY
+    fake = FakeOanda(candles=minute_candles(yesterday) + minute_candles(today))
+    fake.clock_offset_s = -600
+
+    with threaded_server(fake, fake.clock_offset_s) as url:
+        report = fetch_market(
+            tmp_path, token=TOKEN, start=yesterday, end=today, api_url=url, policy=FAST
+        )
+
+    assert report.failed == {} and sorted(report.written) == [str(yesterday), str(today)]
+    server_now = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=600)
+    sent_to = [dt.datetime.fromisoformat(e.args["to"]) for e in fake.log]
+    assert len(sent_to) == 2 and sent_to[-1] <= server_now  # refused once, then clamped
+    landed = day_lines(tmp_path, yesterday) + day_lines(tmp_path, today)
+    assert landed and landed == [
+        c
+        for c in minute_candles(yesterday) + minute_candles(today)
+        if c["time"] < landed[-1]["time"]
+    ] + [landed[-1]]
+
+
+@pytest.mark.parametrize("price", ["M", "BA", "MBA", "B"])
+def test_the_price_sides_asked_are_the_ones_landed_and_ingested(price, httpserver, tmp_path):
+    friday = dt.date(2024, 1, 5)
+    fake = FakeOanda(candles=minute_candles(friday, range(600, 660), price="MBA"))
+    httpserver.expect_request(OANDA_PATH).respond_with_handler(fake)
+    url = httpserver.url_for("/")
+
+    fetch_market(
+        tmp_path / "landing",
+        token=TOKEN,
+        start=friday,
+        end=friday,
+        api_url=url,
+        price=price,
+        policy=FAST,
+    )
+
+    text = (tmp_path / "landing" / day_file("SPX500_USD", "M1", friday)).read_text()
+    landed = [json.loads(line) for line in text.splitlines()]
+    sides = {"M": "mid", "B": "bid", "A": "ask"}
+    assert {k for c in landed for k in c} == {"complete", "volume", "time"} | {
+        sides[p] for p in price
+    }
+    assert fake.log[0].args["price"] == price
+    lake = tmp_path / "lake"
+    assert (
+        cli_main(["bronze-market", "--input", str(tmp_path / "landing"), "--lake", str(lake)]) == 0
+    )
+    close = Lake(str(lake)).read(tables.BRONZE_CANDLES).sort_values("time")["close"].tolist()
+    if "M" in price:
+        expected = [float(c["mid"]["c"]) for c in landed]
+    elif price == "BA":
+        expected = [(float(c["bid"]["c"]) + float(c["ask"]["c"])) / 2 for c in landed]
+    else:
+        expected = []  # one side alone is no mid price: quarantined, never guessed
+    assert close == pytest.approx(expected)
+
+
+def test_an_answer_in_unix_time_is_refused_not_landed(httpserver, tmp_path):
+    """The client asks for RFC 3339; a server (or proxy) that answers in UNIX seconds fails
+    the window with the reason instead of landing times bronze would misread."""
+    friday = dt.date(2024, 1, 5)
+    fake = FakeOanda(candles=minute_candles(friday, range(600, 610)))
+
+    def unix_always(request):
+        environ = dict(request.environ, HTTP_ACCEPT_DATETIME_FORMAT="UNIX")
+        return fake(Request(environ))
+
+    httpserver.expect_request(OANDA_PATH).respond_with_handler(unix_always)
+    report = fetch_market(
+        tmp_path,
+        token=TOKEN,
+        start=friday,
+        end=friday,
+        api_url=httpserver.url_for("/"),
+        policy=FAST,
+    )
+    assert "is not RFC 3339 UTC" in report.failed[str(friday)]
+    assert not list(tmp_path.glob("*.ndjson"))
