@@ -64,6 +64,7 @@ from tenacity import (
 from src_clean import tables
 from src_clean.aws import delta_storage_options, filesystem_for
 from src_clean.defaults import DEFAULT_LAKE_ROOT
+from src_clean.errors import UserError
 from src_clean.lake_files import LakeFiles
 from src_clean.tables import PARTITION_COLUMN, TableSpec
 
@@ -81,6 +82,13 @@ Frames = pd.DataFrame | Callable[[], Iterable[pd.DataFrame]]
 
 class SchemaMismatchError(ValueError):
     """A frame does not match its table's schema; nothing was written."""
+
+
+class TableNeedsMigration(SchemaMismatchError, UserError):
+    """The stored table predates columns this version declares: ``lake-migrate`` adds them."""
+
+    def __init__(self, message: str) -> None:
+        UserError.__init__(self, message, "python -m src_clean lake-migrate --lake <lake>")
 
 
 class CommitConflictError(RuntimeError):
@@ -492,9 +500,9 @@ class Lake:
         target = spec.arrow_schema() or stored or _frame_schema(spec, df)
         if stored is not None and set(target.names) - set(stored.names):
             absent = sorted(set(target.names) - set(stored.names))
-            raise SchemaMismatchError(
+            raise TableNeedsMigration(
                 f"{spec.name}: the stored table has no columns {absent}, which this version "
-                "declares; upgrade it first: python -m src_clean lake-migrate --lake <lake>"
+                "declares; upgrade it first"
             )
         missing = [n for n in target.names if n not in df.columns]
         extra = [c for c in df.columns if c not in target.names]

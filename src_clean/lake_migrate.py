@@ -43,6 +43,8 @@ from src_clean.lake import Lake
 from src_clean.tables import PARTITION_COLUMN
 
 LEGACY_PREFIX = "date="
+# Nullable columns a later version declares, that stored rows simply do not have.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {tables.BRONZE_NEWS: ("gdelt_tone",)}
 STRAY_PREFIX = ".tmp-"
 
 
@@ -73,6 +75,7 @@ def migrate_table(lake: Lake, table: str) -> MigrationResult:
     spec = tables.spec(table)
     if lake.exists(spec):
         upgraded = _add_record_index(lake, spec) or _add_availability(lake, spec)
+        upgraded = _add_empty_columns(lake, spec) or upgraded
         return MigrationResult(spec.name, "upgraded" if upgraded else "already_delta")
     files = _legacy_files(lake, spec.name)
     strays = [f for f in files if f.base_name.startswith(STRAY_PREFIX)]
@@ -160,7 +163,18 @@ def _add_availability(lake: Lake, spec: tables.TableSpec) -> bool:
         bronze = lake.read(tables.BRONZE_NEWS, columns=["article_id", "available_at"])
         known = bronze.set_index("article_id")["available_at"]
         rows["available_at"] = rows["article_id"].map(known).fillna(rows["published_at"])
-    lake.rebuild(spec, rows[list(spec.column_names)])
+    lake.rebuild(spec, rows.reindex(columns=list(spec.column_names)))
+    return True
+
+
+def _add_empty_columns(lake: Lake, spec: tables.TableSpec) -> bool:
+    """Add the spec's ``ADDED_COLUMNS`` the stored table lacks, empty (null)."""
+    stored = lake.schema(spec)
+    absent = [c for c in ADDED_COLUMNS.get(spec.name, ()) if c not in stored.names]
+    if not absent:
+        return False
+    types = spec.arrow_schema()
+    lake.evolve(spec, {name: types.field(name).type for name in absent})
     return True
 
 

@@ -145,6 +145,7 @@ NEWS_SPEC = TableSpec(
         ("source", "string"),
         ("url", "string"),
         ("language", "string"),
+        ("gdelt_tone", "double"),
         ("ingested_at", "timestamp"),
         ("source_file", "string"),
     ),

@@ -473,6 +473,20 @@ NEWS_CASES = {
         {"too_precise:published_at": 1},
         ["a1"],
     ),
+    "GDELT tone out of its -100..100 scale": Case(
+        "a.jsonl",
+        ndjson(article(1, gdelt_tone=-3.25), article(2, gdelt_tone=150.0)),
+        2,
+        {"out_of_range:gdelt_tone": 1},
+        ["a1"],
+    ),
+    "GDELT tone a string": Case(
+        "a.jsonl",
+        ndjson(article(1, gdelt_tone=0), article(2, gdelt_tone="-2.1")),
+        2,
+        {"wrong_type:gdelt_tone": 1},
+        ["a1"],
+    ),
     "headline a list": Case(
         "a.jsonl",
         ndjson(article(1), article(2, headline=["x"])),

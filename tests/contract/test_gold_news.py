@@ -25,7 +25,7 @@ from src_clean.data_pipelines.gold.news_signals import (
 from src_clean.data_pipelines.silver.model_registry import ResolvedModel, record
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
-from src_clean.tables import GOLD_SIGNALS, SILVER_SENTIMENT
+from src_clean.tables import BRONZE_NEWS, GOLD_SIGNALS, SILVER_FEATURES, SILVER_SENTIMENT
 
 BAR_TIME = "2024-03-04T10:00:00Z"  # decision time 10:01:00
 
@@ -107,6 +107,7 @@ def _reference(
         age = (cut - now["published_at"]).dt.total_seconds() / 60
         n = len(now)
         c = conf[now.index]
+        toned = now["gdelt_tone"].notna()
         rows.append(
             {
                 "news_count": n,
@@ -124,6 +125,7 @@ def _reference(
                     MINUTES_SINCE_LAST_CAP,
                 ),
                 "news_neg_share": (now["label"] == "negative").mean() if n else 0.0,
+                "news_mean_gdelt_tone": now["gdelt_tone"].mean() if toned.any() else 0.0,
             }
         )
     return pd.DataFrame(rows)
@@ -142,6 +144,8 @@ def test_vectorized_signals_match_per_bar_reference(half_life: float) -> None:
     )
     articles = sentiment(published.sort_values().reset_index(drop=True), seed=4)
     articles.loc[rng.choice(len(articles), 20, replace=False), "score"] = np.nan
+    tones = rng.uniform(-8, 8, len(articles))
+    articles["gdelt_tone"] = np.where(rng.random(len(articles)) < 0.5, tones, np.nan)
 
     got = compute_news_signals(bars, articles, window, lag, half_life)
     expected = _reference(bars, articles, window, lag, half_life)
@@ -162,6 +166,37 @@ def _silver_lake(tmp_path, *models: str) -> Lake:
     )
     write_silver(lake, market_features(bars), articles)
     return lake
+
+
+def test_gdelt_tone_comes_from_bronze_and_averages_only_articles_that_have_one(tmp_path):
+    """GKG articles carry GDELT's tone in bronze; gold averages it over each window's toned
+    articles (0 where none has one), the same as the in-memory computation."""
+    lake = _silver_lake(tmp_path)
+    articles = lake.read(SILVER_SENTIMENT)
+    build_news_signals(lake)
+    assert (lake.read(GOLD_SIGNALS)["news_mean_gdelt_tone"] == 0.0).all()  # no bronze table
+
+    rng = np.random.default_rng(7)
+    tone = np.where(rng.random(len(articles)) < 0.4, rng.uniform(-6, 6, len(articles)), np.nan)
+    bronze = articles[["article_id", "published_at", "available_at"]].assign(
+        available_from="available_at",
+        headline="h",
+        body="",
+        source="gdelt",
+        url=None,
+        language="en",
+        gdelt_tone=tone,
+        ingested_at=pd.Timestamp("2024-03-07", tz="UTC"),
+        source_file="gkg.jsonl.gz",
+    )
+    lake.upsert(BRONZE_NEWS, bronze)
+    build_news_signals(lake)
+
+    gold = lake.read(GOLD_SIGNALS).sort_values("time", ignore_index=True)
+    bars = lake.read(SILVER_FEATURES)["time"]
+    expected = compute_news_signals(bars, articles.assign(gdelt_tone=tone), 60, 0, 30.0)
+    assert (gold["news_mean_gdelt_tone"] != 0).sum() > 100
+    np.testing.assert_allclose(gold["news_mean_gdelt_tone"], expected["news_mean_gdelt_tone"])
 
 
 def test_several_models_need_an_explicit_choice(tmp_path) -> None:

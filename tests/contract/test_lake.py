@@ -35,6 +35,7 @@ def _news(ids: list[str], published: list[str], ingested: str) -> pd.DataFrame:
             "source": "wire",
             "url": None,
             "language": "en",
+            "gdelt_tone": float("nan"),
             "ingested_at": pd.Timestamp(ingested, tz="UTC"),
             "source_file": "a.jsonl",
         }

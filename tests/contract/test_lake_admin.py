@@ -300,3 +300,56 @@ def test_stage_outputs_are_spec_tables_with_registry_asset_uris() -> None:
 def test_readme_lake_table_is_the_registry() -> None:
     readme = (REPO / "README.md").read_text()
     assert tables.markdown_table() in readme
+
+
+@pytest.mark.parametrize("before", ["availability", "gdelt_tone"])
+def test_migration_upgrades_bronze_news_written_before_later_columns(
+    tmp_path: Path, before: str
+) -> None:
+    """Bronze news from before point-in-time availability (no ``available_at``,
+    ``available_from``, ``gdelt_tone``) or before GDELT's tone: refused with the fix, then
+    upgraded in place; stored rows keep every value, the new columns are derived or empty,
+    and the next ingest stores tones."""
+    from deltalake import write_deltalake
+
+    from src_clean.data_pipelines.bronze.news import ingest_news
+
+    lake = Lake(tmp_path / "lake")
+    published = pd.to_datetime(["2024-01-02 14:00", "2024-01-02 15:00"], utc=True).as_unit("us")
+    old = pd.DataFrame(
+        {
+            "article_id": ["a", "b"],
+            "published_at": published,
+            "headline": ["Stocks rise", "Stocks fall"],
+            "body": ["", ""],
+            "source": ["wire", "wire"],
+            "url": ["https://x.example/a", "https://x.example/b"],
+            "language": ["en", "en"],
+            "ingested_at": pd.Timestamp("2024-06-01", tz="UTC").as_unit("us"),
+            "source_file": "old.jsonl",
+        }
+    )
+    if before == "gdelt_tone":
+        old.insert(2, "available_at", published + pd.Timedelta(minutes=5))
+        old.insert(3, "available_from", "collected_at")
+    old["date"] = dt.date(2024, 1, 2)
+    write_deltalake(lake.table_uri(tables.BRONZE_NEWS), old, partition_by=["date"])
+    raw = tmp_path / "raw" / "gkg_2024-01-02.jsonl"
+    raw.parent.mkdir()
+    row = {"url": "https://y.example/c", "title": "Fed holds", "published_at": "2024-01-02T16:00Z"}
+    raw.write_text(json.dumps(row | {"gdelt_tone": -2.5}) + "\n")
+    with pytest.raises(UserError, match="lake-migrate"):
+        ingest_news(raw, lake)
+
+    assert {r.table: r.status for r in migrate_lake(lake)}[tables.BRONZE_NEWS] == "upgraded"
+    stored = lake.read(tables.BRONZE_NEWS).set_index("article_id").sort_index()
+    assert sorted(stored.reset_index().columns) == sorted(tables.NEWS_SPEC.column_names)
+    assert stored["headline"].tolist() == ["Stocks rise", "Stocks fall"]
+    assert stored["gdelt_tone"].isna().all()
+    expected = old["available_at"] if before == "gdelt_tone" else old["published_at"]
+    assert stored["available_at"].tolist() == expected.tolist()
+    assert {r.table: r.status for r in migrate_lake(lake)}[tables.BRONZE_NEWS] == "already_delta"
+
+    assert ingest_news(raw, lake).written == 1
+    tones = lake.read(tables.BRONZE_NEWS).set_index("headline")["gdelt_tone"]
+    assert tones["Fed holds"] == -2.5 and tones[["Stocks rise", "Stocks fall"]].isna().all()

@@ -42,6 +42,7 @@ def articles(ids: list[str], published: list[str], headlines: list[str]) -> pd.D
             "source": ["wire"] * n,
             "url": [f"https://example.com/{i}" for i in ids],
             "language": ["en"] * n,
+            "gdelt_tone": float("nan"),
             "ingested_at": pd.Timestamp("2024-03-06T00:00:00Z"),
             "source_file": ["news.jsonl"] * n,
         }

@@ -60,6 +60,7 @@ def write_bronze(lake: Lake, published: pd.DatetimeIndex) -> list[str]:
                 "source": "wire",
                 "url": [f"https://example.com/{i}" for i in ids],
                 "language": "en",
+                "gdelt_tone": float("nan"),
                 "ingested_at": pd.Timestamp("2024-06-01", tz="UTC"),
                 "source_file": "news.jsonl",
             }

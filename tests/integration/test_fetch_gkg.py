@@ -192,6 +192,7 @@ def test_a_fetched_day_goes_through_bronze_unchanged(fake, tmp_path):
         assert row["available_at"].strftime("%Y-%m-%dT%H:%M:%SZ") == want[url]["available_at"]
         assert row["published_at"].strftime("%Y-%m-%dT%H:%M:%SZ") == want[url]["published_at"]
         assert row["headline"] == want[url]["title"] and row["available_from"] == "available_at"
+        assert row["gdelt_tone"] == want[url]["gdelt_tone"]  # GDELT's tone, kept as a column
 
 
 def test_a_killed_backfill_resumes_to_what_an_uninterrupted_one_writes(tmp_path):

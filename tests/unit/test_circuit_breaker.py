@@ -69,6 +69,7 @@ def write_bronze(lake: Lake, headlines: list[str]) -> list[str]:
                 "source": "wire",
                 "url": [f"https://example.com/{i}" for i in ids],
                 "language": "en",
+                "gdelt_tone": float("nan"),
                 "ingested_at": pd.Timestamp("2024-01-03", tz="UTC"),
                 "source_file": "news.jsonl",
             }

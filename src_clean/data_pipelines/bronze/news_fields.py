@@ -18,8 +18,10 @@ ledger's fetch time of its file, else ``published_at``; ``available_from`` names
 An availability field that is given but unreadable quarantines the record
 (``unparseable_available_at``), never a silent fallback.
 
-Field types: text fields must be JSON strings (``article_id`` may also be a number) and
-``published_at`` a string or number, else ``wrong_type:<field>``; text that is not valid
+Field types: text fields must be JSON strings (``article_id`` may also be a number),
+``published_at`` a string or number and ``gdelt_tone`` (GDELT's V1.5TONE, kept from GKG
+files; empty for other sources) a number within -100..+100, else ``wrong_type:<field>``
+or ``out_of_range:gdelt_tone``; text that is not valid
 Unicode (a lone surrogate escape such as ``"\\ud800"``) is ``invalid_unicode:<field>``.
 """
 
@@ -58,6 +60,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "url": ("url", "link"),
     "source": ("source", "domain", "source_name"),
     "language": ("language",),
+    # GDELT's own tone of the article (GKG V1.5TONE, -100..+100); absent elsewhere
+    "gdelt_tone": ("gdelt_tone",),
 }
 # An object holding none of these keys is not an article (e.g. a state file).
 ARTICLE_KEYS = frozenset(ALIASES["headline"] + ALIASES["body"] + ALIASES["url"])
@@ -84,6 +88,7 @@ ARTICLE_COLUMNS = [
     "source",
     "url",
     "language",
+    "gdelt_tone",
 ]
 # ``fetched_at``: the landing ledger's fetch time of the record's file (None if unknown)
 PROVENANCE_COLUMNS = ["source_file", "record_number", "raw", "error", "fetched_at"]
@@ -97,7 +102,9 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "article_id": (str, int),
     "published_at": (str, int, float),
     "available_at": (str, int, float),
+    "gdelt_tone": (int, float),
 }
+TONE_LIMIT = 100.0  # GDELT's tone scale runs from -100 to +100
 WRONG_TYPE = "wrong_type:"
 INVALID_UNICODE = "invalid_unicode:"
 EPOCH_PATTERN = r"\d{9,13}(?:\.\d+)?"
@@ -150,6 +157,8 @@ def _value_problem(name: str, value: Any) -> str | None:
         return f"{WRONG_TYPE}{name}"
     if isinstance(value, str) and not is_unicode(value):
         return f"{INVALID_UNICODE}{name}"
+    if name == "gdelt_tone" and not abs(value) <= TONE_LIMIT:  # NaN and inf included
+        return f"{OUT_OF_RANGE}{name}"
     return None
 
 
@@ -309,6 +318,7 @@ def _clean(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("article_id", "headline", "body", "url", "source", "language"):
         out[column] = _text(frame[column])
     out["language"] = _languages(out["language"])
+    out["gdelt_tone"] = pd.to_numeric(frame["gdelt_tone"], errors="coerce").astype("float64")
     no_source = out["source"] == ""
     out["source"] = out["source"].mask(no_source, out["url"][no_source].map(url_host))
     return out

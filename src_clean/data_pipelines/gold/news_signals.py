@@ -21,6 +21,8 @@ Columns (one row per bar ``time``):
 - ``news_minutes_since_last``: minutes from the latest article before ``c`` to ``c`` (it may
   lie before the window), capped at ``MINUTES_SINCE_LAST_CAP``; the cap when there is none.
 - ``news_neg_share``: share of the window's articles labelled negative.
+- ``news_mean_gdelt_tone``: mean GDELT tone (GKG V1.5TONE, -100..+100, from bronze) of the
+  window's articles that have one; 0 when none has (DOC API, RSS and file sources).
 
 A bar without news in its window gets count 0 and 0.0 for every mean, share, change and
 decay score (neutral), never a forward-filled stale signal.
@@ -46,6 +48,7 @@ from src_clean.data_pipelines.silver.model_registry import model_id_for_spec
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.tables import (
+    BRONZE_NEWS,
     CANONICAL_WINDOW,
     GOLD_SIGNALS,
     SILVER_FEATURES,
@@ -67,13 +70,22 @@ PROVENANCE_COLUMNS = (
 NEWS_TIME = "available_at"  # the article time the windows use (point in time)
 MAX_AVAILABILITY_DELAY = pd.Timedelta(days=3)
 PROBABILITY_COLUMNS = ("p_positive", "p_negative", "p_neutral")
-ARTICLE_COLUMNS = ("published_at", NEWS_TIME, "model_id", "score", *PROBABILITY_COLUMNS, "label")
+ARTICLE_COLUMNS = (
+    "article_id",
+    "published_at",
+    NEWS_TIME,
+    "model_id",
+    "score",
+    *PROBABILITY_COLUMNS,
+    "label",
+)
 
 _NS_PER_MINUTE = pd.Timedelta(minutes=1).value
 # (bar, article) pairs summed per chunk of bars: bounds memory where windows are dense.
 _MAX_PAIRS = 4_000_000
 # Per-article quantities summed over windows, in this column order.
-_SUMMED = ("score", *PROBABILITY_COLUMNS, "conf_score", "conf", "negative")
+_SUMMED = ("score", *PROBABILITY_COLUMNS, "conf_score", "conf", "negative", "tone", "toned")
+TONE = "gdelt_tone"
 
 
 @dataclass(frozen=True)
@@ -108,10 +120,11 @@ def compute_news_signals(
 ) -> pd.DataFrame:
     """News signal columns for every distinct bar in ``bar_times`` (sorted by ``time``).
 
-    ``articles`` needs ``available_at``, ``score``, ``p_*`` and ``label``; rows with a null
-    score or probability are ignored. Vectorized: window edges come from ``np.searchsorted``
-    on the sorted availability times, and each window is summed from its own articles
-    (``np.bincount`` over (bar, article) pairs), so results never depend on the read range.
+    ``articles`` needs ``available_at``, ``score``, ``p_*`` and ``label`` (and may have
+    ``gdelt_tone``); rows with a null score or probability are ignored. Vectorized: window
+    edges come from ``np.searchsorted`` on the sorted availability times, and each window is
+    summed from its own articles (``np.bincount`` over (bar, article) pairs), so results
+    never depend on the read range.
     """
     _check_parameters(window_minutes, lag_minutes, half_life_minutes)
     times = pd.DatetimeIndex(bar_times).unique().sort_values().as_unit("ns")
@@ -140,6 +153,7 @@ def compute_news_signals(
         "score_change": np.where(both, mean_score - prev_mean, 0.0),
         "minutes_since_last": _minutes_since_last(cuts, available, hi),
         "neg_share": _safe_ratio(sums["negative"], count),
+        "mean_gdelt_tone": _safe_ratio(sums["tone"], sums["toned"]),
     }
     return pd.DataFrame({"time": times, **{f"{NEWS_PREFIX}{k}": v for k, v in signals.items()}})
 
@@ -182,7 +196,13 @@ def _article_values(scored: pd.DataFrame) -> np.ndarray:
     score = scored["score"].to_numpy(dtype=np.float64)
     conf = probabilities.max(axis=1, initial=0.0)
     negative = (scored["label"] == "negative").to_numpy(dtype=np.float64, na_value=0.0)
-    return np.column_stack([score, probabilities, score * conf, conf, negative])
+    tone = (scored[TONE] if TONE in scored else pd.Series(np.nan, scored.index)).to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    toned = ~np.isnan(tone)
+    return np.column_stack(
+        [score, probabilities, score * conf, conf, negative, np.where(toned, tone, 0.0), toned]
+    )
 
 
 def _range_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -283,7 +303,7 @@ def build_news_signals(
     )
     in_range = model_id is not None and (articles["model_id"] == model_id).any()
     model = model_id if in_range else resolve_model_id(lake, model_id)
-    articles = articles.loc[articles["model_id"] == model]
+    articles = with_tone(lake, articles.loc[articles["model_id"] == model])
     too_late = late(articles)
     articles = articles.loc[~too_late]
     signals = compute_news_signals(
@@ -305,6 +325,19 @@ def build_news_signals(
         partitions=tuple(partitions),
         table=table,
         late_articles=int(too_late.sum()),
+    )
+
+
+def with_tone(lake: Lake, articles: pd.DataFrame) -> pd.DataFrame:
+    """``articles`` with their bronze ``gdelt_tone`` (NaN where bronze has none, or where an
+    older bronze table has no such column)."""
+    stored = lake.schema(BRONZE_NEWS)
+    if articles.empty or stored is None or TONE not in stored.names:
+        return articles.assign(**{TONE: np.nan})
+    days = pd.to_datetime(articles["published_at"], utc=True).dt.date
+    tones = lake.read(BRONZE_NEWS, days.min(), days.max(), columns=["article_id", TONE])
+    return articles.assign(
+        **{TONE: articles["article_id"].map(tones.set_index("article_id")[TONE])}
     )
 
 
