@@ -506,6 +506,11 @@ class Lake:
             )
         missing = [n for n in target.names if n not in df.columns]
         extra = [c for c in df.columns if c not in target.names]
+        if stored is not None and extra and set(extra) <= set(tables.added_columns(spec.name)):
+            raise TableNeedsMigration(
+                f"{spec.name}: the stored table has no columns {sorted(extra)}, which this "
+                "version writes; upgrade it first"
+            )
         problems = []
         if missing:
             problems.append(f"missing columns {missing}")

@@ -40,11 +40,10 @@ from deltalake.schema import Field, PrimitiveType, Schema
 from src_clean import tables
 from src_clean.cli_args import add_lake_argument
 from src_clean.lake import Lake
+from src_clean.lake_maintenance import present_tables
 from src_clean.tables import PARTITION_COLUMN
 
 LEGACY_PREFIX = "date="
-# Nullable columns a later version declares, that stored rows simply do not have.
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {tables.BRONZE_NEWS: ("gdelt_tone",)}
 STRAY_PREFIX = ".tmp-"
 
 
@@ -67,8 +66,11 @@ class MigrationResult:
 
 
 def migrate_lake(lake: Lake) -> list[MigrationResult]:
-    """Convert every legacy table of ``lake`` to Delta (idempotent)."""
-    return [migrate_table(lake, spec.name) for spec in tables.all_specs()]
+    """Convert every legacy table of ``lake`` to Delta and upgrade older Delta tables
+    (idempotent); gold variants that exist are upgraded too."""
+    fixed = [spec.name for spec in tables.all_specs()]
+    variants = [t for t in present_tables(lake) if t not in fixed]
+    return [migrate_table(lake, table) for table in fixed + variants]
 
 
 def migrate_table(lake: Lake, table: str) -> MigrationResult:
@@ -168,13 +170,20 @@ def _add_availability(lake: Lake, spec: tables.TableSpec) -> bool:
 
 
 def _add_empty_columns(lake: Lake, spec: tables.TableSpec) -> bool:
-    """Add the spec's ``ADDED_COLUMNS`` the stored table lacks, empty (null)."""
+    """Add the ``tables.added_columns`` the stored table lacks: empty in a declared table,
+    0.0 in a gold table with news features."""
     stored = lake.schema(spec)
-    absent = [c for c in ADDED_COLUMNS.get(spec.name, ()) if c not in stored.names]
+    absent = [c for c in tables.added_columns(spec.name) if c not in stored.names]
     if not absent:
         return False
-    types = spec.arrow_schema()
-    lake.evolve(spec, {name: types.field(name).type for name in absent})
+    declared = spec.arrow_schema()
+    if declared is not None:
+        lake.evolve(spec, {name: declared.field(name).type for name in absent})
+        return True
+    if not any(name.startswith("news_") for name in stored.names):
+        return False  # a market-only variant has no news features to add to
+    rows = lake.read(spec)
+    lake.rebuild(spec, rows.assign(**dict.fromkeys(absent, 0.0)))
     return True
 
 

@@ -228,6 +228,25 @@ SPECS: dict[str, TableSpec] = {
 QUARANTINED_TABLES = (BRONZE_CANDLES, BRONZE_NEWS)
 
 
+# Columns later versions added to tables that older lakes hold without them; ``lake-migrate``
+# adds them (bronze: empty; gold: 0.0, exact for rows built before bronze had tones). Keyed
+# by table name, or by the last path part for gold tables (variants included).
+NEWS_TONE_FEATURE = "news_mean_gdelt_tone"
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    BRONZE_NEWS: ("gdelt_tone",),
+    "signals": (NEWS_TONE_FEATURE,),
+    "training": (NEWS_TONE_FEATURE,),
+}
+
+
+def added_columns(table: str) -> tuple[str, ...]:
+    """The ``ADDED_COLUMNS`` of ``table`` (a gold table by its kind)."""
+    name = table.strip("/")
+    if name in ADDED_COLUMNS:
+        return ADDED_COLUMNS[name]
+    return ADDED_COLUMNS.get(name.rsplit("/", 1)[-1], ()) if name.startswith("gold/") else ()
+
+
 def spec(table: str | TableSpec) -> TableSpec:
     """The spec of ``table``: a layer table, ``quarantine/<table>`` or a gold variant."""
     if isinstance(table, TableSpec):

@@ -146,7 +146,7 @@ def test_training_set_columns_and_feature_list(tmp_path) -> None:
         "skip_news": False,
         "news_time": "available_at",
     }
-    assert len(news) == 10
+    assert len(news) == 11
     assert list(gold.columns) == [
         "time",
         "instrument",

@@ -353,3 +353,50 @@ def test_migration_upgrades_bronze_news_written_before_later_columns(
     assert ingest_news(raw, lake).written == 1
     tones = lake.read(tables.BRONZE_NEWS).set_index("headline")["gdelt_tone"]
     assert tones["Fed holds"] == -2.5 and tones[["Stocks rise", "Stocks fall"]].isna().all()
+
+
+def test_migration_gives_older_gold_tables_the_tone_feature_exactly(tmp_path: Path) -> None:
+    """Gold tables built before ``news_mean_gdelt_tone`` (and bronze before ``gdelt_tone``):
+    gold-news refuses with the fix; lake-migrate adds 0.0, the value the stages compute for
+    bronze without tones, so a rerun of gold over the same days changes nothing."""
+    root = tmp_path / "lake"
+    run_pipeline(
+        PipelineConfig(
+            output_dir=root, demo=True, demo_days=3, sentiment_model="lexicon", until="gold"
+        )
+    )
+    lake = Lake(root)
+    tone = tables.NEWS_TONE_FEATURE
+    gold = [
+        t for t in present_tables(lake) if t.startswith("gold/") and tone in lake.schema(t).names
+    ]
+    assert tables.GOLD_SIGNALS in gold and tables.GOLD_TRAINING in gold
+    current = {t: lake.read(t) for t in gold}
+    assert all((current[t][tone] == 0.0).all() for t in gold)  # the demo has no GKG tones
+    for t in gold:  # as an earlier version left them
+        lake.rebuild(t, current[t].drop(columns=tone))
+    from deltalake import write_deltalake
+
+    bronze = lake.read(tables.BRONZE_NEWS).drop(columns="gdelt_tone")
+    bronze["date"] = bronze["published_at"].dt.date
+    write_deltalake(
+        lake.table_uri(tables.BRONZE_NEWS),
+        bronze,
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=["date"],
+    )
+    day = str(lake.partitions(tables.GOLD_SIGNALS)[-1])
+    gold_news = ["gold-news", "--lake", str(root), "--start", day, "--end", day]
+    assert cli.main(gold_news) == 2  # a UserError naming the fix, nothing written
+
+    results = {r.table: r.status for r in migrate_lake(lake)}
+    assert {results[t] for t in [*gold, tables.BRONZE_NEWS]} == {"upgraded"}
+    for t in gold:
+        stored = lake.read(t)
+        pd.testing.assert_frame_equal(stored[list(current[t].columns)], current[t])
+    assert cli.main(gold_news) == 0
+    assert cli.main(["gold-training", "--lake", str(root), "--start", day, "--end", day]) == 0
+    for t in (tables.GOLD_SIGNALS, tables.GOLD_TRAINING):
+        pd.testing.assert_frame_equal(lake.read(t)[list(current[t].columns)], current[t])
+    assert {r.table: r.status for r in migrate_lake(lake)}[tables.GOLD_TRAINING] == "already_delta"

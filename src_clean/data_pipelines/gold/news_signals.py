@@ -51,6 +51,7 @@ from src_clean.tables import (
     BRONZE_NEWS,
     CANONICAL_WINDOW,
     GOLD_SIGNALS,
+    NEWS_TONE_FEATURE,
     SILVER_FEATURES,
     SILVER_SENTIMENT,
 )
@@ -153,7 +154,7 @@ def compute_news_signals(
         "score_change": np.where(both, mean_score - prev_mean, 0.0),
         "minutes_since_last": _minutes_since_last(cuts, available, hi),
         "neg_share": _safe_ratio(sums["negative"], count),
-        "mean_gdelt_tone": _safe_ratio(sums["tone"], sums["toned"]),
+        NEWS_TONE_FEATURE.removeprefix(NEWS_PREFIX): _safe_ratio(sums["tone"], sums["toned"]),
     }
     return pd.DataFrame({"time": times, **{f"{NEWS_PREFIX}{k}": v for k, v in signals.items()}})
 
