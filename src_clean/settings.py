@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, SettingsConfigDict
@@ -34,6 +34,8 @@ from src_clean.orchestration.market_sessions import MarketHours
 
 ENV_PREFIX = "SP500_"
 IMAGE_KINDS = ("etl", "trainer")
+FetchSource = Literal["oanda", "gdelt", "gdelt-gkg", "rss"]
+FETCH_SOURCES: tuple[str, ...] = get_args(FetchSource)
 
 
 def _setting(
@@ -68,8 +70,10 @@ class Settings(BaseSettings):
     # The trading hours the candles cover: full (the calendar's), cash (NYSE 09:30-16:00
     # New York, e.g. FirstRate SPX files), or auto: detected from bronze (market_sessions).
     market_hours: MarketHours = _setting("auto", runtime=True)
-    # Which fetch tasks run before the ingests (comma list of oanda, gdelt, rss; empty: none).
-    sources: Annotated[tuple[Literal["oanda", "gdelt", "rss"], ...], NoDecode] = _setting(())
+    # Which fetch tasks run before the ingests (comma list of oanda, gdelt, gdelt-gkg, rss;
+    # empty: none). gdelt-gkg: GDELT's GKG files, for backfills older than the DOC API's
+    # 3-month window.
+    sources: Annotated[tuple[FetchSource, ...], NoDecode] = _setting(())
     rss_feeds: str | None = _setting(None, runtime=True)
     # Where the fetch tasks call (empty: each CLI's default: OANDA's practice host, GDELT's
     # DOC 2.0 endpoint and query). Tokens never travel here: OANDA_API_TOKEN or the Airflow
@@ -79,6 +83,7 @@ class Settings(BaseSettings):
     gdelt_api_url: str | None = _setting(None, runtime=True)
     gdelt_query: str | None = _setting(None, runtime=True)
     gdelt_min_interval_s: float | None = _setting(None, runtime=True, ge=0.0)
+    gkg_master_url: str | None = _setting(None, runtime=True)
     # Failure alerts: an Airflow connection (smtp or slack webhook); empty: no alerts.
     alert_conn_id: str | None = _setting(None, runtime=True)
     alert_to: str | None = _setting(None, runtime=True)
@@ -144,6 +149,7 @@ class Settings(BaseSettings):
         "gdelt_api_url",
         "gdelt_query",
         "gdelt_min_interval_s",
+        "gkg_master_url",
         "alert_conn_id",
         "alert_to",
         "backfill_execution",
@@ -200,7 +206,8 @@ class Settings(BaseSettings):
         return tracking_uri(self.lake_root, self.mlflow_tracking_uri)
 
     def fetch_options(self, source: str) -> tuple[str, ...]:
-        """The fetch CLI options this deployment sets for ``source`` (oanda, gdelt, rss)."""
+        """The fetch CLI options this deployment sets for ``source`` (oanda, gdelt,
+        gdelt-gkg, rss)."""
         if source == "oanda":
             url = ("--api-url", self.oanda_api_url) if self.oanda_api_url else ()
             return ("--environment", self.oanda_environment, *url)
@@ -211,6 +218,8 @@ class Settings(BaseSettings):
                 "--min-interval": self.gdelt_min_interval_s,
             }
             return tuple(x for k, v in options.items() if v is not None for x in (k, str(v)))
+        if source == "gdelt-gkg":
+            return ("--master-url", self.gkg_master_url) if self.gkg_master_url else ()
         return ("--feeds", self.rss_feeds or "")
 
     @property

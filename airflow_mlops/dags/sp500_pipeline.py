@@ -213,6 +213,7 @@ def sp500_news_pipeline() -> None:
     for fetch, ingest in (
         ("fetch_market", "ingest_market"),
         ("fetch_news", "ingest_news"),
+        ("fetch_news_gkg", "ingest_news"),
         ("fetch_news_rss", "ingest_news"),
     ):
         if fetch in tasks:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from src_clean import tables
 from src_clean.orchestration.run_window import DateRange, training_range
 from src_clean.orchestration.trigger_form import RunParams
-from src_clean.settings import Settings
+from src_clean.settings import FETCH_SOURCES, Settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +54,7 @@ class RunContext:
             params=params,
             sentiment_model=params.sentiment_model or settings.sentiment_model,
             demo_fallback=settings.demo_fallback,
-            fetch_options={s: settings.fetch_options(s) for s in ("oanda", "gdelt", "rss")},
+            fetch_options={s: settings.fetch_options(s) for s in FETCH_SOURCES},
         )
 
     def lake(self) -> list[str]:
@@ -207,6 +207,20 @@ STAGES: dict[str, Stage] = {
             "(on when `SP500_SOURCES` names `gdelt`; Pool `gdelt_api`).",
             source="gdelt",
             pool="gdelt_api",
+        ),
+        Stage(
+            "fetch_news_gkg",
+            "fetch-news",
+            "acquire",
+            "etl",
+            (),
+            (),
+            _fetch_news("gdelt-gkg"),
+            "Fetch the interval's articles from GDELT 2.0's GKG files (history older than the "
+            "DOC API's 3 months) into the news landing folder (on when `SP500_SOURCES` names "
+            "`gdelt-gkg`; Pool `gdelt_files`).",
+            source="gdelt-gkg",
+            pool="gdelt_files",
         ),
         Stage(
             "fetch_news_rss",

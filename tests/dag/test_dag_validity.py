@@ -126,6 +126,9 @@ def test_sources_add_fetch_tasks_in_their_pools() -> None:
     assert dag.get_task("ingest_market").upstream_task_ids == {"plan", "fetch_market"}
     assert dag.get_task("ingest_news").upstream_task_ids == {"plan", "fetch_news"}
     assert "fetch_news_rss" not in dag.task_ids
+    history = airflow_env.load_dag({"SP500_SOURCES": "gdelt-gkg"})
+    assert history.get_task("fetch_news_gkg").pool == "gdelt_files"
+    assert history.get_task("ingest_news").upstream_task_ids == {"plan", "fetch_news_gkg"}
 
 
 def test_an_unknown_source_fails_at_parse_time() -> None:

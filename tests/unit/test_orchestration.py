@@ -12,6 +12,7 @@ from src_clean.orchestration.docker import pinned_image
 from src_clean.orchestration.plan import build_plan
 from src_clean.orchestration.run_window import DateRange, interval_days, run_window, training_range
 from src_clean.orchestration.runner import StageFailed, StageRejected, run_stage
+from src_clean.orchestration.stages import STAGES
 from src_clean.orchestration.trigger_form import InvalidRunParams, RunParams
 from src_clean.settings import Settings, env_name
 
@@ -339,6 +340,12 @@ def test_fetch_stages_follow_the_sources_setting() -> None:
         "fetch-news", "--source", "rss", "--feeds", "/etc/sp500/feeds.txt",
     ]  # fmt: skip
     assert list(plan)[:3] == ["fetch_market", "fetch_news", "fetch_news_rss"]
+    history = _plan(sources=("oanda", "gdelt-gkg"), gkg_master_url="http://127.0.0.1:9/master")
+    assert history["fetch_news_gkg"] == [
+        "fetch-news", "--source", "gdelt-gkg", "--master-url", "http://127.0.0.1:9/master",
+        *days, "--out", "landing/news", "--no-progress",
+    ]  # fmt: skip
+    assert "fetch_news" not in history and STAGES["fetch_news_gkg"].pool == "gdelt_files"
 
 
 def test_sources_are_parsed_and_checked() -> None:
