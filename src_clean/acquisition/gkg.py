@@ -9,6 +9,10 @@ article is available at its batch time (``available_at``); ``published_at`` is t
 precise publication time where GDELT has it, else the batch time. A URL seen in several
 batches of a day keeps its first sighting.
 
+The master list's GKG lines are cached in the landing folder's state and reused while they
+already reach past the last day asked for, so a backfill of one run per day downloads the
+130 MB list once, not once per day.
+
 A day is written whole, or not at all: if one of its files cannot be had (still a
 mismatch after the retries, a corrupt zip), the day is reported failed with the file and
 why, nothing is written, and a rerun tries it again. A written day records in its note how
@@ -19,6 +23,7 @@ many batches GDELT never published, rows read, kept, not web and malformed; it i
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import io
 import zipfile
@@ -42,7 +47,14 @@ from src_clean.acquisition.gkg_format import (
     parse_rows,
 )
 from src_clean.acquisition.http import FetchFailed, HttpClient, RetryPolicy
-from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, fetch_days, jsonl_gz
+from src_clean.acquisition.landing import (
+    ONE_DAY,
+    STATE_DIR,
+    Landing,
+    day_start,
+    fetch_days,
+    jsonl_gz,
+)
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
 from src_clean.errors import UserError
@@ -73,16 +85,50 @@ def checked(entry: MasterEntry) -> Callable[[requests.Response], str | None]:
     return problem
 
 
-def master_entries(client: HttpClient, url: str, days: list[dt.date]) -> dict[dt.date, list]:
-    """The master list's GKG files of ``days``, by day, in batch order."""
-    response = client.get(url)
+def master_cache_name(url: str) -> str:
+    """The landing state file caching the GKG lines of the master list at ``url``."""
+    digest = hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"{STATE_DIR}/gkg-master-{digest}.txt.gz"
+
+
+def _gkg_lines(content: bytes) -> list[str]:
+    lines = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", errors="replace")
+    return [line.strip() for line in lines if ".gkg.csv.zip" in line]
+
+
+def master_list(
+    client: HttpClient, url: str, landing: Landing, last_day: dt.date
+) -> tuple[list[MasterEntry], str]:
+    """The master list's GKG entries, and where they came from.
+
+    The list (about 1.2 M lines, 130 MB by 2026) only grows, so its GKG lines are cached in
+    the landing folder's state; a cached copy that already lists a batch past ``last_day``
+    is as good as a fresh one, so a backfill run per day downloads it once, not per run."""
+    cache = master_cache_name(url)
+    cached = landing.read(cache)
+    if cached is not None:
+        try:
+            entries = list(parse_master_list(gzip.decompress(cached).decode().splitlines()))
+        except (OSError, EOFError, UnicodeDecodeError):
+            entries = []  # a damaged cache is downloaded again, never trusted
+        if entries and max(e.batch for e in entries) >= day_start(last_day) + ONE_DAY:
+            return entries, f"master list cached ({len(entries)} GKG files)"
+    lines = _gkg_lines(client.get(url).content)
+    landing.write(cache, gzip.compress("\n".join(lines).encode(), mtime=0))
+    entries = list(parse_master_list(lines))
+    return entries, f"master list downloaded ({len(entries)} GKG files)"
+
+
+def master_entries(
+    entries: list[MasterEntry], days: list[dt.date]
+) -> dict[dt.date, list[MasterEntry]]:
+    """The GKG files of ``days``, by day, in batch order."""
     wanted = set(days)
     by_day: dict[dt.date, list[MasterEntry]] = defaultdict(list)
-    lines = io.TextIOWrapper(io.BytesIO(response.content), encoding="utf-8", errors="replace")
-    for entry in parse_master_list(lines):
+    for entry in entries:
         if entry.batch.date() in wanted:
             by_day[entry.batch.date()].append(entry)
-    return {day: sorted(entries, key=lambda e: e.batch) for day, entries in by_day.items()}
+    return {day: sorted(found, key=lambda e: e.batch) for day, found in by_day.items()}
 
 
 def read_batch(
@@ -141,7 +187,11 @@ def fetch_gkg(
             report.skip(day)
     with ExitStack() as stack:
         clients = [_client(stack, policy, progress.retried, report) for _ in range(max(1, workers))]
-        entries = master_entries(clients[0], master_url, todo) if todo else {}
+        entries: dict[dt.date, list[MasterEntry]] = {}
+        if todo:
+            listed, origin = master_list(clients[0], master_url, landing, max(todo))
+            entries = master_entries(listed, todo)
+            progress.line(origin)
         with ThreadPoolExecutor(len(clients)) as pool:
             for day in todo:
                 _fetch_day(

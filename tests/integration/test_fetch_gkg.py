@@ -240,3 +240,32 @@ def test_a_killed_backfill_resumes_to_what_an_uninterrupted_one_writes(tmp_path)
     for day in days:
         name = gkg.day_file(day)
         assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+def test_the_master_list_is_downloaded_once_across_per_day_runs(fake, tmp_path, capsys):
+    """A DAG backfill fetches one day per run: the 130 MB master list is not downloaded per
+    run but cached, while it reaches past the day asked; a day beyond it, or a damaged
+    cache, downloads it again."""
+    days = [DAY + dt.timedelta(days=k) for k in range(3)]
+    expected = {day: build_day(fake, day) for day in days[:2]}
+    fake.add(dt.datetime.combine(days[2], dt.time(0, 15), dt.UTC), [gkg_row(DAY, 1, kept=True)])
+
+    def master_downloads() -> int:
+        return sum(path.endswith("masterfilelist.txt") for path in fake.log)
+
+    for day in days[:2]:
+        assert fetch(fake, tmp_path, day, day).written == {str(day): len(expected[day])}
+    assert master_downloads() == 1
+    out = capsys.readouterr().out
+    assert "master list downloaded (" in out and "master list cached (" in out
+
+    # the cache lists nothing after the third day's 00:15 batch: a later day refreshes it
+    late = days[2] + dt.timedelta(days=1)
+    fetch(fake, tmp_path, late, late)
+    assert master_downloads() == 2
+    Landing(tmp_path).write(
+        gkg.master_cache_name(f"{fake.base}/gdeltv2/masterfilelist.txt"), b"\x1f\x8bcut"
+    )
+    fetch(fake, tmp_path, days[0], days[0], refetch=True)
+    assert master_downloads() == 3
+    assert read_jsonl_gz((tmp_path / gkg.day_file(days[0])).read_bytes()) == expected[days[0]]
