@@ -51,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "src_clean.data_pipelines.gold.training_set",
         "Join features, news signals and labels.",
     ),
+    "monitor": (
+        "src_clean.monitoring.stage",
+        "Check the day's data quality, drift and the champion's live record.",
+    ),
     "train": ("src_clean.training.train", "Train and track the XGBoost models in MLflow."),
     "backfill-plan": (
         "src_clean.backfill.plan_cli",

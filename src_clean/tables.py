@@ -14,6 +14,10 @@ SENTIMENT_MODELS = f"{SILVER_SENTIMENT}/_models.json"
 GOLD_SIGNALS = "gold/news/signals"
 GOLD_TRAINING = "gold/training"
 REPORTS = "reports"
+MONITORING_CHECKS = "monitoring/checks"
+MONITORING_PREDICTIONS = "monitoring/predictions"
+MONITORING_INGESTS = "monitoring/ingests"
+MONITORING_REPORTS = f"{REPORTS}/monitoring"
 # the date-partitioned table of every layer, in pipeline order
 LAYER_TABLES = (
     BRONZE_CANDLES,
@@ -214,6 +218,64 @@ TRAINING_SPEC = TableSpec(
     write="replace",
     description="market features, `news_*`, `target_*` labels; `_features.json` lists them",
 )
+INGESTS_SPEC = TableSpec(
+    name=MONITORING_INGESTS,
+    date_source="ingested_at",
+    keys=("ingested_at", "table"),
+    sort=("ingested_at", "table"),
+    write="upsert",
+    description="one row per bronze ingest run: records read, written, duplicates, "
+    "incomplete, quarantined (read = the other four)",
+    columns=(
+        ("ingested_at", "timestamp"),
+        ("table", "string"),
+        ("files", "int64"),
+        ("read", "int64"),
+        ("written", "int64"),
+        ("duplicates", "int64"),
+        ("incomplete", "int64"),
+        ("quarantined", "int64"),
+    ),
+)
+CHECKS_SPEC = TableSpec(
+    name=MONITORING_CHECKS,
+    date_source="day",
+    keys=("day", "check", "subject"),
+    sort=("day", "kind", "check", "subject"),
+    write="replace",
+    description="one row per monitored day and check: value, threshold, status ok|warn|fail",
+    columns=(
+        ("day", "timestamp"),
+        ("run_id", "string"),
+        ("kind", "string"),
+        ("check", "string"),
+        ("subject", "string"),
+        ("value", "double"),
+        ("threshold", "double"),
+        ("status", "string"),
+        ("detail", "string"),
+        ("checked_at", "timestamp"),
+    ),
+)
+PREDICTIONS_SPEC = TableSpec(
+    name=MONITORING_PREDICTIONS,
+    date_source="time",
+    keys=("time", "instrument", "model_version"),
+    sort=("time", "instrument", "model_version"),
+    write="upsert",
+    description="the champion's prediction for each bar whose label has matured, beside "
+    "the realised forward return",
+    columns=(
+        ("time", "timestamp"),
+        ("instrument", "string"),
+        ("model_name", "string"),
+        ("model_version", "string"),
+        ("predicted", "double"),
+        ("realized", "double"),
+        ("cost_bps", "double"),
+        ("scored_at", "timestamp"),
+    ),
+)
 SPECS: dict[str, TableSpec] = {
     s.name: s
     for s in (
@@ -223,6 +285,9 @@ SPECS: dict[str, TableSpec] = {
         SENTIMENT_SPEC,
         SIGNALS_SPEC,
         TRAINING_SPEC,
+        INGESTS_SPEC,
+        CHECKS_SPEC,
+        PREDICTIONS_SPEC,
     )
 }
 QUARANTINED_TABLES = (BRONZE_CANDLES, BRONZE_NEWS)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.cli_args import add_lake_argument
+from src_clean.data_pipelines.bronze.ingest_log import log_ingest
 from src_clean.data_pipelines.bronze.market_parse import (
     CSV_DELIMITERS,
     INPUT_SUFFIXES,
@@ -88,7 +89,8 @@ def ingest_market(
     write_quarantine(lake, tables.BRONZE_CANDLES, [*rejected, *file_entries], run_ts)
     if only_new:
         ledger.record([f for f in todo if f.uri not in report.files_failed])
-    return report.check()
+    log_ingest(lake, report.check(), pd.Timestamp(run_ts))
+    return report
 
 
 def _record_batches(

@@ -23,6 +23,7 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.cli_args import add_lake_argument
+from src_clean.data_pipelines.bronze.ingest_log import log_ingest
 from src_clean.data_pipelines.bronze.news_fields import to_articles
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES, ParsedFile, parse_news_file
 from src_clean.data_pipelines.bronze.quarantine import Rejected, file_rejection, write_quarantine
@@ -128,7 +129,8 @@ def ingest_news(
     report = _report(files, parsed, rejected, valid=len(articles), written=len(unique))
     report.partitions = _upsert(lake, unique)
     ledger.record([f for f, p in zip(files, parsed, strict=True) if p.failure is None])
-    return report.check()
+    log_ingest(lake, report.check(), ingested_at)
+    return report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,298 @@
+"""``python -m src_clean monitor --lake DIR --start D --end D``: the daily checks.
+
+One run looks at the UTC days ``start..end`` and writes, for the day ``end``, one row per
+check to ``monitoring/checks`` (a rerun replaces that day's rows), the champion's newly
+matured predictions to ``monitoring/predictions``, and the report to
+``reports/monitoring/<end>.html``, also logged to MLflow as a run of the
+``sp500-monitoring`` experiment tagged with the champion's name and version. It prints one
+JSON line (the DAG task's return value): the status, the counts, the checks that warned or
+failed and the report's location. A day without a session is checked too: its result is
+``market_closed`` and the news and drift checks still run.
+
+Exit 0 whatever the checks found (their status is the data, not an error); a ``fail`` on
+data quality is what stops ``train`` from promoting (``promotion_blockers``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from src_clean import tables
+from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
+from src_clean.defaults import DEFAULT_REGISTERED_MODEL, tracking_uri
+from src_clean.lake import Lake
+from src_clean.monitoring import drift, quality
+from src_clean.monitoring.champion import ChampionContext, load_champion, mark_under_review
+from src_clean.monitoring.checks import Check, worst
+from src_clean.monitoring.live import LiveRecord, live_record
+from src_clean.monitoring.report import render
+from src_clean.monitoring.window import Window
+from src_clean.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "sp500-monitoring"
+CHAMPION_ALIAS = "champion"
+CALIBRATION_DIR = "monitoring/_calibration"
+
+
+@dataclass
+class MonitorResult:
+    """What one monitor run found and where it wrote it."""
+
+    run_id: str
+    day: dt.date
+    status: str
+    counts: dict[str, int]
+    alerts: list[str]
+    report: str
+    champion: str | None
+    scored: int
+    checks: pd.DataFrame = field(repr=False)
+
+    def to_json(self) -> str:
+        fields = {k: v for k, v in self.__dict__.items() if k != "checks"}
+        return json.dumps(fields | {"day": str(self.day)}, sort_keys=True)
+
+
+def run_monitor(
+    lake: Lake,
+    start: dt.date,
+    end: dt.date,
+    *,
+    run_ts: pd.Timestamp | None = None,
+    calendar: str = Settings.model_fields["market_calendar"].default,
+    hours: str = Settings.model_fields["market_hours"].default,
+    mlflow_uri: str | None = None,
+    model_name: str = DEFAULT_REGISTERED_MODEL,
+) -> MonitorResult:
+    """Run every check over ``start..end``; write the day's rows, predictions and report."""
+    window = Window(start, end)
+    uri = mlflow_uri or tracking_uri(lake.root)
+    context = _champion(uri, model_name, lake)
+    checks = _quality(lake, window, run_ts, calendar, hours, context)
+    checks += _drift(lake, window, context)
+    record = live_record(lake, context, window) if context else None
+    checks += record.checks if record else []
+    run_id = f"monitor-{end}-{uuid.uuid4().hex[:8]}"
+    frame = _frame(checks, run_id, end)
+    lake.replace_range(tables.MONITORING_CHECKS, frame, end, end)
+    if record and any(c.check == "live_decay" and c.status == "fail" for c in checks):
+        reason = next(c.detail for c in checks if c.check == "live_decay")
+        mark_under_review(context, f"{end}: {reason}")  # type: ignore[arg-type]
+        context = _champion(uri, model_name, lake)
+    html = _render(lake, window, run_id, frame, record, context)
+    path = lake.files.write_text(f"{tables.MONITORING_REPORTS}/{end}.html", html)
+    _log_to_mlflow(uri, run_id, end, frame, html, context)
+    counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "warn", "fail")}
+    alerts = [
+        f"{c.status}: {c.check} {c.subject}".strip()
+        for c in checks
+        if c.status != "ok"
+        if c.check not in ("drift_psi", "drift_ks", "drift_wasserstein")
+    ]
+    return MonitorResult(
+        run_id=run_id,
+        day=end,
+        status=worst(c.status for c in checks),
+        counts=counts,
+        alerts=alerts,
+        report=path,
+        champion=f"{context.model.name} v{context.model.version}" if context else None,
+        scored=record.scored if record else 0,
+        checks=frame,
+    )
+
+
+def _champion(uri: str, name: str, lake: Lake) -> ChampionContext | None:
+    try:
+        return load_champion(uri, name, CHAMPION_ALIAS, lake)
+    except Exception as exc:  # a registry outage must not stop the data checks
+        log.warning("no champion for monitoring (%s): drift and live checks skipped", exc)
+        return None
+
+
+def _quality(
+    lake: Lake,
+    window: Window,
+    run_ts: pd.Timestamp | None,
+    calendar: str,
+    hours: str,
+    context: ChampionContext | None,
+) -> list[Check]:
+    calendar, sessions = quality.sessions_in(lake, window, calendar, hours)
+    checks = quality.bar_coverage(lake, window, sessions, calendar)
+    checks += quality.ingest_rates(lake, window, run_ts)
+    checks += quality.news_volume(lake, window, sessions, calendar)
+    checks += quality.late_shares(lake, window)
+    model = context.model.sentiment_model_id if context else None
+    checks += quality.row_parity(lake, window, model)
+    if context:
+        gold, reference = _gold(lake, window, context)
+        checks += quality.null_shares(gold, reference, context.model.features)
+        current, usual = _labels(lake, window, context)
+        checks += quality.label_shares(current, usual)
+    return checks
+
+
+def _gold(
+    lake: Lake, window: Window, context: ChampionContext
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The window's gold rows and the champion's training window's (the reference)."""
+    current = lake.read(tables.GOLD_TRAINING, window.start, window.end)
+    current = current[window.holds(current["time"])] if len(current) else current
+    first, last = context.train_start, context.train_end
+    reference = lake.read(tables.GOLD_TRAINING, first.date(), last.date())
+    if len(reference):
+        reference = reference[(reference["time"] >= first) & (reference["time"] <= last)]
+    return current, drift.sample(reference)
+
+
+def _labels(lake: Lake, window: Window, context: ChampionContext) -> tuple[pd.Series, pd.Series]:
+    model = context.model.sentiment_model_id
+    columns = ["available_at", "model_id", "label", "score"]
+
+    def scored(first: dt.date, last: dt.date) -> pd.DataFrame:
+        rows = lake.read(tables.SILVER_SENTIMENT, first, last, columns=columns)
+        return rows[rows["model_id"] == model]
+
+    now = scored(window.start, window.end)
+    before = scored(context.train_start.date(), context.train_end.date())
+    return now["label"], before["label"]
+
+
+def _drift(lake: Lake, window: Window, context: ChampionContext | None) -> list[Check]:
+    if context is None:
+        return []
+    current, reference = _gold(lake, window, context)
+    calibration = _calibration(lake, reference, context)
+    checks = drift.feature_drift(reference, current, context.model.features, calibration)
+    if context.model.sentiment_model_id:
+        now, before = _labels(lake, window, context)
+        checks += drift.label_psi(before, now)
+    return checks
+
+
+def _calibration(
+    lake: Lake, reference: pd.DataFrame, context: ChampionContext
+) -> drift.Calibration:
+    """The champion's drift calibration: computed once per version, then read back."""
+    champion = context.model
+    path = f"{CALIBRATION_DIR}/{champion.name}-v{champion.version}.json"
+    if lake.files.exists(path):
+        return lake.files.read_json(path)
+    found = drift.calibrate(reference, champion.features) if len(reference) else {}
+    lake.files.write_json(path, found)
+    return found
+
+
+def _frame(checks: list[Check], run_id: str, end: dt.date) -> pd.DataFrame:
+    frame = pd.DataFrame([c.row() for c in checks])
+    frame["subject"] = frame["subject"].fillna("")
+    frame = frame.drop_duplicates(["check", "subject"], keep="last")
+    return frame.assign(
+        day=pd.Timestamp(end, tz="UTC"), run_id=run_id, checked_at=pd.Timestamp.now(tz="UTC")
+    )
+
+
+def _render(
+    lake: Lake,
+    window: Window,
+    run_id: str,
+    frame: pd.DataFrame,
+    record: LiveRecord | None,
+    context: ChampionContext | None,
+) -> str:
+    signal, note = None, "No champion yet."
+    if context is not None:
+        from src_clean.serving.champion import ChampionTracker, SignalUnavailableError
+
+        tracker = ChampionTracker(context.tracking_uri, context.model.name, CHAMPION_ALIAS, lake)
+        tracker.champion = context.model
+        try:
+            signal = tracker.signal()
+        except SignalUnavailableError as exc:
+            note = f"No signal: {exc.detail}"
+    curve = record.curve if record else pd.DataFrame()
+    return render(
+        title=f"Monitoring {window.start}..{window.end}",
+        run_id=run_id,
+        checks=frame,
+        curve=curve,
+        champion=f"{context.model.name} v{context.model.version}" if context else None,
+        review_state=context.review_state if context else None,
+        signal=signal,
+        signal_note=note,
+    )
+
+
+def _log_to_mlflow(
+    uri: str,
+    run_id: str,
+    end: dt.date,
+    frame: pd.DataFrame,
+    html: str,
+    context: ChampionContext | None,
+) -> None:
+    """A run of ``EXPERIMENT`` with the counts, the live ICs and the report."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
+    tags = {"monitor_run_id": run_id, "monitored_day": str(end)}
+    if context:
+        tags |= {"champion_name": context.model.name, "champion_version": context.model.version}
+    run = client.create_run(experiment_id, run_name=f"monitoring {end}", tags=tags)
+    for status in ("warn", "fail"):
+        client.log_metric(
+            run.info.run_id, f"checks_{status}", float((frame["status"] == status).sum())
+        )
+    live = frame[frame["check"].str.startswith("live_ic_")]
+    for check, value in zip(live["check"], live["value"], strict=True):
+        if pd.notna(value):
+            client.log_metric(run.info.run_id, check, float(value))
+    client.log_text(run.info.run_id, html, f"monitoring_{end}.html")
+    client.set_terminated(run.info.run_id)
+
+
+def promotion_blockers(lake: Lake, day: dt.date) -> list[str]:
+    """The data-quality checks that failed on ``day`` (``train`` does not promote then)."""
+    rows = lake.read(tables.MONITORING_CHECKS, day, day)
+    failed = rows[(rows["kind"] == quality.QUALITY) & (rows["status"] == "fail")]
+    return [f"{c} {s}".strip() for c, s in zip(failed["check"], failed["subject"], strict=True)]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_lake_argument(parser)
+    add_date_range(parser, required=True)
+    defaults = Settings.model_fields
+    parser.add_argument("--run-ts", type=pd.Timestamp, help="the ingest run to rate (DAG runs)")
+    parser.add_argument("--calendar", default=defaults["market_calendar"].default)
+    parser.add_argument(
+        "--market-hours", choices=["auto", "full", "cash"], default=defaults["market_hours"].default
+    )
+    parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL)
+
+
+def main(args: argparse.Namespace) -> int:
+    lake = Lake(args.lake)
+    require_tables(lake, tables.BRONZE_CANDLES, produced_by="bronze-market")
+    result = run_monitor(
+        lake,
+        args.start,
+        args.end,
+        run_ts=args.run_ts,
+        calendar=args.calendar,
+        hours=args.market_hours,
+        model_name=args.registered_model,
+    )
+    print(result.to_json())
+    return 0
