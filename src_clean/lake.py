@@ -185,6 +185,10 @@ class Lake:
         """The side files beside the tables (JSON documents, reports, ledgers)."""
         return LakeFiles(self)
 
+    def uri(self, relpath: str) -> str:
+        """Where a side file lives: an absolute path or ``s3://bucket/prefix/<relpath>``."""
+        return f"{self._uri_base}/{relpath.strip('/')}"
+
     def table_uri(self, table: str | TableSpec) -> str:
         """Where the Delta table lives: an absolute path or ``s3://bucket/prefix/table``."""
         return f"{self._uri_base}/{tables.spec(table).name}"

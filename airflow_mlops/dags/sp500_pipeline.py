@@ -4,8 +4,10 @@
 [`fetch_market`, `fetch_news`: OANDA candles and GDELT articles into the landing folders,
 when `SP500_SOURCES` names them] → `ingest_market`, `ingest_news` (new landing files into
 **bronze**) → `market_data` → `silver_market`, `score_sentiment` (**silver**) → `gold_news`
-→ `gold_training` (**gold**) → `train` (XGBoost with and without news, tracked in MLflow;
-the champion alias moves only when the new model is better) → `promotion_report`.
+→ `gold_training` (**gold**) → `monitor` (data quality, drift, the champion's live record;
+`monitoring_summary` returns the day's status and alerts on a warning or failure) →
+`train` (XGBoost with and without news, tracked in MLflow; the champion alias moves only
+when the new model is better and the day's data quality did not fail) → `promotion_report`.
 
 Every stage is one `python -m src_clean <subcommand>` command built by the `plan` task from
 the run's data interval (never from the wall clock); a run triggered without a logical date
@@ -19,8 +21,8 @@ session.
 **Ordinary days end green.** `market_data` checks the CME equity calendar
 (`SP500_MARKET_CALENDAR`, exchange_calendars `CMES`; the NYSE's cash sessions for
 cash-hours data, `SP500_MARKET_HOURS`): no session in the run (a holiday)
-logs "market closed" and skips silver, gold and train; a session without candles in bronze
-fails the run there, at once, naming the session and the landing folder.
+logs "market closed" and skips silver, gold and train (`monitor` still runs); a session
+without candles in bronze fails the run there, at once, naming the session and the landing folder.
 
 **Failures.** Bad trigger-form values are rejected by the form's schema or by `plan`, and a
 stage's user error (missing input, lake or model; exit status 2) fails without retries;
@@ -155,7 +157,9 @@ def sp500_news_pipeline() -> None:
         except InvalidRunParams as exc:
             raise TaskRejected(f"invalid trigger parameters: {exc}") from None
 
-    @task.short_circuit
+    # only the tasks right after it are skipped on a closed day; the rest follow their
+    # trigger rules, so `monitor` (none_failed) still runs and reports "market closed"
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
     def market_data(window: Sequence[str]) -> bool:
         """Skip silver, gold and train when the market was closed; fail at once, naming
         the session and the landing folder, when a session has no candles in bronze."""
@@ -206,9 +210,34 @@ def sp500_news_pipeline() -> None:
         logging.getLogger(__name__).info("champion decision: %s", decision)
         return decision
 
+    @task(trigger_rule=TriggerRule.NONE_FAILED)
+    def monitoring_summary(monitor_argv: Sequence[str]) -> dict[str, Any]:
+        """The day's monitoring status in the run (this task's return value), and an alert
+        through `SP500_ALERT_CONN_ID` when a check warned or failed."""
+        import logging
+
+        from airflow.sdk import get_current_context
+
+        from src_clean.lake import Lake
+        from src_clean.monitoring.summary import alert_message, day_summary, end_of
+        from src_clean.orchestration.alerts import send_alert
+        from src_clean.settings import runtime_settings
+
+        lake = Lake(runtime_settings().lake_root)
+        day = end_of(monitor_argv) or lake.partitions("monitoring/checks")[-1]
+        summary = day_summary(lake, day)
+        logging.getLogger(__name__).info("monitoring: %s", summary)
+        if summary["status"] != "ok":
+            summary["alerted"] = send_alert(*alert_message(summary), get_current_context())
+        return summary
+
     argv = plan()
-    # gold_training runs when gold_news was skipped (skip_news) but nothing upstream failed.
-    rules = {"gold_training": {"trigger_rule": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS}}
+    # gold_training runs when gold_news was skipped (skip_news) but nothing upstream failed;
+    # monitor runs on a closed day too (gold skipped), never after a failure.
+    rules = {
+        "gold_training": {"trigger_rule": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS},
+        "monitor": {"trigger_rule": TriggerRule.NONE_FAILED},
+    }
     tasks = {task_id: pipeline_task(task_id, argv, **rules.get(task_id, {})) for task_id in STAGES}
     for fetch, ingest in (
         ("fetch_market", "ingest_market"),
@@ -219,11 +248,16 @@ def sp500_news_pipeline() -> None:
         if fetch in tasks:
             tasks[fetch] >> tasks[ingest]
 
-    tasks["ingest_market"] >> market_data(argv[MARKET_WINDOW]) >> tasks["silver_market"]
+    market_open = market_data(argv[MARKET_WINDOW])
+    # a closed day skips these two (gold_training directly: its trigger rule alone would
+    # run it after the plan), and what follows them by its trigger rule
+    tasks["ingest_market"] >> market_open >> [tasks["silver_market"], tasks["gold_training"]]
     tasks["ingest_news"] >> news_enabled() >> tasks["score_sentiment"]
     [tasks["silver_market"], tasks["score_sentiment"]] >> tasks["gold_news"]
     [tasks["silver_market"], tasks["gold_news"]] >> tasks["gold_training"]
-    tasks["gold_training"] >> retrain_enabled() >> tasks["train"] >> promotion_report()
+    tasks["gold_training"] >> tasks["monitor"] >> monitoring_summary(argv["monitor"])
+    gate = retrain_enabled()
+    [tasks["gold_training"], tasks["monitor"]] >> gate >> tasks["train"] >> promotion_report()
 
 
 sp500_news_pipeline()

@@ -59,10 +59,17 @@ USUAL_LATENCY_QUANTILE = 0.95
 FEED = re.compile(r"(?:^|/)([A-Za-z]+)[_-][^/]*$")
 
 
-def sessions_in(lake: Lake, window: Window, calendar: str, hours: str) -> tuple[str, list[Session]]:
-    """The calendar the data follows (cash or full hours) and the window's sessions."""
-    name, _ = calendar_for(lake.root, calendar, hours, window.last.to_pydatetime())
-    first, last = window.first.to_pydatetime(), window.last.to_pydatetime()
+def sessions_in(
+    lake: Lake,
+    window: Window,
+    calendar: str,
+    hours: str,
+    between: tuple[dt.datetime, dt.datetime] | None = None,
+) -> tuple[str, list[Session]]:
+    """The calendar the data follows (cash or full hours) and the sessions expected in
+    ``between`` (a DAG run's data interval, as ``market_data`` reads it), else the window."""
+    first, last = between or (window.first.to_pydatetime(), window.last.to_pydatetime())
+    name, _ = calendar_for(lake.root, calendar, hours, last)
     return name, expected_sessions(name, first, last)
 
 

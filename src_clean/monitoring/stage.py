@@ -1,5 +1,7 @@
 """``python -m src_clean monitor --lake DIR --start D --end D``: the daily checks.
 
+Without dates it checks every day bronze holds (the backfill case).
+
 One run looks at the UTC days ``start..end`` and writes, for the day ``end``, one row per
 check to ``monitoring/checks`` (a rerun replaces that day's rows), the champion's newly
 matured predictions to ``monitoring/predictions``, and the report to
@@ -10,7 +12,7 @@ failed and the report's location. A day without a session is checked too: its re
 ``market_closed`` and the news and drift checks still run.
 
 Exit 0 whatever the checks found (their status is the data, not an error); a ``fail`` on
-data quality is what stops ``train`` from promoting (``promotion_blockers``).
+data quality is what stops ``train`` from promoting (``summary.promotion_blockers``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def run_monitor(
     end: dt.date,
     *,
     run_ts: pd.Timestamp | None = None,
+    sessions_between: tuple[dt.datetime, dt.datetime] | None = None,
     calendar: str = Settings.model_fields["market_calendar"].default,
     hours: str = Settings.model_fields["market_hours"].default,
     mlflow_uri: str | None = None,
@@ -77,7 +80,7 @@ def run_monitor(
     window = Window(start, end)
     uri = mlflow_uri or tracking_uri(lake.root)
     context = _champion(uri, model_name, lake)
-    checks = _quality(lake, window, run_ts, calendar, hours, context)
+    checks = _quality(lake, window, run_ts, (calendar, hours, sessions_between), context)
     checks += _drift(lake, window, context)
     record = live_record(lake, context, window) if context else None
     checks += record.checks if record else []
@@ -123,11 +126,10 @@ def _quality(
     lake: Lake,
     window: Window,
     run_ts: pd.Timestamp | None,
-    calendar: str,
-    hours: str,
+    market: tuple[str, str, tuple[dt.datetime, dt.datetime] | None],
     context: ChampionContext | None,
 ) -> list[Check]:
-    calendar, sessions = quality.sessions_in(lake, window, calendar, hours)
+    calendar, sessions = quality.sessions_in(lake, window, *market)
     checks = quality.bar_coverage(lake, window, sessions, calendar)
     checks += quality.ingest_rates(lake, window, run_ts)
     checks += quality.news_volume(lake, window, sessions, calendar)
@@ -263,18 +265,18 @@ def _log_to_mlflow(
     client.set_terminated(run.info.run_id)
 
 
-def promotion_blockers(lake: Lake, day: dt.date) -> list[str]:
-    """The data-quality checks that failed on ``day`` (``train`` does not promote then)."""
-    rows = lake.read(tables.MONITORING_CHECKS, day, day)
-    failed = rows[(rows["kind"] == quality.QUALITY) & (rows["status"] == "fail")]
-    return [f"{c} {s}".strip() for c, s in zip(failed["check"], failed["subject"], strict=True)]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lake_argument(parser)
-    add_date_range(parser, required=True)
+    add_date_range(parser)
     defaults = Settings.model_fields
     parser.add_argument("--run-ts", type=pd.Timestamp, help="the ingest run to rate (DAG runs)")
+    parser.add_argument(
+        "--sessions-between",
+        nargs=2,
+        type=dt.datetime.fromisoformat,
+        metavar=("START", "END"),
+        help="read the expected sessions from this [START, END) (a DAG run's data interval)",
+    )
     parser.add_argument("--calendar", default=defaults["market_calendar"].default)
     parser.add_argument(
         "--market-hours", choices=["auto", "full", "cash"], default=defaults["market_hours"].default
@@ -285,11 +287,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     lake = Lake(args.lake)
     require_tables(lake, tables.BRONZE_CANDLES, produced_by="bronze-market")
+    days = lake.partitions(tables.BRONZE_CANDLES)
     result = run_monitor(
         lake,
-        args.start,
-        args.end,
+        args.start or days[0],
+        args.end or args.start or days[-1],
         run_ts=args.run_ts,
+        sessions_between=tuple(args.sessions_between) if args.sessions_between else None,
         calendar=args.calendar,
         hours=args.market_hours,
         model_name=args.registered_model,

@@ -1,4 +1,5 @@
-"""Failure alerts through an Airflow notifier, configured by a connection (off by default).
+"""Alerts through an Airflow notifier, configured by a connection (off by default): a run's
+failure, and the monitor's warnings and failures.
 
 ``SP500_ALERT_CONN_ID`` names an Airflow connection: an ``smtp`` connection sends an email
 to ``SP500_ALERT_TO`` (comma list) through the SMTP provider's ``SmtpNotifier``; a
@@ -31,14 +32,14 @@ def alert_text(context: Mapping[str, Any]) -> tuple[str, str]:
     return subject, body
 
 
-def notifier(settings: Settings, context: Mapping[str, Any]) -> Any | None:
-    """The notifier for ``settings.alert_conn_id`` (None when alerts are off)."""
+def notifier(settings: Settings, subject: str, body: str) -> Any | None:
+    """The notifier sending ``subject``/``body`` through ``settings.alert_conn_id`` (None
+    when alerts are off)."""
     if not settings.alert_conn_id:
         return None
     from airflow.sdk import Connection
 
     conn = Connection.get(settings.alert_conn_id)
-    subject, body = alert_text(context)
     if conn.conn_type == "smtp":
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
@@ -64,13 +65,21 @@ def notifier(settings: Settings, context: Mapping[str, Any]) -> Any | None:
     )
 
 
-def notify_failure(context: Mapping[str, Any]) -> None:
-    """``on_failure_callback``: send the alert, if configured; log instead of raising."""
+def send_alert(subject: str, body: str, context: Mapping[str, Any]) -> bool:
+    """Send an alert, if configured; log instead of raising. True when one was sent."""
     from src_clean.settings import runtime_settings
 
     try:
-        send = notifier(runtime_settings(), context)
-        if send is not None:
-            send.notify(context)
+        send = notifier(runtime_settings(), subject, body)
+        if send is None:
+            return False
+        send.notify(context)
+        return True
     except Exception:
-        log.exception("could not send the failure alert")
+        log.exception("could not send the alert %r", subject)
+        return False
+
+
+def notify_failure(context: Mapping[str, Any]) -> None:
+    """``on_failure_callback``: the failure alert, if configured; never raises."""
+    send_alert(*alert_text(context), context)

@@ -29,6 +29,7 @@ def build_plan(
     params = with_default_dates(params, settings)
     window = run_window(params, data_interval_start, data_interval_end, run_after)
     ctx = RunContext.for_run(settings, params, window.days, window.run_ts)
+    ctx = ctx.with_market_window(window.start, window.end)
     stages = enabled_stages(settings)
     plan: dict[str, Any] = {stage.task_id: stage.argv(ctx) for stage in stages}
     plan |= {written_key(s.task_id): list(s.written(ctx)) for s in stages if s.route}

@@ -34,8 +34,12 @@ class RunContext:
     run_ts: str | None = None
     params: RunParams = RunParams()
     sentiment_model: str = Settings.model_fields["sentiment_model"].default
+    market_calendar: str = Settings.model_fields["market_calendar"].default
+    market_hours: str = Settings.model_fields["market_hours"].default
     demo_fallback: bool = False
     progress: bool = False
+    # the [start, end) a run's sessions are read from (the data interval); None: its dates
+    market_window: tuple[str, str] | None = None
     # fetch CLI options per source (Settings.fetch_options): API hosts, query, rate limit
     fetch_options: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
@@ -53,9 +57,14 @@ class RunContext:
             run_ts=run_ts,
             params=params,
             sentiment_model=params.sentiment_model or settings.sentiment_model,
+            market_calendar=settings.market_calendar,
+            market_hours=settings.market_hours,
             demo_fallback=settings.demo_fallback,
             fetch_options={s: settings.fetch_options(s) for s in FETCH_SOURCES},
         )
+
+    def with_market_window(self, start: dt.datetime, end: dt.datetime) -> RunContext:
+        return dataclasses.replace(self, market_window=(start.isoformat(), end.isoformat()))
 
     def lake(self) -> list[str]:
         return ["--lake", self.lake_root]
@@ -166,6 +175,17 @@ def _gold_training(ctx: RunContext) -> list[str]:
         *("--prediction-horizon", str(ctx.params.prediction_horizon)),
         *(["--skip-news"] if ctx.params.skip_news else []),
         *(days.args() if days else []),
+    ]
+
+
+def _monitor(ctx: RunContext) -> list[str]:
+    return [
+        "monitor",
+        *ctx.lake(),
+        *ctx.dates(),
+        *(["--run-ts", ctx.run_ts] if ctx.run_ts else []),
+        *(["--sessions-between", *ctx.market_window] if ctx.market_window else []),
+        *("--calendar", ctx.market_calendar, "--market-hours", ctx.market_hours),
     ]
 
 
@@ -306,6 +326,19 @@ STAGES: dict[str, Stage] = {
             route=lambda ctx: (ctx.params.feature_set.training_table,),
         ),
         Stage(
+            "monitor",
+            "monitor",
+            "monitor",
+            "trainer",
+            (tables.BRONZE_CANDLES, tables.BRONZE_NEWS, tables.GOLD_TRAINING),
+            (tables.MONITORING_CHECKS, tables.MONITORING_PREDICTIONS),
+            _monitor,
+            "Check the interval's data quality, the drift of the features and the sentiment "
+            "mix from the champion's training window, and the champion's live record; write "
+            "`monitoring/checks` and `reports/monitoring/<date>.html`. Runs on market-closed "
+            "days too; a data-quality `fail` stops `train` from promoting.",
+        ),
+        Stage(
             "train",
             "train",
             "train",
@@ -321,7 +354,7 @@ STAGES: dict[str, Stage] = {
         ),
     )
 }
-LAYERS = ("acquire", "bronze", "silver", "gold", "train")
+LAYERS = ("acquire", "bronze", "silver", "gold", "monitor", "train")
 
 
 def enabled_stages(settings: Settings) -> list[Stage]:

@@ -22,7 +22,7 @@ import math
 import os
 import subprocess
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ import pandas as pd
 
 from src_clean.defaults import tracking_uri
 from src_clean.lake import Lake
+from src_clean.monitoring.summary import promotion_blockers
 from src_clean.redact import redact
 from src_clean.training import plots
 from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
@@ -533,11 +534,18 @@ def current_champion(client: MlflowClient, name: str) -> str | None:
 
 
 def decide(
-    client: MlflowClient, name: str, outcome: Outcome, snapshot: GoldSnapshot
+    client: MlflowClient,
+    name: str,
+    outcome: Outcome,
+    snapshot: GoldSnapshot,
+    blockers: Sequence[str] = (),
 ) -> tuple[bool, str, str | None]:
-    """(promote, reason, previous champion version): gates first, then the comparison."""
+    """(promote, reason, previous champion version): gates first (the model's, and the
+    monitor's data-quality failures on the last training day), then the comparison."""
     champion = current_champion(client, name)
     problems = promotion_gates(outcome)
+    if blockers:
+        problems.append(f"data quality failed on {snapshot.last_date}: {', '.join(blockers)}")
     if problems:
         return False, f"not promoted: {'; '.join(problems)}", champion
     if champion is None:
@@ -612,8 +620,10 @@ def register_and_promote(
     outcome: Outcome,
     snapshot: GoldSnapshot,
     tags: dict[str, str],
+    blockers: Sequence[str],
 ) -> dict[str, Any]:
-    """Register ``model`` as the challenger; move the champion alias on evidence only.
+    """Register ``model`` as the challenger; move the champion alias on evidence only
+    (never while ``blockers``, the day's data-quality failures, stand).
 
     The decision is made before the version exists, so it goes into the version's
     description and tags when the version is created.
@@ -627,7 +637,7 @@ def register_and_promote(
         model_description(outcome),
         {k: tags[k] for k in ("variant", "horizon_minutes", "skip_news")},
     )
-    promote, reason, previous = decide(client, name, outcome, snapshot)
+    promote, reason, previous = decide(client, name, outcome, snapshot, blockers)
     walk = outcome.verdict.summary["pooled"][f"{outcome.registered}_daily_ic"]["estimate"]
     decision = {
         "registered_model": name,
@@ -746,8 +756,14 @@ def track(
             ) as child:
                 client.log_inputs(child.info.run_id, datasets=[dataset])
                 models[feature_set] = log_child_run(result, outcome)
+        blockers = promotion_blockers(lake, snapshot.last_date)
         decision = register_and_promote(
-            client, models[registered], outcome, snapshot, {**tags, "feature_set": registered}
+            client,
+            models[registered],
+            outcome,
+            snapshot,
+            {**tags, "feature_set": registered},
+            blockers,
         )
         mlflow.set_tag("champion_decision", decision["reason"])
         mlflow.log_dict(decision, "champion_decision.json")

@@ -26,7 +26,7 @@ DOCKER_ENV = {
     "SP500_ETL_IMAGE": ETL_IMAGE,
     "SP500_TRAINER_IMAGE": TRAINER_IMAGE,
     "MLFLOW_TRACKING_URI": "http://mlflow:5000",
-    "SP500_SOURCES": "oanda,gdelt,rss",
+    "SP500_SOURCES": "oanda,gdelt,gdelt-gkg,rss",
     "SP500_RSS_FEEDS": "/opt/sp500/feeds.txt",
 }
 DOCKERFILES = {
@@ -56,7 +56,7 @@ def test_stage_runs_in_its_pinned_image(docker_dag, task_id: str) -> None:
 
     task = docker_dag.get_task(task_id)
     assert isinstance(task, DockerOperator)
-    assert task.image == (TRAINER_IMAGE if task_id == "train" else ETL_IMAGE)
+    assert task.image == (TRAINER_IMAGE if STAGES[task_id].image == "trainer" else ETL_IMAGE)
     assert task.auto_remove == "success"
     assert task.mount_tmp_dir is False
     assert task.network_mode == "sp500"

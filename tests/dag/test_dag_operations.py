@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import airflow_env
+import pandas as pd
 import pytest
 
 from src_clean import tables
@@ -76,10 +77,16 @@ def test_a_week_with_a_holiday_and_a_weekend_ends_green(week: Path) -> None:
     assert skipped >= MARKET_STAGES  # market closed: silver, gold and train skipped
     assert holiday["market_data"] == "success"
     assert holiday["ingest_market"] == holiday["score_sentiment"] == "success"
+    assert holiday["monitor"] == holiday["monitoring_summary"] == "success"  # market closed
     trading_day = runs[(2024, 1, 2)]
     assert trading_day["gold_training"] == trading_day["silver_market"] == "success"
     lake = Lake(week / "lake")
     assert dt.date(2024, 1, 2) in lake.partitions(tables.GOLD_TRAINING)
+    checks = lake.read(tables.MONITORING_CHECKS)
+    holiday_checks = checks[checks["day"] == pd.Timestamp("2024-01-01", tz="UTC")]
+    assert "market_closed" in set(holiday_checks["check"])  # the monitor ran, market closed
+    tuesday = checks[checks["day"] == pd.Timestamp("2024-01-02", tz="UTC")]
+    assert tuesday.loc[tuesday["check"] == "bar_coverage", "subject"].tolist() == ["2024-01-02"]
 
 
 def test_a_trigger_without_a_logical_date_uses_the_forms_dates(week: Path) -> None:

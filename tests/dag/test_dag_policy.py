@@ -34,7 +34,7 @@ print(json.dumps({"seconds": seconds, "heavy": [m for m in sys.argv[2:] if m in 
 STAGE_TASKS = {
     "sp500_news_pipeline": {
         *("ingest_market", "ingest_news", "silver_market", "score_sentiment"),
-        *("gold_news", "gold_training", "train"),
+        *("gold_news", "gold_training", "monitor", "train"),
     },
     "sp500_sentiment_backfill": {"shard.score_shard"},
     "sp500_sentiment_jobs": set(),

@@ -19,6 +19,7 @@ LAYER_OUTLETS = {
     "gold_news": tables.GOLD_SIGNALS,
     "gold_training": tables.GOLD_TRAINING,
     "train": tables.TRAINING_SUMMARY,
+    "monitor": (tables.MONITORING_CHECKS, tables.MONITORING_PREDICTIONS),
 }
 UPSTREAM = {
     "plan": set(),
@@ -29,8 +30,10 @@ UPSTREAM = {
     "news_enabled": {"ingest_news"},
     "score_sentiment": {"plan", "news_enabled"},
     "gold_news": {"plan", "silver_market", "score_sentiment"},
-    "gold_training": {"plan", "silver_market", "gold_news"},
-    "retrain_enabled": {"gold_training"},
+    "gold_training": {"plan", "market_data", "silver_market", "gold_news"},
+    "monitor": {"plan", "gold_training"},
+    "monitoring_summary": {"plan", "monitor"},
+    "retrain_enabled": {"gold_training", "monitor"},
     "train": {"plan", "retrain_enabled"},
     "promotion_report": {"train"},
 }
@@ -71,11 +74,12 @@ def test_every_layer_table_is_an_outlet_of_its_producer(dag) -> None:
 
     routed = {"gold_news", "gold_training", "train"}  # a variant run writes its own table
     for task_id, table in LAYER_OUTLETS.items():
-        [outlet] = dag.get_task(task_id).outlets
+        found = dag.get_task(task_id).outlets
         if task_id in routed:
-            assert outlet == AssetAlias(name=f"sp500-lake/{task_id}", group="sp500-lake")
+            assert found == [AssetAlias(name=f"sp500-lake/{task_id}", group="sp500-lake")]
         else:
-            assert outlet.uri == tables.asset_uri(table)
+            names = table if isinstance(table, tuple) else (table,)
+            assert [outlet.uri for outlet in found] == [tables.asset_uri(t) for t in names]
     assert {t for t, stage in STAGES.items() if stage.route} == routed
     others = {task.task_id for task in dag.tasks} - set(LAYER_OUTLETS)
     assert all(not dag.get_task(task_id).outlets for task_id in others)

@@ -210,6 +210,11 @@ def test_plan_for_one_session() -> None:
             "gold-training", "--lake", "/lake", "--window", "60",
             "--prediction-horizon", "30", *days,
         ],
+        "monitor": [
+            "monitor", "--lake", "/lake", *days, "--run-ts", run_ts,
+            "--sessions-between", "2024-03-05T22:30:00+00:00", "2024-03-06T22:30:00+00:00",
+            "--calendar", "CMES", "--market-hours", "auto",
+        ],
         "train": [
             "train", "--lake", "/lake", "--start", "2023-03-08", "--end", "2024-03-06",
         ],

@@ -1,0 +1,60 @@
+"""A monitored day in a few lines: the DAG task's return value and the alert's text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from src_clean import tables
+from src_clean.lake import Lake
+from src_clean.monitoring.checks import worst
+
+TEST_ROWS = ("drift_psi", "drift_ks", "drift_wasserstein")  # shown through their verdict
+
+
+def end_of(argv: Sequence[str]) -> dt.date | None:
+    """The ``--end`` of a ``monitor`` argv (None when it checks every day)."""
+    args = list(argv)
+    return dt.date.fromisoformat(args[args.index("--end") + 1]) if "--end" in args else None
+
+
+def day_summary(lake: Lake, day: dt.date) -> dict[str, Any]:
+    """The day's status, counts, the checks that warned or failed, and the report."""
+    rows = lake.read(tables.MONITORING_CHECKS, day, day)
+    rows = rows[~rows["check"].isin(TEST_ROWS)]
+    flagged = rows[rows["status"] != "ok"].sort_values(["status", "kind", "check"])
+    report = f"{tables.MONITORING_REPORTS}/{day}.html"
+    return {
+        "day": str(day),
+        "status": worst(rows["status"]),
+        "counts": {s: int((rows["status"] == s).sum()) for s in ("ok", "warn", "fail")},
+        "flagged": [
+            f"{status} {kind}: {check} {subject} ({detail})".replace(" ()", "")
+            for status, kind, check, subject, detail in flagged[
+                ["status", "kind", "check", "subject", "detail"]
+            ].itertuples(index=False)
+        ],
+        "report": lake.uri(report),
+        "market_closed": bool((rows["check"] == "market_closed").any()),
+    }
+
+
+def alert_message(summary: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) of the alert for a day that warned or failed."""
+    counts = summary["counts"]
+    subject = (
+        f"[sp500] monitoring {summary['day']}: {summary['status']} "
+        f"({counts['fail']} fail, {counts['warn']} warn)"
+    )
+    body = "\n".join([*summary["flagged"], "", f"Report: {summary['report']}"])
+    return subject, body
+
+
+def promotion_blockers(lake: Lake, day: dt.date) -> list[str]:
+    """The data-quality checks that failed on ``day``: ``train`` does not promote then."""
+    if not lake.exists(tables.MONITORING_CHECKS):
+        return []
+    rows = lake.read(tables.MONITORING_CHECKS, day, day)
+    failed = rows[(rows["kind"] == "quality") & (rows["status"] == "fail")]
+    return [f"{c} {s}".strip() for c, s in zip(failed["check"], failed["subject"], strict=True)]
