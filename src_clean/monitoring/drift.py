@@ -15,11 +15,12 @@ sensitivity (KS on a big sample) does not alarm alone.
 independent draws: a 60-minute volatility or a day-of-week feature differs from the whole
 training window on every ordinary day. So each test's threshold for each feature is the
 larger of the documented default and ``CALIBRATION_MARGIN`` times the largest score any
-single session of the champion's own training window reached against the rest of it
-(``calibrate``, up to ``CALIBRATION_SESSIONS`` sessions); the fail threshold is twice the
-warning one. A day is flagged when it is further from the training window than any
-training day was. The calibration is computed once per champion version and kept in the
-lake (``monitoring/_calibration/``).
+full day of the champion's own training window reached against the rest of it
+(``calibrate``, up to ``CALIBRATION_SESSIONS`` days; KS's at most ``CEILING``, so values
+never seen in training still warn); the fail threshold is twice the warning one. A day is
+flagged when it is clearly further from the training window than any training day was.
+The calibration is computed once per champion version and kept in the lake
+(``monitoring/_calibration/``).
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ MIN_ROWS = 30
 MIN_LABELS = 100
 CALIBRATION_SESSIONS = 20
 CALIBRATION_ROWS = 5_000  # reference rows each calibration session is compared with
-CALIBRATION_MARGIN = 1.25
+CALIBRATION_MARGIN = 2.0
+FULL_DAY_SHARE = 0.5  # days with fewer rows than this share of the median (a Sunday
+# evening's two hours) are not calibrated on: a tiny sample's scores say nothing
 TESTS = {
     "drift_psi": PSI,
     "drift_ks": KS_STATISTIC,
     "drift_wasserstein": WASSERSTEIN_NORMED,
 }
+# KS is at most 1 (disjoint samples): a calibrated threshold never rises past this
+CEILING = {"drift_ks": 0.99}
 Calibration = dict[str, dict[str, float]]  # feature -> test -> largest training-day score
 
 
@@ -89,7 +94,7 @@ def limits(test: str, calibrated: float | None) -> tuple[float, float]:
     """(warn, fail) of ``test``: the default, raised to the calibrated training-day score."""
     warn, fail = TESTS[test]
     if calibrated is not None and np.isfinite(calibrated):
-        warn = max(warn, CALIBRATION_MARGIN * calibrated)
+        warn = min(max(warn, CALIBRATION_MARGIN * calibrated), CEILING.get(test, np.inf))
         fail = max(fail, 2 * warn)
     return warn, fail
 
@@ -118,10 +123,11 @@ def column_drift(
 
 
 def calibrate(reference: pd.DataFrame, features: list[str]) -> Calibration:
-    """Per feature and test, the largest score one training-window session reached
+    """Per feature and test, the largest score one full training-window day reached
     against the rest of the window (``reference`` needs ``time``)."""
     sessions = pd.to_datetime(reference["time"], utc=True).dt.floor("D")
-    days = np.unique(sessions)
+    sizes = sessions.value_counts()
+    days = np.sort(sizes[sizes >= FULL_DAY_SHARE * sizes.median()].index.to_numpy())
     chosen = days[np.linspace(0, len(days) - 1, min(CALIBRATION_SESSIONS, len(days))).astype(int)]
     out: Calibration = {f: dict.fromkeys(TESTS, 0.0) for f in features if f in reference}
     for day in chosen:

@@ -91,21 +91,30 @@ def live_record(lake: Lake, context: ChampionContext, window: Window) -> LiveRec
     version = context.model.version
     preds = lake.read(tables.MONITORING_PREDICTIONS)
     preds = preds[(preds["model_version"] == version) & (preds["time"] < window.last)]
-    preds = preds.sort_values("time", ignore_index=True)
     subject = f"{context.model.name} v{version}"
+    horizon = context.model.horizon_minutes or tables.CANONICAL_HORIZON
+    checks, curve = judge(preds, context.expectation, subject, horizon)
+    return LiveRecord(checks, curve, scored)
+
+
+def judge(
+    preds: pd.DataFrame, expectation: Expectation | None, subject: str, horizon: int
+) -> tuple[list[Check], pd.DataFrame]:
+    """The live checks and the IC curve of ``preds`` (``time``, ``predicted``,
+    ``realized``, ``cost_bps``) against the walk-forward ``expectation``."""
     if preds.empty:
         detail = "no matured bar after the champion's training window yet"
         check = Check(LIVE, "live_ic", subject, float("nan"), float("nan"), "ok", detail)
-        return LiveRecord([check], _curve(pd.Series(dtype=float), context.expectation), scored)
+        return [check], _curve(pd.Series(dtype=float), expectation)
+    preds = preds.sort_values("time", ignore_index=True)
     sessions = sessions_of(preds["time"])
     daily = daily_ic(sessions, preds["realized"].to_numpy(), preds["predicted"].to_numpy())
-    curve = _curve(daily, context.expectation)
+    curve = _curve(daily, expectation)
     checks = []
-    horizon = context.model.horizon_minutes or tables.CANONICAL_HORIZON
     for n in LIVE_WINDOWS:
-        checks += _window_checks(preds, sessions, daily, n, subject, context.expectation, horizon)
+        checks += _window_checks(preds, sessions, daily, n, subject, expectation, horizon)
     checks.append(_decay(curve, subject))
-    return LiveRecord(checks, curve, scored)
+    return checks, curve
 
 
 def _window_checks(

@@ -11,7 +11,7 @@
 * ``news_volume`` per session: articles available in the session / the median of the
   ``NEWS_TRAILING_SESSIONS`` sessions before (a drought, or a burst).
 * ``label_share`` per sentiment label: against the champion's training window (a shift
-  within 3 binomial standard errors of the day's article count never alarms).
+  within 4 binomial standard errors of the day's article count never alarms).
 * ``late_share`` per feed (the landing file's prefix: gdelt, gkg, rss, ...): articles whose
   ``available_at`` lags ``published_at`` more than the feed's usual (95th percentile)
   latency over the trailing sessions; about 5% is normal.
@@ -193,7 +193,7 @@ def label_shares(current: pd.Series, reference: pd.Series) -> list[Check]:
         share, before = float(now.get(label, 0.0)), float(usual.get(label, 0.0))
         # a few articles swing a share a lot: never alarm inside sampling noise
         noise = np.sqrt(max(before * (1 - before), 1e-6) / len(current))
-        limits = (max(LABEL_SHARE_SHIFT[0], 3 * noise), max(LABEL_SHARE_SHIFT[1], 5 * noise))
+        limits = (max(LABEL_SHARE_SHIFT[0], 4 * noise), max(LABEL_SHARE_SHIFT[1], 6 * noise))
         status, threshold = above(abs(share - before), limits)
         detail = f"{share:.1%} of {len(current)} scored articles (training window {before:.1%})"
         checks.append(Check(QUALITY, "label_share", str(label), share, threshold, status, detail))
