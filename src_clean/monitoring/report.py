@@ -143,7 +143,10 @@ def render(
     """The report's HTML."""
     env = Environment(autoescape=select_autoescape(default=True))
     env.filters["fmt"] = _fmt
-    shown = checks[~checks["check"].isin(["drift_psi", "drift_ks", "drift_wasserstein"])]
+    # per-feature drift lives in its own table; here only the verdicts that flagged
+    tests = checks["check"].isin(["drift_psi", "drift_ks", "drift_wasserstein"])
+    quiet_drift = (checks["kind"] == "drift") & (checks["status"] == "ok")
+    shown = checks[~tests & ~quiet_drift]
     order = shown["status"].map(lambda s: -STATUSES.index(s))
     shown = shown.assign(_order=order).sort_values(["_order", "kind", "check", "subject"])
     counts = {s: int((checks["status"] == s).sum()) for s in STATUSES}
