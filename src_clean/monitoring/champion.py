@@ -21,9 +21,8 @@ import pandas as pd
 
 from src_clean.lake import Lake
 from src_clean.monitoring.checks import BAND_Z
-from src_clean.serving.champion import Champion, ChampionTracker
+from src_clean.serving.champion import REVIEW_TAG, Champion, ChampionTracker
 
-REVIEW_TAG = "review_state"
 UNDER_REVIEW = "under_review"
 
 
@@ -71,13 +70,13 @@ def load_champion(tracking_uri: str, name: str, alias: str, lake: Lake) -> Champ
     run = client.get_run(champion.run_id)
     parent = run.data.tags.get("mlflow.parentRunId", champion.run_id)
     params = client.get_run(parent).data.params
-    version = client.get_model_version(name, champion.version)
+    version = client.get_model_version(name, champion.version)  # its feature set tag
     return ChampionContext(
         model=champion,
         train_start=pd.Timestamp(params.get("train_start", "1970-01-01T00:00:00+00:00")),
         train_end=pd.Timestamp(params.get("val_end", params.get("train_end", "1970-01-01Z"))),
         expectation=_expectation(client, parent, version.tags.get("feature_set", "with_news")),
-        review_state=version.tags.get(REVIEW_TAG),
+        review_state=champion.review_state,
         tracking_uri=tracking_uri,
     )
 

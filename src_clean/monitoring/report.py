@@ -21,7 +21,7 @@ CHART_WIDTH, CHART_HEIGHT, PAD = 720, 240, 36
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>{{ title }}</title>
+<title>{{ title }}</title><link rel="icon" href="data:,">
 <style>
 body{font:14px system-ui,sans-serif;margin:24px;color:#1d2430}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}

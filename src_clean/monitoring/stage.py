@@ -33,6 +33,7 @@ from src_clean.lake import Lake
 from src_clean.monitoring import drift, quality
 from src_clean.monitoring.champion import ChampionContext, load_champion, mark_under_review
 from src_clean.monitoring.checks import Check, worst
+from src_clean.monitoring.latest import curve_file
 from src_clean.monitoring.live import LiveRecord, live_record
 from src_clean.monitoring.report import render
 from src_clean.monitoring.window import Window
@@ -93,6 +94,8 @@ def run_monitor(
         context = _champion(uri, model_name, lake)
     html = _render(lake, window, run_id, frame, record, context)
     path = lake.files.write_text(f"{tables.MONITORING_REPORTS}/{end}.html", html)
+    curve = record.curve if record else pd.DataFrame()
+    lake.files.write_text(curve_file(end), curve.to_json(orient="records", date_format="iso"))
     _log_to_mlflow(uri, run_id, end, frame, html, context)
     counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "warn", "fail")}
     alerts = [

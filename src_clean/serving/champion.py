@@ -14,6 +14,7 @@ trained on: a gold table built with another sentiment model, or missing a featur
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import tempfile
@@ -36,6 +37,7 @@ from src_clean.time_convention import decision_time
 log = logging.getLogger(__name__)
 
 FLAT_BPS = 0.0
+REVIEW_TAG = "review_state"  # set by the monitor on sustained live decay
 
 
 class SignalUnavailableError(RuntimeError):
@@ -59,6 +61,7 @@ class Champion:
     horizon_minutes: int | None
     sentiment_model_id: str | None
     loaded_at: dt.datetime
+    review_state: str | None = None  # the monitor's "under_review" tag on the version
 
 
 def _param(params: dict[str, str], key: str) -> str | None:
@@ -101,6 +104,9 @@ class ChampionTracker:
                 return False
             current = self.champion
             if current is not None and current.version == str(version.version):
+                review = version.tags.get(REVIEW_TAG)
+                if review != current.review_state:  # the monitor tagged it since
+                    self.champion = dataclasses.replace(current, review_state=review)
                 self.last_error = None
                 return False
             try:
@@ -146,6 +152,7 @@ class ChampionTracker:
             horizon_minutes=feature_set.horizon_minutes,
             sentiment_model_id=_param(params, "sentiment_model_id"),
             loaded_at=dt.datetime.now(dt.UTC),
+            review_state=registered.tags.get(REVIEW_TAG),
         )
 
     # -- signal ---------------------------------------------------------------------
@@ -184,6 +191,7 @@ class ChampionTracker:
             "model_version": champion.version,
             "model_run_id": champion.run_id,
             "sentiment_model_id": champion.sentiment_model_id if uses_news else None,
+            "review_state": champion.review_state,
             "feature_freshness": {
                 "features_as_of": as_of.to_pydatetime(),
                 "age_seconds": max(0.0, (now - as_of.to_pydatetime()).total_seconds()),

@@ -1,4 +1,5 @@
-"""The endpoints: ``/api/v1`` (API key), ``/health``, ``/ready`` and ``/metrics`` (open)."""
+"""The endpoints: ``/api/v1`` (API key); ``/`` (the monitoring page), ``/health``,
+``/ready`` and ``/metrics`` (open)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, Security
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import SQLAlchemyError
 
+from src_clean.monitoring.latest import latest, page
 from src_clean.redact import redact
 from src_clean.serving.auth import API_KEY_HEADER
 from src_clean.serving.champion import SignalUnavailableError
@@ -26,9 +28,12 @@ from src_clean.serving.schemas import (
     MAX_PAGE_SIZE,
     BatchPredictionOut,
     BatchPredictRequest,
+    CheckOut,
     ErrorOut,
     Health,
     Label,
+    LiveRecordOut,
+    MonitoringOut,
     PredictionOut,
     PredictionPage,
     PredictRequest,
@@ -213,10 +218,46 @@ async def latest_signal(state: State) -> SignalOut:
         signal = await anyio.to_thread.run_sync(state.champion.signal)
     except SignalUnavailableError as exc:
         raise HTTPException(exc.status, exc.detail) from exc
-    return SignalOut(**signal)
+    found = await in_thread(latest, state.champion.lake)
+    live = LiveRecordOut(**found.live()) if found is not None else None
+    return SignalOut(**signal, live=live)
+
+
+@api.get(
+    "/monitoring/latest",
+    response_model=MonitoringOut,
+    responses={404: {"model": ErrorOut, "description": "No monitor run yet"}},
+    summary="The last monitored day's checks: data quality, drift, live record",
+)
+async def latest_monitoring(state: State) -> MonitoringOut:
+    found = await in_thread(latest, state.champion.lake)
+    if found is None:
+        raise HTTPException(404, "No monitor run yet: run `python -m src_clean monitor`")
+    rows = found.checks.astype(object).where(found.checks.notna(), None)
+    return MonitoringOut(
+        day=found.day,
+        run_id=str(found.checks["run_id"].iloc[0]),
+        status=found.status,
+        counts=found.counts(),
+        checks=[CheckOut(**row) for row in rows[list(CheckOut.model_fields)].to_dict("records")],
+    )
 
 
 # -- operations -------------------------------------------------------------------------
+
+
+@ops.get("/", response_class=HTMLResponse, summary="The latest signal, checks and live IC")
+async def home(state: State) -> HTMLResponse:
+    """A read-only page (server-rendered, no script): open like ``/health``, no secrets."""
+    signal, note = None, ""
+    try:
+        signal = await anyio.to_thread.run_sync(state.champion.signal)
+    except SignalUnavailableError as exc:
+        note = f"No signal: {exc.detail}"
+    champion = state.champion.champion
+    review = champion.review_state if champion else None
+    html = await in_thread(page, state.champion.lake, signal, note, review)
+    return HTMLResponse(html)
 
 
 @ops.get("/health", response_model=Health, summary="Liveness: the process answers")

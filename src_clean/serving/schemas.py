@@ -108,6 +108,19 @@ class FeatureFreshness(BaseModel):
     gold_sentiment_model_id: str | None
 
 
+class LiveRecordOut(BaseModel):
+    """The champion's live record as the last monitor run left it."""
+
+    day: dt.date = Field(description="The last monitored day")
+    ic_5s: float | None = Field(None, description="Mean daily IC over the last 5 sessions")
+    ic_20s: float | None = None
+    ic_60s: float | None = None
+    band_low_5s: float | None = Field(None, description="Lower edge of the expected band")
+    band_low_20s: float | None = None
+    band_low_60s: float | None = None
+    decay: str | None = Field(None, description="ok, or fail on sustained decay")
+
+
 class SignalOut(BaseModel):
     instrument: str | None
     bar_time: dt.datetime = Field(description="Open time of the latest gold bar")
@@ -120,6 +133,28 @@ class SignalOut(BaseModel):
     model_run_id: str
     sentiment_model_id: str | None = Field(description="Sentiment model of the news features")
     feature_freshness: FeatureFreshness
+    review_state: str | None = Field(
+        None, description='"under_review" once the monitor saw sustained decay'
+    )
+    live: LiveRecordOut | None = Field(None, description="None before the first monitor run")
+
+
+class CheckOut(BaseModel):
+    kind: Literal["quality", "drift", "live"]
+    check: str
+    subject: str
+    value: float | None
+    threshold: float | None
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+
+
+class MonitoringOut(BaseModel):
+    day: dt.date
+    run_id: str
+    status: Literal["ok", "warn", "fail"]
+    counts: dict[str, int]
+    checks: list[CheckOut]
 
 
 class Health(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -180,6 +181,62 @@ def test_standalone_serve_loads_the_champion_through_its_own_tracking_uri(
     assert sorted(p.name for p in workdir.iterdir()) == []
 
 
+def test_the_monitoring_is_served_and_its_page_renders_in_chromium(server, store) -> None:
+    """Before a monitor run: 404 and a page saying so; after: the day's checks as stored,
+    the live record beside the signal, the review state as the registry has it, and ``/``
+    in headless Chromium with no console error and no secret in it."""
+    from src_clean.monitoring.stage import run_monitor
+
+    base, client = server
+    lake, uri = store
+    assert client.get("/api/v1/monitoring/latest", headers=AUTH).status_code == 404
+    assert client.get("/api/v1/monitoring/latest").status_code == 401  # the API's key
+    assert "no run yet" in client.get("/").text
+
+    day = lake.partitions(tables.GOLD_TRAINING)[-1]
+    result = run_monitor(lake, day, day, mlflow_uri=uri, model_name=MODEL)
+    body = client.get("/api/v1/monitoring/latest", headers=AUTH).json()
+    stored = lake.read(tables.MONITORING_CHECKS, day, day)
+    assert body["day"] == str(day) and body["run_id"] == result.run_id
+    assert sorted((c["check"], c["subject"], c["status"]) for c in body["checks"]) == sorted(
+        zip(stored["check"], stored["subject"], stored["status"], strict=True)
+    )
+    signal = client.get("/api/v1/signal/latest", headers=AUTH).json()
+    assert signal["live"]["day"] == str(day) and signal["review_state"] is None
+    live = stored.set_index("check")
+    assert signal["live"]["decay"] == live.loc["live_decay", "status"]
+
+    registry = mlflow.MlflowClient(uri)
+    registry.set_model_version_tag(MODEL, signal["model_version"], "review_state", "under_review")
+    deadline = time.monotonic() + 30
+    while client.get("/api/v1/signal/latest", headers=AUTH).json()["review_state"] is None:
+        assert time.monotonic() < deadline, "the review state was never picked up"
+        time.sleep(0.2)
+    registry.delete_model_version_tag(MODEL, signal["model_version"], "review_state")
+
+    html = client.get("/").text
+    assert API_KEY not in html and "mlflow.db" not in html
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    errors: list[str] = []
+    artifacts = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
+    artifacts.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/")
+        assert page.locator("#checks tr").count() > 5
+        assert page.locator("#signal").inner_text().count(f"v{signal['model_version']}") == 1
+        assert page.locator("#live-ic-chart").count() == 1
+        page.screenshot(path=str(artifacts / "service_home.png"), full_page=True)
+        browser.close()
+    assert errors == []
+
+
 # -- schemathesis: every operation, generated valid and invalid inputs, never a 5xx ----------
 
 
@@ -194,7 +251,7 @@ def test_no_server_errors(server, mode) -> None:
     base, _ = server
     api_schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 8
+    assert len(operations) == 10
     if mode is GenerationMode.NEGATIVE:  # only operations with inputs have invalid ones
         operations = [op for op in operations if has_inputs(op)]
     for operation in operations:
