@@ -89,7 +89,9 @@ def live_record(lake: Lake, context: ChampionContext, window: Window) -> LiveRec
     """Score what matured, then judge the record up to the window's end."""
     scored = score_matured(lake, context, window)
     version = context.model.version
-    preds = lake.read(tables.MONITORING_PREDICTIONS)
+    # the longest window's sessions, with room for weekends and holidays
+    first = (window.last - pd.Timedelta(days=2 * max(LIVE_WINDOWS))).date()
+    preds = lake.read(tables.MONITORING_PREDICTIONS, first, window.end)
     preds = preds[(preds["model_version"] == version) & (preds["time"] < window.last)]
     subject = f"{context.model.name} v{version}"
     horizon = context.model.horizon_minutes or tables.CANONICAL_HORIZON

@@ -81,8 +81,9 @@ def run_monitor(
     window = Window(start, end)
     uri = mlflow_uri or tracking_uri(lake.root)
     context = _champion(uri, model_name, lake)
-    checks = _quality(lake, window, run_ts, (calendar, hours, sessions_between), context)
-    checks += _drift(lake, window, context)
+    inputs = _inputs(lake, window, context) if context else None
+    checks = _quality(lake, window, run_ts, (calendar, hours, sessions_between), context, inputs)
+    checks += _drift(lake, context, inputs)
     record = live_record(lake, context, window) if context else None
     checks += record.checks if record else []
     run_id = f"monitor-{end}-{uuid.uuid4().hex[:8]}"
@@ -131,6 +132,7 @@ def _quality(
     run_ts: pd.Timestamp | None,
     market: tuple[str, str, tuple[dt.datetime, dt.datetime] | None],
     context: ChampionContext | None,
+    inputs: ChampionInputs | None,
 ) -> list[Check]:
     calendar, sessions = quality.sessions_in(lake, window, *market)
     checks = quality.bar_coverage(lake, window, sessions, calendar)
@@ -139,22 +141,40 @@ def _quality(
     checks += quality.late_shares(lake, window)
     model = context.model.sentiment_model_id if context else None
     checks += quality.row_parity(lake, window, model)
-    if context:
-        gold, reference = _gold(lake, window, context)
-        checks += quality.null_shares(gold, reference, context.model.features)
-        current, usual = _labels(lake, window, context)
-        checks += quality.label_shares(current, usual)
+    if context and inputs:
+        features = context.model.features
+        checks += quality.null_shares(inputs.gold, inputs.reference, features)
+        checks += quality.label_shares(inputs.labels, inputs.reference_labels)
     return checks
+
+
+@dataclass(frozen=True)
+class ChampionInputs:
+    """What the champion's checks compare, read once per run: the window's gold rows and
+    sentiment labels, and those of the champion's training window (the reference)."""
+
+    gold: pd.DataFrame
+    reference: pd.DataFrame
+    labels: pd.Series
+    reference_labels: pd.Series
+
+
+def _inputs(lake: Lake, window: Window, context: ChampionContext) -> ChampionInputs:
+    gold, reference = _gold(lake, window, context)
+    labels, reference_labels = _labels(lake, window, context)
+    return ChampionInputs(gold, reference, labels, reference_labels)
 
 
 def _gold(
     lake: Lake, window: Window, context: ChampionContext
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The window's gold rows and the champion's training window's (the reference)."""
-    current = lake.read(tables.GOLD_TRAINING, window.start, window.end)
+    """The window's gold rows and the champion's training window's (the reference), its
+    features only."""
+    columns = ["time", *context.model.features]
+    current = lake.read(tables.GOLD_TRAINING, window.start, window.end, columns=columns)
     current = current[window.holds(current["time"])] if len(current) else current
     first, last = context.train_start, context.train_end
-    reference = lake.read(tables.GOLD_TRAINING, first.date(), last.date())
+    reference = lake.read(tables.GOLD_TRAINING, first.date(), last.date(), columns=columns)
     if len(reference):
         reference = reference[(reference["time"] >= first) & (reference["time"] <= last)]
     return current, drift.sample(reference)
@@ -173,15 +193,16 @@ def _labels(lake: Lake, window: Window, context: ChampionContext) -> tuple[pd.Se
     return now["label"], before["label"]
 
 
-def _drift(lake: Lake, window: Window, context: ChampionContext | None) -> list[Check]:
-    if context is None:
+def _drift(
+    lake: Lake, context: ChampionContext | None, inputs: ChampionInputs | None
+) -> list[Check]:
+    if context is None or inputs is None:
         return []
-    current, reference = _gold(lake, window, context)
-    calibration = _calibration(lake, reference, context)
-    checks = drift.feature_drift(reference, current, context.model.features, calibration)
+    calibration = _calibration(lake, inputs.reference, context)
+    features = context.model.features
+    checks = drift.feature_drift(inputs.reference, inputs.gold, features, calibration)
     if context.model.sentiment_model_id:
-        now, before = _labels(lake, window, context)
-        checks += drift.label_psi(before, now)
+        checks += drift.label_psi(inputs.reference_labels, inputs.labels)
     return checks
 
 

@@ -49,10 +49,42 @@ def written_key(task_id: str) -> str:
     return f"written:{task_id}"
 
 
-def emit(outlet_events: Any, task_id: str, written: Sequence[str], argv: Sequence[str]) -> None:
-    """Add an event per table ``written`` to ``task_id``'s alias; its ``extra`` names the
-    table and the dates the stage's ``argv`` processed."""
+def emit(
+    outlet_events: Any,
+    task_id: str,
+    written: Sequence[str],
+    argv: Sequence[str],
+    lake_root: str | None = None,
+) -> None:
+    """Give each table the stage wrote its event's ``extra``: the table, the dates the
+    ``argv`` processed and, for a lake table, its Delta version and the rows it holds in
+    those dates. A routed stage adds an event per table ``written`` to its alias; a fixed
+    one fills the events of its outlet Assets."""
+    from src_clean.orchestration.stages import STAGES
+
     options = dict(zip(argv, argv[1:], strict=False))
     dates = {k: options[f"--{k}"] for k in ("start", "end") if f"--{k}" in options}
+    stage = STAGES.get(task_id)
     for table in written:
-        outlet_events[alias(task_id)].add(asset(table), extra={"table": table, **dates})
+        outlet_events[alias(task_id)].add(asset(table), extra=describe(table, dates, lake_root))
+    if stage is not None and stage.route is None:
+        for table in stage.outputs:
+            outlet_events[asset(table)].extra.update(describe(table, dates, lake_root))
+
+
+def describe(table: str, dates: dict[str, str], lake_root: str | None) -> dict[str, Any]:
+    """An Asset event's ``extra``: table, dates, and (a lake table) version and rows."""
+    extra: dict[str, Any] = {"table": table, **dates}
+    if lake_root is None:
+        return extra
+    try:
+        spec = tables.spec(table)
+    except KeyError:
+        return extra  # a side file (the training summary): no version, no rows
+    from src_clean.lake import Lake
+
+    lake = Lake(lake_root)
+    if not lake.exists(spec):
+        return extra
+    rows = lake.read(spec, dates.get("start"), dates.get("end"), columns=[spec.date_source])
+    return extra | {"version": lake.version(spec), "rows": len(rows)}

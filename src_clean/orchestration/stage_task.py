@@ -68,19 +68,20 @@ def run_stage(
     outlet_events: Any = None,
 ) -> None:
     """Run one stage in-process (the MLflow URI by environment: argv is logged and in
-    XCom). A user error raises ``TaskRejected``; a routed stage then names the tables it
-    ``written`` in its Asset events."""
+    XCom). A user error raises ``TaskRejected``; on success its Asset events carry the
+    tables' version, rows and dates (a routed stage names the tables it ``written``)."""
     from src_clean.orchestration.assets import emit
     from src_clean.orchestration.runner import StageRejected
     from src_clean.orchestration.runner import run_stage as run
     from src_clean.settings import runtime_settings
 
-    uri = runtime_settings().mlflow_tracking_uri
+    settings = runtime_settings()
+    uri = settings.mlflow_tracking_uri
     try:
         run(argv, {"MLFLOW_TRACKING_URI": uri} if uri else None)
     except StageRejected as exc:
         raise TaskRejected(str(exc)) from None
-    emit(outlet_events, ti.task_id, written, argv)
+    emit(outlet_events, ti.task_id, written, argv, settings.lake_root)
 
 
 def stage_task(

@@ -91,10 +91,11 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dic
 def test_every_task_succeeds_and_writes_its_table(first_run) -> None:
     root, _, states = first_run
     assert states == dict.fromkeys(states, "success")
-    assert len(states) == 12
+    assert len(states) == 14  # with monitor and monitoring_summary
     lake = Lake(root / "lake")
-    for table in tables.LAYER_TABLES:
+    for table in (*tables.LAYER_TABLES, tables.MONITORING_CHECKS, tables.MONITORING_INGESTS):
         assert lake.partitions(table), table
+    assert lake.files.exists(f"{tables.MONITORING_REPORTS}/{SAMPLE_END}.html")
     assert lake.partitions(tables.GOLD_TRAINING)[-1] == SAMPLE_END
     assert lake.files.read_json(FeatureSet().feature_list)["news_features"]
     sentiment = lake.read(tables.SILVER_SENTIMENT, columns=["model_id"])
@@ -162,16 +163,28 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     }
     # each Asset event names the table the task really wrote, with the run's dates
     events = _asset_events(run.run_id)
+    start, end = RUN_CONF["start_date"], RUN_CONF["end_date"]
     assert events["gold_training"] == (
         variant_table,
         {
             "table": variant_table,
-            "start": RUN_CONF["start_date"],
-            "end": RUN_CONF["end_date"],
+            "start": start,
+            "end": end,
+            "version": lake.version(variant_table),
+            "rows": len(lake.read(variant_table, start, end)),
         },
     )
-    assert events["train"][0] == f"reports/variants/{variant}/training_summary.json"
-    assert events["silver_market"][0] == tables.SILVER_FEATURES
+    summary_file = f"reports/variants/{variant}/training_summary.json"
+    assert events["train"][0] == summary_file
+    assert "rows" not in events["train"][1]  # a side file: no version, no rows
+    name, extra = events["silver_market"]
+    assert name == tables.SILVER_FEATURES and extra["start"] == start
+    assert extra["version"] == lake.version(name)
+    assert extra["rows"] == len(lake.read(name, start, end)) > 0
+    assert events["monitor"][1]["table"] in (
+        tables.MONITORING_CHECKS,
+        tables.MONITORING_PREDICTIONS,
+    )
     assert "gold_news" not in events
 
     states = _run(settings_env, LOGICAL_DATE + dt.timedelta(days=2), RUN_CONF)
