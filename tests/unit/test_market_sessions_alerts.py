@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
 import json
 import threading
 from pathlib import Path
@@ -143,3 +144,35 @@ def test_an_alert_that_cannot_be_sent_does_not_raise(
     monkeypatch.setenv("SP500_ALERT_CONN_ID", "sp500_alerts")
     notify_failure(CONTEXT)
     assert "could not send the alert" in caplog.text
+
+
+def test_a_monitoring_warning_is_mailed_with_its_checks_and_report(
+    smtp_sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from src_clean.monitoring.summary import alert_message
+    from src_clean.orchestration.alerts import send_alert
+
+    port, received = smtp_sink
+    connection = {"conn_type": "smtp", "host": "127.0.0.1", "port": port}
+    connection["extra"] = {"disable_tls": True, "disable_ssl": True}
+    monkeypatch.setenv("AIRFLOW_CONN_SP500_ALERTS", json.dumps(connection))
+    monkeypatch.setenv("SP500_ALERT_CONN_ID", "sp500_alerts")
+    monkeypatch.setenv("SP500_ALERT_TO", "quant@example.com")
+    summary = {
+        "day": "2024-03-06",
+        "status": "warn",
+        "counts": {"ok": 280, "warn": 1, "fail": 0},
+        "flagged": ["warn drift: drift volume_z_60 (psi 1.410 (> 0.250))"],
+        "report": "s3://lake/reports/monitoring/2024-03-06.html",
+    }
+    assert send_alert(*alert_message(summary), CONTEXT)
+    ((_, recipients, data),) = received
+    assert recipients == ["quant@example.com"]
+    assert b"Subject: [sp500] monitoring 2024-03-06: warn (0 fail, 1 warn)" in data
+    message = email.message_from_bytes(data)
+    body = "".join(
+        part.get_payload(decode=True).decode()
+        for part in message.walk()
+        if part.get_content_type() == "text/html"
+    )
+    assert "volume_z_60" in body and "reports/monitoring/2024-03-06.html" in body
