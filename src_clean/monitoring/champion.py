@@ -11,6 +11,7 @@ sqrt(n)``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -95,11 +96,14 @@ def _expectation(client: Any, run_id: str, feature_set: str) -> Expectation | No
     return Expectation(found["estimate"], found["low"], found["high"], int(pooled["sessions"]))
 
 
-def mark_under_review(context: ChampionContext, reason: str) -> None:
-    """Tag the champion's version "under review" (the alias stays where it is)."""
+def mark_under_review(context: ChampionContext, reason: str) -> ChampionContext:
+    """Tag the champion's version "under review" (the alias stays where it is); the
+    context as it now stands."""
     from mlflow import MlflowClient
 
     client = MlflowClient(context.tracking_uri)
     name, version = context.model.name, context.model.version
     client.set_model_version_tag(name, version, REVIEW_TAG, UNDER_REVIEW)
     client.set_model_version_tag(name, version, "review_reason", reason[:5000])
+    model = dataclasses.replace(context.model, review_state=UNDER_REVIEW)
+    return dataclasses.replace(context, model=model, review_state=UNDER_REVIEW)

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 STATUSES = ("ok", "warn", "fail")
+# the three drift tests' rows (each feature's verdict is the ``drift`` row beside them)
+DRIFT_TESTS = ("drift_psi", "drift_ks", "drift_wasserstein")
 
 # data quality
 BAR_COVERAGE = (0.98, 0.90)  # share of a session's minutes with a bar: warn, fail below
@@ -65,6 +67,12 @@ def below(value: float, limits: tuple[float, float]) -> tuple[str, float]:
     if value < fail:
         return "fail", fail
     return ("warn", warn) if value < warn else ("ok", warn)
+
+
+def status_counts(statuses: Iterable[str]) -> dict[str, int]:
+    """How many of ``statuses`` are ok, warn and fail."""
+    found = list(statuses)
+    return {status: found.count(status) for status in STATUSES}
 
 
 def worst(statuses: Iterable[str]) -> str:

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from src_clean.monitoring.checks import (
+    DRIFT_TESTS,
     KS_STATISTIC,
     PSI,
     STATUSES,
@@ -49,11 +50,7 @@ CALIBRATION_ROWS = 5_000  # reference rows each calibration session is compared 
 CALIBRATION_MARGIN = 2.0
 FULL_DAY_SHARE = 0.5  # days with fewer rows than this share of the median (a Sunday
 # evening's two hours) are not calibrated on: a tiny sample's scores say nothing
-TESTS = {
-    "drift_psi": PSI,
-    "drift_ks": KS_STATISTIC,
-    "drift_wasserstein": WASSERSTEIN_NORMED,
-}
+TESTS = dict(zip(DRIFT_TESTS, (PSI, KS_STATISTIC, WASSERSTEIN_NORMED), strict=True))
 # KS is at most 1 (disjoint samples): a calibrated threshold never rises past this
 CEILING = {"drift_ks": 0.99}
 Calibration = dict[str, dict[str, float]]  # feature -> test -> largest training-day score
@@ -83,11 +80,12 @@ def wasserstein_normed(reference: np.ndarray, current: np.ndarray) -> float:
 
 def scores(reference: np.ndarray, current: np.ndarray) -> dict[str, float]:
     """Each test's score of ``current`` against ``reference``."""
-    return {
-        "drift_psi": psi(reference, current),
-        "drift_ks": float(stats.ks_2samp(reference, current).statistic),
-        "drift_wasserstein": wasserstein_normed(reference, current),
-    }
+    values = (
+        psi(reference, current),
+        float(stats.ks_2samp(reference, current).statistic),
+        wasserstein_normed(reference, current),
+    )
+    return dict(zip(DRIFT_TESTS, values, strict=True))
 
 
 def limits(test: str, calibrated: float | None) -> tuple[float, float]:

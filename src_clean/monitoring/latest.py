@@ -11,7 +11,7 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.lake import Lake
-from src_clean.monitoring.checks import LIVE_WINDOWS, STATUSES, worst
+from src_clean.monitoring.checks import LIVE_WINDOWS, status_counts, worst
 
 
 def curve_file(day: dt.date) -> str:
@@ -32,7 +32,7 @@ class Latest:
         return worst(self.checks["status"])
 
     def counts(self) -> dict[str, int]:
-        return {s: int((self.checks["status"] == s).sum()) for s in STATUSES}
+        return status_counts(self.checks["status"])
 
     def live(self) -> dict[str, Any]:
         """The champion's rolling live IC per window and its lower band, as monitored."""

@@ -52,9 +52,11 @@ def score_matured(lake: Lake, context: ChampionContext, window: Window) -> int:
     """Predict every matured, unseen, not yet scored bar up to the window's end; how many."""
     champion = context.model
     horizon = champion.horizon_minutes or tables.CANONICAL_HORIZON
-    done = lake.read(tables.MONITORING_PREDICTIONS, columns=["time", "model_version"])
-    done = done.loc[done["model_version"] == champion.version, "time"]
     after = context.train_end + pd.Timedelta(minutes=horizon)
+    # this version's predictions all lie after its training window: read only those days
+    columns = ["time", "model_version"]
+    done = lake.read(tables.MONITORING_PREDICTIONS, after.date(), None, columns=columns)
+    done = done.loc[done["model_version"] == champion.version, "time"]
     if len(done):
         after = max(after, pd.Timestamp(done.max()))
     if after >= window.last:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
-from src_clean.monitoring.checks import STATUSES, SUSTAINED_WINDOW
+from src_clean.monitoring.checks import DRIFT_TESTS, STATUSES, SUSTAINED_WINDOW, status_counts
 
 CHART_WIDTH, CHART_HEIGHT, PAD = 720, 240, 36
 
@@ -144,12 +144,12 @@ def render(
     env = Environment(autoescape=select_autoescape(default=True))
     env.filters["fmt"] = _fmt
     # per-feature drift lives in its own table; here only the verdicts that flagged
-    tests = checks["check"].isin(["drift_psi", "drift_ks", "drift_wasserstein"])
+    tests = checks["check"].isin(DRIFT_TESTS)
     quiet_drift = (checks["kind"] == "drift") & (checks["status"] == "ok")
     shown = checks[~tests & ~quiet_drift]
     order = shown["status"].map(lambda s: -STATUSES.index(s))
     shown = shown.assign(_order=order).sort_values(["_order", "kind", "check", "subject"])
-    counts = {s: int((checks["status"] == s).sum()) for s in STATUSES}
+    counts = status_counts(checks["status"])
     overall = next((s for s in ("fail", "warn") if counts[s]), "ok")
     return env.from_string(TEMPLATE).render(
         title=title,

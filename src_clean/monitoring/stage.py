@@ -32,7 +32,7 @@ from src_clean.defaults import DEFAULT_REGISTERED_MODEL, tracking_uri
 from src_clean.lake import Lake
 from src_clean.monitoring import drift, quality
 from src_clean.monitoring.champion import ChampionContext, load_champion, mark_under_review
-from src_clean.monitoring.checks import Check, worst
+from src_clean.monitoring.checks import DRIFT_TESTS, Check, status_counts, worst
 from src_clean.monitoring.latest import curve_file
 from src_clean.monitoring.live import LiveRecord, live_record
 from src_clean.monitoring.report import render
@@ -91,19 +91,18 @@ def run_monitor(
     lake.replace_range(tables.MONITORING_CHECKS, frame, end, end)
     if record and any(c.check == "live_decay" and c.status == "fail" for c in checks):
         reason = next(c.detail for c in checks if c.check == "live_decay")
-        mark_under_review(context, f"{end}: {reason}")  # type: ignore[arg-type]
-        context = _champion(uri, model_name, lake)
+        context = mark_under_review(context, f"{end}: {reason}")  # type: ignore[arg-type]
     html = _render(lake, window, run_id, frame, record, context)
     path = lake.files.write_text(f"{tables.MONITORING_REPORTS}/{end}.html", html)
     curve = record.curve if record else pd.DataFrame()
     lake.files.write_text(curve_file(end), curve.to_json(orient="records", date_format="iso"))
     _log_to_mlflow(uri, run_id, end, frame, html, context)
-    counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "warn", "fail")}
+    counts = status_counts(frame["status"])
     alerts = [
         f"{c.status}: {c.check} {c.subject}".strip()
         for c in checks
         if c.status != "ok"
-        if c.check not in ("drift_psi", "drift_ks", "drift_wasserstein")
+        if c.check not in DRIFT_TESTS
     ]
     return MonitorResult(
         run_id=run_id,

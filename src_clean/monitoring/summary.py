@@ -8,9 +8,7 @@ from typing import Any
 
 from src_clean import tables
 from src_clean.lake import Lake
-from src_clean.monitoring.checks import worst
-
-TEST_ROWS = ("drift_psi", "drift_ks", "drift_wasserstein")  # shown through their verdict
+from src_clean.monitoring.checks import DRIFT_TESTS, status_counts, worst
 
 
 def end_of(argv: Sequence[str]) -> dt.date | None:
@@ -22,13 +20,13 @@ def end_of(argv: Sequence[str]) -> dt.date | None:
 def day_summary(lake: Lake, day: dt.date) -> dict[str, Any]:
     """The day's status, counts, the checks that warned or failed, and the report."""
     rows = lake.read(tables.MONITORING_CHECKS, day, day)
-    rows = rows[~rows["check"].isin(TEST_ROWS)]
+    rows = rows[~rows["check"].isin(DRIFT_TESTS)]  # shown through their verdict
     flagged = rows[rows["status"] != "ok"].sort_values(["status", "kind", "check"])
     report = f"{tables.MONITORING_REPORTS}/{day}.html"
     return {
         "day": str(day),
         "status": worst(rows["status"]),
-        "counts": {s: int((rows["status"] == s).sum()) for s in ("ok", "warn", "fail")},
+        "counts": status_counts(rows["status"]),
         "flagged": [
             f"{status} {kind}: {check} {subject} ({detail})".replace(" ()", "")
             for status, kind, check, subject, detail in flagged[
