@@ -16,7 +16,7 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     choose_precision,
     cpu_flags,
 )
-from src_clean.data_pipelines.silver.sentiment.loading import load_scorer, resolve_precision
+from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
 from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
     TransformersScorer,
     cpu_supports_bf16,
@@ -70,31 +70,18 @@ def fine_tuned_tiny_bert(folder: Path, labels: tuple[str, ...] = LABELS) -> Path
 
 
 @pytest.mark.parametrize("flags", [SAPPHIRE_RAPIDS, ICE_LAKE, ZEN3, set()])
-@pytest.mark.parametrize("onnx", [(), ("onnx-fp32",), ONNX_PRECISIONS])
-def test_cuda_is_always_fp16(flags: set[str], onnx: tuple[str, ...]) -> None:
-    assert choose_precision(cuda=True, cpu_flags=flags, onnx_exported=onnx) == "fp16"
+def test_torch_auto_is_fp16_on_cuda(flags: set[str]) -> None:
+    assert choose_precision(cuda=True, cpu_flags=flags) == "fp16"
 
 
-@pytest.mark.parametrize("onnx", [(), ("onnx-fp32",), ONNX_PRECISIONS])
 @pytest.mark.parametrize("flag", ["amx_bf16", "avx512_bf16"])
-def test_native_bf16_cpu_is_bf16(flag: str, onnx: tuple[str, ...]) -> None:
-    assert choose_precision(cuda=False, cpu_flags={"avx2", flag}, onnx_exported=onnx) == "bf16"
+def test_torch_auto_is_bf16_on_a_native_bf16_cpu(flag: str) -> None:
+    assert choose_precision(cuda=False, cpu_flags={"avx2", flag}) == "bf16"
 
 
-@pytest.mark.parametrize(
-    ("onnx", "expected"),
-    [
-        ((), "fp32"),
-        (("onnx-fp32",), "onnx-fp32"),
-        (("onnx-int8",), "onnx-int8"),
-        (("onnx-fp32", "onnx-int8"), "onnx-int8"),
-    ],
-)
 @pytest.mark.parametrize("flags", [ICE_LAKE, ZEN3, set()])
-def test_other_cpus_take_the_fastest_validated_onnx_export(
-    flags: set[str], onnx: tuple[str, ...], expected: str
-) -> None:
-    assert choose_precision(cuda=False, cpu_flags=flags, onnx_exported=onnx) == expected
+def test_torch_auto_is_fp32_elsewhere(flags: set[str]) -> None:
+    assert choose_precision(cuda=False, cpu_flags=flags) == "fp32"
 
 
 def test_cpu_flags_parse_cpuinfo(tmp_path: Path) -> None:
@@ -105,16 +92,6 @@ def test_cpu_flags_parse_cpuinfo(tmp_path: Path) -> None:
     )
     assert cpu_flags(cpuinfo) == {"fpu", "avx2", "amx_bf16", "avx512f"}
     assert cpu_flags(tmp_path / "missing") == frozenset()
-
-
-def test_explicit_precision_is_kept(tmp_path: Path) -> None:
-    for precision in (*TORCH_PRECISIONS, "onnx", *ONNX_PRECISIONS):
-        assert resolve_precision(str(tmp_path), precision) == precision
-
-
-def test_auto_on_this_machine_follows_the_rule(tmp_path: Path) -> None:
-    expected = choose_precision(cuda=False, cpu_flags=cpu_flags())
-    assert resolve_precision(str(tmp_path), "auto", device="cpu") == expected
 
 
 def test_onnx_precisions_are_not_torch_dtypes() -> None:

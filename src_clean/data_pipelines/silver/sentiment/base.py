@@ -8,8 +8,8 @@ Empty or whitespace-only texts get nulls everywhere: no text, no opinion (a fake
 The neural backends (torch and ONNX Runtime) share ``TextEncoder`` (one tokenization for
 both, so they see identical inputs) and ``BatchedClassifier`` (length-sorted batches with
 per-batch padding under a token budget, scattered back to input order). Precision names
-and the pure ``choose_precision`` rule live here too, so loading can pick a backend
-without importing torch.
+the model id of a checkpoint run at a precision, and the torch-only ``choose_precision``
+rule live here too, so loading can pick a backend without importing torch.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ DEFAULT_BATCH_SIZE = 64
 DEFAULT_MAX_BATCH_TOKENS = 4096
 
 TORCH_PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
+ENGINE_SEPARATOR = "@"
 # Fastest first: ``onnx`` and ``auto`` take the first one exported.
 ONNX_PRECISIONS: tuple[Precision, ...] = ("onnx-int8", "onnx-fp32")
 PRECISIONS: tuple[Precision, ...] = ("auto", *TORCH_PRECISIONS, "onnx", *ONNX_PRECISIONS)
@@ -149,20 +150,31 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset(line.partition(":")[2].split())
 
 
-def choose_precision(
-    *, cuda: bool, cpu_flags: Collection[str], onnx_exported: Collection[Precision] = ()
-) -> Precision:
-    """The fastest precision known to be safe on this hardware (what ``auto`` means).
+def engine_model_id(checkpoint_id: str, precision: Precision) -> str:
+    """The ``model_id`` of a checkpoint run by one engine at one precision: the checkpoint's
+    id (hub id and commit, or folder and weights hash) ``@`` the precision, e.g.
+    ``ProsusAI/finbert@4556d13@onnx-int8``. fp32 and int8 scores never share a key."""
+    return f"{checkpoint_id}{ENGINE_SEPARATOR}{precision}"
 
-    fp16 on CUDA; bf16 on a CPU with native bf16 (AMX or AVX512-BF16: faster than ONNX
-    Runtime int8 there); otherwise the fastest ONNX export present (``onnx_exported``
-    lists those that passed the export-time agreement check), else torch fp32.
-    """
+
+def split_model_id(model_id: str) -> tuple[str, Precision | None]:
+    """(checkpoint id, precision) of a model id; precision None for ids without one (the
+    lexicon's, and neural scores stored before engines were named)."""
+    checkpoint, _, precision = model_id.rpartition(ENGINE_SEPARATOR)
+    if checkpoint and precision in (*TORCH_PRECISIONS, *ONNX_PRECISIONS):
+        return checkpoint, precision
+    return model_id, None
+
+
+def choose_precision(*, cuda: bool, cpu_flags: Collection[str]) -> Precision:
+    """The torch precision of ``TransformersScorer(precision="auto")`` without measuring:
+    fp16 on CUDA, bf16 on a CPU with native bf16 (AMX or AVX512-BF16), else fp32.
+    ``load_scorer``'s ``auto`` measures instead (``engines.choose_engine``)."""
     if cuda:
         return "fp16"
     if BF16_CPU_FLAGS & set(cpu_flags):
         return "bf16"
-    return next((p for p in ONNX_PRECISIONS if p in onnx_exported), "fp32")
+    return "fp32"
 
 
 # -- shared batching -------------------------------------------------------------------

@@ -1,17 +1,18 @@
 """Resolve ``--sentiment-model`` (hub id, local folder or ``lexicon``) and a precision to a scorer.
 
 Precision picks the backend: ``fp32``/``bf16``/``fp16`` run the checkpoint in torch
-(``TransformersScorer``); ``onnx``/``onnx-fp32``/``onnx-int8`` serve its ``export-onnx``
-folder with ONNX Runtime (``OnnxScorer``, no torch). ``auto`` is ``choose_precision`` on
-this hardware: fp16 on CUDA, bf16 on CPUs with AMX/AVX512-BF16, else the fastest
-validated ONNX export in ``<folder>/onnx`` when there is one, else torch fp32. Without
-torch installed only an ONNX export can be served.
+(``TransformersScorer``); ``onnx``/``onnx-fp32``/``onnx-int8`` serve its export with ONNX
+Runtime (``OnnxScorer``, no torch), built first if missing. ``auto`` is
+``engines.choose_engine``: fp16 on CUDA, else the fastest engine measured on this CPU among
+the validated ones (exports built and cached on the first run). Without torch installed
+only an ONNX export already there can be served, the fastest validated one.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,16 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     ONNX_PRECISIONS,
     Precision,
     Scorer,
-    choose_precision,
+    TextMode,
     cpu_flags,
 )
+from src_clean.data_pipelines.silver.sentiment.onnx_backend import MANIFEST, OnnxScorer
 from src_clean.defaults import DEFAULT_SENTIMENT_MODEL as DEFAULT_SENTIMENT_MODEL
 from src_clean.errors import UserError
 
 logger = logging.getLogger(__name__)
+
+TORCH_ONLY_OPTIONS = ("revision", "cache_dir", "fuse_cpu_linears")
 
 LEXICON = "lexicon"
 FIX_HINT = (
@@ -55,15 +59,18 @@ def load_scorer(
     demo_fallback: bool = False,
     precision: Precision = "auto",
     device: str = "auto",
+    text_mode: TextMode = "headline",
+    model_cache: str | os.PathLike[str] | None = None,
     **opts: Any,
 ) -> Scorer:
     """The scorer for ``model``: ``"lexicon"``, a local checkpoint folder, or a hub id.
 
     ``opts`` go to the backend (batch_size, max_batch_tokens, num_threads, progress; and
-    revision, cache_dir for ``TransformersScorer``). If the checkpoint cannot be loaded,
-    ``demo_fallback`` logs a loud warning and returns the lexicon scorer; otherwise
-    ``ModelUnavailableError`` says how to fix it. A checkpoint that loads but is not a
-    sentiment classifier raises ``ValueError`` either way.
+    revision, cache_dir for ``TransformersScorer``). ``auto`` measures the engines for
+    ``text_mode``'s texts; exports live next to the checkpoint or under ``model_cache``.
+    If the checkpoint cannot be loaded, ``demo_fallback`` logs a loud warning and returns
+    the lexicon scorer; otherwise ``ModelUnavailableError`` says how to fix it. A
+    checkpoint that loads but is not a sentiment classifier raises ``ValueError`` either way.
     """
     from src_clean.data_pipelines.silver.sentiment.lexicon_backend import LexiconScorer
 
@@ -76,7 +83,7 @@ def load_scorer(
         logger.warning(fallback_banner(model, error))
         return LexiconScorer()
     try:
-        return neural_scorer(model, resolve_precision(model, precision, device), device, opts)
+        return neural_scorer(model, precision, device, opts, text_mode, model_cache)
     except (OSError, ImportError) as exc:
         if not demo_fallback:
             first_line = (
@@ -89,30 +96,78 @@ def load_scorer(
         return LexiconScorer()
 
 
-def neural_scorer(model: str, precision: Precision, device: str, opts: dict[str, Any]) -> Scorer:
-    """``OnnxScorer`` for an ONNX precision (or ``onnx``), else ``TransformersScorer``."""
-    if precision == "onnx" or precision in ONNX_PRECISIONS:
-        from src_clean.data_pipelines.silver.sentiment.onnx_backend import OnnxScorer
+def neural_scorer(
+    model: str,
+    precision: Precision,
+    device: str,
+    opts: dict[str, Any],
+    text_mode: TextMode = "headline",
+    model_cache: str | os.PathLike[str] | None = None,
+) -> Scorer:
+    """The scorer of ``model`` at ``precision``; ``auto`` resolved by ``choose_engine``
+    (its ``EngineChoice`` is the scorer's ``engine`` attribute, else None)."""
+    if not torch_installed():
+        return OnnxScorer(model, precision=onnx_only(precision), **opts)
+    from src_clean.data_pipelines.silver.sentiment.engines import ExportCache, choose_engine
 
-        return OnnxScorer(model, precision=precision, **opts)
+    engine = None
+    folder = None
+    if precision == "auto":
+
+        def load(candidate: Precision, export: Path) -> Scorer:
+            return backend_scorer(model, candidate, device, {**opts, "progress": False}, export)
+
+        engine = choose_engine(
+            model, load, text_mode=text_mode, device=device, model_cache=model_cache, **opts
+        )
+        logger.info(engine.line(model))
+        precision, folder = engine.precision, engine.folder
+    elif is_onnx(precision) and not (Path(model) / MANIFEST).is_file():
+        cache = ExportCache.locate(model, model_cache, opts)
+        cache.ensure()
+        folder = cache.folder
+    scorer = backend_scorer(model, precision, device, opts, folder)
+    scorer.engine = engine
+    return scorer
+
+
+def backend_scorer(
+    model: str,
+    precision: Precision,
+    device: str,
+    opts: dict[str, Any],
+    export: str | os.PathLike[str] | None = None,
+) -> Scorer:
+    """``OnnxScorer`` on ``export`` (else ``model``'s own) for an ONNX precision, else
+    ``TransformersScorer``."""
+    if is_onnx(precision):
+        onnx_opts = {k: v for k, v in opts.items() if k not in TORCH_ONLY_OPTIONS}
+        return OnnxScorer(export or model, precision=precision, **onnx_opts)
     from src_clean.data_pipelines.silver.sentiment.transformers_backend import TransformersScorer
 
     return TransformersScorer(model, precision=precision, device=device, **opts)
 
 
-def resolve_precision(model: str, precision: Precision, device: str = "auto") -> Precision:
-    """``auto`` becomes ``choose_precision`` for this machine and ``model``'s ONNX exports."""
-    if precision != "auto":
-        return precision
-    from src_clean.data_pipelines.silver.sentiment.onnx_backend import safe_onnx_precisions
+def is_onnx(precision: Precision) -> bool:
+    return precision == "onnx" or precision in ONNX_PRECISIONS
 
-    cuda, flags = torch_hardware(device)
-    return choose_precision(cuda=cuda, cpu_flags=flags, onnx_exported=safe_onnx_precisions(model))
+
+def onnx_only(precision: Precision) -> Precision:
+    """Without torch: ``auto`` is the fastest validated export; torch precisions fail."""
+    if precision == "auto":
+        return "onnx"
+    if not is_onnx(precision):
+        raise ImportError(f"--precision {precision} runs in torch, which is not installed")
+    return precision
+
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
 
 
 def torch_hardware(device: str) -> tuple[bool, frozenset[str]]:
     """(CUDA will be used, CPU flags) as torch sees them; (False, {}) without torch."""
-    if importlib.util.find_spec("torch") is None:
+    if not torch_installed():
         return False, frozenset()
     if device == "cpu":
         return False, cpu_flags()

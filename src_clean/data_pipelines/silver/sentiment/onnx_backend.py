@@ -1,19 +1,20 @@
 """ONNX Runtime serving of a checkpoint exported by ``export-onnx``: no torch needed.
 
-``python -m src_clean export-onnx --model models/ProsusAI__finbert [--int8]`` writes::
+``python -m src_clean export-onnx --model models/ProsusAI__finbert`` writes::
 
     models/ProsusAI__finbert/onnx/
-        model.onnx          fp32 graph, dynamic batch and sequence axes
-        model.int8.onnx     int8 weights (``quantize_dynamic``), with --int8
+        model.onnx          fp32 graph (fused), dynamic batch and sequence axes
+        model.int8.onnx     int8 graph (per-channel weights, QAttention); --no-int8 skips it
         tokenizer.json, tokenizer_config.json, config.json (id2label)
-        export.json         source checkpoint id, file hashes, agreement with torch fp32
+        reference.npy       torch fp32 probabilities of the check texts
+        export.json         source checkpoint id, cache key, file hashes, agreement with fp32
 
 The folder is self-contained: an image with onnxruntime and tokenizers (no torch, no
 transformers) scores with it. ``export.json`` records, per file, the label agreement
 and largest probability gap against the torch fp32 model measured at export time;
 ``precision="onnx"``/``"auto"`` only pick a file whose agreement is at least
-``MIN_LABEL_AGREEMENT``. The model id names the file and its sha256, so scores from an
-ONNX file are stored apart from the torch checkpoint's.
+``MIN_LABEL_AGREEMENT``. The model id is the checkpoint's id ``@onnx-fp32`` or
+``@onnx-int8``, so ONNX scores are stored apart from each other and from torch's.
 """
 
 from __future__ import annotations
@@ -28,25 +29,26 @@ import numpy as np
 from src_clean.data_pipelines.silver.sentiment.base import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
-    HASH_CHARS,
     MAX_TOKENS,
     ONNX_PRECISIONS,
     BatchedClassifier,
     Precision,
     TextEncoder,
-    files_sha256,
+    engine_model_id,
 )
 
 ONNX_DIR = "onnx"
 ONNX_FILES: dict[Precision, str] = {"onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx"}
 MANIFEST = "export.json"
+REFERENCE = "reference.npy"
 MIN_LABEL_AGREEMENT = 0.995
 
 
 def onnx_folder(model: str | os.PathLike[str]) -> Path:
     """The ``onnx/`` folder of a checkpoint folder (or ``model`` itself if it is one)."""
     folder = Path(model)
-    return folder if (folder / MANIFEST).is_file() else folder / ONNX_DIR
+    exported = (folder / MANIFEST).is_file() or (folder / ONNX_FILES["onnx-fp32"]).is_file()
+    return folder if exported else folder / ONNX_DIR
 
 
 def read_manifest(model: str | os.PathLike[str]) -> dict[str, Any]:
@@ -83,15 +85,20 @@ def resolve_onnx_precision(model: str | os.PathLike[str], precision: Precision) 
     return safe[0]
 
 
+def cores_present() -> int:
+    """The CPUs this process may run on (its affinity: a container's quota, not the host's)."""
+    return len(os.sched_getaffinity(0))
+
+
 def session_options(num_threads: int | None = None) -> Any:
     """ONNX Runtime options: all graph optimizations; ``num_threads`` intra-op threads
-    (default: ONNX Runtime's, one per physical core)."""
+    (default: the cores present; ONNX Runtime's own default counts physical cores, which
+    halves the threads on a VM whose vCPUs are hyperthreads)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if num_threads:
-        options.intra_op_num_threads = num_threads
+    options.intra_op_num_threads = num_threads or cores_present()
     return options
 
 
@@ -111,7 +118,9 @@ class OnnxScorer(BatchedClassifier):
         max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
         num_threads: int | None = None,
         progress: bool = True,
+        source_model_id: str | None = None,
     ) -> None:
+        """``source_model_id`` (the checkpoint's id) defaults to the one in ``export.json``."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -139,10 +148,8 @@ class OnnxScorer(BatchedClassifier):
             str(path), session_options(num_threads), providers=["CPUExecutionProvider"]
         )
         self.input_names = [node.name for node in self.session.get_inputs()]
-        digest = files_sha256([path])[:HASH_CHARS]
-        self.model_id = (
-            f"path:{folder.resolve().parent.name}/{ONNX_DIR}/{path.name}@sha256:{digest}"
-        )
+        source_model_id = source_model_id or read_manifest(folder)["source_model_id"]
+        self.model_id = engine_model_id(source_model_id, self.precision)
 
     def batch_logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         feeds = {name: inputs[name] for name in self.input_names}

@@ -33,6 +33,7 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     TextEncoder,
     choose_precision,
     cpu_flags,
+    engine_model_id,
     files_sha256,
 )
 
@@ -92,17 +93,22 @@ def auto_precision(device: torch.device) -> Precision:
 
 def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype:
     """The torch dtype for ``precision`` (``auto``: see ``auto_precision``)."""
-    import torch
-
     if precision == "auto":
         precision = auto_precision(device)
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    dtypes = {name: dtype for dtype, name in dtype_names().items()}
     if precision not in dtypes:
         raise ValueError(
             f"precision must be one of {TORCH_PRECISIONS} or auto for the transformers "
             f"backend, got {precision!r} (ONNX precisions are served by OnnxScorer)"
         )
     return dtypes[precision]
+
+
+def dtype_names() -> dict[torch.dtype, Precision]:
+    """The precision name of each torch dtype the backend runs."""
+    import torch
+
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 def weights_sha256(folder: Path) -> str:
@@ -116,14 +122,34 @@ def weights_sha256(folder: Path) -> str:
     return files_sha256(files)
 
 
-def checkpoint_id(model: str, hub_kwargs: dict[str, Any]) -> str:
+def hub_kwargs(
+    model: str, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """``from_pretrained`` keywords: a folder, offline mode or an unreachable hub read the
+    local files only."""
+    local = Path(model).is_dir() or offline_mode() or not hub_reachable()
+    return {"revision": revision, "cache_dir": cache_dir, "local_files_only": local}
+
+
+def checkpoint_folder(
+    model: str, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """The local folder holding ``model``'s files (a hub id's snapshot in the HF cache)."""
+    if Path(model).is_dir():
+        return Path(model)
+    from transformers.utils.hub import cached_file
+
+    return Path(cached_file(model, "config.json", **hub_kwargs(model, revision, cache_dir))).parent
+
+
+def checkpoint_id(model: str, kwargs: dict[str, Any]) -> str:
     """``path:<folder>@sha256:<hash>`` for a local folder, ``<hub id>@<commit>`` for the hub."""
     if Path(model).is_dir():
         folder = Path(model).resolve()
         return f"path:{folder.name}@sha256:{weights_sha256(folder)[:HASH_CHARS]}"
     from transformers.utils.hub import cached_file, extract_commit_hash
 
-    config_path = cached_file(model, "config.json", **{**hub_kwargs, "local_files_only": True})
+    config_path = cached_file(model, "config.json", **{**kwargs, "local_files_only": True})
     commit = extract_commit_hash(config_path, None)
     if commit:
         return f"{model}@{commit}"
@@ -157,13 +183,9 @@ class TransformersScorer(BatchedClassifier):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        hub_kwargs = {
-            "revision": revision,
-            "cache_dir": cache_dir,
-            "local_files_only": Path(model).is_dir() or offline_mode() or not hub_reachable(),
-        }
-        tokenizer = AutoTokenizer.from_pretrained(model, **hub_kwargs)
-        network = AutoModelForSequenceClassification.from_pretrained(model, **hub_kwargs)
+        kwargs = hub_kwargs(model, revision, cache_dir)
+        tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
+        network = AutoModelForSequenceClassification.from_pretrained(model, **kwargs)
         encoder = TextEncoder(
             tokenizer.backend_tokenizer,
             max_length=min(MAX_TOKENS, tokenizer.model_max_length),
@@ -184,7 +206,9 @@ class TransformersScorer(BatchedClassifier):
         self.model = network.to(device=self.device, dtype=self.dtype).eval()
         if fuse_cpu_linears and self.device.type == "cpu":
             self.fuse_linears()
-        self.model_id = checkpoint_id(model, hub_kwargs)
+        self.checkpoint_id = checkpoint_id(model, kwargs)
+        self.precision = dtype_names()[self.dtype]
+        self.model_id = engine_model_id(self.checkpoint_id, self.precision)
 
     def fuse_linears(self) -> None:
         """Run the linear layers as oneDNN primitives with bias and activation fused."""

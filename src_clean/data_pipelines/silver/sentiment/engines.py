@@ -1,0 +1,290 @@
+"""``--precision auto``: the fastest validated engine for this CPU and this checkpoint.
+
+Two cached steps, both under one file lock so concurrent first runs (backfill shards, the
+daily stage, a worker) build each once and the others wait, then reuse it:
+
+1. **Export** (once per checkpoint weights, ONNX Runtime and torch versions and export
+   settings: ``export_onnx.cache_key``): ONNX fp32 and int8 graphs, each validated
+   against torch fp32 on the check texts (``export_onnx``). It lives in the checkpoint's
+   ``onnx/`` folder, or under ``--model-cache`` (``SP500_MODEL_CACHE``) in
+   ``<cache>/<checkpoint name>-<weights hash>/onnx``. A manifest whose key differs
+   (stale) or whose files' hashes do not match (corrupt) is rebuilt, never used.
+2. **Choice** (once per CPU flags, threads, text mode and export): a micro-benchmark of
+   every candidate on the check texts of the text mode: torch fp32 (the reference),
+   torch bf16 only where the CPU runs it natively (validated here, as its rounding is
+   the CPU's), and each ONNX file that passed validation. A candidate whose labels on
+   the benchmark texts disagree with the reference on this CPU is dropped too. The
+   fastest remaining one wins, in one log line with every rate.
+
+On CUDA the choice is fp16 without measuring. Without torch (the API image) only the
+exports already validated can be used, fastest first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from src_clean.data_pipelines.silver.sentiment.base import (
+    BF16_CPU_FLAGS,
+    HASH_CHARS,
+    ONNX_PRECISIONS,
+    Precision,
+    TextMode,
+    cpu_flags,
+    files_sha256,
+)
+from src_clean.data_pipelines.silver.sentiment.onnx_backend import (
+    MIN_LABEL_AGREEMENT,
+    ONNX_DIR,
+    REFERENCE,
+    cores_present,
+    read_manifest,
+)
+
+log = logging.getLogger(__name__)
+
+BENCH_TEXTS = 64  # texts per timed pass: one batch of headlines, ~5 of bodies
+BENCH_MIN_SECONDS = 1.0  # passes repeat until a candidate has run this long
+LOCK_TIMEOUT_S = 3600.0
+CHOICE_PREFIX = "choice-"
+
+
+@dataclass
+class EngineChoice:
+    """What ``auto`` picked for one checkpoint here, and how it got there."""
+
+    precision: Precision
+    export: str  # built | reused | rebuilt (<why>) | not needed (CUDA) | prebuilt (no torch)
+    choice: str  # measured | cached | rule
+    rates: dict[str, float] = field(default_factory=dict)  # texts/s per candidate
+    rejected: dict[str, str] = field(default_factory=dict)  # candidate -> why
+    one_off_seconds: float = 0.0  # export + validation + benchmark, when done by this run
+    folder: str | None = None  # the export folder
+
+    def line(self, model: str) -> str:
+        rates = ", ".join(f"{p} {rate:.1f}/s" for p, rate in self.rates.items())
+        rejected = "".join(f"; {p} rejected: {why}" for p, why in self.rejected.items())
+        return (
+            f"sentiment engine for {model}: {self.precision} ({self.choice}; export "
+            f"{self.export}; {rates or 'no measurement'}{rejected}; one-off "
+            f"{self.one_off_seconds:.1f}s)"
+        )
+
+
+def export_folder(checkpoint: Path, model_cache: str | os.PathLike[str] | None) -> Path:
+    """Where the checkpoint's export lives: ``<checkpoint>/onnx`` or a cache subfolder."""
+    if model_cache is None:
+        return checkpoint / ONNX_DIR
+    from src_clean.data_pipelines.silver.sentiment.transformers_backend import weights_sha256
+
+    name = f"{checkpoint.resolve().name}-{weights_sha256(checkpoint)[:HASH_CHARS]}"
+    return Path(model_cache).expanduser() / name / ONNX_DIR
+
+
+def export_problem(folder: Path, key: str) -> str | None:
+    """Why the export in ``folder`` cannot be used for ``key``; None if it can."""
+    manifest = read_manifest(folder)
+    if not manifest:
+        return "missing"
+    if manifest.get("cache_key") != key:
+        return "stale: made for other weights, tool versions or settings"
+    files = {check["file"]: check["sha256"] for check in manifest["variants"].values()}
+    for name, digest in {**files, **manifest.get("files", {})}.items():
+        path = folder / name
+        if not path.is_file() or files_sha256([path]) != digest:
+            return f"corrupt: {name} does not match its recorded sha256"
+    return None
+
+
+def choice_path(folder: Path, text_mode: TextMode, threads: int, device: str) -> Path:
+    """The cached choice for this CPU, thread count, text mode and device."""
+    flags = " ".join(sorted(cpu_flags()))
+    digest = hashlib.sha256(f"{flags}|{threads}|{text_mode}|{device}".encode()).hexdigest()
+    return folder / f"{CHOICE_PREFIX}{digest[:16]}.json"
+
+
+def read_choice(path: Path, key: str) -> EngineChoice | None:
+    """The choice cached in ``path`` for the export ``key``; None if absent or for another."""
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    if saved.pop("cache_key", None) != key:
+        return None
+    return EngineChoice(**{**saved, "export": "reused", "choice": "cached", "one_off_seconds": 0})
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` whole (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class ExportCache:
+    """One checkpoint's export folder and the key a usable export there must carry."""
+
+    checkpoint: Path
+    folder: Path
+    key: str
+
+    @classmethod
+    def locate(
+        cls, model: str, model_cache: str | os.PathLike[str] | None, opts: dict[str, Any]
+    ) -> ExportCache:
+        from src_clean.data_pipelines.silver.export_onnx import cache_key
+        from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
+            checkpoint_folder,
+            weights_sha256,
+        )
+
+        checkpoint = checkpoint_folder(model, opts.get("revision"), opts.get("cache_dir"))
+        folder = export_folder(checkpoint, model_cache)
+        return cls(checkpoint, folder, cache_key(weights_sha256(checkpoint)))
+
+    def lock(self) -> Any:
+        """The file lock every builder of this export takes (``filelock``: flock on POSIX)."""
+        from filelock import FileLock
+
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.folder.parent / f".{self.folder.name}.lock"), LOCK_TIMEOUT_S)
+
+    def build_if_needed(self) -> str:
+        """Build the export unless a valid one is there (call with the lock held); how."""
+        from src_clean.data_pipelines.silver.export_onnx import export_onnx
+
+        problem = export_problem(self.folder, self.key)
+        if problem is None:
+            return "reused"
+        log.info("building the ONNX export of %s in %s (%s)", self.checkpoint, self.folder, problem)
+        log.info("%s", export_onnx(str(self.checkpoint), target=self.folder).summary())
+        return "built" if problem == "missing" else f"rebuilt ({problem})"
+
+    def ensure(self) -> str:
+        """``build_if_needed`` under the lock (a valid export is used without waiting)."""
+        if export_problem(self.folder, self.key) is None:
+            return "reused"
+        with self.lock():
+            return self.build_if_needed()
+
+
+def choose_engine(
+    model: str,
+    load: Callable[[Precision, Path], Any],
+    *,
+    text_mode: TextMode = "headline",
+    device: str = "auto",
+    model_cache: str | os.PathLike[str] | None = None,
+    **opts: Any,
+) -> EngineChoice:
+    """The engine ``auto`` means for ``model`` here (see the module docstring).
+
+    ``load(precision, export_folder)`` builds a scorer with the run's options ``opts``
+    (``num_threads`` is part of the cached choice's key).
+    """
+    from src_clean.data_pipelines.silver.sentiment.loading import torch_hardware
+
+    cuda, _ = torch_hardware(device)
+    if cuda:
+        return EngineChoice("fp16", export="not needed (CUDA)", choice="rule")
+    cache = ExportCache.locate(model, model_cache, opts)
+    threads = opts.get("num_threads") or cores_present()
+    saved = choice_path(cache.folder, text_mode, threads, device)
+    if export_problem(cache.folder, cache.key) is None and (
+        cached := read_choice(saved, cache.key)
+    ):
+        return with_folder(cached, cache.folder)
+    began = time.perf_counter()
+    with cache.lock():  # concurrent first runs: one builds and measures, the others reuse
+        export = cache.build_if_needed()
+        if export == "reused" and (cached := read_choice(saved, cache.key)):
+            return with_folder(cached, cache.folder)
+        choice = measure(cache.folder, text_mode, load)
+        write_json(saved, {**asdict(choice), "cache_key": cache.key, "folder": None})
+    choice.export = export
+    choice.one_off_seconds = round(time.perf_counter() - began, 2)
+    return with_folder(choice, cache.folder)
+
+
+def with_folder(choice: EngineChoice, folder: Path) -> EngineChoice:
+    choice.folder = str(folder)
+    return choice
+
+
+def candidates(manifest: dict[str, Any]) -> tuple[list[Precision], dict[str, str]]:
+    """(precisions to time, rejected with why) from the export's validation and the CPU."""
+    timed: list[Precision] = ["fp32"]
+    rejected: dict[str, str] = {}
+    if BF16_CPU_FLAGS & cpu_flags():
+        timed.append("bf16")
+    else:
+        rejected["bf16"] = "no native bf16 on this CPU (AMX or AVX512-BF16)"
+    for precision in ONNX_PRECISIONS:
+        check = manifest["variants"].get(precision)
+        if check is None:
+            rejected[precision] = "not exported"
+        elif check["label_agreement"] < MIN_LABEL_AGREEMENT:
+            rejected[precision] = (
+                f"failed validation: labels agree {check['label_agreement']:.2%} with torch "
+                f"fp32 (< {MIN_LABEL_AGREEMENT:.1%}), max|dp| {check['max_abs_dp']:.2f}"
+            )
+        else:
+            timed.append(precision)
+    return timed, rejected
+
+
+def measure(folder: Path, text_mode: TextMode, load: Callable[..., Any]) -> EngineChoice:
+    """Time each candidate on the check texts of ``text_mode``; the fastest valid one wins."""
+    from src_clean.data_pipelines.silver.export_onnx import check_texts
+
+    manifest = read_manifest(folder)
+    texts_by_mode = check_texts(manifest["check_texts"])
+    reference = np.load(folder / REFERENCE)
+    offset = 0 if text_mode == "headline" else len(texts_by_mode["headline"])
+    texts = texts_by_mode[text_mode]
+    every = [*texts_by_mode["headline"], *texts_by_mode["headline_body"]]
+    timed, rejected = candidates(manifest)
+    rates: dict[str, float] = {}
+    for precision in timed:
+        scorer = load(precision, folder)
+        rate, probabilities = benchmark(scorer, texts[:BENCH_TEXTS])
+        agreement = (  # bf16 rounds as this CPU does: validated here, on every check text
+            label_agreement(scorer.probabilities(every), reference)
+            if precision == "bf16"
+            else label_agreement(probabilities, reference[offset:])
+        )
+        if agreement < MIN_LABEL_AGREEMENT:
+            rejected[precision] = f"labels agree {agreement:.2%} with torch fp32 on this CPU"
+            continue
+        rates[precision] = round(rate, 1)
+    best = max(rates, key=rates.__getitem__)
+    return EngineChoice(best, export="reused", choice="measured", rates=rates, rejected=rejected)
+
+
+def label_agreement(probabilities: np.ndarray, reference: np.ndarray) -> float:
+    """Share of rows whose argmax matches the reference's (on the rows both have)."""
+    n = len(probabilities)
+    return float(np.mean(probabilities.argmax(1) == reference[:n].argmax(1)))
+
+
+def benchmark(scorer: Any, texts: list[str]) -> tuple[float, np.ndarray]:
+    """(texts/s, probabilities): one warm-up batch, then passes over ``texts`` until
+    ``BENCH_MIN_SECONDS`` have run."""
+    scorer.probabilities(texts[:8])
+    done, began = 0, time.perf_counter()
+    while True:
+        probabilities = scorer.probabilities(texts)
+        done += len(texts)
+        elapsed = time.perf_counter() - began
+        if elapsed >= BENCH_MIN_SECONDS:
+            return done / elapsed, probabilities
