@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     landing_market: str = _setting("landing/market", runtime=True)
     landing_news: str = _setting("landing/news", runtime=True)
     sentiment_model: str = _setting(DEFAULT_SENTIMENT_MODEL, runtime=True)
+    # ONNX exports and engine choices of ``--precision auto`` (empty: next to the checkpoint)
+    model_cache: str | None = _setting(None, runtime=True)
     demo_fallback: bool = _setting(False, runtime=True)
     train_history_days: int = _setting(365, runtime=True, ge=1)
     mlflow_tracking_uri: str | None = _setting(
@@ -153,6 +155,7 @@ class Settings(BaseSettings):
         "alert_conn_id",
         "alert_to",
         "backfill_execution",
+        "model_cache",
         mode="before",
     )
     @classmethod

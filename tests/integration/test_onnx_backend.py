@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -125,20 +126,17 @@ def test_int8_labels_agree_with_torch_fp32_on_a_trained_model(trained: Path) -> 
 # -- model ids, manifest, precision choice ----------------------------------------------
 
 
-def test_model_id_names_the_onnx_file_and_its_hash(exported: Path) -> None:
-    ids = {}
-    for precision, name in (("onnx-fp32", "model.onnx"), ("onnx-int8", "model.int8.onnx")):
-        digest = hashlib.sha256((exported / "onnx" / name).read_bytes()).hexdigest()
-        ids[precision] = load_scorer(str(exported), precision=precision).model_id
-        assert ids[precision] == f"path:tiny-random/onnx/{name}@sha256:{digest[:12]}"
-    torch_id = load_scorer(str(exported), precision="fp32").model_id
-    assert len({*ids.values(), torch_id}) == 3
+def test_model_id_is_the_checkpoint_id_at_the_precision(exported: Path) -> None:
+    digest = hashlib.sha256((exported / "model.safetensors").read_bytes()).hexdigest()
+    for precision in ("onnx-fp32", "onnx-int8", "fp32"):
+        model_id = load_scorer(str(exported), precision=precision).model_id
+        assert model_id == f"path:tiny-random@sha256:{digest[:12]}@{precision}"
 
 
 def test_manifest_records_the_check_against_torch(exported: Path) -> None:
     manifest = json.loads((exported / "onnx" / MANIFEST).read_text())
-    torch_id = load_scorer(str(exported), precision="fp32").model_id
-    assert manifest["source_model_id"] == torch_id
+    torch_scorer = load_scorer(str(exported), precision="fp32")
+    assert manifest["source_model_id"] == torch_scorer.checkpoint_id
     fp32 = manifest["variants"]["onnx-fp32"]
     assert fp32["label_agreement"] == 1.0
     assert fp32["max_abs_dp"] < 1e-4
@@ -163,15 +161,23 @@ def test_onnx_picks_the_fastest_export_that_passed_its_check(
 
 def test_the_onnx_folder_itself_can_be_served(exported: Path) -> None:
     scorer = load_scorer(str(exported / "onnx"), precision="onnx")
-    assert scorer.model_id.startswith("path:tiny-random/onnx/model.int8.onnx@sha256:")
+    assert re.fullmatch(r"path:tiny-random@sha256:[0-9a-f]{12}@onnx-int8", scorer.model_id)
 
 
-def test_missing_export_is_unavailable_with_the_fix(tmp_path: Path) -> None:
+def test_an_asked_for_onnx_precision_builds_the_missing_export(tmp_path: Path) -> None:
     folder = build_tiny_bert(tmp_path / "not-exported")
-    with pytest.raises(ModelUnavailableError, match="export-onnx"):
-        load_scorer(str(folder), precision="onnx")
+    scorer = load_scorer(str(folder), precision="onnx-int8", progress=False)
+    assert scorer.model_id.endswith("@onnx-int8")
+    assert safe_onnx_precisions(folder) == ["onnx-int8", "onnx-fp32"]
+
+
+def test_an_export_folder_without_its_file_is_unavailable_with_the_fix(
+    exported: Path, tmp_path: Path
+) -> None:
+    onnx = shutil.copytree(exported / "onnx", tmp_path / "onnx")
+    (onnx / "model.int8.onnx").unlink()
     with pytest.raises(ModelUnavailableError, match="model.int8.onnx"):
-        load_scorer(str(folder), precision="onnx-int8")
+        load_scorer(str(onnx), precision="onnx-int8")
 
 
 def test_serving_onnx_imports_no_torch(exported: Path) -> None:
@@ -191,14 +197,16 @@ def test_cli_without_int8_exports_fp32_and_drops_an_older_int8(
 ) -> None:
     folder = build_tiny_bert(tmp_path / "cli-model")
     export_onnx(str(folder), int8=True, n_check_texts=4)
-    assert cli_main(["export-onnx", "--model", str(folder), "--check-texts", "4"]) == 0
+    argv = ["export-onnx", "--model", str(folder), "--check-texts", "4", "--no-int8"]
+    assert cli_main(argv) == 0
     out = capsys.readouterr().out
-    assert "onnx-fp32: model.onnx labels agree 100.00%" in out
+    assert "onnx-fp32: model.onnx (opset 23, Attention x2) labels agree 100.00%" in out
     assert f"--sentiment-model {folder} --precision onnx" in out
     assert sorted(p.name for p in (folder / "onnx").iterdir()) == [
         "config.json",
         "export.json",
         "model.onnx",
+        "reference.npy",
         "tokenizer.json",
         "tokenizer_config.json",
     ]

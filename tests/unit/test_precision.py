@@ -12,7 +12,6 @@ from tiny_bert import build_tiny_bert
 from src_clean.data_pipelines.silver.sentiment.base import (
     LABELS,
     ONNX_PRECISIONS,
-    TORCH_PRECISIONS,
     choose_precision,
     cpu_flags,
 )

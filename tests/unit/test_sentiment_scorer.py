@@ -197,7 +197,8 @@ def test_local_model_id_names_folder_and_weights_hash(
     random_bert: Path, fp32_scorer: TransformersScorer
 ) -> None:
     weights = hashlib.sha256((random_bert / "model.safetensors").read_bytes()).hexdigest()
-    assert fp32_scorer.model_id == f"path:tiny-random@sha256:{weights[:12]}"
+    assert fp32_scorer.checkpoint_id == f"path:tiny-random@sha256:{weights[:12]}"
+    assert fp32_scorer.model_id == f"{fp32_scorer.checkpoint_id}@fp32"
 
 
 def test_model_id_changes_with_the_weights(tmp_path: Path, fp32_scorer: TransformersScorer) -> None:
@@ -209,7 +210,7 @@ def test_hub_model_from_cache_is_named_by_commit(tmp_path: Path, offline: None) 
     commit = "0123456789abcdef0123456789abcdef01234567"
     build_cached_hub_model(tmp_path, "acme/tiny-finbert", commit, dominant="positive")
     scorer = load_scorer("acme/tiny-finbert", cache_dir=tmp_path, progress=False)
-    assert scorer.model_id == f"acme/tiny-finbert@{commit}"
+    assert scorer.model_id == f"acme/tiny-finbert@{commit}@{scorer.engine.precision}"
     assert scorer.score(["strong earnings"])["label"].tolist() == ["positive"]
 
 

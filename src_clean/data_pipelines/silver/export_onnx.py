@@ -244,9 +244,12 @@ def export_onnx(
     cache_dir: Path | None = None,
     n_check_texts: int = DEFAULT_CHECK_TEXTS,
     target: Path | None = None,
+    source_model_id: str | None = None,
 ) -> OnnxExport:
     """Export ``model`` (folder or hub id) to ``target`` (default ``<folder>/onnx``) and
-    check each file against torch fp32 on the check texts of both text modes."""
+    check each file against torch fp32 on the check texts of both text modes.
+    ``source_model_id`` names the checkpoint (default: the folder's id; a hub id's
+    snapshot is named by its id and commit)."""
     from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
         TransformersScorer,
         weights_sha256,
@@ -274,7 +277,7 @@ def export_onnx(
     }
     seconds = time.perf_counter() - began
     manifest = {
-        "source_model_id": scorer.checkpoint_id,
+        "source_model_id": source_model_id or scorer.checkpoint_id,
         "cache_key": cache_key(weights_sha256(folder)),
         "settings": EXPORT_SETTINGS,
         "check_texts": n_check_texts,
@@ -288,7 +291,7 @@ def export_onnx(
     manifest_tmp = target / f".{MANIFEST}.{os.getpid()}"
     manifest_tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     manifest_tmp.replace(target / MANIFEST)
-    return OnnxExport(target, scorer.checkpoint_id, variants, seconds)
+    return OnnxExport(target, manifest["source_model_id"], variants, seconds)
 
 
 def save_tokenizer_and_config(checkpoint: Path, target: Path) -> None:

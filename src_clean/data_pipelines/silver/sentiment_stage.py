@@ -6,6 +6,12 @@ without text get a row of nulls, so they are not picked up again on every run. A
 whose ``published_at`` was corrected in bronze is scored again, and the upsert (a merge on
 the keys across the table) moves its row to the new date (contract C3). Each row carries
 the article's ``available_at`` (point in time: gold counts an article from then on).
+
+The model id names the engine and precision (``…@onnx-int8``). One spec scores under one
+model id: without ``--rescore``, ``auto`` keeps the engine recorded for the spec, and an
+explicit ``--precision`` that would write another engine's scores is refused
+(``EngineChanged``). ``--rescore`` scores the date range again with the engine asked
+for, and gold reads that one from then on.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,21 +36,32 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     Scorer,
     TextMode,
     article_texts,
+    split_model_id,
 )
 from src_clean.data_pipelines.silver.sentiment.loading import (
     DEFAULT_SENTIMENT_MODEL,
     LEXICON,
     load_scorer,
 )
+from src_clean.errors import UserError
 from src_clean.lake import Lake
+from src_clean.settings import Settings
 from src_clean.tables import BRONZE_NEWS, SENTIMENT_SPEC, SILVER_SENTIMENT
 
 SENTIMENT_COLUMNS = list(SENTIMENT_SPEC.column_names)
+log = logging.getLogger(__name__)
+
+
+class EngineChanged(UserError):
+    """The run would score a spec with another engine than the one its scores have."""
 
 
 @dataclass
 class SentimentRunReport:
-    """What one scoring run did: articles_seen = already_scored + scored + empty_text."""
+    """What one scoring run did: articles_seen = already_scored + scored + empty_text.
+
+    ``engine`` is how ``auto`` chose (``engines.EngineChoice`` as a dict) when it ran.
+    """
 
     model_id: str
     articles_seen: int
@@ -52,6 +70,7 @@ class SentimentRunReport:
     empty_text: int
     fell_back_to_lexicon: bool
     seconds: float
+    engine: dict[str, Any] | None = None
 
     def summary(self) -> str:
         line = (
@@ -59,6 +78,9 @@ class SentimentRunReport:
             f"already_scored={self.already_scored} scored={self.scored} "
             f"empty_text={self.empty_text} in {self.seconds:.1f}s"
         )
+        if self.engine is not None:
+            line += f" (engine {self.engine['precision']}: {self.engine['choice']}, export "
+            line += f"{self.engine['export']}, one-off {self.engine['one_off_seconds']:.1f}s)"
         return line + (" [FELL BACK TO LEXICON]" if self.fell_back_to_lexicon else "")
 
     def to_json(self) -> str:
@@ -73,13 +95,14 @@ def score_new_articles(
     start: dt.date | None = None,
     end: dt.date | None = None,
     scorer: Scorer | None = None,
+    rescore: bool = False,
     **options: Any,
 ) -> SentimentRunReport:
     """Score the bronze articles (``start..end`` inclusive) with no row for this model yet.
 
     ``options`` go to ``load_scorer`` (demo_fallback, batch_size, max_batch_tokens,
-    device, precision, num_threads, progress). ``scorer`` overrides ``model`` and the
-    options (tests, notebooks).
+    device, precision, num_threads, progress, model_cache). ``scorer`` overrides
+    ``model`` and the options (tests, notebooks). ``rescore`` lets the spec change engine.
     """
     began = time.perf_counter()
     articles = lake.read(
@@ -93,7 +116,9 @@ def score_new_articles(
         # with no new articles must not fail on a model it never needed.
         recorded = recorded_model_id(lake, model)
         if articles.empty or (
-            recorded is not None and unscored(lake, articles, recorded, start, end).empty
+            not rescore
+            and recorded is not None
+            and unscored(lake, articles, recorded, start, end).empty
         ):
             return SentimentRunReport(  # nothing to score: the model is never loaded
                 model_id=recorded or model,
@@ -104,7 +129,7 @@ def score_new_articles(
                 fell_back_to_lexicon=False,
                 seconds=time.perf_counter() - began,
             )
-        scorer = load_recorded_scorer(lake, model, **options)
+        scorer = load_recorded_scorer(lake, model, rescore=rescore, text_mode=text_mode, **options)
         fell_back = fell_back_to_lexicon(model, scorer)
     else:
         fell_back = False
@@ -120,7 +145,14 @@ def score_new_articles(
         empty_text=empty,
         fell_back_to_lexicon=fell_back,
         seconds=time.perf_counter() - began,
+        engine=engine_report(scorer),
     )
+
+
+def engine_report(scorer: Scorer) -> dict[str, Any] | None:
+    """How ``auto`` chose the scorer's engine, if it did."""
+    engine = getattr(scorer, "engine", None)
+    return None if engine is None else asdict(engine)
 
 
 def unscored(
@@ -153,9 +185,43 @@ def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) 
     return rows.assign(scored_at=pd.Timestamp.now(tz="UTC"))[SENTIMENT_COLUMNS]
 
 
-def load_recorded_scorer(lake: Lake, model: str, **options: Any) -> Scorer:
-    """``load_scorer(model, **options)``, recording the model id it resolved to."""
+def load_recorded_scorer(
+    lake: Lake, model: str, *, rescore: bool = False, **options: Any
+) -> Scorer:
+    """``load_scorer(model, **options)`` on the engine recorded for ``model``, recording
+    the model id it resolved to.
+
+    Without ``rescore``, ``auto`` becomes the recorded engine, and a scorer whose id
+    differs from the recorded one only by engine raises ``EngineChanged``.
+    """
+    recorded = recorded_model_id(lake, model)
+    recorded_checkpoint, recorded_engine = split_model_id(recorded or "")
+    if not rescore and recorded_engine and options.get("precision", "auto") == "auto":
+        log.info("%s keeps %s, the engine its silver scores have", model, recorded_engine)
+        options = {**options, "precision": recorded_engine}
     scorer = load_scorer(model, **options)
+    checkpoint, engine = split_model_id(scorer.model_id)
+    if (
+        not rescore
+        and recorded
+        and scorer.model_id != recorded
+        and checkpoint
+        in (
+            recorded,
+            recorded_checkpoint,
+        )
+    ):
+        raise EngineChanged(
+            f"{SILVER_SENTIMENT} holds {model!r} scores as {recorded}; this run would add "
+            f"{scorer.model_id}, and one table keeps one engine per model",
+            f"pass --rescore to score the date range again with {engine} (gold then reads "
+            "it), "
+            + (
+                f"or run with --precision {recorded_engine}"
+                if recorded_engine
+                else "once: the recorded scores predate model ids that name the engine"
+            ),
+        )
     fell_back = fell_back_to_lexicon(model, scorer)
     model_registry.record(lake, model_registry.ResolvedModel(model, scorer.model_id, fell_back))
     return scorer
@@ -198,6 +264,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="if the model cannot be loaded, warn loudly and score with the lexicon instead",
     )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the range again with the engine asked for (default: keep the recorded one)",
+    )
     add_date_range(parser, "UTC date")
 
 
@@ -217,7 +288,13 @@ def add_batching_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
+        help="auto: fp16 on CUDA, else the fastest validated engine measured on this CPU",
+    )
+    parser.add_argument(
+        "--model-cache",
+        default=Settings().model_cache,
+        help="folder for ONNX exports and engine choices (default: SP500_MODEL_CACHE, else "
+        "the checkpoint's onnx/ folder)",
     )
 
 
@@ -228,6 +305,7 @@ def batching_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_batch_tokens": args.max_batch_tokens,
         "device": args.device,
         "precision": args.precision,
+        "model_cache": args.model_cache,
     }
 
 
@@ -250,6 +328,7 @@ def main(args: argparse.Namespace) -> int:
         text_mode=args.text_mode,
         start=args.start,
         end=args.end,
+        rescore=args.rescore,
         **scorer_options(args),
     )
     print(report.summary())

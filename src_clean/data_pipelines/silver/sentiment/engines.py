@@ -135,6 +135,7 @@ class ExportCache:
     """One checkpoint's export folder and the key a usable export there must carry."""
 
     checkpoint: Path
+    checkpoint_id: str
     folder: Path
     key: str
 
@@ -145,12 +146,16 @@ class ExportCache:
         from src_clean.data_pipelines.silver.export_onnx import cache_key
         from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
             checkpoint_folder,
+            checkpoint_id,
+            hub_kwargs,
             weights_sha256,
         )
 
-        checkpoint = checkpoint_folder(model, opts.get("revision"), opts.get("cache_dir"))
+        revision, cache_dir = opts.get("revision"), opts.get("cache_dir")
+        checkpoint = checkpoint_folder(model, revision, cache_dir)
+        name = checkpoint_id(model, hub_kwargs(model, revision, cache_dir))
         folder = export_folder(checkpoint, model_cache)
-        return cls(checkpoint, folder, cache_key(weights_sha256(checkpoint)))
+        return cls(checkpoint, name, folder, cache_key(weights_sha256(checkpoint)))
 
     def lock(self) -> Any:
         """The file lock every builder of this export takes (``filelock``: flock on POSIX)."""
@@ -167,7 +172,10 @@ class ExportCache:
         if problem is None:
             return "reused"
         log.info("building the ONNX export of %s in %s (%s)", self.checkpoint, self.folder, problem)
-        log.info("%s", export_onnx(str(self.checkpoint), target=self.folder).summary())
+        export = export_onnx(
+            str(self.checkpoint), target=self.folder, source_model_id=self.checkpoint_id
+        )
+        log.info("%s", export.summary())
         return "built" if problem == "missing" else f"rebuilt ({problem})"
 
     def ensure(self) -> str:

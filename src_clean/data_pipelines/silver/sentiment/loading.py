@@ -23,7 +23,7 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     TextMode,
     cpu_flags,
 )
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import MANIFEST, OnnxScorer
+from src_clean.data_pipelines.silver.sentiment.onnx_backend import OnnxScorer, read_manifest
 from src_clean.defaults import DEFAULT_SENTIMENT_MODEL as DEFAULT_SENTIMENT_MODEL
 from src_clean.errors import UserError
 
@@ -122,9 +122,10 @@ def neural_scorer(
         )
         logger.info(engine.line(model))
         precision, folder = engine.precision, engine.folder
-    elif is_onnx(precision) and not (Path(model) / MANIFEST).is_file():
+    elif is_onnx(precision) and (model_cache is not None or not read_manifest(model)):
         cache = ExportCache.locate(model, model_cache, opts)
-        cache.ensure()
+        if not read_manifest(cache.folder):  # an export there is used as it is, as asked
+            cache.ensure()
         folder = cache.folder
     scorer = backend_scorer(model, precision, device, opts, folder)
     scorer.engine = engine
