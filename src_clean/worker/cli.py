@@ -24,6 +24,7 @@ from src_clean.data_pipelines.silver.sentiment.loading import (
     ModelUnavailableError,
     load_scorer,
 )
+from src_clean.lake import Lake
 from src_clean.worker.jobs import JobQueue
 from src_clean.worker.logs import JsonLog
 from src_clean.worker.runner import Worker, WorkerConfig, stop_on_signals
@@ -71,8 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     log = JsonLog(worker_id=args.worker_id)
     try:
-        scorer = load_scorer(
-            args.sentiment_model, **sentiment_stage.batching_options(args), progress=False
+        options = {**sentiment_stage.batching_options(args), "progress": False}
+        scorer = (  # with a fixed lake, the engine its silver scores have (one id per model)
+            sentiment_stage.load_recorded_scorer(Lake(args.lake), args.sentiment_model, **options)
+            if args.lake
+            else load_scorer(args.sentiment_model, **options)
         )
     except ModelUnavailableError as exc:
         log.error("model_unavailable", error=str(exc))

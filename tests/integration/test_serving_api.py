@@ -69,10 +69,10 @@ def test_predict_returns_the_documented_fields(client, tiny_model) -> None:
     assert body["label"] == max(scores, key=scores.get)
     assert body["confidence"] == scores[body["label"]]
     assert body["latency_ms"] > 0
-    # silver's model_id of an ONNX export: <checkpoint>/onnx/<file>@sha256:<12 hex of the file>
-    onnx_file = tiny_model / "onnx" / "model.onnx"
-    digest = hashlib.sha256(onnx_file.read_bytes()).hexdigest()[:12]
-    assert body["model_version"] == f"path:{tiny_model.name}/onnx/model.onnx@sha256:{digest}"
+    # silver's model_id: the checkpoint (folder, weights hash) @ the engine and precision
+    weights = tiny_model / "model.safetensors"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    assert body["model_version"] == f"path:{tiny_model.name}@sha256:{digest}@onnx-fp32"
 
 
 def test_stored_prediction_is_exactly_what_was_returned(client, postgres_url) -> None:
@@ -334,7 +334,8 @@ def test_health_and_ready(client, tiny_model) -> None:
     ready = client.get("/ready").json()
     assert ready["ready"] and ready["model_loaded"] and ready["db_connected"]
     assert ready["champion_loaded"] is False and ready["champion_version"] is None
-    assert ready["model_version"].startswith(f"path:{tiny_model.name}/onnx/model.onnx@")
+    assert ready["model_version"].startswith(f"path:{tiny_model.name}@sha256:")
+    assert ready["model_version"].endswith("@onnx-fp32")
 
 
 def metric(client, name: str, **labels) -> float:

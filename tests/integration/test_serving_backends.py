@@ -50,7 +50,7 @@ def test_backend_matches_the_checkpoint(postgres_url, tiny_model, precision) -> 
         items = served(client, TEXTS)
     expected_id = load_scorer(str(tiny_model), precision=precision, progress=False).model_id
     assert ready["model_version"] == expected_id
-    assert ("/onnx/model.onnx@" in expected_id) == (precision == "onnx")
+    assert expected_id.endswith("@onnx-fp32" if precision == "onnx" else "@fp32")
     for item, reference in zip(items, reference_probabilities(tiny_model, TEXTS), strict=True):
         assert item["model_version"] == expected_id
         for label, p in reference.items():
