@@ -129,6 +129,12 @@ def _minutes(default: int, top: int, description: str) -> Param:
             type=["null", "string"],
             description="Hub id, local folder or `lexicon`; empty: SP500_SENTIMENT_MODEL.",
         ),
+        "rescore_sentiment": Param(
+            DEFAULTS.rescore_sentiment,
+            type="boolean",
+            description="Score the run's dates again with the engine `auto` picks now "
+            "(`silver-sentiment --rescore`); off: keep the engine recorded for the model.",
+        ),
         "retrain": Param(DEFAULTS.retrain, type="boolean", description="Run `train`."),
     },
 )

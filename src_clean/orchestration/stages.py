@@ -149,6 +149,7 @@ def _score_sentiment(ctx: RunContext) -> list[str]:
         *ctx.lake(),
         *("--sentiment-model", ctx.sentiment_model),
         *(["--demo-fallback"] if ctx.demo_fallback else []),
+        *(["--rescore"] if ctx.params.rescore_sentiment else []),
         *ctx.no_progress(),
         *ctx.dates(),
     ]

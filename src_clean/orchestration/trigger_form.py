@@ -29,6 +29,7 @@ class RunParams:
     window: int = tables.CANONICAL_WINDOW
     prediction_horizon: int = tables.CANONICAL_HORIZON
     sentiment_model: str | None = None
+    rescore_sentiment: bool = False
     retrain: bool = True
 
     @classmethod

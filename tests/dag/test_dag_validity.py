@@ -99,6 +99,7 @@ def test_params_have_defaults(dag) -> None:
         "window": 60,
         "prediction_horizon": 30,
         "sentiment_model": None,
+        "rescore_sentiment": False,
         "retrain": True,
     }
     assert dag.params.get_param("start_date").schema["format"] == "date"

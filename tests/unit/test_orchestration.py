@@ -228,7 +228,12 @@ def test_plan_for_one_session() -> None:
 
 def test_plan_applies_the_trigger_form() -> None:
     params = RunParams(
-        skip_news=True, window=15, prediction_horizon=5, sentiment_model="lexicon", retrain=False
+        skip_news=True,
+        window=15,
+        prediction_horizon=5,
+        sentiment_model="lexicon",
+        rescore_sentiment=True,
+        retrain=False,
     )
     plan = _plan(params, demo_fallback=True, train_history_days=2)
     assert plan["gold_training"][-5:] == [
@@ -242,7 +247,12 @@ def test_plan_applies_the_trigger_form() -> None:
     assert plan["written:gold_training"] == ["gold/variants/market_only-w15-h5/training"]
     assert plan["written:train"] == ["reports/variants/market_only-w15-h5/training_summary.json"]
     assert plan["gold_news"][3:5] == ["--window", "15"]
-    assert plan["score_sentiment"][3:6] == ["--sentiment-model", "lexicon", "--demo-fallback"]
+    assert plan["score_sentiment"][3:7] == [
+        "--sentiment-model",
+        "lexicon",
+        "--demo-fallback",
+        "--rescore",
+    ]
     assert plan["train"] == [
         "train",
         "--lake",
