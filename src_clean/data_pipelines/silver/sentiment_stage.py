@@ -49,6 +49,7 @@ from src_clean.settings import Settings
 from src_clean.tables import BRONZE_NEWS, SENTIMENT_SPEC, SILVER_SENTIMENT
 
 SENTIMENT_COLUMNS = list(SENTIMENT_SPEC.column_names)
+SAMPLE_TEXTS = 256  # articles offered to ``auto`` to time the engines on
 log = logging.getLogger(__name__)
 
 
@@ -129,7 +130,15 @@ def score_new_articles(
                 fell_back_to_lexicon=False,
                 seconds=time.perf_counter() - began,
             )
-        scorer = load_recorded_scorer(lake, model, rescore=rescore, text_mode=text_mode, **options)
+        sample = articles.sample(min(len(articles), SAMPLE_TEXTS), random_state=0)
+        scorer = load_recorded_scorer(
+            lake,
+            model,
+            rescore=rescore,
+            text_mode=text_mode,
+            sample_texts=article_texts(sample, text_mode).tolist(),
+            **options,
+        )
         fell_back = fell_back_to_lexicon(model, scorer)
     else:
         fell_back = False

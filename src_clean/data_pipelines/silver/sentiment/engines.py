@@ -10,11 +10,12 @@ daily stage, a worker) build each once and the others wait, then reuse it:
    ``<cache>/<checkpoint name>-<weights hash>/onnx``. A manifest whose key differs
    (stale) or whose files' hashes do not match (corrupt) is rebuilt, never used.
 2. **Choice** (once per CPU flags, threads, text mode and export): a micro-benchmark of
-   every candidate on the check texts of the text mode: torch fp32 (the reference),
-   torch bf16 only where the CPU runs it natively (validated here, as its rounding is
-   the CPU's), and each ONNX file that passed validation. A candidate whose labels on
-   the benchmark texts disagree with the reference on this CPU is dropped too. The
-   fastest remaining one wins, in one log line with every rate.
+   every candidate on a few batches of the run's own texts (the check texts of the text
+   mode when the run has too few): torch fp32, torch bf16 only where the CPU runs it
+   natively (validated here on every check text, as its rounding is the CPU's), and each
+   ONNX file that passed validation (validated again here when this CPU's flags differ
+   from the machine that validated it, e.g. an image built elsewhere). The fastest one
+   wins, in one log line with every rate.
 
 On CUDA the choice is fp16 without measuring. Without torch (the API image) only the
 exports already validated can be used, fastest first.
@@ -27,7 +28,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,13 +72,15 @@ class EngineChoice:
     rejected: dict[str, str] = field(default_factory=dict)  # candidate -> why
     one_off_seconds: float = 0.0  # export + validation + benchmark, when done by this run
     folder: str | None = None  # the export folder
+    measured_on: str | None = None  # the run's texts | check texts
 
     def line(self, model: str) -> str:
         rates = ", ".join(f"{p} {rate:.1f}/s" for p, rate in self.rates.items())
         rejected = "".join(f"; {p} rejected: {why}" for p, why in self.rejected.items())
+        on = f" on {self.measured_on}" if self.measured_on else ""
         return (
             f"sentiment engine for {model}: {self.precision} ({self.choice}; export "
-            f"{self.export}; {rates or 'no measurement'}{rejected}; one-off "
+            f"{self.export}; {rates or 'no measurement'}{on}{rejected}; one-off "
             f"{self.one_off_seconds:.1f}s)"
         )
 
@@ -194,12 +197,14 @@ def choose_engine(
     text_mode: TextMode = "headline",
     device: str = "auto",
     model_cache: str | os.PathLike[str] | None = None,
+    sample: Sequence[str] | None = None,
     **opts: Any,
 ) -> EngineChoice:
     """The engine ``auto`` means for ``model`` here (see the module docstring).
 
     ``load(precision, export_folder)`` builds a scorer with the run's options ``opts``
-    (``num_threads`` is part of the cached choice's key).
+    (``num_threads`` is part of the cached choice's key); ``sample`` holds texts of the
+    run to time the engines on (the check texts when it has too few).
     """
     from src_clean.data_pipelines.silver.sentiment.loading import torch_hardware
 
@@ -218,7 +223,7 @@ def choose_engine(
         export = cache.build_if_needed()
         if export == "reused" and (cached := read_choice(saved, cache.key)):
             return with_folder(cached, cache.folder)
-        choice = measure(cache.folder, text_mode, load)
+        choice = measure(cache.folder, text_mode, load, sample)
         write_json(saved, {**asdict(choice), "cache_key": cache.key, "folder": None})
     choice.export = export
     choice.one_off_seconds = round(time.perf_counter() - began, 2)
@@ -252,48 +257,66 @@ def candidates(manifest: dict[str, Any]) -> tuple[list[Precision], dict[str, str
     return timed, rejected
 
 
-def measure(folder: Path, text_mode: TextMode, load: Callable[..., Any]) -> EngineChoice:
-    """Time each candidate on the check texts of ``text_mode``; the fastest valid one wins."""
+def measure(
+    folder: Path,
+    text_mode: TextMode,
+    load: Callable[..., Any],
+    sample: Sequence[str] | None = None,
+) -> EngineChoice:
+    """Time each candidate on the run's own texts (``sample``, when it has enough) or the
+    check texts of ``text_mode``; the fastest valid one wins.
+
+    bf16 is validated here on every check text (it rounds as this CPU does), and so is
+    each ONNX file when this CPU's flags differ from those it was validated on (an image
+    built on another machine).
+    """
     from src_clean.data_pipelines.silver.export_onnx import check_texts
 
     manifest = read_manifest(folder)
-    texts_by_mode = check_texts(manifest["check_texts"])
+    checks = check_texts(manifest["check_texts"])
+    every = [*checks["headline"], *checks["headline_body"]]
     reference = np.load(folder / REFERENCE)
-    offset = 0 if text_mode == "headline" else len(texts_by_mode["headline"])
-    texts = texts_by_mode[text_mode]
-    every = [*texts_by_mode["headline"], *texts_by_mode["headline_body"]]
+    other_cpu = manifest.get("validated_on_cpu_flags") != sorted(cpu_flags())
+    own = [text for text in sample or () if text and text.strip()]
+    on_own = len(own) >= BENCH_TEXTS
+    texts = (own if on_own else checks[text_mode])[:BENCH_TEXTS]
     timed, rejected = candidates(manifest)
     rates: dict[str, float] = {}
     for precision in timed:
         scorer = load(precision, folder)
-        rate, probabilities = benchmark(scorer, texts[:BENCH_TEXTS])
-        agreement = (  # bf16 rounds as this CPU does: validated here, on every check text
-            label_agreement(scorer.probabilities(every), reference)
-            if precision == "bf16"
-            else label_agreement(probabilities, reference[offset:])
-        )
-        if agreement < MIN_LABEL_AGREEMENT:
-            rejected[precision] = f"labels agree {agreement:.2%} with torch fp32 on this CPU"
-            continue
-        rates[precision] = round(rate, 1)
+        if precision == "bf16" or (other_cpu and precision in ONNX_PRECISIONS):
+            agreement = label_agreement(scorer.probabilities(every), reference)
+            if agreement < MIN_LABEL_AGREEMENT:
+                rejected[precision] = (
+                    f"labels agree {agreement:.2%} with torch fp32 on this CPU "
+                    f"(< {MIN_LABEL_AGREEMENT:.1%})"
+                )
+                continue
+        rates[precision] = round(benchmark(scorer, texts), 1)
     best = max(rates, key=rates.__getitem__)
-    return EngineChoice(best, export="reused", choice="measured", rates=rates, rejected=rejected)
+    return EngineChoice(
+        best,
+        export="reused",
+        choice="measured",
+        rates=rates,
+        rejected=rejected,
+        measured_on="the run's texts" if on_own else "check texts",
+    )
 
 
 def label_agreement(probabilities: np.ndarray, reference: np.ndarray) -> float:
-    """Share of rows whose argmax matches the reference's (on the rows both have)."""
-    n = len(probabilities)
-    return float(np.mean(probabilities.argmax(1) == reference[:n].argmax(1)))
+    """Share of rows whose argmax matches the reference's."""
+    return float(np.mean(probabilities.argmax(1) == reference.argmax(1)))
 
 
-def benchmark(scorer: Any, texts: list[str]) -> tuple[float, np.ndarray]:
-    """(texts/s, probabilities): one warm-up batch, then passes over ``texts`` until
-    ``BENCH_SECONDS`` have run or ``BENCH_PASSES`` passes are done."""
+def benchmark(scorer: Any, texts: list[str]) -> float:
+    """Texts/s: one warm-up batch, then passes over ``texts`` until ``BENCH_SECONDS`` have
+    run or ``BENCH_PASSES`` passes are done."""
     scorer.probabilities(texts[:8])
     done, began = 0, time.perf_counter()
     while True:
-        probabilities = scorer.probabilities(texts)
+        scorer.probabilities(texts)
         done += len(texts)
         elapsed = time.perf_counter() - began
         if elapsed >= BENCH_SECONDS or done >= BENCH_PASSES * len(texts):
-            return done / elapsed, probabilities
+            return done / elapsed

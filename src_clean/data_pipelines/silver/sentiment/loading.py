@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,15 @@ def load_scorer(
     device: str = "auto",
     text_mode: TextMode = "headline",
     model_cache: str | os.PathLike[str] | None = None,
+    sample_texts: Sequence[str] | None = None,
     **opts: Any,
 ) -> Scorer:
     """The scorer for ``model``: ``"lexicon"``, a local checkpoint folder, or a hub id.
 
     ``opts`` go to the backend (batch_size, max_batch_tokens, num_threads, progress; and
-    revision, cache_dir for ``TransformersScorer``). ``auto`` measures the engines for
-    ``text_mode``'s texts; exports live next to the checkpoint or under ``model_cache``.
+    revision, cache_dir for ``TransformersScorer``). ``auto`` measures the engines on
+    ``sample_texts`` (texts the run will score; else the check texts of ``text_mode``);
+    exports live next to the checkpoint or under ``model_cache``.
     If the checkpoint cannot be loaded, ``demo_fallback`` logs a loud warning and returns
     the lexicon scorer; otherwise ``ModelUnavailableError`` says how to fix it. A
     checkpoint that loads but is not a sentiment classifier raises ``ValueError`` either way.
@@ -83,7 +86,7 @@ def load_scorer(
         logger.warning(fallback_banner(model, error))
         return LexiconScorer()
     try:
-        return neural_scorer(model, precision, device, opts, text_mode, model_cache)
+        return neural_scorer(model, precision, device, opts, text_mode, model_cache, sample_texts)
     except (OSError, ImportError) as exc:
         if not demo_fallback:
             first_line = (
@@ -103,6 +106,7 @@ def neural_scorer(
     opts: dict[str, Any],
     text_mode: TextMode = "headline",
     model_cache: str | os.PathLike[str] | None = None,
+    sample_texts: Sequence[str] | None = None,
 ) -> Scorer:
     """The scorer of ``model`` at ``precision``; ``auto`` resolved by ``choose_engine``
     (its ``EngineChoice`` is the scorer's ``engine`` attribute, else None)."""
@@ -118,7 +122,13 @@ def neural_scorer(
             return backend_scorer(model, candidate, device, {**opts, "progress": False}, export)
 
         engine = choose_engine(
-            model, load, text_mode=text_mode, device=device, model_cache=model_cache, **opts
+            model,
+            load,
+            text_mode=text_mode,
+            device=device,
+            model_cache=model_cache,
+            sample=sample_texts,
+            **opts,
         )
         logger.info(engine.line(model))
         precision, folder = engine.precision, engine.folder
