@@ -207,7 +207,7 @@ def run_task(task: Task) -> Result:
     if task.variant in ("loop", "fixed64"):
         model_id, score = baseline(task.model, 1 if task.variant == "loop" else 64)
     else:
-        model_id, score, engine = ours(task)
+        model_id, score, engine = ours(task, texts)
     score(texts[:8])
     began = time.perf_counter()
     probabilities = score(texts)
@@ -253,8 +253,9 @@ def baseline(folder: Path, batch_size: int) -> tuple[str, ScoreFn]:
     return "transformers-fp32", score
 
 
-def ours(task: Task) -> tuple[str, ScoreFn, dict[str, Any] | None]:
-    """Our scorer through ``load_scorer`` with the precision named by the variant."""
+def ours(task: Task, texts: list[str]) -> tuple[str, ScoreFn, dict[str, Any] | None]:
+    """Our scorer through ``load_scorer`` with the precision named by the variant (``auto``
+    times the engines on the corpus' texts, as the stage does on the run's)."""
     options = {"batch_size": task.batch_size, "max_batch_tokens": task.max_batch_tokens}
     precision = task.variant.removeprefix("ours-").removesuffix("-unfused").removesuffix("-cold")
     if task.variant.endswith("-unfused"):
@@ -265,6 +266,7 @@ def ours(task: Task) -> tuple[str, ScoreFn, dict[str, Any] | None]:
         device="cpu",
         progress=False,
         text_mode=TEXT_MODE[task.corpus],
+        sample_texts=texts,
         **{k: v for k, v in options.items() if v is not None},
     )
     engine = scorer.engine and asdict(scorer.engine)
@@ -418,11 +420,12 @@ def cold_start(model: Path, files: dict[str, Path]) -> None:
     the first), then measures every engine; prints the one-off cost and the choice."""
     shutil.rmtree(model / "onnx", ignore_errors=True)
     for corpus, path in files.items():
-        result = run_isolated(Task("ours-auto-cold", corpus, path, model, limit=8))
+        result = run_isolated(Task("ours-auto-cold", corpus, path, model, limit=64))
         engine = result.engine
         print(
             f"cold auto ({TEXT_MODE[corpus]}): export {engine['export']}, picked "
-            f"{engine['precision']} ({engine['rates']}), one-off {engine['one_off_seconds']:.1f}s"
+            f"{engine['precision']} ({engine['rates']} on {engine['measured_on']}), one-off "
+            f"{engine['one_off_seconds']:.1f}s"
         )
 
 

@@ -226,8 +226,8 @@ def test_etl_image_bakes_the_model_and_runs_offline() -> None:
         "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu",
         "ARG SENTIMENT_MODEL=ProsusAI/finbert",
         "ARG SKIP_MODEL_DOWNLOAD=false",
-        "ARG EXPORT_ONNX=false",
-        'export-onnx --model "${folder}" --int8',
+        "ARG EXPORT_ONNX=true",
+        'export-onnx --model "${folder}";',
         'download-model --model "${SENTIMENT_MODEL}" --out /opt/models',
         "HF_HUB_OFFLINE=1",
     ):

@@ -242,3 +242,45 @@ def test_silver_refuses_a_second_engine_without_rescore(
     }
     after = score_new_articles(lake, model, **options)  # auto now keeps int8
     assert after.model_id == switched.model_id and after.scored == 0
+
+
+# -- what the choice is measured on ----------------------------------------------------------
+
+
+def test_the_engines_are_timed_on_the_runs_own_texts(checkpoint: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    few = load_scorer(str(checkpoint), model_cache=cache, sample_texts=HEADLINES, progress=False)
+    assert few.engine.measured_on == "check texts"  # 5 texts are too few to time
+    texts = [f"{headline} ({i})" for i in range(20) for headline in HEADLINES]
+    own = load_scorer(
+        str(checkpoint),
+        model_cache=cache,
+        text_mode="headline_body",
+        sample_texts=texts,
+        progress=False,
+    )
+    assert (own.engine.measured_on, own.engine.export) == ("the run's texts", "reused")
+
+
+def test_an_export_validated_on_another_cpu_is_validated_again(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from src_clean.data_pipelines.silver.sentiment import engines
+    from src_clean.data_pipelines.silver.sentiment.onnx_backend import OnnxScorer
+
+    cache = tmp_path / "cache"
+    load_scorer(str(checkpoint), model_cache=cache, progress=False)  # built and validated here
+    # another machine: other flags, and an int8 kernel that gets this CPU's sums wrong
+    monkeypatch.setattr(engines, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    batch_logits = OnnxScorer.batch_logits
+
+    def int8_broken_here(self: OnnxScorer, inputs: dict) -> np.ndarray:
+        logits = batch_logits(self, inputs)
+        return -logits if self.precision == "onnx-int8" else logits
+
+    monkeypatch.setattr(OnnxScorer, "batch_logits", int8_broken_here)
+    scorer = load_scorer(str(checkpoint), model_cache=cache, progress=False)
+    assert (scorer.engine.export, scorer.engine.choice) == ("reused", "measured")
+    assert scorer.engine.rejected["onnx-int8"].endswith("with torch fp32 on this CPU (< 99.5%)")
+    assert scorer.engine.precision != "onnx-int8"
+    assert "onnx-fp32" in scorer.engine.rates

@@ -111,7 +111,7 @@ def neural_scorer(
     """The scorer of ``model`` at ``precision``; ``auto`` resolved by ``choose_engine``
     (its ``EngineChoice`` is the scorer's ``engine`` attribute, else None)."""
     if not torch_installed():
-        return OnnxScorer(model, precision=onnx_only(precision), **opts)
+        return backend_scorer(model, onnx_only(precision), device, opts)
     from src_clean.data_pipelines.silver.sentiment.engines import ExportCache, choose_engine
 
     engine = None
