@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from src_clean.data_pipelines.silver.sentiment.base import MAX_TOKENS, cpu_flags
+from src_clean.data_pipelines.silver.sentiment.engines import BENCH_TEXTS
 from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
 from src_clean.data_pipelines.silver.sentiment.onnx_backend import read_manifest
 from src_clean.sample_data.news import generate_articles
@@ -420,7 +421,7 @@ def cold_start(model: Path, files: dict[str, Path]) -> None:
     the first), then measures every engine; prints the one-off cost and the choice."""
     shutil.rmtree(model / "onnx", ignore_errors=True)
     for corpus, path in files.items():
-        result = run_isolated(Task("ours-auto-cold", corpus, path, model, limit=64))
+        result = run_isolated(Task("ours-auto-cold", corpus, path, model, limit=BENCH_TEXTS))
         engine = result.engine
         print(
             f"cold auto ({TEXT_MODE[corpus]}): export {engine['export']}, picked "

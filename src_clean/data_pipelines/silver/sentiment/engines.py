@@ -280,7 +280,7 @@ def measure(
     reference = np.load(folder / REFERENCE)
     other_cpu = manifest.get("validated_on_cpu_flags") != sorted(cpu_flags())
     own = [text for text in sample or () if text and text.strip()]
-    on_own = len(own) >= BENCH_TEXTS
+    on_own = len(own) >= BENCH_CHUNK
     texts = (own if on_own else checks[text_mode])[:BENCH_TEXTS]
     timed, rejected = candidates(manifest)
     scorers = {}
