@@ -59,6 +59,7 @@ BENCH_TEXTS = 256  # texts the engines are timed on: the run's own, else the che
 BENCH_CHUNK = 64  # texts per timed call: one batch of headlines, ~5 of bodies
 BENCH_SECONDS = 3.0  # each candidate is timed until it has run this long ...
 BENCH_MAX_CHUNKS = 8  # ... or scored this many chunks (a tiny model is done in milliseconds)
+SETTLE_SECONDS = 0.3  # pause before timing an engine: the previous one's threads stop spinning
 LOCK_TIMEOUT_S = 3600.0
 CHOICE_PREFIX = "choice-"
 
@@ -313,21 +314,22 @@ def label_agreement(probabilities: np.ndarray, reference: np.ndarray) -> float:
 
 
 def race(scorers: dict[str, Any], texts: list[str]) -> dict[str, float]:
-    """Texts/s of each scorer, timed in rounds: every round, each scorer still running
-    scores the same chunk of ``texts``, so drift in the machine's speed hits them alike.
-    A scorer stops after ``BENCH_SECONDS`` or ``BENCH_MAX_CHUNKS`` chunks."""
+    """Texts/s of each scorer on ``texts``, in chunks, until it has run ``BENCH_SECONDS``
+    or scored ``BENCH_MAX_CHUNKS`` chunks; one after the other, each after a warm-up and a
+    pause (torch's OpenMP and ONNX Runtime's threads spin for a while after their work:
+    interleaving the engines made each one slow down the next)."""
     chunks = [texts[start : start + BENCH_CHUNK] for start in range(0, len(texts), BENCH_CHUNK)]
-    for scorer in scorers.values():
+    rates = {}
+    for name, scorer in scorers.items():
         scorer.probabilities(chunks[0][:16])  # warm-up
-    seconds = dict.fromkeys(scorers, 0.0)
-    scored = dict.fromkeys(scorers, 0)
-    for chunk in itertools.islice(itertools.cycle(chunks), BENCH_MAX_CHUNKS):
-        running = [name for name in scorers if seconds[name] < BENCH_SECONDS]
-        if not running:
-            break
-        for name in running:
+        time.sleep(SETTLE_SECONDS)
+        seconds, scored = 0.0, 0
+        for chunk in itertools.islice(itertools.cycle(chunks), BENCH_MAX_CHUNKS):
             began = time.perf_counter()
-            scorers[name].probabilities(chunk)
-            seconds[name] += time.perf_counter() - began
-            scored[name] += len(chunk)
-    return {name: scored[name] / seconds[name] for name in scorers}
+            scorer.probabilities(chunk)
+            seconds += time.perf_counter() - began
+            scored += len(chunk)
+            if seconds >= BENCH_SECONDS:
+                break
+        rates[name] = scored / seconds
+    return rates
