@@ -24,7 +24,6 @@ exports already validated can be used, fastest first.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -56,9 +55,9 @@ from src_clean.data_pipelines.silver.sentiment.onnx_backend import (
 log = logging.getLogger(__name__)
 
 BENCH_TEXTS = 256  # texts the engines are timed on: the run's own, else the check texts
-BENCH_CHUNK = 64  # texts per timed call: one batch of headlines, ~5 of bodies
-BENCH_SECONDS = 3.0  # each candidate is timed until it has run this long ...
-BENCH_MAX_CHUNKS = 8  # ... or scored this many chunks (a tiny model is done in milliseconds)
+BENCH_CHUNK = 64  # texts that size an engine's timed pass (one batch of headlines)
+BENCH_SECONDS = 3.0  # an engine's passes repeat until it has run this long ...
+BENCH_PASSES = 3  # ... or this many times (a tiny model is done in milliseconds)
 SETTLE_SECONDS = 0.3  # pause before timing an engine: the previous one's threads stop spinning
 LOCK_TIMEOUT_S = 3600.0
 CHOICE_PREFIX = "choice-"
@@ -314,21 +313,29 @@ def label_agreement(probabilities: np.ndarray, reference: np.ndarray) -> float:
 
 
 def race(scorers: dict[str, Any], texts: list[str]) -> dict[str, float]:
-    """Texts/s of each scorer on ``texts``, in chunks, until it has run ``BENCH_SECONDS``
-    or scored ``BENCH_MAX_CHUNKS`` chunks; one after the other, each after a warm-up and a
-    pause (torch's OpenMP and ONNX Runtime's threads spin for a while after their work:
-    interleaving the engines made each one slow down the next)."""
-    chunks = [texts[start : start + BENCH_CHUNK] for start in range(0, len(texts), BENCH_CHUNK)]
+    """Texts/s of each scorer on ``texts``, scored as a run scores them (one call: sorted,
+    token-budget batches), one engine after the other.
+
+    Each engine is warmed up, then a first chunk sizes its timed pass: as many texts as it
+    scores in ``BENCH_SECONDS`` (at least a chunk, at most all of ``texts``), repeated
+    until ``BENCH_SECONDS`` have run or ``BENCH_PASSES`` passes are done. A pause before
+    each engine lets the previous one's spinning threads (torch's OpenMP, ONNX Runtime's
+    pool) go idle.
+    """
     rates = {}
     for name, scorer in scorers.items():
-        scorer.probabilities(chunks[0][:16])  # warm-up
         time.sleep(SETTLE_SECONDS)
+        scorer.probabilities(texts[:16])  # warm-up
+        began = time.perf_counter()
+        scorer.probabilities(texts[:BENCH_CHUNK])
+        first = BENCH_CHUNK / (time.perf_counter() - began)
+        timed = texts[: max(BENCH_CHUNK, int(first * BENCH_SECONDS))]
         seconds, scored = 0.0, 0
-        for chunk in itertools.islice(itertools.cycle(chunks), BENCH_MAX_CHUNKS):
+        for _ in range(BENCH_PASSES):
             began = time.perf_counter()
-            scorer.probabilities(chunk)
+            scorer.probabilities(timed)
             seconds += time.perf_counter() - began
-            scored += len(chunk)
+            scored += len(timed)
             if seconds >= BENCH_SECONDS:
                 break
         rates[name] = scored / seconds
