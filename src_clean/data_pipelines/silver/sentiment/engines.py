@@ -68,7 +68,7 @@ class EngineChoice:
     """What ``auto`` picked for one checkpoint here, and how it got there."""
 
     precision: Precision
-    export: str  # built | reused | rebuilt (<why>) | not needed (CUDA) | prebuilt (no torch)
+    export: str  # built | reused | rebuilt (<why>) | not needed (CUDA)
     choice: str  # measured | cached | rule
     rates: dict[str, float] = field(default_factory=dict)  # texts/s per candidate
     rejected: dict[str, str] = field(default_factory=dict)  # candidate -> why
