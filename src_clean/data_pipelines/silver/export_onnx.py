@@ -45,6 +45,7 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     cpu_flags,
     files_sha256,
 )
+from src_clean.data_pipelines.silver.sentiment.engines import write_json
 from src_clean.data_pipelines.silver.sentiment.onnx_backend import (
     MANIFEST,
     MIN_LABEL_AGREEMENT,
@@ -129,6 +130,16 @@ def check_texts(n: int) -> dict[str, list[str]]:
     rng = np.random.default_rng(CHECK_SEED)
     articles = generate_articles(rng, dt.date(2024, 1, 1), 1, 2 * n + 10).head(n)
     return {mode: article_texts(articles, mode).tolist() for mode in TEXT_MODES}
+
+
+def every_check_text(checks: dict[str, list[str]]) -> list[str]:
+    """The check texts of every mode in one list: the row order of ``reference.npy``."""
+    return [text for texts in checks.values() for text in texts]
+
+
+def label_agreement(probabilities: np.ndarray, reference: np.ndarray) -> float:
+    """Share of rows whose argmax matches the reference's."""
+    return float(np.mean(probabilities.argmax(1) == reference.argmax(1)))
 
 
 @contextmanager
@@ -229,7 +240,7 @@ def check_variant(
         file=path.name,
         sha256=files_sha256([path]),
         graph=graph,
-        label_agreement=float(np.mean(probabilities.argmax(1) == reference.argmax(1))),
+        label_agreement=label_agreement(probabilities, reference),
         max_abs_dp=float(np.abs(probabilities - reference).max()),
         texts=len(texts),
     )
@@ -267,7 +278,7 @@ def export_onnx(
     (target / MANIFEST).unlink(missing_ok=True)  # written last: no manifest, no export
     graphs = build_graphs(scorer, target, int8)
     save_tokenizer_and_config(folder, target)
-    texts = [text for mode_texts in check_texts(n_check_texts).values() for text in mode_texts]
+    texts = every_check_text(check_texts(n_check_texts))
     reference = scorer.probabilities(texts)
     np.save(target / REFERENCE, reference)
     variants = {
@@ -288,9 +299,7 @@ def export_onnx(
         "files": {REFERENCE: files_sha256([target / REFERENCE])},
         "variants": {p: asdict(check) for p, check in variants.items()},
     }
-    manifest_tmp = target / f".{MANIFEST}.{os.getpid()}"
-    manifest_tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    manifest_tmp.replace(target / MANIFEST)
+    write_json(target / MANIFEST, manifest)
     return OnnxExport(target, manifest["source_model_id"], variants, seconds)
 
 

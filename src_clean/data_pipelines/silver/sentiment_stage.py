@@ -210,15 +210,12 @@ def load_recorded_scorer(
         options = {**options, "precision": recorded_engine}
     scorer = load_scorer(model, **options)
     checkpoint, engine = split_model_id(scorer.model_id)
+    # a legacy id splits into (itself, None): the same checkpoint without a named engine
     if (
         not rescore
         and recorded
         and scorer.model_id != recorded
-        and checkpoint
-        in (
-            recorded,
-            recorded_checkpoint,
-        )
+        and checkpoint == recorded_checkpoint
     ):
         raise EngineChanged(
             f"{SILVER_SENTIMENT} holds {model!r} scores as {recorded}; this run would add "
@@ -301,7 +298,7 @@ def add_batching_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model-cache",
-        default=Settings().model_cache,
+        default=None,
         help="folder for ONNX exports and engine choices (default: SP500_MODEL_CACHE, else "
         "the checkpoint's onnx/ folder)",
     )
@@ -314,7 +311,7 @@ def batching_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_batch_tokens": args.max_batch_tokens,
         "device": args.device,
         "precision": args.precision,
-        "model_cache": args.model_cache,
+        "model_cache": args.model_cache or Settings.from_env().model_cache,
     }
 
 

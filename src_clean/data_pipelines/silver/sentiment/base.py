@@ -14,6 +14,7 @@ rule live here too, so loading can pick a backend without importing torch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 from abc import ABC, abstractmethod
@@ -128,10 +129,25 @@ def article_texts(articles: pd.DataFrame, mode: TextMode = "headline") -> pd.Ser
 
 
 def files_sha256(paths: Sequence[Path]) -> str:
-    """SHA-256 of the concatenated bytes of ``paths`` (of the file itself for one path)."""
+    """SHA-256 of the concatenated bytes of ``paths`` (of the file itself for one path).
+
+    Memoized per file identity (path, inode, size, mtime, ctime): loading a checkpoint
+    names it, keys its export and checks the export's files, and each of those would
+    otherwise read the same hundreds of MB again. A rewritten file gets a new identity.
+    """
+    return _sha256_of(tuple(_identity(Path(path)) for path in paths))
+
+
+def _identity(path: Path) -> tuple[str, int, int, int, int]:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(identities: tuple[tuple[str, int, int, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as handle:
+    for path, *_ in identities:
+        with open(path, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()

@@ -272,11 +272,15 @@ def measure(
     each ONNX file when this CPU's flags differ from those it was validated on (an image
     built on another machine).
     """
-    from src_clean.data_pipelines.silver.export_onnx import check_texts
+    from src_clean.data_pipelines.silver.export_onnx import (
+        check_texts,
+        every_check_text,
+        label_agreement,
+    )
 
     manifest = read_manifest(folder)
     checks = check_texts(manifest["check_texts"])
-    every = [*checks["headline"], *checks["headline_body"]]
+    every = every_check_text(checks)
     reference = np.load(folder / REFERENCE)
     other_cpu = manifest.get("validated_on_cpu_flags") != sorted(cpu_flags())
     own = [text for text in sample or () if text and text.strip()]
@@ -305,11 +309,6 @@ def measure(
         rejected=rejected,
         measured_on="the run's texts" if on_own else "check texts",
     )
-
-
-def label_agreement(probabilities: np.ndarray, reference: np.ndarray) -> float:
-    """Share of rows whose argmax matches the reference's."""
-    return float(np.mean(probabilities.argmax(1) == reference.argmax(1)))
 
 
 def race(scorers: dict[str, Any], texts: list[str]) -> dict[str, float]:

@@ -3,8 +3,8 @@
 ``python -m src_clean export-onnx --model models/ProsusAI__finbert`` writes::
 
     models/ProsusAI__finbert/onnx/
-        model.onnx          fp32 graph (fused), dynamic batch and sequence axes
-        model.int8.onnx     int8 graph (per-channel weights, QAttention); --no-int8 skips it
+        model.onnx          fp32 graph, opset 23 (ONNX's fused Attention), dynamic axes
+        model.int8.onnx     int8 weights, one scale per output channel; --no-int8 skips it
         tokenizer.json, tokenizer_config.json, config.json (id2label)
         reference.npy       torch fp32 probabilities of the check texts
         export.json         source checkpoint id, cache key, file hashes, agreement with fp32
