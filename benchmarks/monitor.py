@@ -43,7 +43,7 @@ def train_champion(lake_root: Path, days: int) -> list[dict[str, Any]]:
 
 def monitor(lake_root: Path, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
     from src_clean.lake import Lake
-    from src_clean.monitoring.stage import run_monitor
+    from src_clean.monitoring.monitor import run_monitor
 
     reset_peak_rss()
     began = time.perf_counter()

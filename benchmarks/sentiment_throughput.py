@@ -53,10 +53,10 @@ from typing import Any
 
 import numpy as np
 
-from src_clean.data_pipelines.silver.sentiment.base import MAX_TOKENS, cpu_flags
-from src_clean.data_pipelines.silver.sentiment.engines import BENCH_TEXTS
-from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import read_manifest
+from src_clean.data_pipelines.silver.scoring.base import MAX_TOKENS, cpu_flags
+from src_clean.data_pipelines.silver.scoring.engines import BENCH_TEXTS
+from src_clean.data_pipelines.silver.scoring.loading import load_scorer
+from src_clean.data_pipelines.silver.scoring.onnx_backend import read_manifest
 from src_clean.sample_data.news import generate_articles
 
 VOCAB_SIZE = 30_522  # bert-base-uncased
@@ -342,7 +342,7 @@ def is_engine(variant: str) -> bool:
 
 def precisions() -> list[str]:
     """Our precisions that run here (bf16 needs a CPU with native bf16), and the ablation."""
-    from src_clean.data_pipelines.silver.sentiment.transformers_backend import cpu_supports_bf16
+    from src_clean.data_pipelines.silver.scoring.transformers_backend import cpu_supports_bf16
 
     bf16 = ["bf16", "bf16-unfused"] if cpu_supports_bf16() else []
     return ["fp32", *bf16, "onnx-fp32", "onnx-int8", "auto"]
@@ -378,7 +378,7 @@ def prepare(
 
 def describe_corpora(model: Path, files: dict[str, Path]) -> None:
     """Token-length percentiles of each corpus, with the model's tokenizer."""
-    from src_clean.data_pipelines.silver.sentiment.onnx_backend import OnnxScorer
+    from src_clean.data_pipelines.silver.scoring.onnx_backend import OnnxScorer
 
     scorer = OnnxScorer(model, precision="onnx-fp32", progress=False)
     print(f"ONNX graphs: {read_manifest(model)['variants']}")

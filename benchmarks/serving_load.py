@@ -169,7 +169,7 @@ def compute_ceiling(model: Path, texts: list[str], size: int = 32, rounds: int =
     """The service's scorer in this process, ``size`` headlines one call each vs one call
     for all (median of ``rounds``): the most micro-batching can gain on this machine, HTTP,
     tokenizer threads and the database aside."""
-    from src_clean.data_pipelines.silver.sentiment import load_scorer
+    from src_clean.data_pipelines.silver.scoring import load_scorer
 
     scorer = load_scorer(str(model), precision=ARGS.precision, device="cpu", progress=False)
     sample = texts[:size]

@@ -21,21 +21,21 @@ from src_clean.redact import redact
 COMMANDS: dict[str, tuple[str, str]] = {
     "sample-data": ("src_clean.sample_data", "Generate sample SPX500 candles and news."),
     "fetch-market": (
-        "src_clean.acquisition.market_cli",
+        "src_clean.acquisition.fetch_market",
         "Fetch OANDA v20 candles into per-day landing files.",
     ),
     "fetch-news": (
-        "src_clean.acquisition.news_cli",
+        "src_clean.acquisition.fetch_news",
         "Fetch GDELT or RSS articles into per-day landing files.",
     ),
     "bronze-market": ("src_clean.data_pipelines.bronze.market", "Ingest raw candles into bronze."),
     "bronze-news": ("src_clean.data_pipelines.bronze.news", "Ingest raw articles into bronze."),
     "silver-market": (
-        "src_clean.data_pipelines.silver.market_features",
+        "src_clean.data_pipelines.silver.market",
         "Compute causal market features.",
     ),
     "silver-sentiment": (
-        "src_clean.data_pipelines.silver.sentiment_stage",
+        "src_clean.data_pipelines.silver.sentiment",
         "Score new articles with a sentiment model.",
     ),
     "download-model": (
@@ -46,13 +46,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "src_clean.data_pipelines.silver.export_onnx",
         "Export a checkpoint to ONNX (optionally int8) for ONNX Runtime serving.",
     ),
-    "gold-news": ("src_clean.data_pipelines.gold.news_signals", "Aggregate news signals per bar."),
+    "gold-news": ("src_clean.data_pipelines.gold.news", "Aggregate news signals per bar."),
     "gold-training": (
-        "src_clean.data_pipelines.gold.training_set",
+        "src_clean.data_pipelines.gold.training",
         "Join features, news signals and labels.",
     ),
     "monitor": (
-        "src_clean.monitoring.stage",
+        "src_clean.monitoring.monitor",
         "Check the day's data quality, drift and the champion's live record.",
     ),
     "train": ("src_clean.training.train", "Train and track the XGBoost models in MLflow."),

@@ -106,7 +106,7 @@ def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
         for stage in STAGES.values()
         if 0 < LAYERS.index(stage.layer) <= last
         and not (cfg.skip_news and stage.news)
-        and not (stage.task_id == "ingest_news" and cfg.bronze_news is None)
+        and not (stage.task_id == "bronze_news" and cfg.bronze_news is None)
     ]
 
 

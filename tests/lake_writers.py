@@ -16,7 +16,7 @@ from typing import Any
 def ingest_files(
     lake_root: str, files: list[str], seed: int, barrier: Any, env: dict[str, str]
 ) -> None:
-    """``ingest_market`` of each file on its own, in a shuffled order."""
+    """``bronze_market`` of each file on its own, in a shuffled order."""
     os.environ.update(env)
     from src_clean.data_pipelines.bronze.market import ingest_market
     from src_clean.lake import Lake
@@ -32,7 +32,7 @@ def ingest_files(
 def score_day(lake_root: str, day: str, barrier: Any, env: dict[str, str]) -> None:
     """The daily ``silver-sentiment`` stage for one day, with the lexicon model."""
     os.environ.update(env)
-    from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
+    from src_clean.data_pipelines.silver.sentiment import score_new_articles
     from src_clean.lake import Lake
 
     lake = Lake(lake_root)
@@ -45,7 +45,7 @@ def score_shard(lake_root: str, month: str, barrier: Any, env: dict[str, str]) -
     """A backfill shard over ``month``, committing every 10 articles."""
     os.environ.update(env)
     from src_clean.backfill.runner import ShardJob, run_shard
-    from src_clean.data_pipelines.silver.sentiment import load_scorer
+    from src_clean.data_pipelines.silver.scoring import load_scorer
     from src_clean.lake import Lake
 
     lake = Lake(lake_root)

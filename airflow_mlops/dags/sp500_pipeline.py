@@ -2,8 +2,8 @@
 ### S&P 500 news-signal pipeline
 
 [`fetch_market`, `fetch_news`: OANDA candles and GDELT articles into the landing folders,
-when `SP500_SOURCES` names them] → `ingest_market`, `ingest_news` (new landing files into
-**bronze**) → `market_data` → `silver_market`, `score_sentiment` (**silver**) → `gold_news`
+when `SP500_SOURCES` names them] → `bronze_market`, `bronze_news` (new landing files into
+**bronze**) → `market_data` → `silver_market`, `silver_sentiment` (**silver**) → `gold_news`
 → `gold_training` (**gold**) → `monitor` (data quality, drift, the champion's live record;
 `monitoring_summary` returns the day's status and alerts on a warning or failure) →
 `train` (XGBoost with and without news, tracked in MLflow; the champion alias moves only
@@ -194,7 +194,7 @@ def sp500_news_pipeline() -> None:
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def news_enabled(params: dict[str, Any] | None = None) -> bool:
-        """Skip `score_sentiment` and `gold_news` when the run has `skip_news`."""
+        """Skip `silver_sentiment` and `gold_news` when the run has `skip_news`."""
         return not (params or {}).get("skip_news", DEFAULTS.skip_news)
 
     @task.short_circuit
@@ -246,10 +246,10 @@ def sp500_news_pipeline() -> None:
     }
     tasks = {task_id: pipeline_task(task_id, argv, **rules.get(task_id, {})) for task_id in STAGES}
     for fetch, ingest in (
-        ("fetch_market", "ingest_market"),
-        ("fetch_news", "ingest_news"),
-        ("fetch_news_gkg", "ingest_news"),
-        ("fetch_news_rss", "ingest_news"),
+        ("fetch_market", "bronze_market"),
+        ("fetch_news", "bronze_news"),
+        ("fetch_news_gkg", "bronze_news"),
+        ("fetch_news_rss", "bronze_news"),
     ):
         if fetch in tasks:
             tasks[fetch] >> tasks[ingest]
@@ -257,9 +257,9 @@ def sp500_news_pipeline() -> None:
     market_open = market_data(argv[MARKET_WINDOW])
     # a closed day skips these two (gold_training directly: its trigger rule alone would
     # run it after the plan), and what follows them by its trigger rule
-    tasks["ingest_market"] >> market_open >> [tasks["silver_market"], tasks["gold_training"]]
-    tasks["ingest_news"] >> news_enabled() >> tasks["score_sentiment"]
-    [tasks["silver_market"], tasks["score_sentiment"]] >> tasks["gold_news"]
+    tasks["bronze_market"] >> market_open >> [tasks["silver_market"], tasks["gold_training"]]
+    tasks["bronze_news"] >> news_enabled() >> tasks["silver_sentiment"]
+    [tasks["silver_market"], tasks["silver_sentiment"]] >> tasks["gold_news"]
     [tasks["silver_market"], tasks["gold_news"]] >> tasks["gold_training"]
     tasks["gold_training"] >> tasks["monitor"] >> monitoring_summary(argv["monitor"])
     gate = retrain_enabled()

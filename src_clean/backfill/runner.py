@@ -39,8 +39,8 @@ from src_clean.backfill.circuit_breaker import (
 from src_clean.backfill.config import DEFAULT_CHECKPOINT_EVERY
 from src_clean.backfill.shards import shard_bounds
 from src_clean.backfill.state import checked_name
-from src_clean.data_pipelines.silver.sentiment.base import Scorer, TextMode
-from src_clean.data_pipelines.silver.sentiment_stage import (
+from src_clean.data_pipelines.silver.scoring.base import Scorer, TextMode
+from src_clean.data_pipelines.silver.sentiment import (
     SENTIMENT_COLUMNS,
     score_articles,
     store_scores,

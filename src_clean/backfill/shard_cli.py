@@ -15,7 +15,7 @@ from src_clean.backfill.circuit_breaker import CircuitOpenError
 from src_clean.backfill.config import DEFAULT_CHECKPOINT_EVERY, DEFAULT_RUN_ID
 from src_clean.backfill.runner import ShardJob, run_shard
 from src_clean.backfill.shards import shard_bounds
-from src_clean.data_pipelines.silver import sentiment_stage
+from src_clean.data_pipelines.silver import sentiment as sentiment_stage
 from src_clean.lake import Lake
 
 EXIT_CIRCUIT_OPEN = 3

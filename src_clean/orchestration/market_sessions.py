@@ -168,7 +168,7 @@ def check_market_data(
             f"no candles in {tables.BRONZE_CANDLES} for the {calendar} session(s) {names} "
             f"({how}), and none arrived in the landing folder {landing_market}",
             "land the session's candle files there (or fetch them: SP500_SOURCES=oanda), then "
-            "clear ingest_market and its downstream tasks; for data of other trading hours "
+            "clear bronze_market and its downstream tasks; for data of other trading hours "
             "set SP500_MARKET_HOURS (full or cash)",
         )
     labels = ", ".join(str(session.label) for session in sessions)

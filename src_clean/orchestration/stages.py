@@ -256,7 +256,7 @@ STAGES: dict[str, Stage] = {
             source="rss",
         ),
         Stage(
-            "ingest_market",
+            "bronze_market",
             "bronze-market",
             "bronze",
             "etl",
@@ -267,7 +267,7 @@ STAGES: dict[str, Stage] = {
             "(`bronze-market --only-new`); rejected lines go to quarantine.",
         ),
         Stage(
-            "ingest_news",
+            "bronze_news",
             "bronze-news",
             "bronze",
             "etl",
@@ -288,7 +288,7 @@ STAGES: dict[str, Stage] = {
             "Recompute the causal market features for the interval's UTC dates.",
         ),
         Stage(
-            "score_sentiment",
+            "silver_sentiment",
             "silver-sentiment",
             "silver",
             "etl",

@@ -10,7 +10,7 @@ import argparse
 import logging
 from typing import Any
 
-from src_clean.data_pipelines.silver.sentiment.base import PRECISIONS
+from src_clean.data_pipelines.silver.scoring.base import PRECISIONS
 from src_clean.errors import UserError
 
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from src_clean.data_pipelines.silver.sentiment import LABELS, ModelUnavailableError, load_scorer
-from src_clean.data_pipelines.silver.sentiment.base import TORCH_PRECISIONS
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import onnx_folder, safe_onnx_precisions
+from src_clean.data_pipelines.silver.scoring import LABELS, ModelUnavailableError, load_scorer
+from src_clean.data_pipelines.silver.scoring.base import TORCH_PRECISIONS
+from src_clean.data_pipelines.silver.scoring.onnx_backend import onnx_folder, safe_onnx_precisions
 
 if TYPE_CHECKING:
-    from src_clean.data_pipelines.silver.sentiment import Scorer
+    from src_clean.data_pipelines.silver.scoring import Scorer
     from src_clean.settings import Settings
 
 

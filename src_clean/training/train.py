@@ -129,7 +129,7 @@ def entry_prices(lake: Lake, times: pd.Series) -> np.ndarray:
 
 def build_data(frame: pd.DataFrame, spec: FeatureSpec, prices: np.ndarray, config: TrainConfig):
     """The run's feature matrix (market columns first), target, times and costs, once."""
-    from src_clean.data_pipelines.gold.news_signals import empty_window_value
+    from src_clean.data_pipelines.gold.news import empty_window_value
     from src_clean.training.costs import cost_bps
     from src_clean.training.walk_forward import Data
 

@@ -17,8 +17,8 @@ import os
 import socket
 
 from src_clean import aws
-from src_clean.data_pipelines.silver import sentiment_stage
-from src_clean.data_pipelines.silver.sentiment.loading import (
+from src_clean.data_pipelines.silver import sentiment as sentiment_stage
+from src_clean.data_pipelines.silver.scoring.loading import (
     DEFAULT_SENTIMENT_MODEL,
     LEXICON,
     ModelUnavailableError,

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
-from src_clean.data_pipelines.silver.sentiment.base import Scorer
+from src_clean.data_pipelines.silver.scoring.base import Scorer
 from src_clean.lake import Lake
 from src_clean.worker.jobs import Job, JobQueue
 from src_clean.worker.logs import JsonLog

@@ -28,8 +28,8 @@ from src_clean.data_pipelines.bronze.news_fields import to_articles
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES, ParsedFile, parse_news_file
 from src_clean.data_pipelines.bronze.quarantine import Rejected, write_quarantine
 from src_clean.data_pipelines.bronze.sources import list_input_files
-from src_clean.data_pipelines.silver.sentiment.base import Scorer
-from src_clean.data_pipelines.silver.sentiment_stage import (
+from src_clean.data_pipelines.silver.scoring.base import Scorer
+from src_clean.data_pipelines.silver.sentiment import (
     SENTIMENT_COLUMNS,
     score_articles,
     store_scores,

@@ -27,7 +27,7 @@ from src_clean.data_pipelines.bronze import lines
 from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.data_pipelines.bronze.news import ingest_news
 from src_clean.data_pipelines.bronze.quarantine import RAW_LIMIT
-from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
+from src_clean.data_pipelines.silver.sentiment import score_new_articles
 from src_clean.lake import Lake
 from src_clean.reports import IngestReport
 

@@ -18,8 +18,8 @@ from gold_data import (
 
 from src_clean.cli import main as cli_main
 from src_clean.data_pipelines.gold.labels import add_labels
-from src_clean.data_pipelines.gold.news_signals import build_news_signals
-from src_clean.data_pipelines.gold.training_set import build_training_set, market_feature_columns
+from src_clean.data_pipelines.gold.news import build_news_signals
+from src_clean.data_pipelines.gold.training import build_training_set, market_feature_columns
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.tables import (

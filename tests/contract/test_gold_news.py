@@ -16,8 +16,8 @@ from gold_data import (
 )
 
 from src_clean.cli import main as cli_main
-from src_clean.data_pipelines.gold import news_signals
-from src_clean.data_pipelines.gold.news_signals import (
+from src_clean.data_pipelines.gold import news as news_signals
+from src_clean.data_pipelines.gold.news import (
     MINUTES_SINCE_LAST_CAP,
     build_news_signals,
     compute_news_signals,

@@ -22,8 +22,8 @@ from src_clean import lake as lake_module
 from src_clean import tables
 from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.data_pipelines.bronze.news import ingest_news
-from src_clean.data_pipelines.silver.sentiment import load_scorer
-from src_clean.data_pipelines.silver.sentiment_stage import score_articles
+from src_clean.data_pipelines.silver.scoring import load_scorer
+from src_clean.data_pipelines.silver.sentiment import score_articles
 from src_clean.lake import CommitConflictError, Lake
 from src_clean.sample_data import generate_sample_data
 

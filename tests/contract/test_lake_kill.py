@@ -16,7 +16,7 @@ import pytest
 
 from src_clean import tables
 from src_clean.data_pipelines.bronze.market import ingest_market
-from src_clean.data_pipelines.silver.market_features import build_market_features
+from src_clean.data_pipelines.silver.market import build_market_features
 from src_clean.lake import Lake
 from src_clean.sample_data import generate_sample_data
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from src_clean.data_pipelines.bronze.news import ingest_news
-from src_clean.data_pipelines.gold.news_signals import compute_news_signals
+from src_clean.data_pipelines.gold.news import compute_news_signals
 from src_clean.lake import Lake
 from src_clean.tables import BRONZE_NEWS
 

@@ -11,8 +11,8 @@ import pytest
 from tiny_bert import FINBERT_TONE_ORDER, build_cached_hub_model, build_tiny_bert
 
 from src_clean.cli import main as cli_main
-from src_clean.data_pipelines.silver.sentiment import load_scorer
-from src_clean.data_pipelines.silver.sentiment_stage import (
+from src_clean.data_pipelines.silver.scoring import load_scorer
+from src_clean.data_pipelines.silver.sentiment import (
     SENTIMENT_COLUMNS,
     score_new_articles,
 )
@@ -149,7 +149,7 @@ def test_date_range_limits_the_articles(lake: Lake) -> None:
 def test_headline_body_mode_scores_the_body_of_a_blank_headline(lake: Lake) -> None:
     """The texts scored are headline + body (the body alone for a blank headline), and the
     stored scores are the scorer's for exactly those texts."""
-    from src_clean.data_pipelines.silver.sentiment.lexicon_backend import LexiconScorer
+    from src_clean.data_pipelines.silver.scoring.lexicon_backend import LexiconScorer
 
     seen: list[str] = []
 

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from src_clean import cli
-from src_clean.data_pipelines.silver import market_features, volatility
-from src_clean.data_pipelines.silver.market_features import (
+from src_clean.data_pipelines.silver import market as market_features
+from src_clean.data_pipelines.silver import volatility
+from src_clean.data_pipelines.silver.market import (
     FEATURE_COLUMNS,
     OUTPUT_COLUMNS,
     build_market_features,

@@ -90,7 +90,7 @@ def test_plan_builds_container_paths(docker_dag, monkeypatch: pytest.MonkeyPatch
     argv = plan(
         params={"retrain": True}, data_interval_start=SESSION[0], data_interval_end=SESSION[1]
     )
-    assert argv["ingest_news"][:5] == [
+    assert argv["bronze_news"][:5] == [
         "bronze-news",
         "--input",
         "s3://landing-bucket/news",
@@ -115,7 +115,7 @@ def test_plan_rejects_a_lake_the_containers_cannot_see(
 
 
 def test_mounts_and_environment(docker_dag) -> None:
-    task = docker_dag.get_task("score_sentiment")
+    task = docker_dag.get_task("silver_sentiment")
     mounts = {(m["Source"], m["Target"], m["Type"]) for m in task.mounts}
     assert mounts == {("sp500-data", "/opt/sp500", "volume"), ("sp500-models", "/models", "volume")}
     assert task.environment["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
@@ -329,7 +329,7 @@ def test_mlflow_credentials_reach_the_containers_privately(
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw-from-dotenv")
     monkeypatch.setenv("OANDA_API_TOKEN", "oanda-token")
     dag = airflow_env.load_dag(DOCKER_ENV)
-    for task_id in ("train", "score_sentiment"):
+    for task_id in ("train", "silver_sentiment"):
         task = dag.get_task(task_id)
         assert task._private_environment == {
             "MLFLOW_TRACKING_USERNAME": "admin",

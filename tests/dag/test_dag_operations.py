@@ -76,7 +76,7 @@ def test_a_week_with_a_holiday_and_a_weekend_ends_green(week: Path) -> None:
     skipped = {task for task, state in holiday.items() if state == "skipped"}
     assert skipped >= MARKET_STAGES  # market closed: silver, gold and train skipped
     assert holiday["market_data"] == "success"
-    assert holiday["ingest_market"] == holiday["score_sentiment"] == "success"
+    assert holiday["bronze_market"] == holiday["silver_sentiment"] == "success"
     assert holiday["monitor"] == holiday["monitoring_summary"] == "success"  # market closed
     trading_day = runs[(2024, 1, 2)]
     assert trading_day["gold_training"] == trading_day["silver_market"] == "success"
@@ -102,7 +102,7 @@ def test_a_session_without_candles_fails_one_early_check(week: Path) -> None:
     states = _run(
         week, LEXICON, logical_date=None, run_after=dt.datetime(2024, 2, 7, 15, tzinfo=dt.UTC)
     )
-    assert states["plan"] == states["ingest_market"] == "success"
+    assert states["plan"] == states["bronze_market"] == "success"
     assert states["market_data"] == "failed"
     assert states["silver_market"] == "upstream_failed"
 
@@ -132,4 +132,4 @@ def test_the_stages_see_the_airflow_context(week: Path, monkeypatch: pytest.Monk
 def test_an_unknown_conf_key_fails_the_plan_without_retries(week: Path) -> None:
     states = _run(week, {**LEXICON, "windw": 5}, logical_date=None)
     assert states["plan"] == "failed"
-    assert states["ingest_market"] == "upstream_failed"
+    assert states["bronze_market"] == "upstream_failed"

@@ -33,7 +33,7 @@ print(json.dumps({"seconds": seconds, "heavy": [m for m in sys.argv[2:] if m in 
 # the tasks that run a `python -m src_clean` stage, per DAG
 STAGE_TASKS = {
     "sp500_news_pipeline": {
-        *("ingest_market", "ingest_news", "silver_market", "score_sentiment"),
+        *("bronze_market", "bronze_news", "silver_market", "silver_sentiment"),
         *("gold_news", "gold_training", "monitor", "train"),
     },
     "sp500_sentiment_backfill": {"shard.score_shard"},

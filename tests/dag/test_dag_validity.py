@@ -12,10 +12,10 @@ from src_clean import tables
 from src_clean.orchestration.stages import STAGES
 
 LAYER_OUTLETS = {
-    "ingest_market": tables.BRONZE_CANDLES,
-    "ingest_news": tables.BRONZE_NEWS,
+    "bronze_market": tables.BRONZE_CANDLES,
+    "bronze_news": tables.BRONZE_NEWS,
     "silver_market": tables.SILVER_FEATURES,
-    "score_sentiment": tables.SILVER_SENTIMENT,
+    "silver_sentiment": tables.SILVER_SENTIMENT,
     "gold_news": tables.GOLD_SIGNALS,
     "gold_training": tables.GOLD_TRAINING,
     "train": tables.TRAINING_SUMMARY,
@@ -23,13 +23,13 @@ LAYER_OUTLETS = {
 }
 UPSTREAM = {
     "plan": set(),
-    "ingest_market": {"plan"},
-    "ingest_news": {"plan"},
-    "market_data": {"plan", "ingest_market"},
+    "bronze_market": {"plan"},
+    "bronze_news": {"plan"},
+    "market_data": {"plan", "bronze_market"},
     "silver_market": {"plan", "market_data"},
-    "news_enabled": {"ingest_news"},
-    "score_sentiment": {"plan", "news_enabled"},
-    "gold_news": {"plan", "silver_market", "score_sentiment"},
+    "news_enabled": {"bronze_news"},
+    "silver_sentiment": {"plan", "news_enabled"},
+    "gold_news": {"plan", "silver_market", "silver_sentiment"},
     "gold_training": {"plan", "market_data", "silver_market", "gold_news"},
     "monitor": {"plan", "gold_training"},
     "monitoring_summary": {"plan", "monitor"},
@@ -128,12 +128,12 @@ def test_sources_add_fetch_tasks_in_their_pools() -> None:
     dag = airflow_env.load_dag({"SP500_SOURCES": "oanda,gdelt"})
     assert dag.get_task("fetch_market").pool == "oanda_api"
     assert dag.get_task("fetch_news").pool == "gdelt_api"
-    assert dag.get_task("ingest_market").upstream_task_ids == {"plan", "fetch_market"}
-    assert dag.get_task("ingest_news").upstream_task_ids == {"plan", "fetch_news"}
+    assert dag.get_task("bronze_market").upstream_task_ids == {"plan", "fetch_market"}
+    assert dag.get_task("bronze_news").upstream_task_ids == {"plan", "fetch_news"}
     assert "fetch_news_rss" not in dag.task_ids
     history = airflow_env.load_dag({"SP500_SOURCES": "gdelt-gkg"})
     assert history.get_task("fetch_news_gkg").pool == "gdelt_files"
-    assert history.get_task("ingest_news").upstream_task_ids == {"plan", "fetch_news_gkg"}
+    assert history.get_task("bronze_news").upstream_task_ids == {"plan", "fetch_news_gkg"}
 
 
 def test_an_unknown_source_fails_at_parse_time() -> None:

@@ -142,7 +142,7 @@ def test_skip_news_writes_its_own_variant_and_a_normal_run_then_trains(
     conf = {**RUN_CONF, "skip_news": True}
     run = _test(settings_env, LOGICAL_DATE + dt.timedelta(days=1), conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    skipped = {"score_sentiment", "gold_news"}
+    skipped = {"silver_sentiment", "gold_news"}
     assert {task for task, state in states.items() if state == "skipped"} == skipped
     assert all(states[task] == "success" for task in set(states) - skipped)
     feature_set = FeatureSet(skip_news=True)

@@ -27,7 +27,7 @@ from src_clean.backfill.runner import ShardJob, run_shard
 from src_clean.backfill.shards import plan_shards, read_manifest, refresh_manifest, shard_bounds
 from src_clean.backfill.state import manifest_path
 from src_clean.data_pipelines.silver.model_registry import model_id_for_spec
-from src_clean.data_pipelines.silver.sentiment import load_scorer
+from src_clean.data_pipelines.silver.scoring import load_scorer
 from src_clean.lake import Lake
 from src_clean.settings import Settings
 from src_clean.tables import BRONZE_NEWS, SILVER_SENTIMENT
@@ -212,7 +212,7 @@ def test_a_shard_scores_only_its_clipped_dates(tmp_path: Path, lexicon) -> None:
 KILLABLE_SHARD = """
 import sys, threading
 from src_clean.cli import COMMANDS, main
-from src_clean.data_pipelines.silver.sentiment.lexicon_backend import LexiconScorer
+from src_clean.data_pipelines.silver.scoring.lexicon_backend import LexiconScorer
 
 COMMANDS.setdefault("backfill-shard", ("src_clean.backfill.shard_cli", "score one shard"))
 chunks_before_hang = int(sys.argv[1])

@@ -20,11 +20,11 @@ from test_sentiment_stage import HEADLINES, articles
 
 from src_clean.cli import main as cli_main
 from src_clean.data_pipelines.silver import export_onnx
-from src_clean.data_pipelines.silver.sentiment import load_scorer
-from src_clean.data_pipelines.silver.sentiment.base import split_model_id
-from src_clean.data_pipelines.silver.sentiment.engines import export_folder
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import MANIFEST, read_manifest
-from src_clean.data_pipelines.silver.sentiment_stage import EngineChanged, score_new_articles
+from src_clean.data_pipelines.silver.scoring import load_scorer
+from src_clean.data_pipelines.silver.scoring.base import split_model_id
+from src_clean.data_pipelines.silver.scoring.engines import export_folder
+from src_clean.data_pipelines.silver.scoring.onnx_backend import MANIFEST, read_manifest
+from src_clean.data_pipelines.silver.sentiment import EngineChanged, score_new_articles
 from src_clean.lake import Lake
 from src_clean.tables import BRONZE_NEWS, SILVER_SENTIMENT
 
@@ -265,8 +265,8 @@ def test_the_engines_are_timed_on_the_runs_own_texts(checkpoint: Path, tmp_path:
 def test_an_export_validated_on_another_cpu_is_validated_again(
     checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from src_clean.data_pipelines.silver.sentiment import engines
-    from src_clean.data_pipelines.silver.sentiment.onnx_backend import OnnxScorer
+    from src_clean.data_pipelines.silver.scoring import engines
+    from src_clean.data_pipelines.silver.scoring.onnx_backend import OnnxScorer
 
     cache = tmp_path / "cache"
     load_scorer(str(checkpoint), model_cache=cache, progress=False)  # built and validated here

@@ -18,7 +18,7 @@ import pytest
 from src_clean import tables
 from src_clean.cli import main as cli_main
 from src_clean.lake import Lake
-from src_clean.monitoring.stage import run_monitor
+from src_clean.monitoring.monitor import run_monitor
 from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
 from src_clean.sample_data import generate_sample_data
 

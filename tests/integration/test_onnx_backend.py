@@ -18,9 +18,9 @@ from tiny_bert import FINBERT_ORDER, FINBERT_TONE_ORDER, build_tiny_bert
 
 from src_clean.cli import main as cli_main
 from src_clean.data_pipelines.silver.export_onnx import export_onnx
-from src_clean.data_pipelines.silver.sentiment import ModelUnavailableError, load_scorer
-from src_clean.data_pipelines.silver.sentiment.base import TextEncoder, length_batches
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import (
+from src_clean.data_pipelines.silver.scoring import ModelUnavailableError, load_scorer
+from src_clean.data_pipelines.silver.scoring.base import TextEncoder, length_batches
+from src_clean.data_pipelines.silver.scoring.onnx_backend import (
     MANIFEST,
     MIN_LABEL_AGREEMENT,
     OnnxScorer,
@@ -183,7 +183,7 @@ def test_an_export_folder_without_its_file_is_unavailable_with_the_fix(
 def test_serving_onnx_imports_no_torch(exported: Path) -> None:
     code = (
         "import sys\n"
-        "from src_clean.data_pipelines.silver.sentiment import load_scorer\n"
+        "from src_clean.data_pipelines.silver.scoring import load_scorer\n"
         f"scorer = load_scorer({str(exported)!r}, precision='onnx', progress=False)\n"
         "assert scorer.score(['strong earnings'])['label'].notna().all()\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"

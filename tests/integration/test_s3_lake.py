@@ -19,11 +19,11 @@ from src_clean import aws, tables
 from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.data_pipelines.bronze.news import ingest_news
 from src_clean.data_pipelines.bronze.sources import list_input_files, read_input
-from src_clean.data_pipelines.gold.news_signals import build_news_signals
-from src_clean.data_pipelines.gold.training_set import build_training_set
-from src_clean.data_pipelines.silver.market_features import build_market_features
-from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
-from src_clean.data_pipelines.silver.sentiment_stage import score_new_articles
+from src_clean.data_pipelines.gold.news import build_news_signals
+from src_clean.data_pipelines.gold.training import build_training_set
+from src_clean.data_pipelines.silver.market import build_market_features
+from src_clean.data_pipelines.silver.scoring.loading import load_scorer
+from src_clean.data_pipelines.silver.sentiment import score_new_articles
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.sample_data import generate_sample_data

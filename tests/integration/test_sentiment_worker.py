@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from src_clean import aws, tables
-from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
+from src_clean.data_pipelines.silver.scoring.loading import load_scorer
 from src_clean.lake import Lake
 from src_clean.worker.airflow_side import (
     JobsFailedError,

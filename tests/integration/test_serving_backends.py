@@ -11,7 +11,7 @@ from serving_support import AUTH, settings, wait_ready
 from tiny_bert import FINBERT_TONE_ORDER, build_tiny_bert
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from src_clean.data_pipelines.silver.sentiment import load_scorer
+from src_clean.data_pipelines.silver.scoring import load_scorer
 from src_clean.serving.app import create_app
 
 TEXTS = [

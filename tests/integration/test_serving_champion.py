@@ -185,7 +185,7 @@ def test_the_monitoring_is_served_and_its_page_renders_in_chromium(server, store
     """Before a monitor run: 404 and a page saying so; after: the day's checks as stored,
     the live record beside the signal, the review state as the registry has it, and ``/``
     in headless Chromium with no console error and no secret in it."""
-    from src_clean.monitoring.stage import run_monitor
+    from src_clean.monitoring.monitor import run_monitor
 
     base, client = server
     lake, uri = store

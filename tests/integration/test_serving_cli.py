@@ -16,7 +16,7 @@ from postgres_server import free_port
 from serving_support import API_KEY, AUTH, wait_ready
 from tiny_bert import build_tiny_bert
 
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import safe_onnx_precisions
+from src_clean.data_pipelines.silver.scoring.onnx_backend import safe_onnx_precisions
 from src_clean.serving.scorer import SentimentModel
 from src_clean.settings import Settings
 

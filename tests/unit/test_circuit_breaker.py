@@ -16,8 +16,8 @@ from src_clean.backfill.circuit_breaker import (
     is_out_of_memory,
 )
 from src_clean.backfill.runner import ShardJob, run_shard
-from src_clean.data_pipelines.silver.sentiment import load_scorer
-from src_clean.data_pipelines.silver.sentiment.base import Scorer
+from src_clean.data_pipelines.silver.scoring import load_scorer
+from src_clean.data_pipelines.silver.scoring.base import Scorer
 from src_clean.lake import Lake
 from src_clean.tables import BRONZE_NEWS, SILVER_SENTIMENT
 

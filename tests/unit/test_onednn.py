@@ -9,12 +9,12 @@ import pytest
 import torch
 from tiny_bert import build_tiny_bert
 
-from src_clean.data_pipelines.silver.sentiment.onednn import (
+from src_clean.data_pipelines.silver.scoring.onednn import (
     FusedLinear,
     fuse_linears,
     fused_linear_available,
 )
-from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
+from src_clean.data_pipelines.silver.scoring.transformers_backend import (
     TransformersScorer,
     cpu_supports_bf16,
 )
@@ -116,7 +116,7 @@ def test_the_probe_accepts_the_dtypes_this_cpu_runs() -> None:
 def test_without_the_fused_op_the_plain_modules_stay(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from src_clean.data_pipelines.silver.sentiment import onednn
+    from src_clean.data_pipelines.silver.scoring import onednn
 
     monkeypatch.setattr(onednn, "fused_linear_available", lambda dtype: False)
     folder = str(build_tiny_bert(tmp_path / "tiny", seed=3))

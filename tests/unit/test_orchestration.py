@@ -189,16 +189,16 @@ def test_plan_for_one_session() -> None:
     days = ["--start", "2024-03-05", "--end", "2024-03-06"]
     run_ts = "2024-03-06T22:30:00+00:00"
     assert plan == {
-        "ingest_market": [
+        "bronze_market": [
             "bronze-market", "--input", "landing/market", "--lake", "/lake",
             "--only-new", "--run-ts", run_ts,
         ],
-        "ingest_news": [
+        "bronze_news": [
             "bronze-news", "--input", "landing/news", "--lake", "/lake",
             "--only-new", "--run-ts", run_ts,
         ],
         "silver_market": ["silver-market", "--lake", "/lake", *days],
-        "score_sentiment": [
+        "silver_sentiment": [
             "silver-sentiment", "--lake", "/lake", "--sentiment-model", "ProsusAI/finbert",
             "--no-progress", *days,
         ],
@@ -247,7 +247,7 @@ def test_plan_applies_the_trigger_form() -> None:
     assert plan["written:gold_training"] == ["gold/variants/market_only-w15-h5/training"]
     assert plan["written:train"] == ["reports/variants/market_only-w15-h5/training_summary.json"]
     assert plan["gold_news"][3:5] == ["--window", "15"]
-    assert plan["score_sentiment"][3:7] == [
+    assert plan["silver_sentiment"][3:7] == [
         "--sentiment-model",
         "lexicon",
         "--demo-fallback",

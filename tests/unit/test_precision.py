@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from tiny_bert import build_tiny_bert
 
-from src_clean.data_pipelines.silver.sentiment.base import (
+from src_clean.data_pipelines.silver.scoring.base import (
     LABELS,
     ONNX_PRECISIONS,
     choose_precision,
     cpu_flags,
 )
-from src_clean.data_pipelines.silver.sentiment.loading import load_scorer
-from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
+from src_clean.data_pipelines.silver.scoring.loading import load_scorer
+from src_clean.data_pipelines.silver.scoring.transformers_backend import (
     TransformersScorer,
     cpu_supports_bf16,
     resolve_dtype,

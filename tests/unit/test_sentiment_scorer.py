@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 from tiny_bert import FINBERT_ORDER, FINBERT_TONE_ORDER, build_cached_hub_model, build_tiny_bert
 
-from src_clean.data_pipelines.silver.sentiment import (
+from src_clean.data_pipelines.silver.scoring import (
     RESULT_COLUMNS,
     ModelUnavailableError,
     article_texts,
     load_scorer,
 )
-from src_clean.data_pipelines.silver.sentiment.base import BODY_CHARS, canonical_labels
-from src_clean.data_pipelines.silver.sentiment.lexicon_backend import LexiconScorer
-from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
+from src_clean.data_pipelines.silver.scoring.base import BODY_CHARS, canonical_labels
+from src_clean.data_pipelines.silver.scoring.lexicon_backend import LexiconScorer
+from src_clean.data_pipelines.silver.scoring.transformers_backend import (
     TransformersScorer,
     cpu_supports_bf16,
     hub_reachable,

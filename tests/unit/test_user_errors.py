@@ -64,7 +64,7 @@ def test_a_missing_input_is_a_user_error(
 def test_a_missing_model_folder_is_not_a_hub_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from src_clean.data_pipelines.silver.sentiment.loading import (
+    from src_clean.data_pipelines.silver.scoring.loading import (
         ModelUnavailableError,
         load_scorer,
     )

@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from src_clean.data_pipelines.silver.sentiment.base import canonical_labels
-from src_clean.data_pipelines.silver.sentiment.loading import DEFAULT_SENTIMENT_MODEL
-from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
+from src_clean.data_pipelines.silver.scoring.base import canonical_labels
+from src_clean.data_pipelines.silver.scoring.loading import DEFAULT_SENTIMENT_MODEL
+from src_clean.data_pipelines.silver.scoring.transformers_backend import (
     checkpoint_id,
     offline_mode,
 )

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from src_clean.data_pipelines.silver.download_model import download_model
-from src_clean.data_pipelines.silver.sentiment.base import (
+from src_clean.data_pipelines.silver.scoring.base import (
     MAX_TOKENS,
     ONNX_PRECISIONS,
     Precision,
@@ -45,8 +45,8 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     cpu_flags,
     files_sha256,
 )
-from src_clean.data_pipelines.silver.sentiment.engines import write_json
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import (
+from src_clean.data_pipelines.silver.scoring.engines import write_json
+from src_clean.data_pipelines.silver.scoring.onnx_backend import (
     MANIFEST,
     MIN_LABEL_AGREEMENT,
     ONNX_DIR,
@@ -56,7 +56,7 @@ from src_clean.data_pipelines.silver.sentiment.onnx_backend import (
 )
 
 if TYPE_CHECKING:
-    from src_clean.data_pipelines.silver.sentiment.transformers_backend import TransformersScorer
+    from src_clean.data_pipelines.silver.scoring.transformers_backend import TransformersScorer
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def cache_key(weights_sha256: str) -> str:
 
 def check_texts(n: int) -> dict[str, list[str]]:
     """``n`` sample-data headlines and ``n`` headline + body texts (deterministic)."""
-    from src_clean.data_pipelines.silver.sentiment.base import TEXT_MODES
+    from src_clean.data_pipelines.silver.scoring.base import TEXT_MODES
     from src_clean.sample_data.news import generate_articles
 
     rng = np.random.default_rng(CHECK_SEED)
@@ -261,7 +261,7 @@ def export_onnx(
     check each file against torch fp32 on the check texts of both text modes.
     ``source_model_id`` names the checkpoint (default: the folder's id; a hub id's
     snapshot is named by its id and commit)."""
-    from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
+    from src_clean.data_pipelines.silver.scoring.transformers_backend import (
         TransformersScorer,
         weights_sha256,
     )

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from src_clean.data_pipelines.silver.sentiment.base import (
+from src_clean.data_pipelines.silver.scoring.base import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
     MAX_TOKENS,

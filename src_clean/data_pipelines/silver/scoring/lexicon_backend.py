@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src_clean.data_pipelines.silver.sentiment.base import blank_mask, result_frame
+from src_clean.data_pipelines.silver.scoring.base import blank_mask, result_frame
 
 LM_VALENCE = 2.0
 NEWS_VALENCE = 2.0

@@ -26,7 +26,7 @@ import pandas as pd
 from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.data_pipelines.gold.feature_list import FeatureSpec, write_feature_list
 from src_clean.data_pipelines.gold.labels import add_labels, target_columns
-from src_clean.data_pipelines.gold.news_signals import NEWS_PREFIX, PROVENANCE_COLUMNS
+from src_clean.data_pipelines.gold.news import NEWS_PREFIX, PROVENANCE_COLUMNS
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.tables import (

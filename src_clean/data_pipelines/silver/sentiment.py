@@ -28,7 +28,7 @@ import pandas as pd
 
 from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.data_pipelines.silver import model_registry
-from src_clean.data_pipelines.silver.sentiment.base import (
+from src_clean.data_pipelines.silver.scoring.base import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
     PRECISIONS,
@@ -38,7 +38,7 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     article_texts,
     split_model_id,
 )
-from src_clean.data_pipelines.silver.sentiment.loading import (
+from src_clean.data_pipelines.silver.scoring.loading import (
     DEFAULT_SENTIMENT_MODEL,
     LEXICON,
     load_scorer,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from src_clean.data_pipelines.silver.sentiment.base import (
+from src_clean.data_pipelines.silver.scoring.base import (
     BF16_CPU_FLAGS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
@@ -212,7 +212,7 @@ class TransformersScorer(BatchedClassifier):
 
     def fuse_linears(self) -> None:
         """Run the linear layers as oneDNN primitives with bias and activation fused."""
-        from src_clean.data_pipelines.silver.sentiment.onednn import (
+        from src_clean.data_pipelines.silver.scoring.onednn import (
             fuse_linears,
             fused_linear_available,
         )

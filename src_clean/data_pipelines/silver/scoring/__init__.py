@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from src_clean.data_pipelines.silver.sentiment.base import (
+from src_clean.data_pipelines.silver.scoring.base import (
     LABELS,
     RESULT_COLUMNS,
     TEXT_MODES,
@@ -10,7 +10,7 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     TextMode,
     article_texts,
 )
-from src_clean.data_pipelines.silver.sentiment.loading import (
+from src_clean.data_pipelines.silver.scoring.loading import (
     DEFAULT_SENTIMENT_MODEL,
     LEXICON,
     ModelUnavailableError,

@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from src_clean.data_pipelines.silver.sentiment.base import (
+from src_clean.data_pipelines.silver.scoring.base import (
     ONNX_PRECISIONS,
     Precision,
     Scorer,
     TextMode,
     cpu_flags,
 )
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import OnnxScorer, read_manifest
+from src_clean.data_pipelines.silver.scoring.onnx_backend import OnnxScorer, read_manifest
 from src_clean.defaults import DEFAULT_SENTIMENT_MODEL as DEFAULT_SENTIMENT_MODEL
 from src_clean.errors import UserError
 
@@ -75,7 +75,7 @@ def load_scorer(
     the lexicon scorer; otherwise ``ModelUnavailableError`` says how to fix it. A
     checkpoint that loads but is not a sentiment classifier raises ``ValueError`` either way.
     """
-    from src_clean.data_pipelines.silver.sentiment.lexicon_backend import LexiconScorer
+    from src_clean.data_pipelines.silver.scoring.lexicon_backend import LexiconScorer
 
     if model == LEXICON:
         return LexiconScorer()
@@ -112,7 +112,7 @@ def neural_scorer(
     (its ``EngineChoice`` is the scorer's ``engine`` attribute, else None)."""
     if not torch_installed():
         return backend_scorer(model, onnx_only(precision), device, opts)
-    from src_clean.data_pipelines.silver.sentiment.engines import ExportCache, choose_engine
+    from src_clean.data_pipelines.silver.scoring.engines import ExportCache, choose_engine
 
     engine = None
     folder = None
@@ -154,7 +154,7 @@ def backend_scorer(
     if is_onnx(precision):
         onnx_opts = {k: v for k, v in opts.items() if k not in TORCH_ONLY_OPTIONS}
         return OnnxScorer(export or model, precision=precision, **onnx_opts)
-    from src_clean.data_pipelines.silver.sentiment.transformers_backend import TransformersScorer
+    from src_clean.data_pipelines.silver.scoring.transformers_backend import TransformersScorer
 
     return TransformersScorer(model, precision=precision, device=device, **opts)
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from src_clean.data_pipelines.silver.sentiment.base import (
+from src_clean.data_pipelines.silver.scoring.base import (
     BF16_CPU_FLAGS,
     HASH_CHARS,
     ONNX_PRECISIONS,
@@ -44,7 +44,7 @@ from src_clean.data_pipelines.silver.sentiment.base import (
     cpu_flags,
     files_sha256,
 )
-from src_clean.data_pipelines.silver.sentiment.onnx_backend import (
+from src_clean.data_pipelines.silver.scoring.onnx_backend import (
     MIN_LABEL_AGREEMENT,
     ONNX_DIR,
     REFERENCE,
@@ -91,7 +91,7 @@ def export_folder(checkpoint: Path, model_cache: str | os.PathLike[str] | None) 
     """Where the checkpoint's export lives: ``<checkpoint>/onnx`` or a cache subfolder."""
     if model_cache is None:
         return checkpoint / ONNX_DIR
-    from src_clean.data_pipelines.silver.sentiment.transformers_backend import weights_sha256
+    from src_clean.data_pipelines.silver.scoring.transformers_backend import weights_sha256
 
     name = f"{checkpoint.resolve().name}-{weights_sha256(checkpoint)[:HASH_CHARS]}"
     return Path(model_cache).expanduser() / name / ONNX_DIR
@@ -150,7 +150,7 @@ class ExportCache:
         cls, model: str, model_cache: str | os.PathLike[str] | None, opts: dict[str, Any]
     ) -> ExportCache:
         from src_clean.data_pipelines.silver.export_onnx import cache_key
-        from src_clean.data_pipelines.silver.sentiment.transformers_backend import (
+        from src_clean.data_pipelines.silver.scoring.transformers_backend import (
             checkpoint_folder,
             checkpoint_id,
             hub_kwargs,
@@ -208,7 +208,7 @@ def choose_engine(
     (``num_threads`` is part of the cached choice's key); ``sample`` holds texts of the
     run to time the engines on (the check texts when it has too few).
     """
-    from src_clean.data_pipelines.silver.sentiment.loading import torch_hardware
+    from src_clean.data_pipelines.silver.scoring.loading import torch_hardware
 
     cuda, _ = torch_hardware(device)
     if cuda:
