@@ -17,6 +17,8 @@ DEFAULT_SENTIMENT_MODEL = "ProsusAI/finbert"
 DEFAULT_LAKE_ROOT = "data_clean"
 DEFAULT_REGISTERED_MODEL = "sp500-news-xgb"
 # How a sentiment checkpoint runs: torch (fp32/bf16/fp16) or ONNX Runtime (onnx*); auto picks.
+# the trading hours a market source keeps (SP500_MARKET_HOURS; market_sessions.py)
+MarketHours = Literal["auto", "full", "cash"]
 Precision = Literal["auto", "fp32", "bf16", "fp16", "onnx", "onnx-fp32", "onnx-int8"]
 
 

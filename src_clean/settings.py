@@ -27,10 +27,10 @@ from src_clean.defaults import (
     DEFAULT_LAKE_ROOT,
     DEFAULT_REGISTERED_MODEL,
     DEFAULT_SENTIMENT_MODEL,
+    MarketHours,
     Precision,
     tracking_uri,
 )
-from src_clean.orchestration.market_sessions import MarketHours
 
 ENV_PREFIX = "SP500_"
 IMAGE_KINDS = ("etl", "trainer")

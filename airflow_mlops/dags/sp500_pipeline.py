@@ -172,7 +172,7 @@ def sp500_news_pipeline() -> None:
         import logging
 
         from src_clean.errors import UserError
-        from src_clean.orchestration.market_sessions import check_market_data
+        from src_clean.market_sessions import check_market_data
         from src_clean.settings import runtime_settings
 
         settings = runtime_settings()

@@ -22,7 +22,7 @@ import pandas as pd
 
 from src_clean.lake import Lake
 from src_clean.monitoring.checks import BAND_Z
-from src_clean.serving.champion import REVIEW_TAG, Champion, ChampionTracker
+from src_clean.training.champion import REVIEW_TAG, Champion, ChampionTracker
 
 UNDER_REVIEW = "under_review"
 

@@ -237,7 +237,7 @@ def _render(
 ) -> str:
     signal, note = None, "No champion yet."
     if context is not None:
-        from src_clean.serving.champion import ChampionTracker, SignalUnavailableError
+        from src_clean.training.champion import ChampionTracker, SignalUnavailableError
 
         tracker = ChampionTracker(context.tracking_uri, context.model.name, CHAMPION_ALIAS, lake)
         tracker.champion = context.model

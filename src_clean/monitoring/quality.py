@@ -30,6 +30,12 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.lake import Lake
+from src_clean.market_sessions import (
+    CASH_CALENDAR,
+    Session,
+    calendar_for,
+    expected_sessions,
+)
 from src_clean.monitoring.checks import (
     BAR_COVERAGE,
     DUPLICATE_RATE,
@@ -46,12 +52,6 @@ from src_clean.monitoring.checks import (
     below,
 )
 from src_clean.monitoring.window import Window
-from src_clean.orchestration.market_sessions import (
-    CASH_CALENDAR,
-    Session,
-    calendar_for,
-    expected_sessions,
-)
 
 QUALITY = "quality"
 HALT = (dt.time(16), dt.time(17))  # CME Globex's daily maintenance halt, Chicago time

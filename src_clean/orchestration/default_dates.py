@@ -57,7 +57,7 @@ def landing_days(landing_market: str) -> set[dt.date]:
 
 def last_complete_session(days: set[dt.date], calendar: str) -> DateRange | None:
     """The closing UTC date of the latest ``calendar`` session whose dates all have data."""
-    from src_clean.orchestration.market_sessions import sessions_between
+    from src_clean.market_sessions import sessions_between
 
     if not days:
         return None
@@ -77,7 +77,7 @@ def with_default_dates(params: RunParams, settings: Settings) -> RunParams:
     an unscheduled DAG whose form left both dates empty and that fetches no candles; else
     unchanged."""
     from src_clean.lake import Lake
-    from src_clean.orchestration.market_sessions import calendar_for
+    from src_clean.market_sessions import calendar_for
 
     if params.start_date or params.end_date or settings.schedule or "oanda" in settings.sources:
         return params

@@ -28,7 +28,6 @@ from src_clean.redact import redact
 from src_clean.serving import migrate
 from src_clean.serving.auth import ApiKeyChecker, load_api_keys
 from src_clean.serving.batcher import MicroBatcher
-from src_clean.serving.champion import ChampionTracker
 from src_clean.serving.db import make_engine
 from src_clean.serving.logs import configure_logging
 from src_clean.serving.metrics import ServiceMetrics
@@ -38,6 +37,7 @@ from src_clean.serving.routes import api, ops
 from src_clean.serving.scorer import SentimentModel
 from src_clean.serving.state import ServiceState
 from src_clean.settings import Settings
+from src_clean.training.champion import ChampionTracker
 
 log = logging.getLogger(__name__)
 

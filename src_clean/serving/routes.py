@@ -19,7 +19,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from src_clean.monitoring.latest import latest, page
 from src_clean.redact import redact
 from src_clean.serving.auth import API_KEY_HEADER
-from src_clean.serving.champion import SignalUnavailableError
 from src_clean.serving.metrics import CONTENT_TYPE_LATEST
 from src_clean.serving.middleware import LOG_FIELDS
 from src_clean.serving.repository import InvalidCursorError
@@ -41,6 +40,7 @@ from src_clean.serving.schemas import (
     SignalOut,
 )
 from src_clean.serving.state import ServiceState
+from src_clean.training.champion import SignalUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from src_clean.serving.auth import ApiKeyChecker
     from src_clean.serving.batcher import MicroBatcher
-    from src_clean.serving.champion import ChampionTracker
     from src_clean.serving.metrics import ServiceMetrics
     from src_clean.serving.repository import PredictionRepository
     from src_clean.serving.scorer import Scored, SentimentModel
     from src_clean.settings import Settings
+    from src_clean.training.champion import ChampionTracker
 
 
 @dataclass

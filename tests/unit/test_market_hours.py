@@ -15,7 +15,7 @@ import pytest
 from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.errors import UserError
 from src_clean.lake import Lake
-from src_clean.orchestration.market_sessions import check_market_data, detect_hours
+from src_clean.market_sessions import check_market_data, detect_hours
 from src_clean.sample_data import generate_sample_data
 
 NY = ZoneInfo("America/New_York")

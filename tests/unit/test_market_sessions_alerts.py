@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from src_clean.errors import UserError
+from src_clean.market_sessions import check_market_data, expected_sessions
 from src_clean.orchestration.alerts import alert_text, notifier, notify_failure
-from src_clean.orchestration.market_sessions import check_market_data, expected_sessions
 from src_clean.settings import Settings
 
 NY = ZoneInfo("America/New_York")

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src_clean.market_sessions import Session
 from src_clean.monitoring import drift, quality
 from src_clean.monitoring.champion import Expectation
 from src_clean.monitoring.checks import SUSTAINED_SESSIONS, SUSTAINED_WINDOW
 from src_clean.monitoring.live import judge
 from src_clean.monitoring.summary import alert_message, end_of
-from src_clean.orchestration.market_sessions import Session
 
 
 def test_psi_matches_a_hand_computation() -> None:

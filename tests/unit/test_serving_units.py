@@ -16,10 +16,10 @@ from src_clean.errors import UserError
 from src_clean.serving import migrate
 from src_clean.serving.auth import ApiKeyChecker, digest, load_api_keys
 from src_clean.serving.batcher import MicroBatcher
-from src_clean.serving.champion import direction
 from src_clean.serving.db import Base
 from src_clean.serving.repository import InvalidCursorError, decode_cursor, encode_cursor
 from src_clean.settings import Settings
+from src_clean.training.champion import direction
 
 # -- micro-batcher -------------------------------------------------------------------------
 

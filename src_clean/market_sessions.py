@@ -28,13 +28,13 @@ import datetime as dt
 from typing import Any, Literal
 
 from src_clean import tables
+from src_clean.defaults import MarketHours
 from src_clean.errors import UserError
 
 MIN_OVERLAP = dt.timedelta(hours=2)
 CASH_CALENDAR = "XNYS"  # the NYSE's sessions: 09:30-16:00 New York, early closes included
 CASH_TOLERANCE = 0.01  # share of candles outside cash sessions a cash-hours source may have
 DETECTION_LOOKBACK = dt.timedelta(days=8)  # bronze read to tell full from cash hours
-MarketHours = Literal["auto", "full", "cash"]
 
 
 @dataclasses.dataclass(frozen=True)
