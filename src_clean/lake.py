@@ -67,10 +67,10 @@ from src_clean.defaults import DEFAULT_LAKE_ROOT
 from src_clean.errors import UserError
 from src_clean.lake_files import LakeFiles
 from src_clean.tables import PARTITION_COLUMN, TableSpec
+from src_clean.timestamps import normalize_timestamps
 
 log = logging.getLogger(__name__)
 
-UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 DELTA_TIMESTAMP = pa.timestamp("us", tz="UTC")
 US_PER_DAY = 86_400 * 10**6
 # Commit races lost before an operation gives up; each retry re-reads the table.
@@ -101,23 +101,6 @@ def _to_date(value: dt.date | str | pd.Timestamp) -> dt.date:
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
-
-
-def normalize_timestamps(df: pd.DataFrame) -> pd.DataFrame:
-    """Cast every datetime column to ``datetime64[ns, UTC]`` (naive values are UTC)."""
-    out = df
-    for col in df.columns:
-        dtype = df[col].dtype
-        if dtype == UTC_NS:
-            continue
-        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
-            series = df[col]
-            if series.dt.tz is None:
-                series = series.dt.tz_localize("UTC")
-            if out is df:
-                out = df.copy()
-            out[col] = series.dt.tz_convert("UTC").astype(UTC_NS)
-    return out
 
 
 @dataclass(frozen=True)
@@ -183,7 +166,7 @@ class Lake:
     @property
     def files(self) -> LakeFiles:
         """The side files beside the tables (JSON documents, reports, ledgers)."""
-        return LakeFiles(self)
+        return LakeFiles(self.fs, self.path, local=self.is_local)
 
     def uri(self, relpath: str) -> str:
         """Where a side file lives: an absolute path or ``s3://bucket/prefix/<relpath>``."""

@@ -10,27 +10,33 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from src_clean.timestamps import normalize_timestamps
+
 if TYPE_CHECKING:
     import pandas as pd
 
-    from src_clean.lake import Lake
-
 
 class LakeFiles:
-    """Atomic whole-file reads and writes under a lake's root (paths relative to it)."""
+    """Atomic whole-file reads and writes under a lake's root (paths relative to it).
 
-    def __init__(self, lake: Lake) -> None:
-        self._lake = lake
-        self._fs = lake.fs
+    ``path`` maps a relative path to the filesystem's; ``local`` says whether the
+    filesystem can rename (a local folder) or publishes an upload whole (an object store).
+    """
+
+    def __init__(self, fs: pafs.FileSystem, path: Callable[[str], str], *, local: bool) -> None:
+        self._fs = fs
+        self._path = path
+        self._local = local
 
     def read_json(self, relpath: str) -> Any:
-        with self._fs.open_input_stream(self._lake.path(relpath)) as src:
+        with self._fs.open_input_stream(self._path(relpath)) as src:
             return json.loads(src.read().decode())
 
     def write_json(self, relpath: str, obj: Any) -> str:
@@ -49,19 +55,17 @@ class LakeFiles:
         """Write ``df`` as one Parquet file (zstd) at ``relpath``, atomically."""
         import pyarrow.parquet as pq
 
-        from src_clean.lake import normalize_timestamps
-
         table = pa.Table.from_pandas(normalize_timestamps(df), preserve_index=False)
         buffer = pa.BufferOutputStream()
         pq.write_table(table, buffer, compression="zstd")
         return self._write(relpath, buffer.getvalue())
 
     def exists(self, relpath: str) -> bool:
-        return self._fs.get_file_info(self._lake.path(relpath)).type == pafs.FileType.File
+        return self._fs.get_file_info(self._path(relpath)).type == pafs.FileType.File
 
     def list(self, folder: str) -> list[str]:
         """Paths (relative to the lake) of the files directly in ``folder``, sorted."""
-        selector = pafs.FileSelector(self._lake.path(folder), allow_not_found=True)
+        selector = pafs.FileSelector(self._path(folder), allow_not_found=True)
         infos = self._fs.get_file_info(selector)
         names = sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
         return [f"{folder.rstrip('/')}/{name}" for name in names]
@@ -69,8 +73,8 @@ class LakeFiles:
     def _write(self, relpath: str, payload: bytes | pa.Buffer) -> str:
         """Readers never see a partial file: local writes go through a temporary file and
         a rename; an object-store upload becomes visible whole when it completes."""
-        target = self._lake.path(relpath)
-        if not self._lake.is_local:
+        target = self._path(relpath)
+        if not self._local:
             with self._fs.open_output_stream(target) as sink:
                 sink.write(payload)
             return target
