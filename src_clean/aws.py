@@ -4,7 +4,8 @@ Resolution order:
 
 1. Inside an Airflow task (``AIRFLOW_CTX_DAG_ID`` is set) and when the Amazon provider is
    installed and the connection exists: the Airflow connection ``aws_default`` (keys,
-   ``region_name`` and ``endpoint_url`` / ``service_config`` from its extra).
+   ``region_name`` and ``endpoint_url`` / ``service_config`` from its extra), looked up
+   through ``src_clean.connections`` (orchestration installs Airflow's; cached per task).
 2. Otherwise the standard AWS environment: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
    ``AWS_SESSION_TOKEN``, ``AWS_REGION`` or ``AWS_DEFAULT_REGION``, and a custom endpoint
    (moto, MinIO, LocalStack) from ``AWS_ENDPOINT_URL_<SERVICE>`` or ``AWS_ENDPOINT_URL``,
@@ -25,6 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
+
+from src_clean import connections
 
 AIRFLOW_CONN_ID = "aws_default"
 AIRFLOW_TASK_MARKER = "AIRFLOW_CTX_DAG_ID"  # exported by Airflow while a task runs
@@ -67,28 +70,11 @@ def env_settings(service: str = "s3") -> AwsSettings:
     )
 
 
-@functools.cache
 def airflow_settings(service: str = "s3", conn_id: str = AIRFLOW_CONN_ID) -> AwsSettings | None:
-    """Settings from the Airflow connection ``conn_id``; ``None`` without provider or connection.
-
-    Cached for the process (a task), so reading many files looks the connection up once.
-    """
-    try:
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    except ImportError:
-        return None
-    hook = AwsBaseHook(aws_conn_id=conn_id, client_type=service)
-    config = hook.conn_config
-    if config.conn_type is None:  # the hook found no such connection
-        return None
-    credentials = hook.get_credentials()
-    return AwsSettings(
-        access_key=credentials.access_key,
-        secret_key=credentials.secret_key,
-        session_token=credentials.token,
-        region=config.region_name,
-        endpoint_url=config.get_service_endpoint_url(service),
-    )
+    """Settings from the orchestrator's connection ``conn_id`` (``src_clean.connections``:
+    Airflow's inside a task); ``None`` without one."""
+    fields = connections.aws(service, conn_id)
+    return AwsSettings(**fields) if fields is not None else None
 
 
 def resolve_settings(service: str = "s3") -> AwsSettings:

@@ -9,7 +9,8 @@ Parse-time settings (execution mode, schedule, start date, catchup, images, dock
 sources) come from the environment only, so
 parsing a DAG never touches the metadata database. Run-time settings (``runtime=True``
 below) can also be overridden by an Airflow Variable with the same name as the
-environment variable; ``runtime_settings`` reads those inside a running task.
+environment variable; ``orchestration.airflow_lookups.runtime_settings`` reads those inside
+a running task, once, and passes them down.
 """
 
 from __future__ import annotations
@@ -282,12 +283,3 @@ def is_runtime(field_name: str) -> bool:
     """Whether an Airflow Variable may override ``field_name`` when a task runs."""
     extra = Settings.model_fields[field_name].json_schema_extra
     return bool(isinstance(extra, dict) and extra.get("runtime"))
-
-
-def runtime_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Settings inside a running task: the environment, then same-named Airflow Variables."""
-    from airflow.sdk import Variable
-
-    settings = Settings.from_env(env).with_overrides(lambda name: Variable.get(name, None))
-    settings.validate()
-    return settings

@@ -69,7 +69,7 @@ def sp500_lake_maintenance() -> None:
     def plan(params: dict[str, Any] | None = None) -> dict[str, list[str]]:
         """The ``lake-maintain`` argv of every table (lake root resolved at run time)."""
         from src_clean.lake_maintenance import maintenance_argv
-        from src_clean.settings import runtime_settings
+        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         retention = int((params or {}).get("retention_hours", DEFAULT_RETENTION_HOURS))
         return maintenance_argv(runtime_settings().lake_root, retention)

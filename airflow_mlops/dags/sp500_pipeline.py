@@ -150,7 +150,7 @@ def sp500_news_pipeline() -> None:
         every stage's argv (``build_plan``); bad parameters fail the run without retries."""
         from src_clean.orchestration.plan import build_plan
         from src_clean.orchestration.trigger_form import InvalidRunParams
-        from src_clean.settings import runtime_settings
+        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         try:
             return build_plan(
@@ -173,7 +173,7 @@ def sp500_news_pipeline() -> None:
 
         from src_clean.errors import UserError
         from src_clean.market_sessions import check_market_data
-        from src_clean.settings import runtime_settings
+        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         settings = runtime_settings()
         start, end = (dt.datetime.fromisoformat(moment) for moment in window)
@@ -209,7 +209,7 @@ def sp500_news_pipeline() -> None:
         import logging
 
         from src_clean.orchestration.runner import champion_decision
-        from src_clean.settings import runtime_settings
+        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         variant = RunParams.from_params(params or {}).variant
         decision = champion_decision(runtime_settings().lake_root, variant)
@@ -227,7 +227,7 @@ def sp500_news_pipeline() -> None:
         from src_clean.lake import Lake
         from src_clean.monitoring.summary import alert_message, day_summary, end_of
         from src_clean.orchestration.alerts import send_alert
-        from src_clean.settings import runtime_settings
+        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         lake = Lake(runtime_settings().lake_root)
         day = end_of(monitor_argv) or lake.partitions("monitoring/checks")[-1]

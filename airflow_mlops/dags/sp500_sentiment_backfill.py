@@ -103,7 +103,7 @@ def shard_task(argv: Any) -> Any:
 def sp500_sentiment_backfill() -> None:
     @task(doc_md="Cut start..end into shards, write the shard manifest, one argv per shard.")
     def plan(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[list[str]]:
-        from src_clean.settings import runtime_settings
+        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         backfill = BackfillParams.from_params(params or {})
         return plan_run(backfill, run_id, runtime_settings(), EXECUTION)
@@ -118,7 +118,7 @@ def sp500_sentiment_backfill() -> None:
         doc_md="Write each shard's final checkpoint status into the shard manifest.",
     )
     def summarize(run_id: str | None = None) -> dict[str, Any]:
-        from src_clean.settings import runtime_settings
+        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         return summarize_run(runtime_settings().lake_root, run_id)
 

@@ -39,7 +39,7 @@ WAIT_HOURS = 6
 @task
 def enqueue_new_files() -> list[dict[str, str]]:
     """Queue a scoring job for every raw file version not queued before."""
-    from src_clean.settings import runtime_settings
+    from src_clean.orchestration.airflow_lookups import runtime_settings
     from src_clean.worker.airflow_side import JobsSettings, enqueue_new_files
 
     return enqueue_new_files(JobsSettings.from_settings(runtime_settings()))
@@ -51,7 +51,7 @@ def wait_for_scores(jobs: list[dict[str, str]]) -> Any:
     from airflow.sdk import PokeReturnValue
     from airflow.sdk.exceptions import AirflowFailException
 
-    from src_clean.settings import runtime_settings
+    from src_clean.orchestration.airflow_lookups import runtime_settings
     from src_clean.worker.airflow_side import JobsFailedError, JobsSettings, jobs_done
 
     try:

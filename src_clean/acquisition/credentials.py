@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+from src_clean import connections
 from src_clean.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -13,31 +14,9 @@ OANDA_TOKEN_ENV = "OANDA_API_TOKEN"
 OANDA_CONN_ID = "oanda_default"
 
 
-def airflow_password(conn_id: str) -> str | None:
-    """The password of Airflow connection ``conn_id``; ``None`` without Airflow or connection.
-
-    Airflow is imported only here, so the fetchers run where it is not installed; its
-    INFO lines from loading its configuration are held back while it is.
-    """
-    airflow_log = logging.getLogger("airflow")
-    level = airflow_log.level
-    airflow_log.setLevel(max(logging.WARNING, level))
-    try:
-        from airflow.sdk import BaseHook
-
-        return BaseHook.get_connection(conn_id).password or None
-    except ImportError:
-        return None
-    except Exception as exc:  # not defined, or no metadata database outside Airflow
-        log.debug("no Airflow connection %s: %s", conn_id, type(exc).__name__)
-        return None
-    finally:
-        airflow_log.setLevel(level)
-
-
 def oanda_token() -> str:
     """``OANDA_API_TOKEN``, else the password of the ``oanda_default`` connection."""
-    token = os.environ.get(OANDA_TOKEN_ENV, "").strip() or airflow_password(OANDA_CONN_ID)
+    token = os.environ.get(OANDA_TOKEN_ENV, "").strip() or connections.password(OANDA_CONN_ID)
     if not token:
         raise UserError(
             f"no OANDA API token: {OANDA_TOKEN_ENV} is not set and there is no Airflow "

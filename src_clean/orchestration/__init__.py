@@ -3,3 +3,8 @@
 Nothing here imports Airflow, pandas or a model library at module level, so the DAG file
 parses in well under a second.
 """
+
+from src_clean.orchestration import airflow_lookups
+
+# a stage that runs in the worker's process finds the task's Airflow connections
+airflow_lookups.install()

@@ -67,7 +67,7 @@ def notifier(settings: Settings, subject: str, body: str) -> Any | None:
 
 def send_alert(subject: str, body: str, context: Mapping[str, Any]) -> bool:
     """Send an alert, if configured; log instead of raising. True when one was sent."""
-    from src_clean.settings import runtime_settings
+    from src_clean.orchestration.airflow_lookups import runtime_settings
 
     try:
         send = notifier(runtime_settings(), subject, body)

@@ -52,7 +52,7 @@ class StageDockerOperator(DockerOperator):
             line = user_error_line(exc.logs) or "user error (exit status 2); see the log above"
             log.error("%s", line)
             raise TaskRejected(f"{self.task_id}: {line}") from None
-        from src_clean.settings import runtime_settings
+        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         lake_root = runtime_settings().lake_root
         emit(context["outlet_events"], self.task_id, self.written, self.command, lake_root)

@@ -73,7 +73,7 @@ def run_stage(
     from src_clean.orchestration.assets import emit
     from src_clean.orchestration.runner import StageRejected
     from src_clean.orchestration.runner import run_stage as run
-    from src_clean.settings import runtime_settings
+    from src_clean.orchestration.airflow_lookups import runtime_settings
 
     settings = runtime_settings()
     uri = settings.mlflow_tracking_uri

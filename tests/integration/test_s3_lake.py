@@ -26,6 +26,7 @@ from src_clean.data_pipelines.silver.scoring.loading import load_scorer
 from src_clean.data_pipelines.silver.sentiment import score_new_articles
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
+from src_clean.orchestration import airflow_lookups
 from src_clean.sample_data import generate_sample_data
 from src_clean.tables import TableSpec
 
@@ -80,9 +81,10 @@ def airflow_task(monkeypatch: pytest.MonkeyPatch):
     """Inside an Airflow task (as far as ``src_clean.aws`` can tell), with a fresh cache."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "env-key")
     monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "some_dag")
-    aws.airflow_settings.cache_clear()
+    airflow_lookups.install()  # as importing orchestration does in a worker
+    airflow_lookups.aws_connection.cache_clear()
     yield monkeypatch
-    aws.airflow_settings.cache_clear()
+    airflow_lookups.aws_connection.cache_clear()
 
 
 def test_inside_airflow_the_aws_default_connection_wins(airflow_task) -> None:
