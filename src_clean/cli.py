@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from src_clean import settings
 from src_clean.cli_args import check_date_range
 from src_clean.errors import USER_ERROR_EXIT, UserError
 from src_clean.logging_setup import configure_logging
@@ -108,7 +109,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv`` (importing only the chosen subcommand's module) and set up logging."""
     argv = list(argv)
     command = next((a for a in argv if a in COMMANDS), None)
-    args = build_parser(command).parse_args(argv)
+    with settings.using(settings.current()):  # resolved once for every option's default
+        args = build_parser(command).parse_args(argv)
     configure_logging(verbose=args.verbose)
     return args
 
@@ -120,7 +122,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse(argv)
+    except UserError as exc:  # a bad SP500_* value, before the options are known
+        if "--debug" in argv:
+            raise
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return USER_ERROR_EXIT
     try:
         return run(args)
     except UserError as exc:

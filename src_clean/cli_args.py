@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from src_clean import settings
 from src_clean.errors import UserError
 from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
 
 
 def add_lake_argument(parser: argparse.ArgumentParser) -> None:
+    """``--lake``: the lake root, by default the setting ``SP500_LAKE_ROOT``."""
     parser.add_argument(
-        "--lake", default=DEFAULT_LAKE_ROOT, help="lake root: a folder or s3://bucket/prefix"
+        "--lake",
+        default=settings.current().lake_root,
+        help="lake root: a folder or s3://bucket/prefix (default: SP500_LAKE_ROOT, else "
+        f"{DEFAULT_LAKE_ROOT})",
     )
 
 

@@ -15,8 +15,10 @@ a running task, once, and passes them down.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -283,3 +285,26 @@ def is_runtime(field_name: str) -> bool:
     """Whether an Airflow Variable may override ``field_name`` when a task runs."""
     extra = Settings.model_fields[field_name].json_schema_extra
     return bool(isinstance(extra, dict) and extra.get("runtime"))
+
+
+_current: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
+    "sp500_settings", default=None
+)
+
+
+def current() -> Settings:
+    """The settings of the command being run: resolved once by ``cli.parse`` (or the task
+    that runs it), else from the environment now. CLI defaults a setting can change read
+    them here, so ``SP500_*`` and an Airflow Variable reach every option alike."""
+    settings = _current.get()
+    return settings if settings is not None else Settings.from_env()
+
+
+@contextlib.contextmanager
+def using(settings: Settings) -> Iterator[Settings]:
+    """Make ``settings`` the ``current()`` ones inside the block (this context only)."""
+    token = _current.set(settings)
+    try:
+        yield settings
+    finally:
+        _current.reset(token)

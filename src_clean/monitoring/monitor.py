@@ -23,12 +23,13 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
+from typing import get_args
 
 import pandas as pd
 
-from src_clean import tables
+from src_clean import settings, tables
 from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
-from src_clean.defaults import DEFAULT_REGISTERED_MODEL, tracking_uri
+from src_clean.defaults import MarketHours, tracking_uri
 from src_clean.lake import Lake
 from src_clean.monitoring import drift, quality
 from src_clean.monitoring.champion import ChampionContext, load_champion, mark_under_review
@@ -37,7 +38,6 @@ from src_clean.monitoring.latest import curve_file
 from src_clean.monitoring.live import LiveRecord, live_record
 from src_clean.monitoring.report import render
 from src_clean.monitoring.window import Window
-from src_clean.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,20 @@ def run_monitor(
     *,
     run_ts: pd.Timestamp | None = None,
     sessions_between: tuple[dt.datetime, dt.datetime] | None = None,
-    calendar: str = Settings.model_fields["market_calendar"].default,
-    hours: str = Settings.model_fields["market_hours"].default,
+    market_calendar: str | None = None,
+    market_hours: MarketHours | None = None,
     mlflow_uri: str | None = None,
-    model_name: str = DEFAULT_REGISTERED_MODEL,
+    registered_model: str | None = None,
 ) -> MonitorResult:
-    """Run every check over ``start..end``; write the day's rows, predictions and report."""
+    """Run every check over ``start..end``; write the day's rows, predictions and report.
+
+    ``market_calendar``, ``market_hours`` and ``registered_model`` left ``None`` are the
+    run's settings (``SP500_MARKET_CALENDAR``, ``SP500_MARKET_HOURS``,
+    ``SP500_REGISTERED_MODEL``)."""
+    run_settings = settings.current()
+    calendar = market_calendar or run_settings.market_calendar
+    hours = market_hours or run_settings.market_hours
+    model_name = registered_model or run_settings.registered_model
     window = Window(start, end)
     uri = mlflow_uri or tracking_uri(lake.root)
     context = _champion(uri, model_name, lake)
@@ -291,7 +299,7 @@ def _log_to_mlflow(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lake_argument(parser)
     add_date_range(parser)
-    defaults = Settings.model_fields
+    defaults = settings.current()
     parser.add_argument("--run-ts", type=pd.Timestamp, help="the ingest run to rate (DAG runs)")
     parser.add_argument(
         "--sessions-between",
@@ -300,11 +308,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("START", "END"),
         help="read the expected sessions from this [START, END) (a DAG run's data interval)",
     )
-    parser.add_argument("--calendar", default=defaults["market_calendar"].default)
     parser.add_argument(
-        "--market-hours", choices=["auto", "full", "cash"], default=defaults["market_hours"].default
+        "--market-calendar",
+        "--calendar",
+        default=defaults.market_calendar,
+        help="exchange_calendars name of the market's sessions (SP500_MARKET_CALENDAR)",
     )
-    parser.add_argument("--registered-model", default=DEFAULT_REGISTERED_MODEL)
+    parser.add_argument(
+        "--market-hours",
+        choices=get_args(MarketHours),
+        default=defaults.market_hours,
+        help="trading hours the market data keeps (SP500_MARKET_HOURS)",
+    )
+    parser.add_argument(
+        "--registered-model",
+        default=defaults.registered_model,
+        help="the registered model whose champion is rated (SP500_REGISTERED_MODEL)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -317,9 +337,9 @@ def main(args: argparse.Namespace) -> int:
         args.end or args.start or days[-1],
         run_ts=args.run_ts,
         sessions_between=tuple(args.sessions_between) if args.sessions_between else None,
-        calendar=args.calendar,
-        hours=args.market_hours,
-        model_name=args.registered_model,
+        market_calendar=args.market_calendar,
+        market_hours=args.market_hours,
+        registered_model=args.registered_model,
     )
     print(result.to_json())
     return 0
