@@ -31,11 +31,12 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python src_clean/run_full_pipeline.py --demo --output-dir $(LAKE)
+	$(BIN)/python src_clean/run_full_pipeline.py --demo --lake $(LAKE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/check_docs.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -116,9 +116,19 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the parsed subcommand; a UserError propagates to the caller."""
+    """Run the parsed subcommand; a UserError propagates to the caller.
+
+    A stage's ``main`` returns its report: printed here as its line for people
+    (``summary()``) and its line for machines (``to_json()``), whichever it has. Other
+    commands return their exit status."""
     check_date_range(getattr(args, "start", None), getattr(args, "end", None))
-    return int(args._main(args) or 0)
+    result = args._main(args)
+    if result is None or isinstance(result, int):
+        return int(result or 0)
+    for line in ("summary", "to_json"):
+        if callable(getattr(result, line, None)):
+            print(getattr(result, line)())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

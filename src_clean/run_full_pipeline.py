@@ -1,14 +1,15 @@
 """Run the whole pipeline in-process, stage by stage, and print a summary.
 
-    python src_clean/run_full_pipeline.py --demo --output-dir data_clean
+    python src_clean/run_full_pipeline.py --demo --lake data_clean
     python src_clean/run_full_pipeline.py --bronze-market raw/market --bronze-news raw/news \\
-        --output-dir s3://bucket/lake --sentiment-model models/ProsusAI__finbert
+        --lake s3://bucket/lake --sentiment-model models/ProsusAI__finbert
 
 Each stage runs the same ``python -m src_clean <subcommand>`` argv as the Airflow DAG's
 task of that name (one stage registry, ``orchestration.stages.STAGES``), in this process:
 ingestion takes only the files the ingest ledgers have not seen (``--only-new``, the same
-ledgers as the DAG), so a later Airflow run does not ingest them again. ``--output-dir`` is
-the lake root, a folder or ``s3://bucket/prefix``.
+ledgers as the DAG), so a later Airflow run does not ingest them again. ``--lake`` is the
+lake root, a folder or ``s3://bucket/prefix``, as for every stage (``--output-dir``, its
+earlier name, is kept as an alias).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from src_clean import tables
-from src_clean.defaults import DEFAULT_LAKE_ROOT, DEFAULT_SENTIMENT_MODEL, tracking_uri
+from src_clean import settings, tables
+from src_clean.defaults import DEFAULT_SENTIMENT_MODEL, tracking_uri
 from src_clean.errors import USER_ERROR_EXIT, UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
@@ -55,7 +56,7 @@ log = logging.getLogger("run_full_pipeline")
 class PipelineConfig:
     """Everything the end-to-end run needs; mirrors the CLI flags."""
 
-    output_dir: str | Path
+    lake: str | Path
     bronze_market: str | Path | None = None
     bronze_news: str | Path | None = None
     skip_news: bool = False
@@ -73,7 +74,7 @@ class PipelineConfig:
 
     @property
     def lake_root(self) -> str:
-        return str(self.output_dir)
+        return str(self.lake)
 
 
 @dataclass
@@ -229,7 +230,13 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
     )
     p.add_argument("--bronze-market", help="raw candles: file or folder (or s3:// prefix)")
     p.add_argument("--bronze-news", help="raw articles: file or folder (or s3:// prefix)")
-    p.add_argument("--output-dir", default=DEFAULT_LAKE_ROOT, help="lake root: folder or s3://")
+    defaults = settings.current()
+    p.add_argument(
+        "--lake",
+        "--output-dir",
+        default=defaults.lake_root,
+        help="lake root: folder or s3:// (SP500_LAKE_ROOT); --output-dir is an alias",
+    )
     p.add_argument("--skip-news", action="store_true", help="market-only training variant")
     p.add_argument("--window", type=int, default=tables.CANONICAL_WINDOW, help="news window, min")
     p.add_argument(
@@ -239,10 +246,13 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         help="label horizon, minutes",
     )
     p.add_argument(
-        "--sentiment-model", default=DEFAULT_SENTIMENT_MODEL, help="HF id, folder or lexicon"
+        "--sentiment-model",
+        default=defaults.sentiment_model,
+        help="HF id, folder or lexicon (SP500_SENTIMENT_MODEL)",
     )
     p.add_argument(
         "--mlflow-tracking-uri",
+        default=defaults.mlflow_tracking_uri,
         help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///<lake>/mlflow.db)",
     )
     p.add_argument("--until", choices=UNTIL, default="train", help="last layer to run")
@@ -250,7 +260,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         "--demo",
         action="store_true",
         help="generate --demo-days days of sample candles and news (with a planted news "
-        "effect) under <output-dir>/raw first, ingest them, and fall back to the lexicon "
+        "effect) under <lake>/raw first, ingest them, and fall back to the lexicon "
         "scorer with a loud warning when the transformer model cannot be loaded (never "
         "outside demo mode)",
     )
@@ -284,8 +294,8 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     configure_logging(fmt="%(levelname)s %(name)s: %(message)s")
-    cfg = parse_args(argv)
     try:
+        cfg = parse_args(argv)  # a bad SP500_* value is a user error too
         run_pipeline(cfg)
     except UserError as exc:
         if "--debug" in argv:

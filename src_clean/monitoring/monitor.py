@@ -327,7 +327,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> MonitorResult:
     lake = Lake(args.lake)
     require_tables(lake, tables.BRONZE_CANDLES, produced_by="bronze-market")
     days = lake.partitions(tables.BRONZE_CANDLES)
@@ -341,5 +341,4 @@ def main(args: argparse.Namespace) -> int:
         market_hours=args.market_hours,
         registered_model=args.registered_model,
     )
-    print(result.to_json())
-    return 0
+    return result

@@ -1,6 +1,6 @@
 """Lake administration: maintenance (optimize, checkpoint, vacuum) and its weekly DAG,
 migration of the pre-Delta Parquet lake, reads by other engines, and the registry-derived
-Asset URIs and README table."""
+Asset URIs and the lake table of docs/lake.md."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def test_lake_migrate_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def pipeline_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     root = tmp_path_factory.mktemp("pipeline")
     config = PipelineConfig(
-        output_dir=root, demo=True, demo_days=3, sentiment_model="lexicon", until="gold"
+        lake=root, demo=True, demo_days=3, sentiment_model="lexicon", until="gold"
     )
     run_pipeline(config)
     return Lake(root)
@@ -297,9 +297,9 @@ def test_stage_outputs_are_spec_tables_with_registry_asset_uris() -> None:
                 assert tables.spec(output).name == output
 
 
-def test_readme_lake_table_is_the_registry() -> None:
-    readme = (REPO / "README.md").read_text()
-    assert tables.markdown_table() in readme
+def test_docs_lake_table_is_the_registry() -> None:
+    page = (REPO / "docs" / "lake.md").read_text()
+    assert tables.markdown_table() in page
 
 
 @pytest.mark.parametrize("before", ["availability", "gdelt_tone"])
@@ -362,7 +362,7 @@ def test_migration_gives_older_gold_tables_the_tone_feature_exactly(tmp_path: Pa
     root = tmp_path / "lake"
     run_pipeline(
         PipelineConfig(
-            output_dir=root, demo=True, demo_days=3, sentiment_model="lexicon", until="gold"
+            lake=root, demo=True, demo_days=3, sentiment_model="lexicon", until="gold"
         )
     )
     lake = Lake(root)

@@ -203,7 +203,7 @@ def test_a_first_run_with_the_forms_defaults_on_the_demo_lake_ends_green(tmp_pat
     lake = tmp_path / "data_clean"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
-        run_pipeline(PipelineConfig(output_dir=lake, demo=True, demo_days=SAMPLE_DAYS))
+        run_pipeline(PipelineConfig(lake=lake, demo=True, demo_days=SAMPLE_DAYS))
     settings_env = {  # what scripts/airflow_standalone.sh exports on the sample data
         "SP500_EXECUTION": "local",
         "SP500_LAKE_ROOT": str(lake),

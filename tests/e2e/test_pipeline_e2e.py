@@ -21,7 +21,7 @@ DAYS = 30
 
 def _run(tmp_path: Path, effect_bps: float, pre_bps: float = 0.0, until: str = "train") -> dict:
     cfg = PipelineConfig(
-        output_dir=tmp_path,
+        lake=tmp_path,
         demo=True,
         demo_days=DAYS,
         sentiment_model="lexicon",
@@ -78,7 +78,7 @@ def _strip_availability(folder: Path) -> None:
 
 def _run_on(sample: SampleData, lake: Path) -> dict:
     cfg = PipelineConfig(
-        output_dir=lake,
+        lake=lake,
         bronze_market=sample.market_dir,
         bronze_news=sample.jsonl_dir,
         sentiment_model="lexicon",

@@ -47,7 +47,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     early_market = _copy([f for f in market if f.name[-17:-7] < cutoff], root / "in" / "market")
     early_news = _copy([f for f in news if f.name[:10] < cutoff], root / "in" / "news")
     lake = root / "lake"
-    config = {"output_dir": lake, "sentiment_model": "lexicon"}
+    config = {"lake": lake, "sentiment_model": "lexicon"}
     run_pipeline(PipelineConfig(bronze_market=early_market, bronze_news=early_news, **config))
     _copy(market, early_market)
     _copy(news, early_news)

@@ -91,6 +91,6 @@ def test_pipeline_summary_prints_the_tracking_uri_without_the_password(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     summary = {"verdict": "news adds nothing", "n_train": 1, "n_val": 1, "n_test": 1}
-    _finish(PipelineConfig(output_dir=tmp_path), StageLog(), summary, DB_URI)
+    _finish(PipelineConfig(lake=tmp_path), StageLog(), summary, DB_URI)
     out = capsys.readouterr().out
     assert PASSWORD not in out and "MLflow:       postgresql://mlflow:***@" in out

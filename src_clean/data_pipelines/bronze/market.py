@@ -248,7 +248,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> IngestReport:
     """Run the ingest; print the one-line summary and the report JSON. Exit 2: no input."""
     try:
         report = ingest_market(
@@ -263,6 +263,4 @@ def main(args: argparse.Namespace) -> int:
         )
     except FileNotFoundError as exc:
         raise UserError(str(exc), "check --input (a file or folder of candle files)") from exc
-    print(report.summary())
-    print(report.to_json())
-    return 0
+    return report

@@ -149,13 +149,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> IngestReport:
     try:
         report = ingest_news(
             args.input, Lake(args.lake), only_new=args.only_new, run_ts=args.run_ts
         )
     except FileNotFoundError as exc:
         raise UserError(str(exc), "check --input (a file or folder of article files)") from exc
-    print(report.summary())
-    print(report.to_json())
-    return 0
+    return report

@@ -88,6 +88,8 @@ _MAX_PAIRS = 4_000_000
 _SUMMED = ("score", *PROBABILITY_COLUMNS, "conf_score", "conf", "negative", "tone", "toned")
 TONE = "gdelt_tone"
 
+HALF_LIFE_MINUTES = 30.0  # news_decay_score's default half-life (--half-life-minutes)
+
 
 @dataclass(frozen=True)
 class NewsSignalsReport:
@@ -278,7 +280,7 @@ def build_news_signals(
     *,
     window_minutes: int = CANONICAL_WINDOW,
     lag_minutes: int = 0,
-    half_life_minutes: float = 30.0,
+    half_life_minutes: float = HALF_LIFE_MINUTES,
     model_id: str | None = None,
     sentiment_model: str | None = None,
     start: dt.date | str | None = None,
@@ -376,13 +378,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "gold/variants/news-w<window>/signals",
     )
     parser.add_argument(
+        "--lag-minutes",
         "--news-lag",
         type=int,
         default=0,
         help="extra delay in minutes on top of each article's available_at (default 0: "
-        "available_at already holds each feed's own latency, see the README)",
+        "available_at already holds each feed's own latency, see docs/lake.md)",
     )
-    parser.add_argument("--half-life", type=float, default=30.0, help="decay half-life, minutes")
+    parser.add_argument(
+        "--half-life-minutes",
+        "--half-life",
+        type=float,
+        default=HALF_LIFE_MINUTES,
+        help="decay half-life of news_decay_score, minutes (default %(default)s)",
+    )
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--sentiment-model-id", help="exact model_id (when silver has several)")
     model.add_argument(
@@ -391,19 +400,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_date_range(parser, "bar date")
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> NewsSignalsReport:
     lake = Lake(args.lake)
     require_tables(lake, SILVER_FEATURES, produced_by="silver-market")
     require_tables(lake, SILVER_SENTIMENT, produced_by="silver-sentiment")
     report = build_news_signals(
         lake,
         window_minutes=args.window,
-        lag_minutes=args.news_lag,
-        half_life_minutes=args.half_life,
+        lag_minutes=args.lag_minutes,
+        half_life_minutes=args.half_life_minutes,
         model_id=args.sentiment_model_id,
         sentiment_model=args.sentiment_model,
         start=args.start,
         end=args.end,
     )
-    print(report.summary())
-    return 0
+    return report

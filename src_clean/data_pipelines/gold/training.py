@@ -198,7 +198,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_date_range(parser, "bar date")
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> TrainingSetReport:
     lake = Lake(args.lake)
     require_tables(lake, SILVER_FEATURES, produced_by="silver-market")
     if not args.skip_news:
@@ -212,5 +212,4 @@ def main(args: argparse.Namespace) -> int:
         start=args.start,
         end=args.end,
     )
-    print(report.summary())
-    return 0
+    return report

@@ -157,8 +157,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_date_range(parser, "UTC day (default: all bronze days)")
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> FeatureRunReport:
     lake = Lake(args.lake)
     require_tables(lake, BRONZE_CANDLES, produced_by="bronze-market")
-    print(build_market_features(lake, args.start, args.end).summary())
-    return 0
+    return build_market_features(lake, args.start, args.end)
