@@ -31,8 +31,9 @@ from src_clean.lake_maintenance import (
     task_id,
 )
 from src_clean.orchestration.assets import alias, asset
-from src_clean.orchestration.stage_task import default_args, stage_task
+from src_clean.orchestration.stage_task import stage_task
 from src_clean.orchestration.stages import STAGES
+from src_clean.orchestration.task_policy import default_args
 from src_clean.settings import Settings
 
 SETTINGS = Settings.from_env()

@@ -53,8 +53,9 @@ from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
 from src_clean.orchestration.alerts import notify_failure
 from src_clean.orchestration.assets import outlets, written_key
 from src_clean.orchestration.plan import MARKET_WINDOW
-from src_clean.orchestration.stage_task import TaskRejected, default_args, stage_task
+from src_clean.orchestration.stage_task import stage_task
 from src_clean.orchestration.stages import enabled_stages
+from src_clean.orchestration.task_policy import TaskRejected, default_args
 from src_clean.orchestration.trigger_form import MAX_HORIZON_MINUTES, MAX_WINDOW_MINUTES, RunParams
 from src_clean.settings import Settings
 
@@ -148,9 +149,9 @@ def sp500_news_pipeline() -> None:
     ) -> dict[str, Any]:
         """Check the trigger form, resolve settings (environment, then Variables) and build
         every stage's argv (``build_plan``); bad parameters fail the run without retries."""
+        from src_clean.orchestration.airflow_lookups import runtime_settings
         from src_clean.orchestration.plan import build_plan
         from src_clean.orchestration.trigger_form import InvalidRunParams
-        from src_clean.orchestration.airflow_lookups import runtime_settings
 
         try:
             return build_plan(
@@ -208,8 +209,8 @@ def sp500_news_pipeline() -> None:
         `reports/training_summary.json`, a variant's under `reports/variants/<variant>/`."""
         import logging
 
-        from src_clean.orchestration.runner import champion_decision
         from src_clean.orchestration.airflow_lookups import runtime_settings
+        from src_clean.orchestration.runner import champion_decision
 
         variant = RunParams.from_params(params or {}).variant
         decision = champion_decision(runtime_settings().lake_root, variant)
@@ -226,8 +227,8 @@ def sp500_news_pipeline() -> None:
 
         from src_clean.lake import Lake
         from src_clean.monitoring.summary import alert_message, day_summary, end_of
-        from src_clean.orchestration.alerts import send_alert
         from src_clean.orchestration.airflow_lookups import runtime_settings
+        from src_clean.orchestration.alerts import send_alert
 
         lake = Lake(runtime_settings().lake_root)
         day = end_of(monitor_argv) or lake.partitions("monitoring/checks")[-1]

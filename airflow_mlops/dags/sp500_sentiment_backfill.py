@@ -37,7 +37,8 @@ from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
 from src_clean.backfill.airflow_side import BackfillParams, plan_run, summarize_run
 from src_clean.backfill.config import SHARD_UNITS, execution_mode, shard_concurrency
-from src_clean.orchestration.stage_task import default_args, stage_task
+from src_clean.orchestration.stage_task import stage_task
+from src_clean.orchestration.task_policy import default_args
 from src_clean.settings import Settings
 
 EXECUTION = execution_mode()

@@ -30,7 +30,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from src_clean.orchestration.stage_task import default_args
+from src_clean.orchestration.task_policy import default_args
 
 POKE_SECONDS = 60
 WAIT_HOURS = 6

@@ -10,9 +10,8 @@ from typing import Any
 from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
 
-from src_clean.errors import USER_ERROR_EXIT
 from src_clean.orchestration.assets import emit
-from src_clean.orchestration.stage_task import TaskRejected
+from src_clean.orchestration.task_policy import TaskRejected, retries_help
 
 log = logging.getLogger(__name__)
 _STATUS = re.compile(r"'StatusCode': (?P<code>-?\d+)")
@@ -47,7 +46,7 @@ class StageDockerOperator(DockerOperator):
             result = super().execute(context)
         except DockerContainerFailedException as exc:
             match = _STATUS.search(str(exc))
-            if match is None or int(match["code"]) != USER_ERROR_EXIT:
+            if match is None or retries_help(int(match["code"])):
                 raise
             line = user_error_line(exc.logs) or "user error (exit status 2); see the log above"
             log.error("%s", line)

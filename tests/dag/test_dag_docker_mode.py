@@ -144,7 +144,7 @@ def test_a_containers_user_error_is_not_retried(docker_dag, status: int, retried
     from airflow.providers.docker.exceptions import DockerContainerFailedException
     from airflow.providers.docker.operators.docker import DockerOperator
 
-    from src_clean.orchestration.stage_task import TaskRejected
+    from src_clean.orchestration.task_policy import TaskRejected
 
     task = docker_dag.get_task("silver_market")
     logs = ["INFO starting", "error: the lake /typo has no table bronze/market/candles. Fix: x"]

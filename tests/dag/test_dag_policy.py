@@ -71,7 +71,7 @@ def test_parsing_imports_no_heavy_library_and_fits_the_budget(dag_file: Path) ->
 def test_every_task_retries_transient_errors_and_never_a_user_error(dags) -> None:
     from airflow.sdk.definitions.retry_policy import RetryAction
 
-    from src_clean.orchestration.stage_task import TaskRejected
+    from src_clean.orchestration.task_policy import TaskRejected
 
     assert set(dags["dags"]) == {*STAGE_TASKS, "sp500_lake_maintenance"}
     for dag in dags["dags"].values():

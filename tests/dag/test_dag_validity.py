@@ -148,7 +148,7 @@ def test_a_failed_run_calls_the_alert_callback(dag) -> None:
 
 
 def test_bad_params_fail_the_plan_without_a_retry(dag) -> None:
-    from src_clean.orchestration.stage_task import TaskRejected
+    from src_clean.orchestration.task_policy import TaskRejected
 
     plan = dag.get_task("plan").python_callable
     for conf in ({"windw": 5}, {"start_date": "2024-03-02", "end_date": "2024-03-01"}):
@@ -159,7 +159,7 @@ def test_bad_params_fail_the_plan_without_a_retry(dag) -> None:
 def test_a_stages_user_error_fails_the_task_without_a_retry(dag) -> None:
     from airflow.sdk.definitions.retry_policy import RetryAction
 
-    from src_clean.orchestration.stage_task import TaskRejected
+    from src_clean.orchestration.task_policy import TaskRejected
 
     task = dag.get_task("silver_market")
     with pytest.raises(TaskRejected, match="the lake /typo has no table") as error:
