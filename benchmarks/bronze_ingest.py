@@ -9,7 +9,7 @@ Stages (each in its own spawned process, so its peak RSS is its own):
                    the line is held in memory
 
 Goal (issue 12): bronze within 1.1x of the figures before the bad-input hardening
-(README "Performance"); the bad line well under 610 MB.
+(docs/performance.md); the bad line well under 610 MB.
 
     python benchmarks/bronze_ingest.py --workdir /tmp/bench   # reuses pipeline_scale's sample data
 """

@@ -50,7 +50,7 @@ Login:       user admin; its password is printed below once the API server is up
              kept in $PASSWORDS
 CLI:         in another shell: export AIRFLOW_HOME=$AIRFLOW_HOME, then for example
              $BIN/airflow dags trigger sp500_news_pipeline
-REST:        see README "Trigger from the REST API" (a token, then POST dagRuns)
+REST:        see docs/airflow.md "Trigger from the REST API" (a token, then POST dagRuns)
 Lake:        $SP500_LAKE_ROOT (landing: $SP500_LANDING_MARKET, $SP500_LANDING_NEWS)
 Schedule:    $SCHEDULE_NOTE
 Sentiment:   ${SP500_SENTIMENT_MODEL:-ProsusAI/finbert}; offline, the lexicon scorer with a banner

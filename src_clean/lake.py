@@ -567,7 +567,7 @@ def _mismatch(spec: TableSpec, problems: list[str]) -> str:
     return (
         f"{spec.name}: frame does not match the table schema: {'; '.join(problems)}. "
         "Nothing was written. Schema changes go through Lake.evolve "
-        "(README: 'Schema evolution')."
+        "(docs/lake.md: 'Schema evolution')."
     )
 
 

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     sentiment_jobs_table: str = _setting("sp500-sentiment-jobs", runtime=True)
     raw_text_prefix: str = _setting("raw/text/", runtime=True)
 
-    # -- the service (``python -m src_clean serve``; README "Serving") --------------------
+    # -- the service (``python -m src_clean serve``; docs/serving.md) ----------------------
     host: str = _setting("127.0.0.1")
     port: int = _setting(8000, ge=1, le=65535)
     database_url: SecretStr = _setting(SecretStr(f"sqlite:///{DEFAULT_LAKE_ROOT}/predictions.db"))

@@ -1,4 +1,4 @@
-"""Table names in the lake: the contract between the layers (see README "Lake layout")."""
+"""Table names in the lake: the contract between the layers (see docs/lake.md "Lake layout")."""
 
 from __future__ import annotations
 
@@ -341,7 +341,7 @@ def asset_uri(path: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's table of lake tables, generated from the specs (a test keeps it equal)."""
+    """docs/lake.md's table of lake tables, generated from the specs (a test keeps it equal)."""
     rows = [
         "| table | partition `date` = UTC date of | merge keys | written by | columns |",
         "|---|---|---|---|---|",

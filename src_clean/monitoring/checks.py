@@ -2,7 +2,7 @@
 
 Status: ``ok``, ``warn`` or ``fail``; ``value`` and ``threshold`` are the figures behind
 it (the threshold of the status reached, else the warning one). Thresholds live here,
-once, and the README's monitoring table is written from them.
+once, and the monitoring table of docs/monitoring.md is written from them.
 """
 
 from __future__ import annotations
