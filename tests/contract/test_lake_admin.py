@@ -361,9 +361,7 @@ def test_migration_gives_older_gold_tables_the_tone_feature_exactly(tmp_path: Pa
     bronze without tones, so a rerun of gold over the same days changes nothing."""
     root = tmp_path / "lake"
     run_pipeline(
-        PipelineConfig(
-            lake=root, demo=True, demo_days=3, sentiment_model="lexicon", until="gold"
-        )
+        PipelineConfig(lake=root, demo=True, demo_days=3, sentiment_model="lexicon", until="gold")
     )
     lake = Lake(root)
     tone = tables.NEWS_TONE_FEATURE
