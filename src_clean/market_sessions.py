@@ -27,6 +27,9 @@ import dataclasses
 import datetime as dt
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
+
 from src_clean import tables
 from src_clean.defaults import MarketHours
 from src_clean.errors import UserError
@@ -35,6 +38,25 @@ MIN_OVERLAP = dt.timedelta(hours=2)
 CASH_CALENDAR = "XNYS"  # the NYSE's sessions: 09:30-16:00 New York, early closes included
 CASH_TOLERANCE = 0.01  # share of candles outside cash sessions a cash-hours source may have
 DETECTION_LOOKBACK = dt.timedelta(days=8)  # bronze read to tell full from cash hours
+
+
+# a CME Globex equity session opens 17:00 Chicago the evening before the day it is named
+# after and closes 16:00 Chicago: shifting Chicago time by 7 hours maps every bar of a
+# session onto that day (Sunday's evening open onto Monday), across daylight saving
+SESSION_ZONE = "America/Chicago"
+SESSION_SHIFT = pd.Timedelta(hours=7)
+_NS_PER_DAY = 86_400_000_000_000
+
+
+def session_days(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """The trading session of every bar, as days since the epoch of the session's date.
+
+    CME Globex sessions (17:00-16:00 Chicago; the evening open belongs to the next
+    day's session). Cash-hours data (NYSE 09:30-16:00 New York) gets its own date by the
+    same rule, so one labelling serves both ``SP500_MARKET_HOURS``."""
+    local = pd.DatetimeIndex(times).tz_convert(SESSION_ZONE) + SESSION_SHIFT
+    wall = local.tz_localize(None).as_unit("ns").asi8
+    return (wall // _NS_PER_DAY).astype(np.int64)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,232 @@
+"""How often the verdict is right: false claims without an effect, power with one.
+
+Each dataset is sample data (``src_clean.sample_data``) with its own seed, length and
+article rate, run through bronze, silver (lexicon scorer) and gold by
+``run_full_pipeline.py --until gold``, then through the real ``train`` stage (``python -m
+src_clean train``) with one thread. The claim is read back from the training summary
+(``walk_forward.claim``), beside the primary and secondary p-values.
+
+Scenarios (``--datasets N`` per scenario; the issue asks for at least 60 effect-free and
+40 at the default effect):
+
+- ``none``: no planted effect (``--news-effect-bps 0 --pre-availability-bps 0``);
+- ``pre_only``: only the effect between publication and availability, which a
+  point-in-time pipeline must not find (``--news-effect-bps 0``);
+- ``noise``: no effect and three times the articles (more news, none of it informative);
+- ``default``: the default planted effect (``NEWS_EFFECT_BPS``);
+- ``half``: half the default effect (a second point of the power curve).
+
+Printed: the false-claim rate over the effect-free scenarios with its exact (Clopper-
+Pearson) 95% interval, the power per effect size, a Kolmogorov-Smirnov test of the null
+p-values against the uniform (the primary's and the secondary's), their histograms, the
+wall time, and the machine. ``--quick`` runs 4 short datasets per scenario with 49
+permutations, for development. Results go to ``--out`` (JSON) as well.
+
+    python benchmarks/verdict_calibration.py --quick
+    python benchmarks/verdict_calibration.py --datasets 20 --workers 2   # 100 datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from src_clean.sample_data import ARTICLES_PER_DAY, NEWS_EFFECT_BPS, PRE_AVAILABILITY_BPS  # noqa: E402
+
+SCENARIOS: dict[str, dict[str, float]] = {
+    "none": {"news_effect_bps": 0.0, "pre_availability_bps": 0.0, "rate": 1.0},
+    "pre_only": {"news_effect_bps": 0.0, "pre_availability_bps": PRE_AVAILABILITY_BPS, "rate": 1.0},
+    "noise": {"news_effect_bps": 0.0, "pre_availability_bps": 0.0, "rate": 3.0},
+    "default": {
+        "news_effect_bps": NEWS_EFFECT_BPS,
+        "pre_availability_bps": PRE_AVAILABILITY_BPS,
+        "rate": 1.0,
+    },
+    "half": {
+        "news_effect_bps": NEWS_EFFECT_BPS / 2,
+        "pre_availability_bps": PRE_AVAILABILITY_BPS,
+        "rate": 1.0,
+    },
+}
+NULL_SCENARIOS = ("none", "pre_only", "noise")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    scenario: str
+    seed: int
+    days: int
+    articles_per_day: float
+    news_effect_bps: float
+    pre_availability_bps: float
+
+
+def datasets(per_scenario: int, quick: bool, first_seed: int) -> list[Dataset]:
+    """Seeds, lengths (30-120 days; 30-40 in --quick) and article rates varied per dataset."""
+    rng = np.random.default_rng(first_seed)
+    out = []
+    for s_index, (name, spec) in enumerate(SCENARIOS.items()):
+        for i in range(per_scenario):
+            days = int(rng.integers(30, 41) if quick else rng.integers(30, 121))
+            rate = float(ARTICLES_PER_DAY * spec["rate"] * rng.uniform(0.6, 1.6))
+            seed = first_seed + 1000 * s_index + i
+            out.append(
+                Dataset(
+                    name, seed, days, rate, spec["news_effect_bps"], spec["pre_availability_bps"]
+                )
+            )
+    return out
+
+
+def run_one(dataset: Dataset, permutations: int, workdir: str) -> dict[str, Any]:
+    """Sample data -> gold -> train (one thread); the claim and p-values it printed."""
+    lake = Path(workdir) / f"{dataset.scenario}-{dataset.seed}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    began = time.perf_counter()
+    gold = [
+        sys.executable, str(REPO / "src_clean/run_full_pipeline.py"), "--demo",
+        "--lake", str(lake), "--until", "gold", "--sentiment-model", "lexicon",
+        "--demo-days", str(dataset.days), "--seed", str(dataset.seed),
+        "--news-effect-bps", str(dataset.news_effect_bps),
+        "--pre-availability-bps", str(dataset.pre_availability_bps),
+        "--articles-per-day", str(dataset.articles_per_day),
+    ]  # fmt: skip
+    train = [
+        sys.executable, "-m", "src_clean", "train", "--lake", str(lake), "--n-jobs", "1",
+        "--null-permutations", str(permutations),
+    ]  # fmt: skip
+    for argv in (gold, train):
+        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            return {**asdict(dataset), "error": " | ".join(tail)}
+    summary = json.loads((lake / "reports/training_summary.json").read_text())
+    walk = summary["walk_forward"]
+    return {
+        **asdict(dataset),
+        "claim": bool(walk["claim"]["significant"]),
+        "primary_p": walk["primary"]["p_value"],
+        "secondary_p": walk["secondary"]["p_value"],
+        "primary_ic": walk["primary"]["ic"],
+        "uplift_ic": walk["secondary"]["estimate"],
+        "holdout_uplift_ic": (summary.get("holdout") or {}).get("uplift_ic", {}).get("estimate"),
+        "sessions": walk["primary"]["sessions"],
+        "seconds": time.perf_counter() - began,
+    }
+
+
+def clopper_pearson(k: int, n: int) -> tuple[float, float]:
+    """Exact 95% interval of a binomial proportion."""
+    from scipy.stats import beta
+
+    low = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
+    return low, high
+
+
+def histogram(values: list[float], bins: int = 10) -> str:
+    counts, _ = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    return " ".join(f"{c:3d}" for c in counts) + "   (p in tenths, 0.0-0.1 first)"
+
+
+def report(rows: list[dict[str, Any]], seconds: float, permutations: int) -> dict[str, Any]:
+    from scipy.stats import kstest
+
+    ok = [r for r in rows if "error" not in r]
+    null = [r for r in ok if r["scenario"] in NULL_SCENARIOS]
+    claims = sum(r["claim"] for r in null)
+    out: dict[str, Any] = {
+        "datasets": len(rows),
+        "failed": [r for r in rows if "error" in r],
+        "permutations": permutations,
+        "false_claims": claims,
+        "effect_free": len(null),
+        "false_claim_rate": claims / len(null) if null else None,
+        "false_claim_ci": clopper_pearson(claims, len(null)) if null else None,
+        "power": {},
+        "seconds": seconds,
+    }
+    for name in SCENARIOS:
+        if name in NULL_SCENARIOS:
+            continue
+        runs = [r for r in ok if r["scenario"] == name]
+        if runs:
+            hits = sum(r["claim"] for r in runs)
+            out["power"][name] = {
+                "effect_bps": runs[0]["news_effect_bps"],
+                "claims": hits,
+                "datasets": len(runs),
+                "rate": hits / len(runs),
+                "ci": clopper_pearson(hits, len(runs)),
+            }
+    for test in ("primary_p", "secondary_p"):
+        values = [r[test] for r in null if r[test] is not None]
+        if values:
+            out[f"{test}_ks"] = float(kstest(values, "uniform").pvalue)
+            out[f"{test}_histogram"] = histogram(values)
+    return out
+
+
+def machine() -> str:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if "model name" in ln), "?")
+    flags = set(next(ln for ln in lines if ln.startswith("flags")).split())
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+    return f"{model}, {os.cpu_count()} CPUs, " + " ".join(f for f in wanted if f in flags)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", type=int, default=20, help="datasets per scenario")
+    parser.add_argument("--permutations", type=int, default=199, help="null permutations")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--quick", action="store_true", help="4 short datasets per scenario, 49 permutations"
+    )
+    parser.add_argument("--scenarios", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--out", type=Path, default=Path("verdict_calibration.json"))
+    parser.add_argument("--workdir", type=Path, help="keep the lakes here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    per, permutations = (4, 49) if args.quick else (args.datasets, args.permutations)
+    todo = [d for d in datasets(per, args.quick, args.seed) if d.scenario in args.scenarios]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sp500-calibration-"))
+    print(f"{len(todo)} datasets, {permutations} permutations, {args.workers} workers; {machine()}")
+    began = time.perf_counter()
+    rows = []
+    with ProcessPoolExecutor(args.workers) as pool:
+        futures = [pool.submit(run_one, d, permutations, str(workdir)) for d in todo]
+        for n, future in enumerate(futures, 1):
+            row = future.result()
+            rows.append(row)
+            status = row.get("error") or (
+                f"claim={row['claim']} p1={row['primary_p']:.3f} p2={row['secondary_p']:.3f} "
+                f"{row['seconds']:.0f}s"
+            )
+            print(
+                f"[{n}/{len(todo)}] {row['scenario']} seed={row['seed']} days={row['days']}: {status}",
+                flush=True,
+            )
+    result = report(rows, time.perf_counter() - began, permutations) | {"machine": machine()}
+    args.out.write_text(json.dumps({"summary": result, "rows": rows}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "failed"}, indent=2))
+    print(f"failed: {len(result['failed'])}; written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
