@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['seconds']:.0f}s"
             )
             print(
-                f"[{n}/{len(todo)}] {row['scenario']} seed={row['seed']} days={row['days']}: {status}",
+                f"[{n}/{len(todo)}] {row['scenario']} seed={row['seed']} "
+                f"days={row['days']}: {status}",
                 flush=True,
             )
     result = report(rows, time.perf_counter() - began, permutations) | {"machine": machine()}
