@@ -87,7 +87,7 @@ def run_monitor(
     hours = market_hours or run_settings.market_hours
     model_name = registered_model or run_settings.registered_model
     window = Window(start, end)
-    uri = mlflow_uri or tracking_uri(lake.root)
+    uri = mlflow_uri or tracking_uri(lake.root, run_settings.mlflow_tracking_uri)
     context = _champion(uri, model_name, lake)
     inputs = _inputs(lake, window, context) if context else None
     checks = _quality(lake, window, run_ts, (calendar, hours, sessions_between), context, inputs)

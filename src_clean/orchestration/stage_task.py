@@ -25,18 +25,18 @@ def run_stage(
     ti: Any = None,
     outlet_events: Any = None,
 ) -> None:
-    """Run one stage in-process (the MLflow URI by environment: argv is logged and in
-    XCom). A user error raises ``TaskRejected``; on success its Asset events carry the
-    tables' version, rows and dates (a routed stage names the tables it ``written``)."""
+    """Run one stage in-process with the task's settings (the environment, then Variables;
+    the MLflow URI among them, never in argv: argv is logged and in XCom). A user error
+    raises ``TaskRejected``; on success its Asset events carry the tables' version, rows
+    and dates (a routed stage names the tables it ``written``)."""
     from src_clean.orchestration.airflow_lookups import runtime_settings
     from src_clean.orchestration.assets import emit
     from src_clean.orchestration.runner import StageRejected
     from src_clean.orchestration.runner import run_stage as run
 
     settings = runtime_settings()
-    uri = settings.mlflow_tracking_uri
     try:
-        run(argv, {"MLFLOW_TRACKING_URI": uri} if uri else None)
+        run(argv, settings)
     except StageRejected as exc:
         raise TaskRejected(str(exc)) from None
     emit(outlet_events, ti.task_id, written, argv, settings.lake_root)

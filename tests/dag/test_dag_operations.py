@@ -114,9 +114,9 @@ def test_the_stages_see_the_airflow_context(week: Path, monkeypatch: pytest.Monk
     seen: dict[str, dict[str, str]] = {}
     original = runner.run_stage
 
-    def recording(argv, environment=None):
+    def recording(argv, values=None):
         seen[argv[0]] = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CTX_")}
-        original(argv, environment)
+        original(argv, values)
 
     monkeypatch.setattr(runner, "run_stage", recording)
     conf = {**LEXICON, "start_date": "2024-01-03", "end_date": "2024-01-03"}

@@ -371,18 +371,37 @@ def test_sources_are_parsed_and_checked() -> None:
         Settings.from_env({"SP500_SOURCES": "rss"}).validate()
 
 
-def test_run_stage_sets_the_environment_for_the_stage_only(monkeypatch, tmp_path) -> None:
-    """Secrets reach an in-process stage by environment and are gone after it."""
+def test_run_stage_passes_its_settings_and_never_changes_the_environment(
+    monkeypatch, tmp_path
+) -> None:
+    """An in-process stage gets its settings (the MLflow URI among them) explicitly: as
+    ``settings.current()`` while it runs and as the value of ``--mlflow-tracking-uri``;
+    the worker's environment is never touched, so nothing leaks into the next task."""
+    from src_clean import settings
     from src_clean.orchestration import runner
 
     seen = {}
 
     def fake_run(args) -> int:
-        seen["uri"] = os.environ.get("MLFLOW_TRACKING_URI")
+        seen["environ"] = dict(os.environ)
+        seen["settings"] = settings.current()
+        seen["tracking_uri"] = getattr(args, "tracking_uri", "no such option")
         return 0
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("SP500_MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr("src_clean.cli.run", fake_run)
+    before = dict(os.environ)
+    task_settings = Settings.defaults(lake_root=str(tmp_path), mlflow_tracking_uri="x://u")
+    runner.run_stage(["train", "--lake", str(tmp_path)], task_settings)
+    assert seen["settings"] is task_settings
+    assert seen["tracking_uri"] == "x://u"
+    assert seen["environ"] == before == dict(os.environ)
+    # given on the command line, the option wins; a stage without it is left alone
+    runner.run_stage(["train", "--mlflow-tracking-uri", "y://v"], task_settings)
+    assert seen["tracking_uri"] == "y://v"
     runner.run_stage(["silver-market", "--lake", str(tmp_path)], {"MLFLOW_TRACKING_URI": "x://u"})
-    assert seen["uri"] == "x://u"
+    assert seen["settings"].mlflow_tracking_uri == "x://u"
+    assert seen["tracking_uri"] == "no such option"
     assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert settings.current().mlflow_tracking_uri is None  # the context ended with the stage
