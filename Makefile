@@ -11,7 +11,7 @@ help:
 	@echo "make demo      - install, generate sample data, run the full pipeline, print a summary"
 	@echo "make test      - install, ruff check, ruff format --check, pytest (every tier)"
 	@echo "make test-fast - ruff, then the unit and contract tiers only (under 2 minutes)"
-	@echo "make lint      - ruff check + ruff format --check"
+	@echo "make lint      - ruff, the docs link check and the layer contract (import-linter)"
 	@echo "make mlflow-ui - open the MLflow UI on the demo lake (http://127.0.0.1:5000)"
 	@echo "make airflow   - Airflow 3 standalone with the pipeline DAG (http://localhost:8080)"
 	@echo "make onnx      - export MODEL (a checkpoint folder) to ONNX + int8 for ONNX Runtime"
@@ -37,6 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/check_docs.py
+	$(BIN)/lint-imports  # the layers, no cycles, Airflow and torch where they belong (pyproject.toml)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
