@@ -35,15 +35,15 @@ from typing import Any
 
 from airflow.sdk import Param, TriggerRule, dag, task, task_group
 
-from src_clean.backfill.airflow_side import BackfillParams, plan_run, summarize_run
-from src_clean.backfill.config import SHARD_UNITS, execution_mode, shard_concurrency
+from src_clean.orchestration import backfill_tasks
+from src_clean.orchestration.backfill_tasks import SHARD_UNITS, BackfillParams
+from src_clean.orchestration.dag_settings import parse_settings
 from src_clean.orchestration.stage_task import stage_task
 from src_clean.orchestration.task_policy import default_args
-from src_clean.settings import Settings
 
-EXECUTION = execution_mode()
-CONCURRENCY = shard_concurrency()
-SETTINGS = Settings.from_env()
+EXECUTION = backfill_tasks.execution_mode()
+CONCURRENCY = backfill_tasks.shard_concurrency()
+SETTINGS = parse_settings(validate=False)  # the shards' mode is EXECUTION, checked by plan
 DEFAULTS = BackfillParams()
 SHARD_DOC = (
     "Score one shard with `backfill-shard` (checkpointed, resumable, circuit breaker); "
@@ -102,28 +102,15 @@ def shard_task(argv: Any) -> Any:
     },
 )
 def sp500_sentiment_backfill() -> None:
-    @task(doc_md="Cut start..end into shards, write the shard manifest, one argv per shard.")
-    def plan(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[list[str]]:
-        from src_clean.orchestration.airflow_lookups import runtime_settings
-
-        backfill = BackfillParams.from_params(params or {})
-        return plan_run(backfill, run_id, runtime_settings(), EXECUTION)
+    plan = task(backfill_tasks.plan)(EXECUTION)
 
     @task_group
     def shard(argv: Sequence[str]) -> None:
         """One mapped group per shard (the argv is resolved when the task runs)."""
         shard_task(argv)
 
-    @task(
-        trigger_rule=TriggerRule.ALL_DONE,
-        doc_md="Write each shard's final checkpoint status into the shard manifest.",
-    )
-    def summarize(run_id: str | None = None) -> dict[str, Any]:
-        from src_clean.orchestration.airflow_lookups import runtime_settings
-
-        return summarize_run(runtime_settings().lake_root, run_id)
-
-    shard.expand(argv=plan()) >> summarize()
+    summarize = task(trigger_rule=TriggerRule.ALL_DONE)(backfill_tasks.summarize)()
+    shard.expand(argv=plan) >> summarize
 
 
 sp500_sentiment_backfill()

@@ -26,39 +26,14 @@ Nothing AWS-related is imported when the file is parsed.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from airflow.sdk import dag, task
 
+from src_clean.orchestration import worker_tasks
 from src_clean.orchestration.task_policy import default_args
 
 POKE_SECONDS = 60
 WAIT_HOURS = 6
-
-
-@task
-def enqueue_new_files() -> list[dict[str, str]]:
-    """Queue a scoring job for every raw file version not queued before."""
-    from src_clean.orchestration.airflow_lookups import runtime_settings
-    from src_clean.worker.airflow_side import JobsSettings, enqueue_new_files
-
-    return enqueue_new_files(JobsSettings.from_settings(runtime_settings()))
-
-
-@task.sensor(poke_interval=POKE_SECONDS, timeout=WAIT_HOURS * 3600, mode="reschedule")
-def wait_for_scores(jobs: list[dict[str, str]]) -> Any:
-    """Done when every queued job is DONE; fails without retry when one FAILED."""
-    from airflow.sdk import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from src_clean.orchestration.airflow_lookups import runtime_settings
-    from src_clean.worker.airflow_side import JobsFailedError, JobsSettings, jobs_done
-
-    try:
-        summary = jobs_done(JobsSettings.from_settings(runtime_settings()), jobs)
-    except JobsFailedError as exc:
-        raise AirflowFailException(str(exc)) from exc
-    return PokeReturnValue(is_done=summary is not None, xcom_value=summary)
 
 
 @dag(
@@ -72,7 +47,13 @@ def wait_for_scores(jobs: list[dict[str, str]]) -> Any:
     doc_md=__doc__,
 )
 def sp500_sentiment_jobs() -> None:
-    wait_for_scores(enqueue_new_files())
+    jobs = task(task_id="enqueue_new_files")(worker_tasks.queue_new_files)()
+    task.sensor(
+        task_id="wait_for_scores",
+        poke_interval=POKE_SECONDS,
+        timeout=WAIT_HOURS * 3600,
+        mode="reschedule",
+    )(worker_tasks.scores_done)(jobs)
 
 
 sp500_sentiment_jobs()

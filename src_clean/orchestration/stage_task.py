@@ -64,7 +64,7 @@ def stage_task(
             argv=argv, image_kind=image_kind, settings=settings, written=written, **kwargs
         )
     if execution == "batch":
-        from src_clean.backfill.airflow_side import batch_operator
+        from src_clean.orchestration.backfill_tasks import batch_operator
 
         return batch_operator(argv, **kwargs)
     return run_stage.override(**kwargs)(argv, written)

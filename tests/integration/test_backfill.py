@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 
 from src_clean.backfill import plan_cli, shard_cli
-from src_clean.backfill.airflow_side import BackfillParams, plan_run
 from src_clean.backfill.checkpoint import load_checkpoint
 from src_clean.backfill.config import execution_mode
 from src_clean.backfill.runner import ShardJob, run_shard
@@ -29,6 +28,7 @@ from src_clean.backfill.state import manifest_path
 from src_clean.data_pipelines.silver.model_registry import model_id_for_spec
 from src_clean.data_pipelines.silver.scoring import load_scorer
 from src_clean.lake import Lake
+from src_clean.orchestration.backfill_tasks import BackfillParams, plan_run
 from src_clean.settings import Settings
 from src_clean.tables import BRONZE_NEWS, SILVER_SENTIMENT
 
@@ -441,9 +441,11 @@ def test_plan_task_writes_the_manifest_and_maps_only_shards_with_articles(
 ) -> None:
     monkeypatch.setenv("SP500_LAKE_ROOT", history.root)
     monkeypatch.setenv("SP500_DEMO_FALLBACK", "true")
-    plan = local_dag.get_task("plan").python_callable
+    task = local_dag.get_task("plan")
     params = {"start": "2024-01-15", "end": "2024-03-05", "sentiment_model": "lexicon"}
-    argvs = plan(params=params, run_id="manual__2024-06-01T00:00:00+00:00")
+    argvs = task.python_callable(
+        *task.op_args, params=params, run_id="manual__2024-06-01T00:00:00+00:00"
+    )
     assert argvs == [
         [
             "backfill-shard",

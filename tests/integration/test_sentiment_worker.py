@@ -24,7 +24,7 @@ import pytest
 from src_clean import aws, tables
 from src_clean.data_pipelines.silver.scoring.loading import load_scorer
 from src_clean.lake import Lake
-from src_clean.worker.airflow_side import (
+from src_clean.orchestration.worker_tasks import (
     JobsFailedError,
     JobsSettings,
     enqueue_new_files,

@@ -3,8 +3,9 @@
 Every shard runs the same ``backfill-shard`` argv in all three execution modes: in the
 Airflow worker's process (``local``), as the ``command`` of the ETL image (``docker``), or
 as the ``command`` container override of an AWS Batch job (``batch``; the job definition
-uses the ETL image, whose entrypoint is ``python -m src_clean``). Nothing heavy is
-imported at module level: the DAG file imports this module when it is parsed.
+uses the ETL image, whose entrypoint is ``python -m src_clean``). ``plan`` and
+``summarize`` are the bodies of the DAG's tasks of those names. Nothing heavy is imported
+at module level: the DAG file imports this module when it is parsed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from src_clean.backfill.config import DEFAULT_CHECKPOINT_EVERY, ExecutionMode, ShardUnit
+from src_clean.backfill.config import SHARD_UNITS as SHARD_UNITS
+from src_clean.backfill.config import execution_mode as execution_mode
+from src_clean.backfill.config import shard_concurrency as shard_concurrency
+from src_clean.orchestration.airflow_lookups import runtime_settings
 from src_clean.settings import Settings
 
 if TYPE_CHECKING:
@@ -108,6 +113,19 @@ def summarize_run(lake_root: str, run_id: str) -> dict[str, Any]:
         "articles": sum(shard.n_articles for shard in shards),
         "status": dict(Counter(shard.status for shard in shards)),
     }
+
+
+def plan(
+    execution: ExecutionMode, params: Mapping[str, Any] | None = None, run_id: str | None = None
+) -> list[list[str]]:
+    """Cut start..end into shards, write the shard manifest, one argv per shard."""
+    backfill = BackfillParams.from_params(params or {})
+    return plan_run(backfill, run_id, runtime_settings(), execution)
+
+
+def summarize(run_id: str | None = None) -> dict[str, Any]:
+    """Write each shard's final checkpoint status into the shard manifest."""
+    return summarize_run(runtime_settings().lake_root, run_id)
 
 
 def batch_operator(argv: Sequence[str] | Any, **operator_kwargs: Any) -> BatchOperator:
