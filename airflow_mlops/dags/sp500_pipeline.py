@@ -45,41 +45,29 @@ model; `retrain: false` stops after gold.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from src_clean.orchestration import pipeline_tasks
 from src_clean.orchestration.alerts import notify_failure
-from src_clean.orchestration.assets import outlets, written_key
+from src_clean.orchestration.dag_settings import parse_settings
+from src_clean.orchestration.pipeline_graph import GATES, edges, task_options
 from src_clean.orchestration.plan import MARKET_WINDOW
-from src_clean.orchestration.stage_task import stage_task
+from src_clean.orchestration.stage_task import planned_stage_task
 from src_clean.orchestration.stages import enabled_stages
-from src_clean.orchestration.task_policy import TaskRejected, default_args
+from src_clean.orchestration.task_policy import default_args
 from src_clean.orchestration.trigger_form import MAX_HORIZON_MINUTES, MAX_WINDOW_MINUTES, RunParams
-from src_clean.settings import Settings
 
-SETTINGS = Settings.from_env()
-SETTINGS.validate()
+SETTINGS = parse_settings()
 DEFAULTS = RunParams()
-STAGES = {stage.task_id: stage for stage in enabled_stages(SETTINGS)}
+STAGES = enabled_stages(SETTINGS)
 
 
-def pipeline_task(task_id: str, plan: Any, **kwargs: Any) -> Any:
-    """The task of one stage: its argv (and, when routed, its tables) from the plan."""
-    stage = STAGES[task_id]
-    kwargs |= {"outlets": outlets(stage), "doc_md": stage.doc_md}
-    if stage.pool:
-        kwargs["pool"] = stage.pool
-    written = plan[written_key(task_id)] if stage.route else ()
-    return stage_task(
-        task_id,
-        plan[task_id],
-        settings=SETTINGS,
-        image_kind=stage.image,
-        written=written,
-        **kwargs,
-    )
+def own_task(task_id: str, *args: Any) -> Any:
+    """The task of ``pipeline_tasks.<task_id>`` (a gate: a short-circuit task) on ``args``."""
+    decorator = task.short_circuit if task_id in GATES else task
+    return decorator(**task_options(task_id))(getattr(pipeline_tasks, task_id))(*args)
 
 
 def _minutes(default: int, top: int, description: str) -> Param:
@@ -140,131 +128,20 @@ def _minutes(default: int, top: int, description: str) -> Param:
     },
 )
 def sp500_news_pipeline() -> None:
-    @task(multiple_outputs=True)
-    def plan(
-        params: dict[str, Any] | None = None,
-        data_interval_start: dt.datetime | None = None,
-        data_interval_end: dt.datetime | None = None,
-        dag_run: Any = None,
-    ) -> dict[str, Any]:
-        """Check the trigger form, resolve settings (environment, then Variables) and build
-        every stage's argv (``build_plan``); bad parameters fail the run without retries."""
-        from src_clean.orchestration.airflow_lookups import runtime_settings
-        from src_clean.orchestration.plan import build_plan
-        from src_clean.orchestration.trigger_form import InvalidRunParams
-
-        try:
-            return build_plan(
-                RunParams.from_params(params or {}),
-                runtime_settings(),
-                data_interval_start,
-                data_interval_end,
-                getattr(dag_run, "run_after", None),
-            )
-        except InvalidRunParams as exc:
-            raise TaskRejected(f"invalid trigger parameters: {exc}") from None
-
-    # only the tasks right after it are skipped on a closed day; the rest follow their
-    # trigger rules, so `monitor` (none_failed) still runs and reports "market closed"
-    @task.short_circuit(ignore_downstream_trigger_rules=False)
-    def market_data(window: Sequence[str]) -> bool:
-        """Skip silver, gold and train when the market was closed; fail at once, naming
-        the session and the landing folder, when a session has no candles in bronze."""
-        import logging
-
-        from src_clean.errors import UserError
-        from src_clean.market_sessions import check_market_data
-        from src_clean.orchestration.airflow_lookups import runtime_settings
-
-        settings = runtime_settings()
-        start, end = (dt.datetime.fromisoformat(moment) for moment in window)
-        try:
-            check = check_market_data(
-                settings.lake_root,
-                settings.landing_market,
-                settings.market_calendar,
-                start,
-                end,
-                settings.market_hours,
-            )
-        except UserError as exc:
-            logging.getLogger(__name__).error("%s", exc)
-            raise TaskRejected(str(exc)) from None
-        logging.getLogger(__name__).info("%s", check.note)
-        return check.open
-
-    @task.short_circuit(ignore_downstream_trigger_rules=False)
-    def news_enabled(params: dict[str, Any] | None = None) -> bool:
-        """Skip `silver_sentiment` and `gold_news` when the run has `skip_news`."""
-        return not (params or {}).get("skip_news", DEFAULTS.skip_news)
-
-    @task.short_circuit
-    def retrain_enabled(params: dict[str, Any] | None = None) -> bool:
-        """Skip `train` and its report when the run has `retrain: false`."""
-        return bool((params or {}).get("retrain", DEFAULTS.retrain))
-
-    @task
-    def promotion_report(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Log the champion decision from the run's training summary (also the XCom):
-        `reports/training_summary.json`, a variant's under `reports/variants/<variant>/`."""
-        import logging
-
-        from src_clean.orchestration.airflow_lookups import runtime_settings
-        from src_clean.orchestration.runner import champion_decision
-
-        variant = RunParams.from_params(params or {}).variant
-        decision = champion_decision(runtime_settings().lake_root, variant)
-        logging.getLogger(__name__).info("champion decision: %s", decision)
-        return decision
-
-    @task(trigger_rule=TriggerRule.NONE_FAILED)
-    def monitoring_summary(monitor_argv: Sequence[str]) -> dict[str, Any]:
-        """The day's monitoring status in the run (this task's return value), and an alert
-        through `SP500_ALERT_CONN_ID` when a check warned or failed."""
-        import logging
-
-        from airflow.sdk import get_current_context
-
-        from src_clean.lake import Lake
-        from src_clean.monitoring.summary import alert_message, day_summary, end_of
-        from src_clean.orchestration.airflow_lookups import runtime_settings
-        from src_clean.orchestration.alerts import send_alert
-
-        lake = Lake(runtime_settings().lake_root)
-        day = end_of(monitor_argv) or lake.partitions("monitoring/checks")[-1]
-        summary = day_summary(lake, day)
-        logging.getLogger(__name__).info("monitoring: %s", summary)
-        if summary["status"] != "ok":
-            summary["alerted"] = send_alert(*alert_message(summary), get_current_context())
-        return summary
-
-    argv = plan()
-    # gold_training runs when gold_news was skipped (skip_news) but nothing upstream failed;
-    # monitor runs on a closed day too (gold skipped), never after a failure.
-    rules = {
-        "gold_training": {"trigger_rule": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS},
-        "monitor": {"trigger_rule": TriggerRule.NONE_FAILED},
+    plan = task(multiple_outputs=True)(pipeline_tasks.plan)()
+    tasks = {
+        stage.task_id: planned_stage_task(stage, plan, SETTINGS, **task_options(stage.task_id))
+        for stage in STAGES
     }
-    tasks = {task_id: pipeline_task(task_id, argv, **rules.get(task_id, {})) for task_id in STAGES}
-    for fetch, ingest in (
-        ("fetch_market", "bronze_market"),
-        ("fetch_news", "bronze_news"),
-        ("fetch_news_gkg", "bronze_news"),
-        ("fetch_news_rss", "bronze_news"),
-    ):
-        if fetch in tasks:
-            tasks[fetch] >> tasks[ingest]
-
-    market_open = market_data(argv[MARKET_WINDOW])
-    # a closed day skips these two (gold_training directly: its trigger rule alone would
-    # run it after the plan), and what follows them by its trigger rule
-    tasks["bronze_market"] >> market_open >> [tasks["silver_market"], tasks["gold_training"]]
-    tasks["bronze_news"] >> news_enabled() >> tasks["silver_sentiment"]
-    [tasks["silver_market"], tasks["silver_sentiment"]] >> tasks["gold_news"]
-    [tasks["silver_market"], tasks["gold_news"]] >> tasks["gold_training"]
-    tasks["gold_training"] >> tasks["monitor"] >> monitoring_summary(argv["monitor"])
-    gate = retrain_enabled()
-    [tasks["gold_training"], tasks["monitor"]] >> gate >> tasks["train"] >> promotion_report()
+    tasks |= {
+        "market_data": own_task("market_data", plan[MARKET_WINDOW]),
+        "news_enabled": own_task("news_enabled"),
+        "retrain_enabled": own_task("retrain_enabled"),
+        "monitoring_summary": own_task("monitoring_summary", plan["monitor"]),
+        "promotion_report": own_task("promotion_report"),
+    }
+    for upstream, downstream in edges(STAGES):
+        tasks[upstream] >> tasks[downstream]
 
 
 sp500_news_pipeline()

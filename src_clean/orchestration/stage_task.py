@@ -12,9 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import task
 
+from src_clean.orchestration import runner
+from src_clean.orchestration.airflow_lookups import runtime_settings
+from src_clean.orchestration.assets import emit, outlets, written_key
 from src_clean.orchestration.task_policy import TaskRejected
 
 if TYPE_CHECKING:
+    from src_clean.orchestration.stages import Stage
     from src_clean.settings import Settings
 
 
@@ -29,15 +33,10 @@ def run_stage(
     the MLflow URI among them, never in argv: argv is logged and in XCom). A user error
     raises ``TaskRejected``; on success its Asset events carry the tables' version, rows
     and dates (a routed stage names the tables it ``written``)."""
-    from src_clean.orchestration.airflow_lookups import runtime_settings
-    from src_clean.orchestration.assets import emit
-    from src_clean.orchestration.runner import StageRejected
-    from src_clean.orchestration.runner import run_stage as run
-
     settings = runtime_settings()
     try:
-        run(argv, settings)
-    except StageRejected as exc:
+        runner.run_stage(argv, settings)
+    except runner.StageRejected as exc:
         raise TaskRejected(str(exc)) from None
     emit(outlet_events, ti.task_id, written, argv, settings.lake_root)
 
@@ -68,3 +67,21 @@ def stage_task(
 
         return batch_operator(argv, **kwargs)
     return run_stage.override(**kwargs)(argv, written)
+
+
+def planned_stage_task(stage: Stage, plan: Any, settings: Settings, **kwargs: Any) -> Any:
+    """The task of one pipeline stage: its argv (and, when routed, the tables it writes)
+    from the ``plan`` task's XCom; its outlets, documentation, pool and image from the
+    stage registry."""
+    kwargs |= {"outlets": outlets(stage), "doc_md": stage.doc_md}
+    if stage.pool:
+        kwargs["pool"] = stage.pool
+    written = plan[written_key(stage.task_id)] if stage.route else ()
+    return stage_task(
+        stage.task_id,
+        plan[stage.task_id],
+        settings=settings,
+        image_kind=stage.image,
+        written=written,
+        **kwargs,
+    )

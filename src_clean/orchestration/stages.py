@@ -1,6 +1,7 @@
 """The one pipeline definition: every stage, its CLI subcommand and its argv for one run.
 
-``STAGES`` drives the DAG's ``plan`` task, ``src_clean/run_full_pipeline.py`` and
+``STAGES`` drives the DAG's ``plan`` task and its edges (``pipeline_graph``: a stage runs
+after the stages that write what it reads), ``src_clean/run_full_pipeline.py`` and
 ``benchmarks/pipeline_scale.py``. Pure functions: the same argv runs in-process (local
 mode), as the ``command`` of a container (docker mode) or on AWS Batch.
 """
@@ -15,6 +16,10 @@ from src_clean import tables
 from src_clean.orchestration.run_window import DateRange, training_range
 from src_clean.orchestration.trigger_form import RunParams
 from src_clean.settings import FETCH_SOURCES, Settings
+
+# The landing folders: a fetch stage fills one, an ingest reads it (names, not lake tables).
+LANDING_MARKET = "landing/market"
+LANDING_NEWS = "landing/news"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +90,12 @@ class Stage:
     needs (off otherwise); ``pool`` is its Airflow Pool. ``outputs`` are the canonical
     tables; ``route`` names the tables a run really writes when that depends on its
     feature set (another window or horizon, ``skip_news``: the variant's own tables).
+
+    ``inputs`` are what it reads that another stage writes: lake tables, or a landing
+    folder (an ingest); ``lands`` the landing folder a fetch stage fills. The DAG runs a
+    stage after the stages that write its inputs (``pipeline_graph``), or only after
+    those of ``waits_for`` when given: the inputs it waits for, the others being written
+    before them.
     """
 
     task_id: str
@@ -99,6 +110,16 @@ class Stage:
     source: str | None = None
     pool: str | None = None
     route: Callable[[RunContext], tuple[str, ...]] | None = None
+    lands: tuple[str, ...] = ()
+    waits_for: tuple[str, ...] | None = None
+
+    def writes(self) -> tuple[str, ...]:
+        """Everything this stage writes that another stage reads: tables and landing."""
+        return (*self.outputs, *self.lands)
+
+    def awaited(self) -> tuple[str, ...]:
+        """The inputs whose writers run before this stage."""
+        return self.inputs if self.waits_for is None else self.waits_for
 
     def written(self, ctx: RunContext) -> tuple[str, ...]:
         """The tables this stage writes in ``ctx``'s run."""
@@ -215,6 +236,7 @@ STAGES: dict[str, Stage] = {
             "folder (on when `SP500_SOURCES` names `oanda`; Pool `oanda_api`).",
             source="oanda",
             pool="oanda_api",
+            lands=(LANDING_MARKET,),
         ),
         Stage(
             "fetch_news",
@@ -228,6 +250,7 @@ STAGES: dict[str, Stage] = {
             "(on when `SP500_SOURCES` names `gdelt`; Pool `gdelt_api`).",
             source="gdelt",
             pool="gdelt_api",
+            lands=(LANDING_NEWS,),
         ),
         Stage(
             "fetch_news_gkg",
@@ -242,6 +265,7 @@ STAGES: dict[str, Stage] = {
             "`gdelt-gkg`; Pool `gdelt_files`).",
             source="gdelt-gkg",
             pool="gdelt_files",
+            lands=(LANDING_NEWS,),
         ),
         Stage(
             "fetch_news_rss",
@@ -254,13 +278,14 @@ STAGES: dict[str, Stage] = {
             "Fetch the RSS feeds of `SP500_RSS_FEEDS` into the news landing folder (on when "
             "`SP500_SOURCES` names `rss`).",
             source="rss",
+            lands=(LANDING_NEWS,),
         ),
         Stage(
             "bronze_market",
             "bronze-market",
             "bronze",
             "etl",
-            (),
+            (LANDING_MARKET,),
             (tables.BRONZE_CANDLES,),
             _ingest("bronze-market", lambda ctx: ctx.landing_market),
             "Ingest the candle files that are new in the market landing folder into bronze "
@@ -271,7 +296,7 @@ STAGES: dict[str, Stage] = {
             "bronze-news",
             "bronze",
             "etl",
-            (),
+            (LANDING_NEWS,),
             (tables.BRONZE_NEWS,),
             _ingest("bronze-news", lambda ctx: ctx.landing_news),
             "Ingest the article files that are new in the news landing folder into bronze "
@@ -338,13 +363,17 @@ STAGES: dict[str, Stage] = {
             "mix from the champion's training window, and the champion's live record; write "
             "`monitoring/checks` and `reports/monitoring/<date>.html`. Runs on market-closed "
             "days too; a data-quality `fail` stops `train` from promoting.",
+            # it reads bronze too, written before gold/training on a trading day; on a
+            # closed day gold_training is skipped early and monitor may run beside
+            # bronze_news and silver_sentiment (the DAG's edges as they were before #32)
+            waits_for=(tables.GOLD_TRAINING,),
         ),
         Stage(
             "train",
             "train",
             "train",
             "trainer",
-            (tables.GOLD_TRAINING,),
+            (tables.GOLD_TRAINING, tables.MONITORING_CHECKS),
             (tables.TRAINING_SUMMARY,),
             _train,
             "Train the XGBoost models on the last `SP500_TRAIN_HISTORY_DAYS` days, log them to "

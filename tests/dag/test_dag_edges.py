@@ -83,3 +83,19 @@ def test_trigger_rules_and_gates() -> None:
         if hasattr(task, "ignore_downstream_trigger_rules")
     }
     assert gates == GATES
+
+
+def test_the_edges_are_derived_from_the_stage_registry() -> None:
+    """What each stage reads and writes gives the edges (the plan's come from its XCom)."""
+    from src_clean.orchestration.pipeline_graph import edges
+    from src_clean.orchestration.stages import STAGES, enabled_stages
+    from src_clean.settings import Settings
+
+    def without_plan(found: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {(up, down) for up, down in found if up != "plan"}
+
+    assert set(edges(enabled_stages(Settings.defaults()))) == without_plan(EDGES)
+    assert set(edges(STAGES.values())) == without_plan(EDGES | FETCH_EDGES)
+    gkg_only = [s for s in STAGES.values() if s.source in (None, "gdelt-gkg")]
+    assert ("fetch_news_gkg", "bronze_news") in edges(gkg_only)
+    assert not {edge for edge in edges(gkg_only) if edge[0] in ("fetch_market", "fetch_news")}
