@@ -23,22 +23,19 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from src_clean import tables
-from src_clean.lake_maintenance import (
+from src_clean.orchestration import maintenance_tasks
+from src_clean.orchestration.assets import asset
+from src_clean.orchestration.dag_settings import parse_settings
+from src_clean.orchestration.maintenance_tasks import (
     DEFAULT_RETENTION_HOURS,
     GOLD_VARIANTS_TASK,
     WEEKLY_SCHEDULE,
-    task_id,
 )
-from src_clean.orchestration.assets import alias, asset
 from src_clean.orchestration.stage_task import stage_task
-from src_clean.orchestration.stages import STAGES
 from src_clean.orchestration.task_policy import default_args
-from src_clean.settings import Settings
 
-SETTINGS = Settings.from_env()
-SETTINGS.validate()
-TABLES = {task_id(spec.name): spec.name for spec in tables.all_specs()}
+SETTINGS = parse_settings()
+TABLES = maintenance_tasks.table_tasks()
 
 
 def maintain_task(name: str, argv: Any, what: str, inlets: list[Any]) -> Any:
@@ -66,20 +63,10 @@ def maintain_task(name: str, argv: Any, what: str, inlets: list[Any]) -> Any:
     },
 )
 def sp500_lake_maintenance() -> None:
-    @task(multiple_outputs=True)
-    def plan(params: dict[str, Any] | None = None) -> dict[str, list[str]]:
-        """The ``lake-maintain`` argv of every table (lake root resolved at run time)."""
-        from src_clean.lake_maintenance import maintenance_argv
-        from src_clean.orchestration.airflow_lookups import runtime_settings
-
-        retention = int((params or {}).get("retention_hours", DEFAULT_RETENTION_HOURS))
-        return maintenance_argv(runtime_settings().lake_root, retention)
-
-    argv = plan()
+    argv = task(multiple_outputs=True)(maintenance_tasks.plan)()
     for name, table in TABLES.items():
         maintain_task(name, argv[name], f"`{table}`", [asset(table)])
-    # the variant tables are named by the gold tasks' aliases (their events' producers)
-    variants = [alias(s.task_id) for s in STAGES.values() if s.route and s.layer == "gold"]
+    variants = maintenance_tasks.gold_variant_aliases()
     maintain_task(GOLD_VARIANTS_TASK, argv[GOLD_VARIANTS_TASK], "the gold variants", variants)
 
 
