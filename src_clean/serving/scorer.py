@@ -72,7 +72,7 @@ class SentimentModel:
         """The scorer of ``settings``; a checkpoint without an ONNX export is exported first
         with ``export_onnx``, else refused (``check_servable``)."""
         if needs_export(settings) and settings.export_onnx:
-            from src_clean.data_pipelines.silver.export_onnx import export_onnx
+            from src_clean.data_pipelines.silver.scoring.loading import export_onnx
 
             log.warning(
                 "%s has no validated ONNX export: exporting it now (fp32 + int8, checked "

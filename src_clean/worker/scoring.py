@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from src_clean import tables
+from src_clean import settings, tables
 from src_clean.data_pipelines.bronze.news_fields import to_articles
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES, ParsedFile, parse_news_file
 from src_clean.data_pipelines.bronze.quarantine import Rejected, write_quarantine
@@ -35,9 +35,7 @@ from src_clean.data_pipelines.silver.sentiment import (
     store_scores,
 )
 from src_clean.lake import Lake
-from src_clean.settings import Settings
 
-RAW_PREFIX = Settings.model_fields["raw_text_prefix"].default
 CURATED_PREFIX = "curated/sentiment/"
 CURATED_COLUMNS = [*SENTIMENT_COLUMNS, "source_key"]
 QUARANTINE_TABLE = tables.SILVER_SENTIMENT  # quarantine/silver/news/sentiment
@@ -57,11 +55,16 @@ class ScoredFile:
     rejected_count: int
 
 
-def curated_key(raw_key: str) -> str:
-    """``raw/text/<name>`` -> ``curated/sentiment/<name>.parquet`` (the whole name kept)."""
-    if not raw_key.startswith(RAW_PREFIX) or raw_key == RAW_PREFIX:
-        raise PoisonedFileError(f"{raw_key} is not a file under {RAW_PREFIX}")
-    return f"{CURATED_PREFIX}{raw_key.removeprefix(RAW_PREFIX)}.parquet"
+def curated_key(raw_key: str, raw_prefix: str | None = None) -> str:
+    """``raw/text/<name>`` -> ``curated/sentiment/<name>.parquet`` (the whole name kept).
+
+    The raw prefix is ``raw_prefix``, else the run's setting (``SP500_RAW_TEXT_PREFIX``,
+    default ``raw/text/``): the prefix the Airflow side queues files under.
+    """
+    prefix = raw_prefix or settings.current().raw_text_prefix
+    if not raw_key.startswith(prefix) or raw_key == prefix:
+        raise PoisonedFileError(f"{raw_key} is not a file under {prefix}")
+    return f"{CURATED_PREFIX}{raw_key.removeprefix(prefix)}.parquet"
 
 
 def _rejection_summary(reasons: Counter[str]) -> str:

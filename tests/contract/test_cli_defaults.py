@@ -22,6 +22,9 @@ OTHER_MEANING = {
     ("silver-sentiment", "--precision"),
     ("backfill-shard", "--precision"),
     ("sentiment-worker", "--precision"),
+    # SP500_NUM_THREADS is the service's scorer threads (serve); the ETL stages use every core
+    ("silver-sentiment", "--num-threads"),
+    ("backfill-shard", "--num-threads"),
     # None = the model silver recorded for the dates (gold never rescores)
     ("gold-news", "--sentiment-model"),
     # None = no lake: the worker scores raw files without a model registry

@@ -19,9 +19,8 @@ from test_precision import fine_tuned_tiny_bert
 from test_sentiment_stage import HEADLINES, articles
 
 from src_clean.cli import main as cli_main
-from src_clean.data_pipelines.silver import export_onnx
-from src_clean.data_pipelines.silver.scoring import load_scorer
-from src_clean.data_pipelines.silver.scoring.base import split_model_id
+from src_clean.data_pipelines.silver.scoring import export, load_scorer
+from src_clean.data_pipelines.silver.scoring.base import files_sha256, split_model_id
 from src_clean.data_pipelines.silver.scoring.engines import export_folder
 from src_clean.data_pipelines.silver.scoring.onnx_backend import MANIFEST, read_manifest
 from src_clean.data_pipelines.silver.sentiment import EngineChanged, score_new_articles
@@ -110,7 +109,7 @@ def test_a_corrupt_export_is_rebuilt_never_used(checkpoint: Path, tmp_path: Path
     )
     assert scorer.engine.choice == "measured"
     recorded = manifest(checkpoint, cache)["variants"]["onnx-int8"]["sha256"]
-    assert export_onnx.files_sha256([int8]) == recorded
+    assert files_sha256([int8]) == recorded
 
 
 def test_a_stale_export_is_rebuilt(
@@ -119,7 +118,7 @@ def test_a_stale_export_is_rebuilt(
     cache = tmp_path / "cache"
     load_scorer(str(checkpoint), model_cache=cache, progress=False)
     old_key = manifest(checkpoint, cache)["cache_key"]
-    monkeypatch.setitem(export_onnx.EXPORT_SETTINGS, "format", 999)  # e.g. a new ORT release
+    monkeypatch.setitem(export.EXPORT_SETTINGS, "format", 999)  # e.g. a new ORT release
 
     scorer = load_scorer(str(checkpoint), model_cache=cache, progress=False)
     assert scorer.engine.export.startswith("rebuilt (stale")
@@ -174,13 +173,13 @@ def test_an_export_that_fails_validation_is_never_picked(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    quantize = export_onnx.quantize_int8
+    quantize = export.quantize_int8
 
     def broken_int8(source: Path, target: Path) -> None:
         quantize(source, target)
         negate_logits(target)
 
-    monkeypatch.setattr(export_onnx, "quantize_int8", broken_int8)
+    monkeypatch.setattr(export, "quantize_int8", broken_int8)
     caplog.set_level(logging.INFO)
 
     scorer = load_scorer(str(checkpoint), model_cache=tmp_path / "cache", progress=False)

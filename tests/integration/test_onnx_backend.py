@@ -17,9 +17,9 @@ from test_precision import fine_tuned_tiny_bert, sample_texts
 from tiny_bert import FINBERT_ORDER, FINBERT_TONE_ORDER, build_tiny_bert
 
 from src_clean.cli import main as cli_main
-from src_clean.data_pipelines.silver.export_onnx import export_onnx
 from src_clean.data_pipelines.silver.scoring import ModelUnavailableError, load_scorer
 from src_clean.data_pipelines.silver.scoring.base import TextEncoder, length_batches
+from src_clean.data_pipelines.silver.scoring.export import export_onnx
 from src_clean.data_pipelines.silver.scoring.onnx_backend import (
     MANIFEST,
     MIN_LABEL_AGREEMENT,

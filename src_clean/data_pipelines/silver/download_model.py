@@ -1,8 +1,10 @@
-"""Save a Hugging Face sentiment checkpoint to a folder, for machines without internet.
+"""``python -m src_clean download-model``: save a Hugging Face checkpoint for offline use.
 
 ``python -m src_clean download-model --model ProsusAI/finbert --out models/`` writes
 ``models/ProsusAI__finbert`` (tokenizer + model). Copy it next to the pipeline and pass
 ``--sentiment-model models/ProsusAI__finbert``: a local folder never touches the network.
+Without ``--model`` it saves the deployment's sentiment model (``SP500_SENTIMENT_MODEL``).
+The download is ``scoring.download``'s; this module is its command line only.
 """
 
 from __future__ import annotations
@@ -11,42 +13,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from src_clean.data_pipelines.silver.scoring.base import canonical_labels
-from src_clean.data_pipelines.silver.scoring.loading import DEFAULT_SENTIMENT_MODEL
-from src_clean.data_pipelines.silver.scoring.transformers_backend import (
-    checkpoint_id,
-    offline_mode,
-)
-
-
-def model_folder(out: Path, model: str) -> Path:
-    """``<out>/<model id with / replaced by __>``."""
-    return out / model.replace("/", "__")
-
-
-def download_model(
-    model: str, revision: str, out: Path, cache_dir: Path | None = None
-) -> tuple[Path, str]:
-    """Fetch ``model`` at ``revision``, save tokenizer and weights into its folder.
-
-    Checks that the checkpoint is a positive/negative/neutral classifier before saving.
-    Returns the folder and the checkpoint id (``<hub id>@<commit sha>``).
-    """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    hub_kwargs = {"revision": revision, "cache_dir": cache_dir, "local_files_only": offline_mode()}
-    tokenizer = AutoTokenizer.from_pretrained(model, **hub_kwargs)
-    network = AutoModelForSequenceClassification.from_pretrained(model, **hub_kwargs)
-    canonical_labels(network.config.id2label)
-    target = model_folder(out, model)
-    tokenizer.save_pretrained(target)
-    network.save_pretrained(target)
-    return target, checkpoint_id(model, hub_kwargs)
+from src_clean import settings
+from src_clean.data_pipelines.silver.scoring.download import download_model
+from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", default=DEFAULT_SENTIMENT_MODEL, help="hub id (default: %(default)s)"
+        "--model",
+        default=settings.current().sentiment_model,
+        help=f"hub id (default: SP500_SENTIMENT_MODEL, else {DEFAULT_SENTIMENT_MODEL})",
     )
     parser.add_argument("--revision", default="main", help="branch, tag or commit sha")
     parser.add_argument("--out", type=Path, default=Path("models"), help="parent folder")

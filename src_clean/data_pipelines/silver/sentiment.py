@@ -7,11 +7,12 @@ whose ``published_at`` was corrected in bronze is scored again, and the upsert (
 the keys across the table) moves its row to the new date (contract C3). Each row carries
 the article's ``available_at`` (point in time: gold counts an article from then on).
 
-The model id names the engine and precision (``…@onnx-int8``). One spec scores under one
-model id: without ``--rescore``, ``auto`` keeps the engine recorded for the spec, and an
-explicit ``--precision`` that would write another engine's scores is refused
-(``EngineChanged``). ``--rescore`` scores the date range again with the engine asked
-for, and gold reads that one from then on.
+The model id names the engine and precision (``…@onnx-int8``). One ``--sentiment-model``
+(a hub id, a checkpoint folder or ``lexicon``; ``SP500_SENTIMENT_MODEL`` read when the
+command runs, unless given) scores under one model id: without ``--rescore``, ``auto``
+keeps the engine recorded for it, and an explicit ``--precision`` that would write
+another engine's scores is refused (``EngineChanged``). ``--rescore`` scores the date
+range again with the engine asked for, and gold reads that one from then on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from src_clean import settings
 from src_clean.cli_args import add_date_range, add_lake_argument, require_tables
 from src_clean.data_pipelines.silver import model_registry
 from src_clean.data_pipelines.silver.scoring.base import (
@@ -38,14 +40,10 @@ from src_clean.data_pipelines.silver.scoring.base import (
     article_texts,
     split_model_id,
 )
-from src_clean.data_pipelines.silver.scoring.loading import (
-    DEFAULT_SENTIMENT_MODEL,
-    LEXICON,
-    load_scorer,
-)
+from src_clean.data_pipelines.silver.scoring.loading import LEXICON, load_scorer
+from src_clean.defaults import DEFAULT_SENTIMENT_MODEL
 from src_clean.errors import UserError
 from src_clean.lake import Lake
-from src_clean.settings import Settings
 from src_clean.tables import BRONZE_NEWS, SENTIMENT_SPEC, SILVER_SENTIMENT
 
 SENTIMENT_COLUMNS = list(SENTIMENT_SPEC.column_names)
@@ -54,7 +52,8 @@ log = logging.getLogger(__name__)
 
 
 class EngineChanged(UserError):
-    """The run would score a spec with another engine than the one its scores have."""
+    """The run would score a sentiment model with another engine than the one its scores
+    have."""
 
 
 @dataclass
@@ -90,7 +89,7 @@ class SentimentRunReport:
 
 def score_new_articles(
     lake: Lake,
-    model: str = DEFAULT_SENTIMENT_MODEL,
+    sentiment_model: str | None = None,
     *,
     text_mode: TextMode = "headline",
     start: dt.date | None = None,
@@ -101,9 +100,11 @@ def score_new_articles(
 ) -> SentimentRunReport:
     """Score the bronze articles (``start..end`` inclusive) with no row for this model yet.
 
+    ``sentiment_model`` left None is the run's setting (``SP500_SENTIMENT_MODEL``).
     ``options`` go to ``load_scorer`` (demo_fallback, batch_size, max_batch_tokens,
     device, precision, num_threads, progress, model_cache). ``scorer`` overrides
-    ``model`` and the options (tests, notebooks). ``rescore`` lets the spec change engine.
+    ``sentiment_model`` and the options (tests, notebooks). ``rescore`` lets the sentiment
+    model change engine.
     """
     began = time.perf_counter()
     articles = lake.read(
@@ -115,14 +116,15 @@ def score_new_articles(
     if scorer is None:
         # The model is loaded only when something needs scoring: a run over an interval
         # with no new articles must not fail on a model it never needed.
-        recorded = recorded_model_id(lake, model)
+        sentiment_model = sentiment_model or settings.current().sentiment_model
+        recorded = recorded_model_id(lake, sentiment_model)
         if articles.empty or (
             not rescore
             and recorded is not None
             and unscored(lake, articles, recorded, start, end).empty
         ):
             return SentimentRunReport(  # nothing to score: the model is never loaded
-                model_id=recorded or model,
+                model_id=recorded or sentiment_model,
                 articles_seen=len(articles),
                 already_scored=len(articles),
                 scored=0,
@@ -133,13 +135,13 @@ def score_new_articles(
         sample = articles.sample(min(len(articles), SAMPLE_TEXTS), random_state=0)
         scorer = load_recorded_scorer(
             lake,
-            model,
+            sentiment_model,
             rescore=rescore,
             text_mode=text_mode,
             sample_texts=article_texts(sample, text_mode).tolist(),
             **options,
         )
-        fell_back = fell_back_to_lexicon(model, scorer)
+        fell_back = fell_back_to_lexicon(sentiment_model, scorer)
     else:
         fell_back = False
     new = unscored(lake, articles, scorer.model_id, start, end)
@@ -195,20 +197,20 @@ def score_articles(articles: pd.DataFrame, scorer: Scorer, text_mode: TextMode) 
 
 
 def load_recorded_scorer(
-    lake: Lake, model: str, *, rescore: bool = False, **options: Any
+    lake: Lake, sentiment_model: str, *, rescore: bool = False, **options: Any
 ) -> Scorer:
-    """``load_scorer(model, **options)`` on the engine recorded for ``model``, recording
-    the model id it resolved to.
+    """``load_scorer(sentiment_model, **options)`` on the engine recorded for
+    ``sentiment_model``, recording the model id it resolved to.
 
     Without ``rescore``, ``auto`` becomes the recorded engine, and a scorer whose id
     differs from the recorded one only by engine raises ``EngineChanged``.
     """
-    recorded = recorded_model_id(lake, model)
+    recorded = recorded_model_id(lake, sentiment_model)
     recorded_checkpoint, recorded_engine = split_model_id(recorded or "")
     if not rescore and recorded_engine and options.get("precision", "auto") == "auto":
-        log.info("%s keeps %s, the engine its silver scores have", model, recorded_engine)
+        log.info("%s keeps %s, the engine its silver scores have", sentiment_model, recorded_engine)
         options = {**options, "precision": recorded_engine}
-    scorer = load_scorer(model, **options)
+    scorer = load_scorer(sentiment_model, **options)
     checkpoint, engine = split_model_id(scorer.model_id)
     # a legacy id splits into (itself, None): the same checkpoint without a named engine
     if (
@@ -218,8 +220,8 @@ def load_recorded_scorer(
         and checkpoint == recorded_checkpoint
     ):
         raise EngineChanged(
-            f"{SILVER_SENTIMENT} holds {model!r} scores as {recorded}; this run would add "
-            f"{scorer.model_id}, and one table keeps one engine per model",
+            f"{SILVER_SENTIMENT} holds {sentiment_model!r} scores as {recorded}; this run "
+            f"would add {scorer.model_id}, and one table keeps one engine per model",
             f"pass --rescore to score the date range again with {engine} (gold then reads "
             "it), "
             + (
@@ -228,20 +230,22 @@ def load_recorded_scorer(
                 else "once: the recorded scores predate model ids that name the engine"
             ),
         )
-    fell_back = fell_back_to_lexicon(model, scorer)
-    model_registry.record(lake, model_registry.ResolvedModel(model, scorer.model_id, fell_back))
+    fell_back = fell_back_to_lexicon(sentiment_model, scorer)
+    resolved = model_registry.ResolvedModel(sentiment_model, scorer.model_id, fell_back)
+    model_registry.record(lake, resolved)
     return scorer
 
 
-def recorded_model_id(lake: Lake, spec: str) -> str | None:
-    """The ``model_id`` ``spec`` last loaded as; None if never or if it fell back."""
-    entry = model_registry.lookup(lake, spec)
+def recorded_model_id(lake: Lake, sentiment_model: str) -> str | None:
+    """The ``model_id`` ``sentiment_model`` last loaded as; None if never or if it fell back."""
+    entry = model_registry.lookup(lake, sentiment_model)
     return None if entry is None or entry.fell_back_to_lexicon else entry.model_id
 
 
-def fell_back_to_lexicon(model: str, scorer: Scorer) -> bool:
-    """A neural ``model`` was asked for but the lexicon scorer came back (``demo_fallback``)."""
-    return model != LEXICON and scorer.model_id.startswith(f"{LEXICON}:")
+def fell_back_to_lexicon(sentiment_model: str, scorer: Scorer) -> bool:
+    """A neural ``sentiment_model`` was asked for but the lexicon scorer came back
+    (``demo_fallback``)."""
+    return sentiment_model != LEXICON and scorer.model_id.startswith(f"{LEXICON}:")
 
 
 def store_scores(lake: Lake, rows: pd.DataFrame) -> None:
@@ -253,8 +257,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_lake_argument(parser)
     parser.add_argument(
         "--sentiment-model",
-        default=DEFAULT_SENTIMENT_MODEL,
-        help=f"hub id, local checkpoint folder, or '{LEXICON}' (default: %(default)s)",
+        default=settings.current().sentiment_model,
+        help=f"hub id, local checkpoint folder, or '{LEXICON}' (default: SP500_SENTIMENT_MODEL, "
+        f"else {DEFAULT_SENTIMENT_MODEL})",
     )
     parser.add_argument(
         "--text-mode",
@@ -267,8 +272,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--demo-fallback",
-        action="store_true",
-        help="if the model cannot be loaded, warn loudly and score with the lexicon instead",
+        action=argparse.BooleanOptionalAction,
+        default=settings.current().demo_fallback,
+        help="if the model cannot be loaded, warn loudly and score with the lexicon instead "
+        "(default: SP500_DEMO_FALLBACK, else no)",
     )
     parser.add_argument(
         "--rescore",
@@ -298,7 +305,7 @@ def add_batching_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model-cache",
-        default=None,
+        default=settings.current().model_cache,
         help="folder for ONNX exports and engine choices (default: SP500_MODEL_CACHE, else "
         "the checkpoint's onnx/ folder)",
     )
@@ -311,7 +318,7 @@ def batching_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_batch_tokens": args.max_batch_tokens,
         "device": args.device,
         "precision": args.precision,
-        "model_cache": args.model_cache or Settings.from_env().model_cache,
+        "model_cache": args.model_cache,
     }
 
 

@@ -9,18 +9,22 @@ The neural backends (torch and ONNX Runtime) share ``TextEncoder`` (one tokeniza
 both, so they see identical inputs) and ``BatchedClassifier`` (length-sorted batches with
 per-batch padding under a token budget, scattered back to input order). Precision names
 the model id of a checkpoint run at a precision, and the torch-only ``choose_precision``
-rule live here too, so loading can pick a backend without importing torch.
+rule live here too, with ``torch_installed``, so loading can pick a backend without
+importing torch; and the file primitives of exports and caches (hashes, atomic JSON).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
+import json
+import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -153,7 +157,24 @@ def _sha256_of(identities: tuple[tuple[str, int, int, int, int], ...]) -> str:
     return digest.hexdigest()
 
 
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` whole (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
 # -- precision -----------------------------------------------------------------------
+
+
+def is_onnx(precision: Precision) -> bool:
+    """Whether ``precision`` is served by ONNX Runtime (``onnx`` or an exported file)."""
+    return precision == "onnx" or precision in ONNX_PRECISIONS
+
+
+def torch_installed() -> bool:
+    """Whether torch can be imported here (the API image has none); imports nothing."""
+    return importlib.util.find_spec("torch") is not None
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:

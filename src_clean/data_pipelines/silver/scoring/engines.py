@@ -4,8 +4,8 @@ Two cached steps, both under one file lock so concurrent first runs (backfill sh
 daily stage, a worker) build each once and the others wait, then reuse it:
 
 1. **Export** (once per checkpoint weights, ONNX Runtime and torch versions and export
-   settings: ``export_onnx.cache_key``): ONNX fp32 and int8 graphs, each validated
-   against torch fp32 on the check texts (``export_onnx``). It lives in the checkpoint's
+   settings: ``export.cache_key``): ONNX fp32 and int8 graphs, each validated
+   against torch fp32 on the check texts (``export``). It lives in the checkpoint's
    ``onnx/`` folder, or under ``--model-cache`` (``SP500_MODEL_CACHE``) in
    ``<cache>/<checkpoint name>-<weights hash>/onnx``. A manifest whose key differs
    (stale) or whose files' hashes do not match (corrupt) is rebuilt, never used.
@@ -43,7 +43,11 @@ from src_clean.data_pipelines.silver.scoring.base import (
     TextMode,
     cpu_flags,
     files_sha256,
+    write_json,
 )
+from src_clean.data_pipelines.silver.scoring.check_texts import check_texts, every_check_text
+from src_clean.data_pipelines.silver.scoring.export import cache_key, export_onnx
+from src_clean.data_pipelines.silver.scoring.hardware import torch_hardware
 from src_clean.data_pipelines.silver.scoring.onnx_backend import (
     MIN_LABEL_AGREEMENT,
     ONNX_DIR,
@@ -51,6 +55,13 @@ from src_clean.data_pipelines.silver.scoring.onnx_backend import (
     cores_present,
     read_manifest,
 )
+from src_clean.data_pipelines.silver.scoring.transformers_backend import (
+    checkpoint_folder,
+    checkpoint_id,
+    hub_kwargs,
+    weights_sha256,
+)
+from src_clean.data_pipelines.silver.scoring.validation import label_agreement
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +87,12 @@ class EngineChoice:
     folder: str | None = None  # the export folder
     measured_on: str | None = None  # the run's texts | check texts
 
-    def line(self, model: str) -> str:
+    def line(self, sentiment_model: str) -> str:
         rates = ", ".join(f"{p} {rate:.1f}/s" for p, rate in self.rates.items())
         rejected = "".join(f"; {p} rejected: {why}" for p, why in self.rejected.items())
         on = f" on {self.measured_on}" if self.measured_on else ""
         return (
-            f"sentiment engine for {model}: {self.precision} ({self.choice}; export "
+            f"sentiment engine for {sentiment_model}: {self.precision} ({self.choice}; export "
             f"{self.export}; {rates or 'no measurement'}{on}{rejected}; one-off "
             f"{self.one_off_seconds:.1f}s)"
         )
@@ -91,8 +102,6 @@ def export_folder(checkpoint: Path, model_cache: str | os.PathLike[str] | None) 
     """Where the checkpoint's export lives: ``<checkpoint>/onnx`` or a cache subfolder."""
     if model_cache is None:
         return checkpoint / ONNX_DIR
-    from src_clean.data_pipelines.silver.scoring.transformers_backend import weights_sha256
-
     name = f"{checkpoint.resolve().name}-{weights_sha256(checkpoint)[:HASH_CHARS]}"
     return Path(model_cache).expanduser() / name / ONNX_DIR
 
@@ -129,13 +138,6 @@ def read_choice(path: Path, key: str) -> EngineChoice | None:
     return EngineChoice(**{**saved, "export": "reused", "choice": "cached", "one_off_seconds": 0})
 
 
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    """Write ``document`` whole (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-
-
 @dataclass(frozen=True)
 class ExportCache:
     """One checkpoint's export folder and the key a usable export there must carry."""
@@ -147,19 +149,11 @@ class ExportCache:
 
     @classmethod
     def locate(
-        cls, model: str, model_cache: str | os.PathLike[str] | None, opts: dict[str, Any]
+        cls, sentiment_model: str, model_cache: str | os.PathLike[str] | None, opts: dict[str, Any]
     ) -> ExportCache:
-        from src_clean.data_pipelines.silver.export_onnx import cache_key
-        from src_clean.data_pipelines.silver.scoring.transformers_backend import (
-            checkpoint_folder,
-            checkpoint_id,
-            hub_kwargs,
-            weights_sha256,
-        )
-
         revision, cache_dir = opts.get("revision"), opts.get("cache_dir")
-        checkpoint = checkpoint_folder(model, revision, cache_dir)
-        name = checkpoint_id(model, hub_kwargs(model, revision, cache_dir))
+        checkpoint = checkpoint_folder(sentiment_model, revision, cache_dir)
+        name = checkpoint_id(sentiment_model, hub_kwargs(sentiment_model, revision, cache_dir))
         folder = export_folder(checkpoint, model_cache)
         return cls(checkpoint, name, folder, cache_key(weights_sha256(checkpoint)))
 
@@ -172,8 +166,6 @@ class ExportCache:
 
     def build_if_needed(self) -> str:
         """Build the export unless a valid one is there (call with the lock held); how."""
-        from src_clean.data_pipelines.silver.export_onnx import export_onnx
-
         problem = export_problem(self.folder, self.key)
         if problem is None:
             return "reused"
@@ -193,7 +185,7 @@ class ExportCache:
 
 
 def choose_engine(
-    model: str,
+    sentiment_model: str,
     load: Callable[[Precision, Path], Any],
     *,
     text_mode: TextMode = "headline",
@@ -202,18 +194,16 @@ def choose_engine(
     sample: Sequence[str] | None = None,
     **opts: Any,
 ) -> EngineChoice:
-    """The engine ``auto`` means for ``model`` here (see the module docstring).
+    """The engine ``auto`` means for ``sentiment_model`` here (see the module docstring).
 
     ``load(precision, export_folder)`` builds a scorer with the run's options ``opts``
     (``num_threads`` is part of the cached choice's key); ``sample`` holds texts of the
     run to time the engines on (the check texts when it has too few).
     """
-    from src_clean.data_pipelines.silver.scoring.loading import torch_hardware
-
     cuda, _ = torch_hardware(device)
     if cuda:
         return EngineChoice("fp16", export="not needed (CUDA)", choice="rule")
-    cache = ExportCache.locate(model, model_cache, opts)
+    cache = ExportCache.locate(sentiment_model, model_cache, opts)
     threads = opts.get("num_threads") or cores_present()
     saved = choice_path(cache.folder, text_mode, threads, device)
     if export_problem(cache.folder, cache.key) is None and (
@@ -272,12 +262,6 @@ def measure(
     each ONNX file when this CPU's flags differ from those it was validated on (an image
     built on another machine).
     """
-    from src_clean.data_pipelines.silver.export_onnx import (
-        check_texts,
-        every_check_text,
-        label_agreement,
-    )
-
     manifest = read_manifest(folder)
     checks = check_texts(manifest["check_texts"])
     every = every_check_text(checks)

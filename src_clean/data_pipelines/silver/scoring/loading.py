@@ -6,31 +6,37 @@ Runtime (``OnnxScorer``, no torch), built first if missing. ``auto`` is
 ``engines.choose_engine``: fp16 on CUDA, else the fastest engine measured on this CPU among
 the validated ones (exports built and cached on the first run). Without torch installed
 only an ONNX export already there can be served, the fastest validated one.
+
+This module imports no torch, directly or through another module: the service imports it
+(contract "Torch never reaches the service"). Everything that needs torch (engine choice,
+export, the torch backend) is ``torch_loading``, which ``torch_path`` imports by name, and
+only where torch is installed.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from src_clean.data_pipelines.silver.scoring.base import (
-    ONNX_PRECISIONS,
     Precision,
     Scorer,
     TextMode,
-    cpu_flags,
+    is_onnx,
+    torch_installed,
 )
-from src_clean.data_pipelines.silver.scoring.onnx_backend import OnnxScorer, read_manifest
+from src_clean.data_pipelines.silver.scoring.onnx_backend import onnx_scorer
 from src_clean.defaults import DEFAULT_SENTIMENT_MODEL as DEFAULT_SENTIMENT_MODEL
 from src_clean.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-TORCH_ONLY_OPTIONS = ("revision", "cache_dir", "fuse_cpu_linears")
+TORCH_PATH = "src_clean.data_pipelines.silver.scoring.torch_loading"
 
 LEXICON = "lexicon"
 FIX_HINT = (
@@ -46,16 +52,20 @@ class ModelUnavailableError(UserError):
     """The requested checkpoint cannot be loaded here (not cached, no network, no torch)."""
 
 
-def looks_like_folder(model: str) -> bool:
-    """Whether ``model`` names a local folder rather than a hub id (``org/name``)."""
-    path = Path(model).expanduser()
-    if path.exists() or model.startswith(("/", ".", "~")) or model.count("/") != 1:
+def looks_like_folder(sentiment_model: str) -> bool:
+    """Whether ``sentiment_model`` names a local folder rather than a hub id (``org/name``)."""
+    path = Path(sentiment_model).expanduser()
+    if (
+        path.exists()
+        or sentiment_model.startswith(("/", ".", "~"))
+        or sentiment_model.count("/") != 1
+    ):
         return True
-    return Path(model.split("/")[0]).is_dir()
+    return Path(sentiment_model.split("/")[0]).is_dir()
 
 
 def load_scorer(
-    model: str,
+    sentiment_model: str,
     *,
     demo_fallback: bool = False,
     precision: Precision = "auto",
@@ -65,7 +75,8 @@ def load_scorer(
     sample_texts: Sequence[str] | None = None,
     **opts: Any,
 ) -> Scorer:
-    """The scorer for ``model``: ``"lexicon"``, a local checkpoint folder, or a hub id.
+    """The scorer for ``sentiment_model``: ``"lexicon"``, a local checkpoint folder, or a
+    hub id.
 
     ``opts`` go to the backend (batch_size, max_batch_tokens, num_threads, progress; and
     revision, cache_dir for ``TransformersScorer``). ``auto`` measures the engines on
@@ -77,30 +88,32 @@ def load_scorer(
     """
     from src_clean.data_pipelines.silver.scoring.lexicon_backend import LexiconScorer
 
-    if model == LEXICON:
+    if sentiment_model == LEXICON:
         return LexiconScorer()
-    if looks_like_folder(model) and not Path(model).expanduser().is_dir():
-        error = ModelUnavailableError(f"model folder {model} does not exist", FIX_HINT)
+    if looks_like_folder(sentiment_model) and not Path(sentiment_model).expanduser().is_dir():
+        error = ModelUnavailableError(f"model folder {sentiment_model} does not exist", FIX_HINT)
         if not demo_fallback:
             raise error
-        logger.warning(fallback_banner(model, error))
+        logger.warning(fallback_banner(sentiment_model, error))
         return LexiconScorer()
     try:
-        return neural_scorer(model, precision, device, opts, text_mode, model_cache, sample_texts)
+        return neural_scorer(
+            sentiment_model, precision, device, opts, text_mode, model_cache, sample_texts
+        )
     except (OSError, ImportError) as exc:
         if not demo_fallback:
             first_line = (
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             )
             raise ModelUnavailableError(
-                f"cannot load sentiment model {model!r}: {first_line}", FIX_HINT
+                f"cannot load sentiment model {sentiment_model!r}: {first_line}", FIX_HINT
             ) from exc
-        logger.warning(fallback_banner(model, exc))
+        logger.warning(fallback_banner(sentiment_model, exc))
         return LexiconScorer()
 
 
 def neural_scorer(
-    model: str,
+    sentiment_model: str,
     precision: Precision,
     device: str,
     opts: dict[str, Any],
@@ -108,59 +121,18 @@ def neural_scorer(
     model_cache: str | os.PathLike[str] | None = None,
     sample_texts: Sequence[str] | None = None,
 ) -> Scorer:
-    """The scorer of ``model`` at ``precision``; ``auto`` resolved by ``choose_engine``
-    (its ``EngineChoice`` is the scorer's ``engine`` attribute, else None)."""
+    """The scorer of ``sentiment_model`` at ``precision``: without torch, its validated ONNX
+    export; with torch, ``torch_loading.neural_scorer`` (``auto`` resolved by
+    ``choose_engine``, whose ``EngineChoice`` is the scorer's ``engine`` attribute)."""
     if not torch_installed():
-        return backend_scorer(model, onnx_only(precision), device, opts)
-    from src_clean.data_pipelines.silver.scoring.engines import ExportCache, choose_engine
-
-    engine = None
-    folder = None
-    if precision == "auto":
-
-        def load(candidate: Precision, export: Path) -> Scorer:
-            return backend_scorer(model, candidate, device, {**opts, "progress": False}, export)
-
-        engine = choose_engine(
-            model,
-            load,
-            text_mode=text_mode,
-            device=device,
-            model_cache=model_cache,
-            sample=sample_texts,
-            **opts,
-        )
-        logger.info(engine.line(model))
-        precision, folder = engine.precision, engine.folder
-    elif is_onnx(precision) and (model_cache is not None or not read_manifest(model)):
-        cache = ExportCache.locate(model, model_cache, opts)
-        if not read_manifest(cache.folder):  # an export there is used as it is, as asked
-            cache.ensure()
-        folder = cache.folder
-    scorer = backend_scorer(model, precision, device, opts, folder)
-    scorer.engine = engine
+        return onnx_scorer(sentiment_model, onnx_only(precision), opts)
+    scorer = torch_path().neural_scorer(
+        sentiment_model, precision, device, opts, text_mode, model_cache, sample_texts
+    )
+    engine = getattr(scorer, "engine", None)
+    if engine is not None:
+        logger.info(engine.line(sentiment_model))
     return scorer
-
-
-def backend_scorer(
-    model: str,
-    precision: Precision,
-    device: str,
-    opts: dict[str, Any],
-    export: str | os.PathLike[str] | None = None,
-) -> Scorer:
-    """``OnnxScorer`` on ``export`` (else ``model``'s own) for an ONNX precision, else
-    ``TransformersScorer``."""
-    if is_onnx(precision):
-        onnx_opts = {k: v for k, v in opts.items() if k not in TORCH_ONLY_OPTIONS}
-        return OnnxScorer(export or model, precision=precision, **onnx_opts)
-    from src_clean.data_pipelines.silver.scoring.transformers_backend import TransformersScorer
-
-    return TransformersScorer(model, precision=precision, device=device, **opts)
-
-
-def is_onnx(precision: Precision) -> bool:
-    return precision == "onnx" or precision in ONNX_PRECISIONS
 
 
 def onnx_only(precision: Precision) -> Precision:
@@ -172,29 +144,26 @@ def onnx_only(precision: Precision) -> Precision:
     return precision
 
 
-def torch_installed() -> bool:
-    return importlib.util.find_spec("torch") is not None
+def torch_path() -> ModuleType:
+    """``torch_loading``, imported by name when a load needs torch (which must be
+    installed): no import statement leads from here, or from the service, to torch."""
+    return importlib.import_module(TORCH_PATH)
 
 
-def torch_hardware(device: str) -> tuple[bool, frozenset[str]]:
-    """(CUDA will be used, CPU flags) as torch sees them; (False, {}) without torch."""
-    if not torch_installed():
-        return False, frozenset()
-    if device == "cpu":
-        return False, cpu_flags()
-    import torch
-
-    cuda = torch.cuda.is_available() if device == "auto" else torch.device(device).type == "cuda"
-    return cuda, cpu_flags()
+def export_onnx(model: str, **options: Any) -> Any:
+    """``export.export_onnx(model, **options)`` (needs torch): the service's ``--export-onnx``
+    on start, reached through ``torch_path`` like every other use of torch."""
+    return torch_path().export_onnx(model, **options)
 
 
-def fallback_banner(model: str, error: BaseException) -> str:
+def fallback_banner(sentiment_model: str, error: BaseException) -> str:
     """The multi-line warning logged when the demo falls back to the lexicon scorer."""
     rule = "!" * 78
     return "\n".join(
         [
             rule,
-            f"SENTIMENT MODEL {model!r} IS NOT AVAILABLE: {type(error).__name__}: {error}",
+            f"SENTIMENT MODEL {sentiment_model!r} IS NOT AVAILABLE: {type(error).__name__}: "
+            f"{error}",
             "FALLING BACK TO THE LEXICON SCORER (VADER + Loughran-McDonald) FOR A DEMO RUN.",
             "Its scores are a weak baseline, stored under their own model_id, not FinBERT's.",
             f"Fix: {FIX_HINT}.",

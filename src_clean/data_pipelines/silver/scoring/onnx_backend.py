@@ -154,3 +154,16 @@ class OnnxScorer(BatchedClassifier):
     def batch_logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         feeds = {name: inputs[name] for name in self.input_names}
         return self.session.run(None, feeds)[0]
+
+
+# ``load_scorer`` options that only the torch backend takes
+TORCH_ONLY_OPTIONS = ("revision", "cache_dir", "fuse_cpu_linears")
+
+
+def onnx_scorer(
+    model: str | os.PathLike[str], precision: Precision, opts: dict[str, Any]
+) -> OnnxScorer:
+    """``OnnxScorer`` of ``model`` (an export or a checkpoint folder) with the
+    ``load_scorer`` options it takes (``opts`` less the torch-only ones)."""
+    kept = {k: v for k, v in opts.items() if k not in TORCH_ONLY_OPTIONS}
+    return OnnxScorer(model, precision=precision, **kept)
