@@ -16,10 +16,9 @@ import argparse
 import os
 import socket
 
-from src_clean import aws
+from src_clean import aws, settings
 from src_clean.data_pipelines.silver import sentiment as sentiment_stage
 from src_clean.data_pipelines.silver.scoring.loading import (
-    DEFAULT_SENTIMENT_MODEL,
     LEXICON,
     ModelUnavailableError,
     load_scorer,
@@ -42,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sentiment-model",
-        default=DEFAULT_SENTIMENT_MODEL,
+        default=settings.current().sentiment_model,
         help=f"hub id, local checkpoint folder, or '{LEXICON}' (default: %(default)s)",
     )
     parser.add_argument(

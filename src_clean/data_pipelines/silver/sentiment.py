@@ -332,7 +332,7 @@ def scorer_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> SentimentRunReport:
     lake = Lake(args.lake)
     require_tables(lake, BRONZE_NEWS, produced_by="bronze-news")
     report = score_new_articles(  # a model that cannot load raises a UserError (exit 2)
@@ -344,6 +344,4 @@ def main(args: argparse.Namespace) -> int:
         rescore=args.rescore,
         **scorer_options(args),
     )
-    print(report.summary())
-    print(report.to_json())
-    return 0
+    return report
