@@ -47,12 +47,3 @@ def alert_message(summary: dict[str, Any]) -> tuple[str, str]:
     )
     body = "\n".join([*summary["flagged"], "", f"Report: {summary['report']}"])
     return subject, body
-
-
-def promotion_blockers(lake: Lake, day: dt.date) -> list[str]:
-    """The data-quality checks that failed on ``day``: ``train`` does not promote then."""
-    if not lake.exists(tables.MONITORING_CHECKS):
-        return []
-    rows = lake.read(tables.MONITORING_CHECKS, day, day)
-    failed = rows[(rows["kind"] == "quality") & (rows["status"] == "fail")]
-    return [f"{c} {s}".strip() for c, s in zip(failed["check"], failed["subject"], strict=True)]

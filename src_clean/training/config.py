@@ -1,18 +1,51 @@
-"""What a training run is configured with: the settings (``TrainConfig``) and the feature list
-written by the gold layer (``FeatureSpec``)."""
+"""What a training run is configured with: the settings (``TrainConfig``), and the ``train``
+options generated from them.
+
+Each setting is written once, as a field of ``TrainConfig``; a field with ``option(...)``
+metadata is also a ``train`` option (its flag, help text and type come from the field), and
+one that a deployment setting can change (``option(setting=...)``) takes its default from
+``settings.current()`` when the parser is built.
+"""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
-from dataclasses import asdict, dataclass
-from typing import Any
+import types
+from collections.abc import Sequence
+from dataclasses import Field, asdict, dataclass, field, fields
+from typing import Any, get_args, get_type_hints
 
 from src_clean.defaults import DEFAULT_REGISTERED_MODEL
 from src_clean.errors import UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.redact import redact
+from src_clean.training.costs import DEFAULT_SPREAD_POINTS
 
 DEFAULT_EXPERIMENT = "sp500-news-signals"
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a ``TrainConfig`` field is a ``train`` option: ``--<field-name>`` unless ``flag``
+    names it; ``setting`` names the ``Settings`` field whose current value is its default."""
+
+    help: str
+    flag: str | None = None
+    setting: str | None = None
+    choices: Sequence[Any] | None = None
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    setting: str | None = None,
+    choices: Sequence[Any] | None = None,
+) -> Any:
+    """A ``TrainConfig`` field that is also a ``train`` option."""
+    return field(default=default, metadata={"option": Option(help, flag, setting, choices)})
 
 
 @dataclass(frozen=True)
@@ -24,27 +57,71 @@ class TrainConfig:
     ``gold_version`` pins the Delta version of that table (time travel); None reads the latest.
     """
 
-    experiment: str = DEFAULT_EXPERIMENT
-    registered_model: str = DEFAULT_REGISTERED_MODEL
-    tracking_uri: str | None = None
-    variant: str | None = None
-    gold_version: int | None = None
+    variant: str | None = option(
+        None,
+        "non-canonical feature set, as gold-training names it (e.g. market_only-w60-h30):"
+        " reads gold/variants/<variant>/training and registers <registered-model>-<variant>;"
+        " default: the canonical gold/training (news, window 60, horizon 30)",
+    )
+    gold_version: int | None = option(
+        None,
+        "Delta version of the training table to read (time travel; the MLflow param "
+        "gold_version of an earlier run reproduces its data); default: the latest",
+    )
+    tracking_uri: str | None = option(
+        None,
+        "MLflow tracking URI; credentials in it are never logged or printed "
+        "(default: $MLFLOW_TRACKING_URI, else sqlite:///<lake>/mlflow.db)",
+        flag="--mlflow-tracking-uri",
+        setting="mlflow_tracking_uri",
+    )
+    experiment: str = option(DEFAULT_EXPERIMENT, "MLflow experiment (default: %(default)s)")
+    registered_model: str = option(
+        DEFAULT_REGISTERED_MODEL,
+        "registered-model name of the canonical model; a variant's is <name>-<variant> "
+        "(default: %(default)s)",
+        setting="registered_model",
+    )
+    # --start/--end: the date range every stage shares (cli_args.add_date_range)
     start: dt.date | None = None
     end: dt.date | None = None
-    n_folds: int = 5
-    holdout_frac: float = 0.15
-    val_frac: float = 0.2
-    embargo_minutes: int = 0
+    n_folds: int = option(
+        5, "walk-forward folds before the holdout (default: %(default)s)", flag="--folds"
+    )
+    holdout_frac: float = option(
+        0.15,
+        "share of the latest sessions held out, scored once at the end (default: %(default)s)",
+    )
+    val_frac: float = option(
+        0.2,
+        "share of each training window's latest sessions that validate (early stopping"
+        " and the hyperparameter choice) (default: %(default)s)",
+    )
+    embargo_minutes: int = option(
+        0, "gap dropped between parts; the label horizon if larger (default: %(default)s)"
+    )
     # fit on the bars whose minute is a multiple of this: neighbouring bars' labels overlap
     # by all but a minute, so every 5th bar keeps nearly all the information at 1/5 the cost
-    fit_stride_minutes: int = 5
-    n_seeds: int = 3
-    null_permutations: int = 20
-    spread_points: float = 0.5
+    fit_stride_minutes: int = option(
+        5,
+        "models fit (and validate) on the bars whose minute is a multiple of this; the "
+        "test scores every bar (default: %(default)s; 1 = every bar)",
+    )
+    n_seeds: int = option(
+        3, "model seeds averaged in the verdict (default: %(default)s)", flag="--seeds"
+    )
+    null_permutations: int = option(
+        20, "shuffled-news refits of the null distribution (default: %(default)s)"
+    )
+    spread_points: float = option(
+        DEFAULT_SPREAD_POINTS, "round-trip trading cost in index points (default: %(default)s)"
+    )
     news_lags: tuple[int, ...] = (0, 5, 15, 30)
     block_sessions: int = 5
     min_train_sessions: int = 10
-    n_estimators: int = 2000
+    n_estimators: int = option(
+        2000, "most boosting rounds; early stopping picks fewer (default: %(default)s)"
+    )
     early_stopping_rounds: int = 50
     max_depth: int = 4
     learning_rate: float = 0.05
@@ -52,9 +129,15 @@ class TrainConfig:
     colsample_bytree: float = 0.8
     min_child_weight: float = 10.0
     tree_method: str = "hist"
-    n_jobs: int = 2
-    seed: int = 7
-    bootstrap: int = 1000
+    n_jobs: int = option(2, "XGBoost threads (default: %(default)s)")
+    bootstrap: int = option(
+        1000, "session-bootstrap resamples of the uplift intervals (default: %(default)s)"
+    )
+    seed: int = option(
+        7,
+        "first model seed (the others follow it) and the seed of the bootstrap and the "
+        "null (default: %(default)s)",
+    )
 
     def __post_init__(self) -> None:
         checks = (
@@ -118,3 +201,42 @@ class TrainConfig:
         """The settings that change a result (not where it is tracked)."""
         skip = {"tracking_uri", "experiment", "registered_model", "n_jobs"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
+
+
+# -- the train options ---------------------------------------------------------------
+
+
+def _value_type(hint: Any) -> Any:
+    """The argparse ``type`` of a field annotated ``hint`` (``X | None`` parses as ``X``)."""
+    if isinstance(hint, types.UnionType):
+        (hint,) = (member for member in get_args(hint) if member is not type(None))
+    return None if hint is str else hint
+
+
+def _options() -> list[tuple[Field, Option]]:
+    return [(f, f.metadata["option"]) for f in fields(TrainConfig) if "option" in f.metadata]
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """One option per ``TrainConfig`` field with ``option`` metadata, in field order (dest:
+    the field's name; default: the field's, or the current value of its setting)."""
+    from src_clean import settings
+
+    hints = get_type_hints(TrainConfig)
+    current = settings.current()
+    for spec, opt in _options():
+        default = spec.default if opt.setting is None else getattr(current, opt.setting)
+        parser.add_argument(
+            opt.flag or f"--{spec.name.replace('_', '-')}",
+            dest=spec.name,
+            type=_value_type(hints[spec.name]),
+            default=default,
+            choices=opt.choices,
+            help=opt.help,
+        )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The ``TrainConfig`` of parsed ``train`` options (each named as its field)."""
+    given = vars(args)
+    return TrainConfig(**{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given})

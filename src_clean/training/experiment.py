@@ -1,8 +1,8 @@
 """What one training run produced, before and after tracking: the data it read
 (``GoldSnapshot``), each final model (``ModelResult``) and the whole ``Outcome``.
 
-The data classes shared by ``train`` (which makes them) and ``tracking`` (which logs
-them), in a module of their own so that neither imports the other.
+The data classes ``train`` makes and ``tracking``, ``registry``, ``promotion``, ``lineage``
+and ``verdict`` read, in a module of their own so that none of those imports ``train``.
 """
 
 from __future__ import annotations

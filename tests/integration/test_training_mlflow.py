@@ -3,6 +3,7 @@ tracking, lineage, the registry's champion rule, variants and time travel on gol
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from src_clean import tables
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.training.config import TrainConfig
+from src_clean.training.tracking import session
 from src_clean.training.train import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -427,3 +429,26 @@ def test_gold_version_retrains_on_exactly_that_snapshot(tmp_path, empty_store) -
     )
     assert first_digest == again_digest != latest_digest  # the same rows, the same digest
     assert client.get_run(latest["mlflow_run_id"]).data.tags["gold.version"] == str(later)
+
+
+def test_the_session_keeps_credentials_out_of_the_environment_and_restores_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking._tracking_service import utils as tracking_service
+    from mlflow.tracking.request_header.registry import resolve_request_headers
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/deployment.db")
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    before, environment = tracking_service._tracking_uri, dict(os.environ)
+    config = TrainConfig(tracking_uri="https://trainer:p%40ss-W0rd@mlflow.example:5000/x")
+    with session(config, Lake(tmp_path)) as tracked:
+        assert (tracked.uri, tracked.user) == ("https://mlflow.example:5000/x", "trainer")
+        assert mlflow.get_tracking_uri() == tracked.uri  # the fluent API tracks there
+        basic = base64.standard_b64encode(b"trainer:p@ss-W0rd").decode()
+        assert resolve_request_headers()["Authorization"] == f"Basic {basic}"
+        assert not any("W0rd" in value for value in os.environ.values())
+        assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
+    assert dict(os.environ) == environment  # MLflow's export of the URI undone
+    assert tracking_service._tracking_uri == before
+    assert "Authorization" not in resolve_request_headers()

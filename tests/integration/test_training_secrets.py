@@ -107,5 +107,8 @@ def test_tracking_password_never_reaches_params_logs_or_stdout(server, tmp_path,
     assert len(runs) == 3  # parent and two children
     for run in runs:
         assert leaks(repr(run.data.params)) == [] and leaks(repr(run.data.tags)) == []
+        assert run.data.tags["mlflow.user"] == "trainer"  # the URI's user, as MLflow logs one
+    models = client.search_logged_models([parent.info.experiment_id])
+    assert len(models) == 2 and {m.tags["mlflow.user"] for m in models} == {"trainer"}
     for path, data in [*stored_bytes(root), *stored_bytes(tmp_path)]:
         assert not any(secret.encode() in data for secret in SECRETS), path

@@ -18,14 +18,12 @@ from src_clean.data_pipelines.gold.feature_list import FeatureSpec, read_feature
 from src_clean.errors import UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
-from src_clean.training import metrics
+from src_clean.training import costs, metrics
 from src_clean.training.baselines import compute_baselines, majority_direction
-from src_clean.training.config import TrainConfig
+from src_clean.training.config import TrainConfig, config_from_args
+from src_clean.training.lineage import airflow_tags
 from src_clean.training.metrics import Forecast
-from src_clean.training.tracking import (
-    airflow_tags,
-    split_credentials,
-)
+from src_clean.training.tracking import split_credentials
 from src_clean.training.train import (
     add_arguments,
     check_variant,
@@ -306,6 +304,41 @@ def test_every_train_option_has_help_text() -> None:
         flag for a in options for flag in a.option_strings
     }
     assert [a.dest for a in options if not (a.help and a.help.strip())] == []
+
+
+def _train_options(argv: list[str]) -> TrainConfig:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return config_from_args(parser.parse_args(argv))
+
+
+def test_train_options_are_the_config_fields_with_their_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("MLFLOW_TRACKING_URI", "SP500_MLFLOW_TRACKING_URI", "SP500_REGISTERED_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    assert _train_options([]) == TrainConfig()
+    assert TrainConfig().spread_points == costs.DEFAULT_SPREAD_POINTS
+    config = _train_options(
+        ["--folds", "4", "--seeds", "2", "--spread-points", "0.25", "--gold-version", "2"]
+        + ["--mlflow-tracking-uri", "sqlite:///x.db", "--variant", "market_only-w60-h30"]
+    )
+    assert (config.n_folds, config.n_seeds, config.spread_points) == (4, 2, 0.25)
+    assert (config.gold_version, config.tracking_uri) == (2, "sqlite:///x.db")
+    assert config.variant == "market_only-w60-h30"
+
+
+def test_train_defaults_that_a_setting_changes_follow_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SP500_REGISTERED_MODEL", "desk-xgb")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    config = _train_options([])
+    assert (config.registered_model, config.tracking_uri) == (
+        "desk-xgb",
+        "http://mlflow.example:5000",
+    )
+    assert _train_options(["--registered-model", "other"]).registered_model == "other"
 
 
 def test_feature_list_hash_ignores_order() -> None:

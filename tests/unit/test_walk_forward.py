@@ -1,9 +1,10 @@
 """The verdict: fold plan in time, the holdout unread, planted and null effects, costs,
-demeaned accuracy and the promotion gates."""
+demeaned accuracy and the champion decision (gates, data quality, the comparison)."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 
 import numpy as np
@@ -11,12 +12,23 @@ import pandas as pd
 import pytest
 from test_training_units import FAST, HORIZON, experiment, feature_doc, synthetic_gold
 
+from src_clean import tables
 from src_clean.data_pipelines.gold.feature_list import FeatureSpec
 from src_clean.errors import UserError
+from src_clean.lake import Lake
 from src_clean.training import costs, metrics, walk_forward
-from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
+from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS, GoldSnapshot
 from src_clean.training.folds import plan_folds
-from src_clean.training.tracking import promotion_gates
+from src_clean.training.promotion import (
+    WF_METRIC,
+    compare_on_unseen,
+    compare_recorded,
+    decide,
+    promotion_blockers,
+    promotion_gates,
+    too_few_unseen,
+    unseen_rows,
+)
 from src_clean.training.train import build_data
 
 EMBARGO = pd.Timedelta(minutes=30)
@@ -195,6 +207,87 @@ def test_gates_refuse_a_short_or_degenerate_challenger() -> None:
     short = experiment(effect=3.0, config=dataclasses.replace(FAST, min_train_sessions=50))
     assert any("sessions" in problem for problem in promotion_gates(short))
     assert promotion_gates(experiment(effect=3.0)) == []
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A planted-signal outcome and the snapshot it was read from (gold/training@v1)."""
+    outcome = experiment(effect=3.0)
+    return outcome, GoldSnapshot(
+        "gold/training", "file:///lake/gold/training", 1, outcome.times.to_frame()
+    )
+
+
+def test_the_champion_decision_gates_first_and_compares_only_with_a_champion(planted) -> None:
+    outcome, snapshot = planted
+    compared: list[str] = []
+
+    def compare() -> tuple[bool, str]:
+        compared.append("champion")
+        return False, "why"
+
+    blocked = decide(outcome, snapshot, "3", ["bar_coverage 2024-03-29"], compare)
+    assert blocked == (
+        False,
+        f"not promoted: data quality failed on {snapshot.last_date}: bar_coverage 2024-03-29",
+    )
+    first = decide(outcome, snapshot, None, [], compare)
+    assert first == (True, "promoted: no champion yet, and the challenger passes the gates")
+    assert compared == []
+    assert decide(outcome, snapshot, "3", [], compare) == (False, "kept champion: why")
+    assert compared == ["champion"]
+
+
+def test_the_champions_recorded_score_counts_on_the_same_folds_of_the_same_gold_only(
+    planted,
+) -> None:
+    outcome, snapshot = planted
+    params = {
+        "gold_table": "gold/training",
+        "gold_version": "1",
+        "plan_fingerprint": outcome.plan.fingerprint(outcome.times),
+    }
+    better, why = compare_recorded(outcome, snapshot, params, {WF_METRIC: -1.0})
+    assert better and why.endswith(
+        "beats the champion's -1.0000 on the same folds of gold/training@v1"
+    )
+    assert (
+        compare_recorded(outcome, snapshot, params | {"gold_version": "0"}, {WF_METRIC: 0}) is None
+    )
+    assert compare_recorded(outcome, snapshot, params, {}) is None
+
+    every = unseen_rows(outcome, {})  # no validation end recorded: every walk-forward test row
+    assert too_few_unseen(every, outcome) is None
+    late = {"val_end": str(outcome.times.iloc[-1])}
+    kept, why = too_few_unseen(unseen_rows(outcome, late), outcome)
+    assert not kept and why.startswith("not compared: 0 walk-forward sessions")
+
+    class Stranger:  # a champion trained on features this table does not have
+        feature_names = ["not_a_feature"]
+
+    assert compare_on_unseen(outcome, every, Stranger()) == (
+        False,
+        "not compared: the champion's features are not in this gold table",
+    )
+
+
+def test_a_failed_quality_check_of_the_day_blocks_promotion(tmp_path) -> None:
+    lake, day = Lake(tmp_path), dt.date(2024, 3, 29)
+    assert promotion_blockers(lake, day) == []  # no monitoring yet
+    checks = pd.DataFrame(
+        {
+            "kind": ["quality", "quality", "drift"],
+            "check": ["bar_coverage", "news_volume", "feature_drift"],
+            "subject": [str(day), "", "ret_1m"],
+            "value": [0.2, 0.0, 0.5],
+            "threshold": [0.9, 1.0, 0.2],
+            "status": ["fail", "warn", "fail"],
+            "detail": ["", "", ""],
+        }
+    ).assign(day=pd.Timestamp(day, tz="UTC"), run_id="r", checked_at=pd.Timestamp.now(tz="UTC"))
+    lake.replace_range(tables.MONITORING_CHECKS, checks, day, day)
+    assert promotion_blockers(lake, day) == [f"bar_coverage {day}"]
+    assert promotion_blockers(lake, day - dt.timedelta(days=1)) == []
 
 
 def test_models_fit_on_every_stride_th_minute_and_test_on_every_bar() -> None:
