@@ -12,7 +12,7 @@ failed and the report's location. A day without a session is checked too: its re
 ``market_closed`` and the news and drift checks still run.
 
 Exit 0 whatever the checks found (their status is the data, not an error); a ``fail`` on
-data quality is what stops ``train`` from promoting (``summary.promotion_blockers``).
+data quality is what stops ``train`` from promoting (``training.promotion.promotion_blockers``).
 """
 
 from __future__ import annotations

@@ -111,7 +111,14 @@ class TrainConfig:
         3, "model seeds averaged in the verdict (default: %(default)s)", flag="--seeds"
     )
     null_permutations: int = option(
-        20, "shuffled-news refits of the null distribution (default: %(default)s)"
+        199,
+        "shuffled-news permutations of the null: p has a resolution of 1 / (1 + this) "
+        "(default: %(default)s)",
+    )
+    primary_factor: str = option(
+        "news_decay_score",
+        "the pre-registered news factor of the primary test, named before any test data "
+        "is seen (default: %(default)s)",
     )
     spread_points: float = option(
         DEFAULT_SPREAD_POINTS, "round-trip trading cost in index points (default: %(default)s)"

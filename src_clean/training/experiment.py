@@ -77,8 +77,10 @@ class Outcome:
 
     @property
     def registered(self) -> str:
-        """with_news when it was trained, else market_only (a skip_news variant)."""
-        return WITH_NEWS if WITH_NEWS in self.final.fitted else MARKET_ONLY
+        """The model the evidence supports: with_news only when it was trained and the
+        verdict calls news significant; else market_only (a skip_news variant too)."""
+        significant = bool(self.verdict.summary.get("significant"))
+        return WITH_NEWS if WITH_NEWS in self.final.fitted and significant else MARKET_ONLY
 
     @property
     def test_times(self) -> pd.Series:

@@ -1,10 +1,13 @@
 """Purged, embargoed, expanding walk-forward folds over whole sessions, and the holdout.
 
-A session is a UTC date of bar times. The last ``holdout_frac`` of the sessions are the
-final holdout, read once at the end. The sessions before it are cut into ``n_folds + 1``
-contiguous blocks; fold ``k`` (1..K) trains on blocks ``0..k-1`` and tests on block ``k``
-(expanding window). Inside each training window the last ``val_frac`` of its sessions
-validate (early stopping and the hyperparameter choice); nothing is chosen on a test block.
+A session is a trading session (``market_sessions.session_days``: CME Globex, 17:00-16:00
+Chicago, named after the day it closes, so Sunday's evening open belongs to Monday's
+session; cash-hours data gets its own date), never a UTC date. The last ``holdout_frac`` of
+the sessions are the final holdout, read once at the end. The sessions before it are cut
+into ``n_folds + 1`` contiguous blocks; fold ``k`` (1..K) trains on blocks ``0..k-1`` and
+tests on block ``k`` (expanding window). Inside each training window the last ``val_frac``
+of its sessions validate (early stopping and the hyperparameter choice); nothing is chosen
+on a test block.
 
 Purge and embargo, in time: every training row ``t`` satisfies ``t + embargo <`` the first
 validation time, and every validation row ``t + embargo <`` the first test time, so no
@@ -22,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from src_clean.errors import UserError
+from src_clean.market_sessions import session_days
 
 PARTS = ("train", "val", "test")
 
@@ -80,8 +84,8 @@ def _counts(fold: Fold) -> dict[str, int]:
 
 
 def sessions_of(times: pd.Series) -> np.ndarray:
-    """The session (UTC date, as days since the epoch) of every row."""
-    return (pd.DatetimeIndex(times).as_unit("ns").asi8 // 86_400_000_000_000).astype(np.int64)
+    """The trading session of every row (days since the epoch of the session's date)."""
+    return session_days(times)
 
 
 def plan_folds(
@@ -91,7 +95,10 @@ def plan_folds(
     values = pd.DatetimeIndex(times).as_unit("ns").asi8
     if np.any(np.diff(values) < 0):
         raise ValueError("times must be sorted ascending")
-    days = np.unique(sessions_of(times))
+    sessions = sessions_of(times)
+    if np.any(np.diff(sessions) < 0):
+        raise ValueError("sessions must follow the sorted times")
+    days, starts = np.unique(sessions, return_index=True)
     n_holdout = max(1, round(len(days) * holdout_frac))
     pre = days[:-n_holdout]
     needed = 2 * (n_folds + 1)
@@ -103,7 +110,8 @@ def plan_folds(
         )
     blocks = np.array_split(pre, n_folds + 1)
     gap = pd.Timedelta(embargo).value
-    first_row = {int(d): int(np.searchsorted(values, d * 86_400_000_000_000)) for d in days}
+    first_row = {int(d): int(start) for d, start in zip(days, starts, strict=True)}
+    row_after = dict(zip(days.tolist(), [*starts[1:].tolist(), len(values)], strict=True))
 
     def fold(name: str, train_days: np.ndarray, test_days: np.ndarray) -> Fold:
         n_val = max(1, round(len(train_days) * val_frac))
@@ -125,7 +133,7 @@ def plan_folds(
         return made
 
     def first_row_after(day: np.int64) -> int:
-        return int(np.searchsorted(values, (int(day) + 1) * 86_400_000_000_000))
+        return int(row_after[int(day)])
 
     folds = tuple(
         fold(f"fold{k}", np.concatenate(blocks[:k]), blocks[k]) for k in range(1, n_folds + 1)

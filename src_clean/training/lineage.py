@@ -186,6 +186,17 @@ def run_metrics(outcome: Outcome) -> dict[str, float]:
         }
         if walk["null"]["p_value"] is not None:
             metrics["null_p_value"] = walk["null"]["p_value"]
+    if "claim" in walk:  # the headline as columns of the runs list
+        primary, secondary = walk["primary"], walk["secondary"]
+        metrics |= {
+            "news_significant": float(walk["claim"]["significant"]),
+            "primary_ic": primary["ic"],
+            "primary_p_value": primary["p_value"],
+            "secondary_uplift_ic": secondary["estimate"],
+            "secondary_ci_low": secondary["low"],
+            "secondary_ci_high": secondary["high"],
+            "secondary_p_value": secondary["p_value"],
+        }
     for name in outcome.data.feature_sets:
         metrics[f"wf_{name}_daily_ic"] = walk["pooled"][f"{name}_daily_ic"]["estimate"]
         sign = walk["pnl"][name]["sign"]

@@ -136,19 +136,22 @@ def session_bootstrap(values: np.ndarray, block: int, n_boot: int, seed: int) ->
 def block_bootstrap(
     statistic: Callable[[np.ndarray], np.ndarray], n: int, block: int, n_boot: int, seed: int
 ) -> np.ndarray:
-    """Replicates of ``statistic`` over moving-block resamples of rows ``0..n-1``.
+    """Replicates of ``statistic`` over circular-block resamples of rows ``0..n-1``.
 
-    ``statistic`` maps an index matrix (resamples x n) to an array (resamples, k). Block starts
-    are drawn once from a seeded generator; the index matrix is expanded in chunks to bound
-    memory, so the result does not depend on the chunk size.
+    ``statistic`` maps an index matrix (resamples x n) to an array (resamples, k). Blocks
+    wrap around the end (Politis and Romano's circular block bootstrap), so every row is
+    drawn equally often and the replicates are centred on the estimate; a moving block
+    that may not wrap under-draws the first and last rows. Block starts are drawn once from
+    a seeded generator; the index matrix is expanded in chunks to bound memory, so the
+    result does not depend on the chunk size.
     """
     block = max(1, min(block, n))
     n_blocks = -(-n // block)
-    starts = np.random.default_rng(seed).integers(0, n - block + 1, size=(n_boot, n_blocks))
+    starts = np.random.default_rng(seed).integers(0, n, size=(n_boot, n_blocks))
     offsets = np.arange(block)
     chunk = max(1, _MAX_CELLS // n)
     replicates = [
-        statistic((part[:, :, None] + offsets).reshape(len(part), -1)[:, :n])
+        statistic(((part[:, :, None] + offsets) % n).reshape(len(part), -1)[:, :n])
         for part in np.array_split(starts, range(chunk, n_boot, chunk))
     ]
     return np.concatenate(replicates)

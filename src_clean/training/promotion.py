@@ -3,8 +3,10 @@ fetches what they compare and records what they decide).
 
 The champion alias moves on evidence only: the gates (training size, a non-degenerate
 model), no data-quality failure on the last training day (the monitor's checks), and a
-better walk-forward daily IC than the champion on the same folds of the same gold version
-(or on walk-forward sessions the champion never trained on). The holdout never decides.
+better walk-forward daily IC than the champion on the same folds of the same gold version,
+or, on walk-forward sessions the champion never trained on, a gain whose 95% interval lies
+above zero (beyond noise). The holdout never decides. The challenger is with_news only when
+the verdict calls news significant, else market_only (``Outcome.registered``).
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def too_few_unseen(rows: np.ndarray, outcome: Outcome) -> Comparison | None:
 def compare_on_unseen(outcome: Outcome, rows: np.ndarray, champion: Any) -> Comparison:
     """Challenger and ``champion`` (an XGBoost booster) scored on ``rows`` (``unseen_rows``):
     the mean daily IC of the challenger's walk-forward forecasts against the champion's."""
-    from src_clean.training.metrics import daily_ic
+    from src_clean.training.metrics import daily_ic, session_bootstrap
     from src_clean.training.walk_forward import test_rows
 
     data = outcome.data
@@ -121,12 +123,14 @@ def compare_on_unseen(outcome: Outcome, rows: np.ndarray, champion: Any) -> Comp
         [r.predictions[outcome.registered].mean(axis=0) for r in outcome.verdict.results]
     )[np.isin(tested, rows)]
     y, s = data.y[rows], data.sessions[rows]
-    challenger, champion_ic = daily_ic(s, y, ours).mean(), daily_ic(s, y, theirs).mean()
-    better = bool(challenger > champion_ic)
-    sessions = len(np.unique(s))
+    gain = (daily_ic(s, y, ours) - daily_ic(s, y, theirs)).to_numpy()
+    config = outcome.config
+    interval = session_bootstrap(gain, config.block_sessions, config.bootstrap, config.seed)
+    better = bool(interval["low"] > 0)  # beyond noise, not any gain in the point estimate
     return better, (
-        f"daily IC {challenger:+.4f} {'beats' if better else 'does not beat'} the champion's "
-        f"{champion_ic:+.4f} on {sessions} walk-forward sessions it never trained on"
+        f"daily IC gain over the champion {interval['estimate']:+.4f} (95% CI "
+        f"{interval['low']:+.4f} to {interval['high']:+.4f}) on {len(gain)} walk-forward "
+        f"sessions it never trained on: {'beyond' if better else 'within'} noise"
     )
 
 
@@ -145,10 +149,21 @@ def decide(
         problems.append(f"data quality failed on {snapshot.last_date}: {', '.join(blockers)}")
     if problems:
         return False, f"not promoted: {'; '.join(problems)}"
+    deployed = deployment_note(outcome)
     if champion is None:
-        return True, "promoted: no champion yet, and the challenger passes the gates"
+        return True, f"promoted: no champion yet, and the challenger passes the gates{deployed}"
     better, why = compare()
-    return better, f"{'promoted' if better else 'kept champion'}: {why}"
+    return better, f"{'promoted' if better else 'kept champion'}: {why}{deployed}"
+
+
+def deployment_note(outcome: Outcome) -> str:
+    """Why market_only is the challenger although with_news was trained (news is not
+    significant), else nothing."""
+    from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
+
+    if outcome.registered == MARKET_ONLY and WITH_NEWS in outcome.final.fitted:
+        return "; market_only registered: news is not significant at 5%"
+    return ""
 
 
 def decision_record(

@@ -129,24 +129,55 @@ def entry_prices(lake: Lake, times: pd.Series) -> np.ndarray:
 
 
 def build_data(frame: pd.DataFrame, spec: FeatureSpec, prices: np.ndarray, config: TrainConfig):
-    """The run's feature matrix (market columns first), target, times and costs, once."""
+    """The run's feature matrix (market columns first), target, times and costs, once.
+
+    Constant and all-missing columns, and exact copies of an earlier column, are dropped
+    before anything is fitted (``Data.dropped`` says which and why): they carry nothing,
+    yet would change which columns ``colsample_bytree`` draws, so the verdict would move
+    with an irrelevant column. The rule reads only the features' own values, never a label.
+    """
     from src_clean.data_pipelines.gold.news import empty_window_value
     from src_clean.training.costs import cost_bps
     from src_clean.training.walk_forward import Data
 
-    features = spec.all_features
-    news = features[len(spec.market_features) :]
+    dropped = irrelevant_columns(frame, spec.all_features)
+    market = [c for c in spec.market_features if c not in dropped]
+    news = [c for c in spec.all_features[len(spec.market_features) :] if c not in dropped]
+    features = [*market, *news]
     return Data(
         x=frame[features].to_numpy(np.float32),
         y=frame[spec.return_target].to_numpy(np.float64),
         times=frame["time"].reset_index(drop=True),
         features=features,
-        n_market=len(spec.market_features),
+        n_market=len(market),
         horizon=spec.horizon_minutes,
         cost_bps=cost_bps(prices, config.spread_points),
         empty_news=np.array([empty_window_value(c) for c in news], dtype=np.float32),
         fit_mask=fit_mask(frame["time"], config.fit_stride_minutes),
+        dropped=dropped,
     )
+
+
+def irrelevant_columns(frame: pd.DataFrame, features: list[str]) -> dict[str, str]:
+    """Columns that cannot inform a model, each with why: all missing, constant, or an
+    exact copy of an earlier column (missing values compared as equal)."""
+    dropped: dict[str, str] = {}
+    kept: dict[int, list[str]] = {}
+    for name in features:
+        values = frame[name]
+        if values.isna().all():
+            dropped[name] = "all missing"
+            continue
+        if values.nunique(dropna=False) <= 1:
+            dropped[name] = "constant"
+            continue
+        key = int(pd.util.hash_pandas_object(values, index=False).sum())
+        twin = next((k for k in kept.get(key, []) if values.equals(frame[k])), None)
+        if twin is not None:
+            dropped[name] = f"a copy of {twin}"
+            continue
+        kept.setdefault(key, []).append(name)
+    return dropped
 
 
 def fit_mask(times: pd.Series, stride_minutes: int) -> np.ndarray:

@@ -15,11 +15,12 @@ if TYPE_CHECKING:
 _REPORT_COLUMNS = dict(zip(METRICS, ("rmse", "mae", "dir_acc", "dir_dm", "ic"), strict=True))
 
 
-def verdict_line(walk: dict[str, Any]) -> str:
-    """The verdict in one line: IC uplift with its interval, the null's p, net of costs."""
+def verdict_line(walk: dict[str, Any], holdout: dict[str, Any] | None = None) -> str:
+    """The verdict in one line: the claim in plain words, then the primary test (the
+    pre-registered news factor), the secondary (the model uplift), the holdout and costs."""
     pnl = walk["pnl"]
     spread = f"{pnl['spread_points']:g}-point spread"
-    if "uplift_ic" not in walk["pooled"]:
+    if "secondary" not in walk:
         market = pnl[MARKET_ONLY]["sign"]
         daily = walk["pooled"][f"{MARKET_ONLY}_daily_ic"]["estimate"]
         return (
@@ -27,25 +28,50 @@ def verdict_line(walk: dict[str, Any]) -> str:
             f"net of a {spread}, {market['net_mean_bps']:+.2f} bps/trade "
             f"(SE {market['net_se_bps']:.2f})"
         )
-    uplift, null = walk["pooled"]["uplift_ic"], walk["null"]
+    primary, secondary = walk["primary"], walk["secondary"]
     treated, control = pnl[WITH_NEWS]["sign"], pnl[MARKET_ONLY]["sign"]
-    p = "n/a" if null["p_value"] is None else f"{null['p_value']:.3f}"
-    return (
-        f"news adds {uplift['estimate']:+.4f} daily IC (95% CI {uplift['low']:+.4f} to "
-        f"{uplift['high']:+.4f}, {walk['pooled']['sessions']} test sessions, "
-        f"{len(walk['seeds'])} seeds), p = {p} against shuffled news "
-        f"({null['permutations']} permutations); net of a {spread}: with_news "
-        f"{treated['net_mean_bps']:+.2f} bps/trade (SE {treated['net_se_bps']:.2f}) vs "
-        f"market_only {control['net_mean_bps']:+.2f} (SE {control['net_se_bps']:.2f}); "
-        + ("significant" if walk["significant"] else "not significant")
-        + f" at {ALPHA:.0%} (CI above 0 and p <= {ALPHA:g})"
+    sessions = primary["sessions"]
+    if walk["claim"]["significant"]:
+        which = [n for n, r in walk["claim"]["rejected"].items() if r]
+        claim = f"news is significant at {ALPHA:.0%} ({' and '.join(which)} test, Holm)"
+    else:
+        claim = (
+            f"news is not significant at {ALPHA:.0%}: neither test beats the shuffled-news "
+            "null after Holm"
+        )
+    if primary["p_value"] is None:
+        first = f"primary {primary['factor']}: not tested ({primary.get('reason', 'no null')})"
+    else:
+        first = (
+            f"primary {primary['factor']} daily IC {primary['ic']:+.4f} (ICIR "
+            f"{primary['icir']:.2f}, t {primary['t']:.1f}), p = {_p(primary)}"
+        )
+    second = (
+        f"secondary model uplift {secondary['estimate']:+.4f} daily IC (95% CI "
+        f"{secondary['low']:+.4f} to {secondary['high']:+.4f} over "
+        f"{len(secondary['fold_uplift_ic'])} folds), p = {_p(secondary)}"
     )
+    held = (holdout or {}).get("uplift_ic")
+    held_text = "" if not held else f"; holdout uplift {held['estimate']:+.4f}"
+    return (
+        f"{claim}. {first}; {second}; {sessions} test sessions, "
+        f"{walk['null']['permutations']} permutations{held_text}; net of a {spread}: "
+        f"with_news {treated['net_mean_bps']:+.2f} bps/trade (SE {treated['net_se_bps']:.2f}) "
+        f"vs market_only {control['net_mean_bps']:+.2f} (SE {control['net_se_bps']:.2f})"
+    )
+
+
+def _p(test: dict[str, Any]) -> str:
+    """A p-value at its resolution, 1 / (1 + permutations): p = 0.005 is the floor of 199."""
+    floor = 1 / (1 + test["permutations"])
+    p = test["p_value"]
+    return f"{p:.3f}" + (" (the floor)" if abs(p - floor) < 1e-12 else "")
 
 
 def run_description(outcome: Outcome) -> str:
     """The parent run's description (Markdown): the verdict line first, then per fold."""
     walk = outcome.verdict.summary
-    lines = [f"**{verdict_line(walk)}**", ""]
+    lines = [f"**{verdict_line(walk, outcome.holdout)}**", ""]
     names = [n for n in (WITH_NEWS, MARKET_ONLY) if n in outcome.data.feature_sets]
     lines.append("| fold | " + " | ".join(f"{n} daily IC" for n in names) + " | uplift (95% CI) |")
     lines.append("|---" * (len(names) + 2) + "|")
@@ -83,7 +109,7 @@ def build_summary(
         if name.startswith("baseline:")
     }
     return {
-        "verdict": verdict_line(walk),
+        "verdict": verdict_line(walk, holdout),
         "walk_forward": walk | {"plan": outcome.plan.describe(outcome.times)},
         "holdout": holdout,
         WITH_NEWS: models.get(WITH_NEWS),

@@ -32,6 +32,7 @@ import pandas as pd
 from src_clean.training import costs
 from src_clean.training.baselines import compute_baselines, ridge_forecast
 from src_clean.training.config import TrainConfig
+from src_clean.training.factor_test import factor_ic, holm, permutation_p, primary_test
 from src_clean.training.folds import Fold, FoldPlan, sessions_of
 from src_clean.training.metrics import (
     Forecast,
@@ -51,7 +52,8 @@ GRID: tuple[dict[str, float], ...] = (
     {"max_depth": 4, "min_child_weight": 10.0},
     {"max_depth": 6, "min_child_weight": 100.0},
 )
-ALPHA = 0.05  # news is claimed at this level only (see ``is_significant``)
+ALPHA = 0.05  # news is claimed at this family-wise level only (see ``claim``)
+PROGRESS_S, PROGRESS_EVERY = 10.0, 20  # a progress line on long nulls
 _MINUTE = 60_000_000_000
 
 
@@ -70,6 +72,7 @@ class Data:
     cost_bps: np.ndarray
     empty_news: np.ndarray
     fit_mask: np.ndarray  # the bars models fit and validate on (``fit_stride_minutes``)
+    dropped: dict[str, str] = field(default_factory=dict)  # irrelevant columns, and why
     sessions: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -403,6 +406,7 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
         data.cost_bps[:pre],
         data.empty_news,
         data.fit_mask[:pre],
+        data.dropped,
     )
     results, matrices, seconds = [], [], []
     for fold in plan.folds:
@@ -418,6 +422,7 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
         "seeds": list(config.seed_list),
         "embargo_minutes": int(plan.embargo / pd.Timedelta(minutes=1)),
         "grid": list(GRID),
+        "dropped_features": dict(limited.dropped),
         "degenerate": {
             name: sum(bool(r.scores[name]["degenerate"]) for r in results)
             for name in limited.feature_sets
@@ -428,21 +433,47 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
     summary["pnl"] = pnl | {"spread_points": config.spread_points}
     if WITH_NEWS in limited.feature_sets:
         summary["per_seed_uplift_ic"] = _seed_uplifts(results, limited)
-        observed = summary["pooled"]["uplift_ic"]["estimate"]
-        for part, compute in (("null", _null), ("lag_curve", _lag_curve)):
-            began = time.perf_counter()
-            summary[part] = compute(limited, results, matrices, config, observed)
-            summary["seconds"][part] = time.perf_counter() - began
-            log.info("%s: %.1f s", part, summary["seconds"][part])
-        summary["significant"] = is_significant(summary["pooled"]["uplift_ic"], summary["null"])
+        began = time.perf_counter()
+        null = _null(limited, results, matrices, config)
+        summary["null"] = null
+        summary["seconds"]["null"] = time.perf_counter() - began
+        log.info("null: %.1f s (%d permutations)", summary["seconds"]["null"], null["permutations"])
+        test = test_rows(results)
+        factor = primary_column(limited, config)
+        summary["primary"] = (
+            primary_test(
+                config.primary_factor,
+                limited.sessions[test],
+                limited.y[test],
+                limited.x[test, factor],
+                null["primary_ic"],
+            )
+            if factor is not None
+            else {
+                "factor": config.primary_factor,
+                "p_value": None,
+                "ic": float("nan"),
+                "sessions": len(np.unique(limited.sessions[test])),
+                "reason": "not a news feature of this run"
+                + (
+                    f" ({limited.dropped[config.primary_factor]})"
+                    if config.primary_factor in limited.dropped
+                    else ""
+                ),
+            }
+        )
+        summary["secondary"] = secondary_test(limited, results, matrices, config, null["uplift_ic"])
+        summary["null"]["p_value"] = summary["secondary"]["p_value"]
+        summary["null"]["observed_uplift_ic"] = summary["secondary"]["estimate"]
+        began = time.perf_counter()
+        summary["lag_curve"] = _lag_curve(
+            limited, results, matrices, config, summary["secondary"]["estimate"]
+        )
+        summary["seconds"]["lag_curve"] = time.perf_counter() - began
+        log.info("lag_curve: %.1f s", summary["seconds"]["lag_curve"])
+        summary["claim"] = claim(summary["primary"], summary["secondary"])
+        summary["significant"] = summary["claim"]["significant"]
     return Verdict(summary, results, curves, curve_times)
-
-
-def is_significant(uplift: dict[str, float], null: dict[str, Any]) -> bool:
-    """News is claimed only when the uplift's interval lies above zero and the shuffled-news
-    null rejects at ``ALPHA`` (so at least ``1 / ALPHA - 1`` permutations are needed)."""
-    p = null["p_value"]
-    return bool(uplift["low"] > 0 and p is not None and p <= ALPHA)
 
 
 def _null(
@@ -450,22 +481,87 @@ def _null(
     results: list[FoldResult],
     matrices: list[FoldMatrices],
     config: TrainConfig,
-    observed: float,
 ) -> dict[str, Any]:
+    """The shuffled-news null of both tests, each permutation scored like the observed
+    value: the primary factor's IC on the same test rows, and with_news refitted (first
+    seed, each fold's chosen hyperparameters and rounds) against the real market_only."""
     rng = np.random.default_rng(config.seed)
     rows = len(data.y)
-    values = [
-        refit_with_news(data, results, matrices, shuffled_news(data, rows, rng), config)
-        for _ in range(config.null_permutations)
-    ]
-    exceed = sum(v >= observed for v in values)
+    test = test_rows(results)
+    factor = primary_column(data, config)
+    primary, secondary = [], []
+    began = time.perf_counter()
+    for n in range(config.null_permutations):
+        x = shuffled_news(data, rows, rng)
+        if factor is not None:
+            primary.append(factor_ic(data.sessions[test], data.y[test], x[test, factor])["ic"])
+        secondary.append(refit_with_news(data, results, matrices, x, config))
+        if time.perf_counter() - began > PROGRESS_S * (1 + n // PROGRESS_EVERY):
+            log.info("null: %d/%d permutations", n + 1, config.null_permutations)
     return {
-        "permutations": len(values),
-        "uplift_ic": values,
-        "observed_uplift_ic": observed,
-        "p_value": (1 + exceed) / (1 + len(values)) if values else None,
-        "method": "news shuffled across whole sessions (minute of day kept), with_news "
-        "re-fitted with the first seed and each fold's chosen hyperparameters",
+        "permutations": config.null_permutations,
+        "primary_ic": primary,
+        "uplift_ic": secondary,
+        "method": "news shuffled across whole trading sessions (minute of day kept); the "
+        "factor scored again on the same test rows, and with_news re-fitted with the first "
+        "seed and each fold's chosen hyperparameters and rounds, as the observed value is",
+    }
+
+
+def primary_column(data: Data, config: TrainConfig) -> int | None:
+    """The primary factor's column, when it is one of the run's news features (the null
+    shuffles news columns only); None otherwise (dropped as irrelevant, or not news)."""
+    name = config.primary_factor
+    if name not in data.features or data.features.index(name) < data.n_market:
+        return None
+    return data.features.index(name)
+
+
+def secondary_test(
+    data: Data,
+    results: list[FoldResult],
+    matrices: list[FoldMatrices],
+    config: TrainConfig,
+    null: list[float],
+) -> dict[str, Any]:
+    """The model uplift (with_news over market_only, daily IC): the observed value by the
+    null's recipe, its permutation p, and a fold-level interval (each fold's mean uplift
+    is one replicate of the whole refit: between-fold spread, t with K - 1 degrees)."""
+    observed = refit_with_news(data, results, matrices, data.x, config)
+    fold_means = np.array(
+        [float((r.daily[WITH_NEWS] - r.daily[MARKET_ONLY]).mean()) for r in results]
+    )
+    return {
+        "estimate": observed,
+        **fold_interval(fold_means),
+        "fold_uplift_ic": fold_means.tolist(),
+        "p_value": permutation_p(observed, null),
+        "permutations": len(null),
+    }
+
+
+def fold_interval(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """Mean of per-fold values with a t interval over folds (``low``, ``high``)."""
+    from scipy.stats import t as student
+
+    k = len(values)
+    mean = float(values.mean()) if k else float("nan")
+    if k < 2:
+        return {"fold_mean": mean, "low": float("nan"), "high": float("nan")}
+    half = float(student.ppf(0.5 + level / 2, k - 1) * values.std(ddof=1) / np.sqrt(k))
+    return {"fold_mean": mean, "low": mean - half, "high": mean + half}
+
+
+def claim(primary: dict[str, Any], secondary: dict[str, Any]) -> dict[str, Any]:
+    """The claim rule: Holm's step-down test over the primary (the factor) and the
+    secondary (the model uplift) at family-wise level ``ALPHA``; news is significant when
+    either is rejected."""
+    rejected = holm({"primary": primary["p_value"], "secondary": secondary["p_value"]}, ALPHA)
+    return {
+        "alpha": ALPHA,
+        "rule": "Holm over the primary and secondary permutation p-values",
+        "rejected": rejected,
+        "significant": any(rejected.values()),
     }
 
 

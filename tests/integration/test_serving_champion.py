@@ -194,7 +194,7 @@ def test_the_monitoring_is_served_and_its_page_renders_in_chromium(server, store
     assert "no run yet" in client.get("/").text
 
     day = lake.partitions(tables.GOLD_TRAINING)[-1]
-    result = run_monitor(lake, day, day, mlflow_uri=uri, model_name=MODEL)
+    result = run_monitor(lake, day, day, mlflow_uri=uri, registered_model=MODEL)
     body = client.get("/api/v1/monitoring/latest", headers=AUTH).json()
     stored = lake.read(tables.MONITORING_CHECKS, day, day)
     assert body["day"] == str(day) and body["run_id"] == result.run_id

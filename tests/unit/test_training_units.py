@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ FAST = TrainConfig(
     bootstrap=300,
     n_folds=3,
     n_seeds=2,
-    null_permutations=9,
+    null_permutations=39,  # the least that can claim: Holm needs p <= 0.025
     news_lags=(0, 15),
 )
 
@@ -95,11 +96,22 @@ def write_gold(lake: Lake, frame: pd.DataFrame, variant: str | None = None, **do
     return lake.version(table)
 
 
-def experiment(effect: float, skip_news: bool = False, seed: int = 0, config: TrainConfig = FAST):
+def experiment(
+    effect: float,
+    skip_news: bool = False,
+    seed: int = 0,
+    config: TrainConfig = FAST,
+    widen: Callable[[pd.DataFrame, dict], tuple[pd.DataFrame, dict]] | None = None,
+):
+    """``run_experiment`` on synthetic gold; ``widen`` may add columns to the frame and
+    the feature list first."""
     frame = synthetic_gold(effect, seed=seed)
     frame = frame[frame[f"target_return_{HORIZON}m"].notna()].reset_index(drop=True)
+    doc = feature_doc(skip_news)
+    if widen is not None:
+        frame, doc = widen(frame, doc)
     prices = np.full(len(frame), 5000.0)
-    return run_experiment(frame, FeatureSpec.from_json(feature_doc(skip_news)), config, prices)
+    return run_experiment(frame, FeatureSpec.from_json(doc), config, prices)
 
 
 # -- split --------------------------------------------------------------------------
@@ -158,7 +170,7 @@ def test_previous_return_sign_falls_back_to_ret_30m_or_is_skipped() -> None:
 # -- bootstrap ----------------------------------------------------------------------
 
 
-def test_block_bootstrap_draws_contiguous_blocks_within_range() -> None:
+def test_block_bootstrap_draws_circular_blocks_within_range() -> None:
     seen = []
 
     def statistic(idx: np.ndarray) -> np.ndarray:
@@ -170,7 +182,18 @@ def test_block_bootstrap_draws_contiguous_blocks_within_range() -> None:
     assert replicates.shape == (40, 1) and idx.shape == (40, 23)
     assert idx.min() >= 0 and idx.max() <= 22
     blocks = idx[:, :20].reshape(40, 4, 5)
-    assert np.all(np.diff(blocks, axis=2) == 1)
+    assert np.all(np.diff(blocks, axis=2) % 23 == 1)  # contiguous, wrapping past the end
+    assert np.any(np.diff(blocks, axis=2) == -22)  # some block does wrap
+
+
+def test_block_bootstrap_replicates_are_centred_on_the_estimate() -> None:
+    """Circular blocks draw every session equally often: a trend in the values no longer
+    pulls the replicates off the estimate (moving blocks under-draw both ends)."""
+    values = np.linspace(0.0, 1.0, 36)
+    replicates = metrics.block_bootstrap(
+        lambda idx: values[idx].mean(axis=1, keepdims=True), 36, 5, 20_000, 7
+    )[:, 0]
+    assert abs(replicates.mean() - values.mean()) < 0.005
 
 
 def test_block_bootstrap_does_not_depend_on_chunking(monkeypatch: pytest.MonkeyPatch) -> None:

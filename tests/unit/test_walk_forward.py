@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_training_units import FAST, HORIZON, experiment, feature_doc, synthetic_gold
+from test_training_units import FAST, HORIZON, MARKET, experiment, feature_doc, synthetic_gold
 
 from src_clean import tables
 from src_clean.data_pipelines.gold.feature_list import FeatureSpec
@@ -103,9 +103,13 @@ def test_a_planted_effect_is_found_beyond_the_null_and_across_seeds() -> None:
     walk = outcome.verdict.summary
     uplift = walk["pooled"]["uplift_ic"]
     assert uplift["low"] > 0.05
-    assert walk["null"]["p_value"] == pytest.approx(1 / 10)  # beats every permutation
-    assert walk["significant"] is False  # 9 permutations cannot reach p <= 0.05
-    assert max(walk["null"]["uplift_ic"]) < uplift["estimate"]
+    # both tests beat every permutation: p at its floor, 1 / 40, and Holm claims news
+    assert walk["primary"]["p_value"] == pytest.approx(1 / 40)
+    assert walk["secondary"]["p_value"] == pytest.approx(1 / 40)
+    assert walk["primary"]["ic"] > 0.05 and walk["primary"]["t"] > 3
+    assert walk["claim"]["rejected"] == {"primary": True, "secondary": True}
+    assert walk["significant"] is True and outcome.registered == WITH_NEWS
+    assert max(walk["null"]["uplift_ic"]) < walk["secondary"]["estimate"]
     assert all(u > 0.05 for u in walk["per_seed_uplift_ic"]) and len(walk["seeds"]) == 2
     assert walk["lag_curve"][1]["uplift_ic"] < uplift["estimate"]  # a delay costs signal
     for fold in walk["folds"]:
@@ -122,23 +126,74 @@ def test_a_null_effect_is_not_claimed() -> None:
     walk = experiment(effect=0.0, seed=3).verdict.summary
     uplift = walk["pooled"]["uplift_ic"]
     assert uplift["low"] <= 0 <= uplift["high"]
-    assert walk["null"]["p_value"] > 0.1
+    assert walk["null"]["p_value"] > 0.1 and walk["primary"]["p_value"] > 0.025
+    assert walk["claim"]["rejected"] == {"primary": False, "secondary": False}
     assert walk["significant"] is False
 
 
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_without_news_the_deployed_model_is_market_only(seed) -> None:
+    outcome = experiment(effect=0.0, seed=seed)
+    assert outcome.verdict.summary["significant"] is False
+    assert outcome.registered == MARKET_ONLY
+
+
+def test_the_null_scores_its_permutations_by_the_observed_values_recipe() -> None:
+    """The secondary's observed uplift is with_news refitted on the real news exactly as
+    each permutation is on shuffled news: it equals the first seed's walk-forward model."""
+    outcome = experiment(effect=3.0)
+    walk, data = outcome.verdict.summary, outcome.data
+    first_seed = []
+    for r in outcome.verdict.results:
+        s, y = data.sessions[r.fold.test], data.y[r.fold.test]
+        treated = metrics.daily_ic(s, y, r.predictions[WITH_NEWS][0])
+        first_seed.append((treated - r.daily[MARKET_ONLY]).to_numpy())
+    assert walk["secondary"]["estimate"] == pytest.approx(np.concatenate(first_seed).mean())
+
+
+def test_a_constant_column_and_a_copy_leave_the_verdict_unchanged() -> None:
+    """Irrelevant columns are dropped before fitting, so colsample draws the same columns:
+    the claim and the estimates do not move (to 3 decimals)."""
+    base = experiment(effect=3.0).verdict.summary
+
+    def add_columns(frame: pd.DataFrame, doc: dict) -> tuple[pd.DataFrame, dict]:
+        first = doc["market_features"][0]
+        frame = frame.assign(always_zero=0.0, **{f"{first}_copy": frame[first]})
+        doc = doc | {"market_features": [*doc["market_features"], f"{first}_copy"]}
+        doc["news_features"] = [*doc["news_features"], "always_zero"]
+        return frame, doc
+
+    widened = experiment(effect=3.0, widen=add_columns)
+    walk = widened.verdict.summary
+    assert walk["dropped_features"] == {
+        f"{MARKET[0]}_copy": f"a copy of {MARKET[0]}",
+        "always_zero": "constant",
+    }
+    assert walk["significant"] == base["significant"]
+    for test in ("primary", "secondary"):
+        assert round(walk[test]["p_value"], 3) == round(base[test]["p_value"], 3)
+    assert round(walk["secondary"]["estimate"], 3) == round(base["secondary"]["estimate"], 3)
+    assert round(walk["primary"]["ic"], 3) == round(base["primary"]["ic"], 3)
+
+
 @pytest.mark.parametrize(
-    ("low", "p", "claimed"),
+    ("p_primary", "p_secondary", "rejected"),
     [
-        (0.01, 0.048, True),
-        (0.01, 0.05, True),
-        (0.01, 0.09, False),
-        (0.0, 0.01, False),
-        (-0.01, 0.01, False),
-        (0.01, None, False),
+        (0.01, 0.90, {"primary"}),  # the smaller p beats alpha / 2
+        (0.02, 0.04, {"primary", "secondary"}),  # then the other beats alpha
+        (0.03, 0.04, set()),  # neither beats alpha / 2: Holm stops at once
+        (0.90, 0.005, {"secondary"}),
+        (0.05, 0.05, set()),
+        (None, 0.04, {"secondary"}),  # a missing test spends no alpha
+        (None, None, set()),
     ],
 )
-def test_news_is_claimed_only_above_zero_and_beyond_the_null(low, p, claimed) -> None:
-    assert walk_forward.is_significant({"low": low}, {"p_value": p}) is claimed
+def test_news_is_claimed_by_holm_over_the_primary_and_secondary(
+    p_primary, p_secondary, rejected
+) -> None:
+    verdict = walk_forward.claim({"p_value": p_primary}, {"p_value": p_secondary})
+    assert {name for name, r in verdict["rejected"].items() if r} == rejected
+    assert verdict["significant"] is bool(rejected)
 
 
 def test_market_only_variant_has_no_uplift_and_no_null() -> None:
