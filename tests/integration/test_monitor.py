@@ -141,7 +141,6 @@ def test_missing_bars_a_duplicate_burst_and_a_news_drought_trip_their_checks(
     assert cli_main([*argv, "--run-ts", run_ts]) == 0
 
     result = run_monitor(lake, day, day, run_ts=pd.Timestamp(run_ts))
-    print("DIAG", result.checks[result.checks["subject"] == "minute_of_day"].to_dict("records"))
     assert flagged(result.checks) == {
         ("bar_coverage", str(day)),
         ("duplicate_rate", tables.BRONZE_CANDLES),
