@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from src_clean.market_sessions import session_days
 from src_clean.monitoring.checks import (
     DRIFT_TESTS,
     KS_STATISTIC,
@@ -121,9 +122,11 @@ def column_drift(
 
 
 def calibrate(reference: pd.DataFrame, features: list[str]) -> Calibration:
-    """Per feature and test, the largest score one full training-window day reached
-    against the rest of the window (``reference`` needs ``time``)."""
-    sessions = pd.to_datetime(reference["time"], utc=True).dt.floor("D")
+    """Per feature and test, the largest score one full training-window session reached
+    against the rest of the window (``reference`` needs ``time``). Sessions are trading
+    sessions (``market_sessions.session_days``), as everywhere else: a UTC date would cut
+    a session in two and let a partial day set the threshold."""
+    sessions = pd.Series(session_days(reference["time"]), index=reference.index)
     sizes = sessions.value_counts()
     days = np.sort(sizes[sizes >= FULL_DAY_SHARE * sizes.median()].index.to_numpy())
     chosen = days[np.linspace(0, len(days) - 1, min(CALIBRATION_SESSIONS, len(days))).astype(int)]

@@ -131,7 +131,7 @@ def first_run(tmp_path_factory, empty_store):
 def test_cli_prints_table_and_never_imports_torch(first_run) -> None:
     _, _, _, summary, stdout, _ = first_run
     assert "baseline:previous_return_sign" in stdout
-    assert "verdict: news adds" in stdout and "against shuffled news" in stdout
+    assert "verdict: news is " in stdout and "permutations" in stdout
     assert summary["mlflow_run_id"] in stdout
     assert "promoted" in stdout
 
@@ -143,7 +143,8 @@ def test_summary_has_every_key(first_run) -> None:
         assert {"test_rmse", "test_mae", "test_directional_accuracy", "test_ic"} <= set(block)
     assert set(summary["uplift"]) == {"ic"}
     walk = summary["walk_forward"]
-    assert len(walk["folds"]) == 5 and walk["null"]["permutations"] == 20
+    assert len(walk["folds"]) == 5 and walk["null"]["permutations"] == 199
+    assert {"primary", "secondary", "claim"} <= set(walk)
     assert {"low", "high", "estimate"} == set(walk["pooled"]["uplift_ic"])
     assert summary["horizon_minutes"] == HORIZON
     assert summary["n_train"] > summary["n_val"] > 0
@@ -261,8 +262,10 @@ def test_run_names_tell_runs_apart(first_run) -> None:
     # the description holds the verdict, headline first; so do the metrics
     note = parent.data.tags["mlflow.note.content"]
     ic = summary["uplift"]["ic"]
-    assert note.startswith(f"**news adds {ic['estimate']:+.4f} daily IC (95% CI")
-    assert "| fold1 |" in note and "against shuffled news" in note
+    assert note.startswith("**news is ")
+    secondary = summary["walk_forward"]["secondary"]["estimate"]
+    assert f"secondary model uplift {secondary:+.4f} daily IC" in note
+    assert "| fold1 |" in note and "permutations" in note
     history = client.get_metric_history(parent.info.run_id, "uplift_ic")
     assert [m.value for m in history] == [pytest.approx(ic["estimate"])]
 
