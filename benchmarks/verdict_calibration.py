@@ -23,7 +23,8 @@ wall time, and the machine. ``--quick`` runs 4 short datasets per scenario with 
 permutations, for development. Results go to ``--out`` (JSON) as well.
 
     python benchmarks/verdict_calibration.py --quick
-    python benchmarks/verdict_calibration.py --datasets 20 --workers 2   # 100 datasets
+    python benchmarks/verdict_calibration.py --datasets 20 --count default=40 --count half=10 \
+        --permutations 99 --workers 2   # 110 datasets
 """
 
 from __future__ import annotations
@@ -75,12 +76,13 @@ class Dataset:
     pre_availability_bps: float
 
 
-def datasets(per_scenario: int, quick: bool, first_seed: int) -> list[Dataset]:
-    """Seeds, lengths (30-120 days; 30-40 in --quick) and article rates varied per dataset."""
+def datasets(counts: dict[str, int], quick: bool, first_seed: int) -> list[Dataset]:
+    """``counts[scenario]`` datasets each; seeds, lengths (30-120 days; 30-40 in --quick)
+    and article rates varied per dataset."""
     rng = np.random.default_rng(first_seed)
     out = []
     for s_index, (name, spec) in enumerate(SCENARIOS.items()):
-        for i in range(per_scenario):
+        for i in range(counts.get(name, 0)):
             days = int(rng.integers(30, 41) if quick else rng.integers(30, 121))
             rate = float(ARTICLES_PER_DAY * spec["rate"] * rng.uniform(0.6, 1.6))
             seed = first_seed + 1000 * s_index + i
@@ -181,6 +183,18 @@ def report(rows: list[dict[str, Any]], seconds: float, permutations: int) -> dic
     return out
 
 
+def parse_counts(items: list[str]) -> dict[str, int]:
+    """``["default=40", "half=10"]`` -> ``{"default": 40, "half": 10}``."""
+    counts = {}
+    for item in items:
+        name, _, n = item.partition("=")
+        if name not in SCENARIOS or not n.isdigit():
+            wanted = f"SCENARIO=N, SCENARIO in {list(SCENARIOS)}"
+            raise SystemExit(f"error: --count {item!r}: want {wanted}")
+        counts[name] = int(n)
+    return counts
+
+
 def machine() -> str:
     lines = Path("/proc/cpuinfo").read_text().splitlines()
     model = next((ln.split(":", 1)[1].strip() for ln in lines if "model name" in ln), "?")
@@ -198,12 +212,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="4 short datasets per scenario, 49 permutations"
     )
-    parser.add_argument("--scenarios", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument(
+        "--count",
+        action="append",
+        default=[],
+        metavar="SCENARIO=N",
+        help="datasets of one scenario, overriding --datasets (repeatable), e.g. default=40",
+    )
     parser.add_argument("--out", type=Path, default=Path("verdict_calibration.json"))
     parser.add_argument("--workdir", type=Path, help="keep the lakes here (default: a temp dir)")
     args = parser.parse_args(argv)
     per, permutations = (4, 49) if args.quick else (args.datasets, args.permutations)
-    todo = [d for d in datasets(per, args.quick, args.seed) if d.scenario in args.scenarios]
+    counts = dict.fromkeys(SCENARIOS, per) | parse_counts(args.count)
+    todo = datasets(counts, args.quick, args.seed)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sp500-calibration-"))
     print(f"{len(todo)} datasets, {permutations} permutations, {args.workers} workers; {machine()}")
     began = time.perf_counter()
