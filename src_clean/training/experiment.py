@@ -56,6 +56,7 @@ class Outcome:
     verdict: Verdict
     holdout: dict[str, Any]
     final: FoldResult
+    started_ms: int = 0  # when the experiment began (epoch ms): the parent run's start
 
     @property
     def times(self) -> pd.Series:

@@ -118,10 +118,13 @@ def daily_ic(sessions: np.ndarray, y: np.ndarray, pred: np.ndarray) -> pd.Series
 
 def session_bootstrap(values: np.ndarray, block: int, n_boot: int, seed: int) -> dict[str, float]:
     """Mean of per-session ``values`` with a 95% moving-block bootstrap interval over whole
-    sessions (``block`` consecutive sessions per draw: serial correlation survives)."""
+    sessions (``block`` consecutive sessions per draw: serial correlation survives). The
+    block is at most half the sessions: a circular block as long as the sample redraws the
+    sample itself, and the interval would collapse onto the estimate."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return {"estimate": float("nan"), "low": float("nan"), "high": float("nan")}
+    block = max(1, min(block, len(values) // 2))
     replicates = block_bootstrap(
         lambda idx: values[idx].mean(axis=1, keepdims=True), len(values), block, n_boot, seed
     )[:, 0]

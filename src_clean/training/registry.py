@@ -124,6 +124,11 @@ def version_description(
     )
 
 
+# A version carries the decision in one tag and what loaders and reruns look up; every
+# other detail (gold snapshot, settings, code, Airflow run) is on the run it points to.
+VERSION_TAGS = ("variant", "feature_set", "fingerprint")
+
+
 def register_and_promote(
     client: MlflowClient,
     model: ModelInfo,
@@ -161,7 +166,7 @@ def register_and_promote(
         source=model.model_uri,
         run_id=model.run_id,
         model_id=model.model_id,
-        tags={**tags, "champion_decision": reason, "promoted": str(promote).lower()},
+        tags={"champion_decision": reason} | {k: tags[k] for k in VERSION_TAGS},
     )
     number = str(version.version)
     decision = promotion.with_versions(decision, number)

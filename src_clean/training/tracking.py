@@ -202,12 +202,21 @@ def artifact_location(tracking_uri: str, lake: Lake) -> str | None:
     return f"{lake.root.rstrip('/')}/mlartifacts"
 
 
+# MLflow 3's UI opens an experiment without this tag in GenAI mode (traces, "Detect
+# Issues"); with it, on the runs table with their metrics.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(client: MlflowClient, name: str, location: str | None) -> str:
-    """Id of experiment ``name``, created with ``location`` as artifact root if missing."""
+    """Id of experiment ``name`` (created with ``location`` as artifact root if missing),
+    marked as model training so the UI opens on the runs and their metrics."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=location)
+    if experiment is None:
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+    for key, value in EXPERIMENT_KIND.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
 
 
 # -- artifacts ----------------------------------------------------------------------
@@ -330,12 +339,14 @@ def track(
     dataset = lineage.training_dataset(snapshot)
     registered = outcome.registered
     name = lineage.run_name(outcome, snapshot, f"train {outcome.config.feature_set.label}")
-    with mlflow.start_run(
-        experiment_id=experiment_id,
+    # created with the training's start time, so the run shows the real duration
+    created = client.create_run(
+        experiment_id,
+        start_time=outcome.started_ms or None,
+        tags=tags | session.user_tags() | {"mlflow.note.content": run_description(outcome)},
         run_name=name,
-        tags=tags | session.user_tags(),
-        description=run_description(outcome),
-    ) as parent:
+    )
+    with mlflow.start_run(run_id=created.info.run_id) as parent:
         mlflow.log_params(lineage.run_params(outcome, snapshot, uri))
         metrics = lineage.run_metrics(outcome)
         metrics[WF_METRIC] = challenger_score(outcome)
@@ -366,6 +377,14 @@ def track(
         mlflow.log_dict(decision, "champion_decision.json")
     log.info("champion decision: %s", decision["reason"])
     return TrackedRun(uri, parent.info.run_id, decision["challenger_version"], decision)
+
+
+def log_tear_sheet(run: TrackedRun, html: str) -> None:
+    """The verdict tear sheet on the parent run (``verdict/tear_sheet.html``), where the
+    MLflow UI shows it in the artifact view."""
+    from mlflow import MlflowClient
+
+    MlflowClient(run.tracking_uri).log_text(run.run_id, html, "verdict/tear_sheet.html")
 
 
 def log_summary(run: TrackedRun, summary: dict[str, Any]) -> None:

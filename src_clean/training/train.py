@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -155,6 +156,7 @@ def build_data(frame: pd.DataFrame, spec: FeatureSpec, prices: np.ndarray, confi
         empty_news=np.array([empty_window_value(c) for c in news], dtype=np.float32),
         fit_mask=fit_mask(frame["time"], config.fit_stride_minutes),
         dropped=dropped,
+        prices=np.asarray(prices, dtype=np.float64),
     )
 
 
@@ -194,12 +196,13 @@ def run_experiment(
     from src_clean.training import walk_forward
     from src_clean.training.folds import plan_folds
 
+    started_ms = int(time.time() * 1000)
     data = build_data(frame, spec, prices, config)
     embargo = pd.Timedelta(minutes=config.embargo(spec.horizon_minutes))
     plan = plan_folds(data.times, config.n_folds, config.holdout_frac, config.val_frac, embargo)
     verdict = walk_forward.walk_forward(data, plan, config)
     holdout, final = walk_forward.holdout(data, plan, config)
-    return Outcome(spec, config, data, plan, verdict, holdout, final)
+    return Outcome(spec, config, data, plan, verdict, holdout, final, started_ms)
 
 
 # -- stage --------------------------------------------------------------------------
@@ -211,7 +214,7 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
     A rerun on the same gold version, settings and code registers nothing: it records
     "unchanged" against the version that run registered.
     """
-    from src_clean.training import registry, tracking
+    from src_clean.training import registry, tear_sheet, tracking
 
     spec = read_feature_list(lake, config.feature_set)
     check_variant(spec, config.feature_set)
@@ -224,8 +227,12 @@ def train(lake: Lake, config: TrainConfig) -> dict[str, Any]:
             outcome = run_experiment(snapshot.frame, spec, config, prices)
             run = tracking.track(outcome, snapshot, lake, session, key)
             summary = build_summary(outcome, snapshot, run.to_summary(), key)
+            summary["tear_sheet"] = tear_sheet.path_for(run.run_id)
             tracking.log_summary(run, summary)
             tracking.log_figures(run, outcome, lake)
+            html = tear_sheet.render(summary, outcome.verdict.curves, outcome.verdict.curve_times)
+            tracking.log_tear_sheet(run, html)
+            lake.files.write_text(summary["tear_sheet"], html)
     lake.files.write_json(config.feature_set.training_summary, summary)
     return summary
 

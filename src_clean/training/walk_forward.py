@@ -55,6 +55,7 @@ GRID: tuple[dict[str, float], ...] = (
 ALPHA = 0.05  # news is claimed at this family-wise level only (see ``claim``)
 PROGRESS_S, PROGRESS_EVERY = 10.0, 20  # a progress line on long nulls
 _MINUTE = 60_000_000_000
+IC_HORIZONS = (5, 15, 30, 60)  # minutes: the primary factor's IC by horizon
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Data:
     empty_news: np.ndarray
     fit_mask: np.ndarray  # the bars models fit and validate on (``fit_stride_minutes``)
     dropped: dict[str, str] = field(default_factory=dict)  # irrelevant columns, and why
+    prices: np.ndarray | None = None  # each bar's close: forward returns at other horizons
     sessions: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -407,6 +409,7 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
         data.empty_news,
         data.fit_mask[:pre],
         data.dropped,
+        None if data.prices is None else data.prices[:pre],
     )
     results, matrices, seconds = [], [], []
     for fold in plan.folds:
@@ -462,6 +465,10 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
                 ),
             }
         )
+        if factor is not None and limited.prices is not None:
+            summary["primary"]["ic_by_horizon"] = ic_by_horizon(
+                limited.times, limited.prices, limited.sessions, limited.x[:, factor], test
+            )
         summary["secondary"] = secondary_test(limited, results, matrices, config, null["uplift_ic"])
         summary["null"]["p_value"] = summary["secondary"]["p_value"]
         summary["null"]["observed_uplift_ic"] = summary["secondary"]["estimate"]
@@ -506,6 +513,36 @@ def _null(
         "factor scored again on the same test rows, and with_news re-fitted with the first "
         "seed and each fold's chosen hyperparameters and rounds, as the observed value is",
     }
+
+
+def forward_returns(times: pd.Series, prices: np.ndarray, minutes: int) -> np.ndarray:
+    """Return (bps) from each bar's close to the close ``minutes`` later; NaN where that
+    bar is not among the rows (a gap, or past the last row: nothing beyond is read)."""
+    values = pd.DatetimeIndex(times).as_unit("ns").asi8
+    wanted = values + minutes * _MINUTE
+    position = np.minimum(np.searchsorted(values, wanted), len(values) - 1)
+    found = values[position] == wanted
+    out = np.full(len(values), np.nan)
+    out[found] = (prices[position[found]] / prices[found] - 1.0) * 1e4
+    return out
+
+
+def ic_by_horizon(
+    times: pd.Series,
+    prices: np.ndarray,
+    sessions: np.ndarray,
+    factor: np.ndarray,
+    rows: np.ndarray,
+) -> list[dict[str, float]]:
+    """The primary factor's mean daily IC on the test ``rows`` against the forward return
+    at each of ``IC_HORIZONS`` minutes (where does the news factor's power peak?)."""
+    out = []
+    for minutes in IC_HORIZONS:
+        returns = forward_returns(times, prices, minutes)[rows]
+        known = np.isfinite(returns)
+        ic = factor_ic(sessions[rows][known], returns[known], factor[rows][known])
+        out.append({"minutes": minutes, "ic": ic["ic"], "t": ic["t"]})
+    return out
 
 
 def primary_column(data: Data, config: TrainConfig) -> int | None:

@@ -23,7 +23,7 @@ from test_training_units import MARKET, NEWS, synthetic_gold, write_gold
 from src_clean import tables
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
-from src_clean.training.config import TrainConfig
+from src_clean.training.config import DEFAULT_EXPERIMENT, TrainConfig
 from src_clean.training.tracking import session
 from src_clean.training.train import train
 
@@ -219,6 +219,14 @@ def test_champion_moves_only_on_walk_forward_evidence(first_run) -> None:
     assert again["champion_decision"]["unchanged"] is True
     assert again["registered_model_version"] == reseeded["registered_model_version"] == "2"
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == versions
+    # gold rewritten with identical rows (as every Airflow run of gold-training does): a
+    # new table version, the same input, so nothing is registered either
+    before = lake.version(tables.GOLD_TRAINING)
+    canonical_gold(lake, effect=3.0)
+    assert lake.version(tables.GOLD_TRAINING) == before + 1
+    rerun = train(lake, fast_config(uri))
+    assert rerun["champion_decision"]["unchanged"] is True, rerun["champion_decision"]
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == versions
     # a rewritten gold table over the same dates: the champion trained on every session,
     # so there is nothing fair to compare on and the champion stays
     rewritten = train_on(lake, uri, effect=8.0)
@@ -309,15 +317,37 @@ def test_runs_carry_airflow_data_model_and_code_lineage(first_run) -> None:
     assert len(digests) == 1  # the parent and both children read the same rows
 
 
+def test_mlflow_opens_on_the_answer(first_run) -> None:
+    """Model-training mode, the headline as parent-run metrics (columns in the runs list),
+    the real duration, and the tear sheet beside the run."""
+    lake, _, client, summary, _, _ = first_run
+    experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    parent = client.get_run(summary["mlflow_run_id"])
+    metrics = parent.data.metrics
+    walk = summary["walk_forward"]
+    assert metrics["news_significant"] == float(walk["claim"]["significant"])
+    assert metrics["secondary_ci_low"] == pytest.approx(walk["secondary"]["low"])
+    assert metrics["primary_p_value"] == pytest.approx(walk["primary"]["p_value"])
+    seconds = sum(walk["seconds"]["folds"]) + walk["seconds"]["null"]
+    assert (parent.info.end_time - parent.info.start_time) / 1000 >= seconds
+    assert "verdict/tear_sheet.html" in all_artifacts(client, parent.info.run_id)
+    page = lake.local_path(summary["tear_sheet"]).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    assert summary["mlflow_run_id"] in page
+
+
 def test_registry_version_describes_the_champion_decision(first_run) -> None:
     _, _, client, summary, _, gold_version = first_run
     version = client.get_model_version(MODEL, summary["registered_model_version"])
     assert version.description.startswith("**promoted: no champion yet")
     assert f"`gold/training@v{gold_version}`, 2024-03-04..2024-03-29" in version.description
     assert "sentiment model ProsusAI/finbert@test" in version.description
+    # the decision in one tag, what loaders and reruns look up; the details on the run
+    assert set(version.tags) == {"champion_decision", "variant", "feature_set", "fingerprint"}
     assert version.tags["champion_decision"] == summary["champion_decision"]["reason"]
-    assert version.tags["gold.version"] == str(gold_version)
     assert version.tags["variant"] == "canonical"
+    assert client.get_run(version.run_id).data.tags["gold.version"] == str(gold_version)
     registered = client.get_registered_model(MODEL)
     assert "Canonical feature set" in registered.description
     assert registered.tags["variant"] == "canonical"
@@ -455,3 +485,29 @@ def test_the_session_keeps_credentials_out_of_the_environment_and_restores_mlflo
     assert dict(os.environ) == environment  # MLflow's export of the URI undone
     assert tracking_service._tracking_uri == before
     assert "Authorization" not in resolve_request_headers()
+
+
+def test_the_tear_sheet_renders_in_chromium(first_run) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    browser_path = shutil.which("chromium")
+    if browser_path is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    lake, _, _, summary, _, _ = first_run
+    artifacts = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
+    artifacts.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(lake.local_path(summary["tear_sheet"]).as_uri())
+        verdict = page.locator("#verdict").inner_text()
+        assert verdict.startswith(("significant at 5%", "not significant at 5%"))
+        # the answer is above the fold: no scrolling to read it
+        assert page.locator("#verdict").bounding_box()["y"] < 200
+        assert page.locator("#equity polyline.series").count() >= 3
+        assert page.locator("#fold-uplift circle").count() == 5
+        page.screenshot(path=str(artifacts / "verdict_tear_sheet.png"), full_page=True)
+        browser.close()
+    assert errors == []

@@ -196,6 +196,16 @@ def test_block_bootstrap_replicates_are_centred_on_the_estimate() -> None:
     assert abs(replicates.mean() - values.mean()) < 0.005
 
 
+def test_a_short_fold_still_gets_an_interval() -> None:
+    """Five sessions with five-session blocks: each circular block would be the sample
+    itself and the interval would collapse onto the estimate (it did, in every fold of a
+    60-day demo). The block shrinks to half the sessions."""
+    values = np.array([0.1, -0.2, 0.05, 0.3, -0.1])
+    ci = metrics.session_bootstrap(values, block=5, n_boot=2000, seed=1)
+    assert ci["low"] < ci["estimate"] - 0.05 and ci["high"] > ci["estimate"] + 0.05
+    assert ci["estimate"] == pytest.approx(values.mean())
+
+
 def test_block_bootstrap_does_not_depend_on_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
     def statistic(idx: np.ndarray) -> np.ndarray:
         return idx.sum(axis=1, keepdims=True).astype(np.float64)
