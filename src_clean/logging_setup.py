@@ -10,11 +10,15 @@ added to them too.
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 
 from src_clean.redact import redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Progress bars third parties draw on stderr, which an Airflow task logs as errors: off in
+# our processes unless the user set them (a bar is no log line).
+QUIET_PROGRESS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "TQDM_DISABLE": "1"}
 
 
 class RedactFilter(logging.Filter):
@@ -32,7 +36,10 @@ class RedactFilter(logging.Filter):
 
 
 def configure_logging(verbose: bool = False, fmt: str = LOG_FORMAT) -> None:
-    """Root logging at INFO (DEBUG with ``verbose``), every root handler redacting."""
+    """Root logging at INFO (DEBUG with ``verbose``), every root handler redacting, and
+    third-party progress bars off (``QUIET_PROGRESS``, where the user set nothing)."""
+    for key, value in QUIET_PROGRESS.items():
+        os.environ.setdefault(key, value)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactFilter) for f in handler.filters):

@@ -184,6 +184,8 @@ def _finish(
         print(format_summary(summary))
         path = FeatureSet.from_name(summary.get("variant")).training_summary
         print(f"\nSummary JSON: {cfg.lake_root}/{path}")
+        if summary.get("tear_sheet"):
+            print(f"Tear sheet:   {cfg.lake_root}/{summary['tear_sheet']}  (open in a browser)")
         print(f"MLflow:       {redact(tracking_uri)}")
         print("Open the UI:  make mlflow-ui   (then http://127.0.0.1:5000)")
     print(f"Lake:         {cfg.lake_root}  (bronze/, silver/, gold/, quarantine/)")

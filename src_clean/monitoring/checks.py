@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STATUSES = ("ok", "warn", "fail")
 # the three drift tests' rows (each feature's verdict is the ``drift`` row beside them)
@@ -78,3 +82,16 @@ def status_counts(statuses: Iterable[str]) -> dict[str, int]:
 def worst(statuses: Iterable[str]) -> str:
     """The worst of ``statuses`` (``ok`` for none)."""
     return max(statuses, key=STATUSES.index, default="ok")
+
+
+def headline_rows(checks: pd.DataFrame) -> pd.DataFrame:
+    """The rows a day's status is judged on: every check but the three drift tests, which
+    speak through each feature's ``drift`` verdict beside them. The CLI, the DAG summary,
+    the alert and the page all count these rows, so they agree."""
+    return checks[~checks["check"].isin(DRIFT_TESTS)]
+
+
+def day_status(checks: pd.DataFrame) -> tuple[str, dict[str, int]]:
+    """(status, counts) of one day's checks, computed once from ``headline_rows``."""
+    rows = headline_rows(checks)
+    return worst(rows["status"]), status_counts(rows["status"])

@@ -11,7 +11,7 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.lake import Lake
-from src_clean.monitoring.checks import LIVE_WINDOWS, status_counts, worst
+from src_clean.monitoring.checks import LIVE_WINDOWS, day_status
 
 
 def curve_file(day: dt.date) -> str:
@@ -29,10 +29,10 @@ class Latest:
 
     @property
     def status(self) -> str:
-        return worst(self.checks["status"])
+        return day_status(self.checks)[0]
 
     def counts(self) -> dict[str, int]:
-        return status_counts(self.checks["status"])
+        return day_status(self.checks)[1]
 
     def live(self) -> dict[str, Any]:
         """The champion's rolling live IC per window and its lower band, as monitored."""

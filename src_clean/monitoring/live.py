@@ -206,6 +206,9 @@ def _decay(curve: pd.DataFrame, subject: str) -> Check:
     detail = (
         f"the {SUSTAINED_WINDOW}-session IC was below its band on {below} of the last "
         f"{len(tail)} sessions"
+        if len(tail)
+        else f"not enough sessions yet (the {SUSTAINED_WINDOW}-session IC needs "
+        f"{SUSTAINED_WINDOW} scored sessions)"
     )
     return Check(
         LIVE,

@@ -33,10 +33,10 @@ from src_clean.defaults import MarketHours, tracking_uri
 from src_clean.lake import Lake
 from src_clean.monitoring import drift, quality
 from src_clean.monitoring.champion import ChampionContext, load_champion, mark_under_review
-from src_clean.monitoring.checks import DRIFT_TESTS, Check, status_counts, worst
+from src_clean.monitoring.checks import Check, day_status, headline_rows
 from src_clean.monitoring.latest import curve_file
 from src_clean.monitoring.live import LiveRecord, live_record
-from src_clean.monitoring.report import render
+from src_clean.monitoring.report import render, render_index
 from src_clean.monitoring.window import Window
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,17 @@ def run_monitor(
     curve = record.curve if record else pd.DataFrame()
     lake.files.write_text(curve_file(end), curve.to_json(orient="records", date_format="iso"))
     _log_to_mlflow(uri, run_id, end, frame, html, context)
-    counts = status_counts(frame["status"])
+    status, counts = day_status(frame)
+    flagged = headline_rows(frame)
     alerts = [
-        f"{c.status}: {c.check} {c.subject}".strip()
-        for c in checks
-        if c.status != "ok"
-        if c.check not in DRIFT_TESTS
+        f"{row.status}: {row.check} {row.subject}".strip()
+        for row in flagged.itertuples()
+        if row.status != "ok"
     ]
     return MonitorResult(
         run_id=run_id,
         day=end,
-        status=worst(c.status for c in checks),
+        status=status,
         counts=counts,
         alerts=alerts,
         report=path,
@@ -255,7 +255,10 @@ def _render(
             note = f"No signal: {exc.detail}"
     curve = record.curve if record else pd.DataFrame()
     return render(
-        title=f"Monitoring {window.start}..{window.end}",
+        title=f"Monitoring {window.end}"
+        if window.start == window.end
+        else f"Monitoring {window.start}..{window.end}",
+        previous=_previous_day(lake, window.end),
         run_id=run_id,
         checks=frame,
         curve=curve,
@@ -327,18 +330,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> MonitorResult:
+def _previous_day(lake: Lake, day: dt.date) -> pd.DataFrame:
+    """The check rows of the last monitored day before ``day`` (empty when none)."""
+    earlier = [d for d in lake.partitions(tables.MONITORING_CHECKS) if d < day]
+    return lake.read(tables.MONITORING_CHECKS, earlier[-1], earlier[-1]) if earlier else None
+
+
+def monitor_days(lake: Lake, start: dt.date, end: dt.date, **options) -> list[MonitorResult]:
+    """``run_monitor`` once per day of ``start..end``: one report per day, showing only
+    that day, then the index of every monitored day (``reports/monitoring/index.html``)."""
+    results = []
+    day = start
+    while day <= end:
+        results.append(run_monitor(lake, day, day, **options))
+        day += dt.timedelta(days=1)
+    write_index(lake)
+    return results
+
+
+def write_index(lake: Lake) -> str:
+    """The list of monitored days, newest first, each with its status, counts and report."""
+    rows = lake.read(tables.MONITORING_CHECKS)
+    days = []
+    for day, group in rows.groupby(rows["day"].dt.date, sort=True):
+        status, counts = day_status(group)
+        days.append({"day": day, "status": status, "counts": counts})
+    html = render_index(days[::-1])
+    return lake.files.write_text(f"{tables.MONITORING_REPORTS}/index.html", html)
+
+
+@dataclass
+class MonitorRun:
+    """A ``monitor`` CLI run over one or more days; prints as the last day's JSON line
+    (the DAG task's return value) with every day's status beside it."""
+
+    results: list[MonitorResult]
+
+    def to_json(self) -> str:
+        last = json.loads(self.results[-1].to_json())
+        return json.dumps(last | {"days": {str(r.day): r.status for r in self.results}})
+
+
+def main(args: argparse.Namespace) -> MonitorRun:
     lake = Lake(args.lake)
     require_tables(lake, tables.BRONZE_CANDLES, produced_by="bronze-market")
     days = lake.partitions(tables.BRONZE_CANDLES)
-    result = run_monitor(
-        lake,
-        args.start or days[0],
-        args.end or args.start or days[-1],
-        run_ts=args.run_ts,
-        sessions_between=tuple(args.sessions_between) if args.sessions_between else None,
-        market_calendar=args.market_calendar,
-        market_hours=args.market_hours,
-        registered_model=args.registered_model,
+    start = args.start or days[0]
+    return MonitorRun(
+        monitor_days(
+            lake,
+            start,
+            args.end or args.start or days[-1],
+            run_ts=args.run_ts,
+            sessions_between=tuple(args.sessions_between) if args.sessions_between else None,
+            market_calendar=args.market_calendar,
+            market_hours=args.market_hours,
+            registered_model=args.registered_model,
+        )
     )
-    return result

@@ -15,51 +15,82 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
-from src_clean.monitoring.checks import DRIFT_TESTS, STATUSES, SUSTAINED_WINDOW, status_counts
+from src_clean.monitoring.checks import (
+    STATUSES,
+    SUSTAINED_WINDOW,
+    day_status,
+    headline_rows,
+)
 
 CHART_WIDTH, CHART_HEIGHT, PAD = 720, 240, 36
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>{{ title }}</title><link rel="icon" href="data:,">
+<title>{{ title }}: {{ overall }}</title><link rel="icon" href="data:,">
 <style>
-body{font:14px system-ui,sans-serif;margin:24px;color:#1d2430}
+body{font:14px system-ui,sans-serif;margin:24px;color:#1d2430;max-width:900px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d0d4da;padding:4px 8px;
 text-align:left;vertical-align:top}th{background:#f3f4f6}
 .ok{background:#e7f6ea}.warn{background:#fff4d6}.fail{background:#fde2e1}
 .badge{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600}
-.num{text-align:right;font-variant-numeric:tabular-nums}
+.num{text-align:right;font-variant-numeric:tabular-nums}details{margin-top:18px}
+summary{font-weight:600;cursor:pointer}
 </style></head><body>
 <h1>{{ title }} <span class="badge {{ overall }}" id="overall">{{ overall }}</span></h1>
-<p>Run {{ run_id }}; {{ counts.ok }} ok, {{ counts.warn }} warn, {{ counts.fail }} fail.
+<p id="counts">{{ counts.ok }} ok, {{ counts.warn }} warn, {{ counts.fail }} fail.
 {% if champion %}Champion {{ champion }}{% if review_state %}
 (<strong>{{ review_state }}</strong>){% endif %}.{% else %}No champion yet: drift and the live
-record wait for the first promoted model.{% endif %}</p>
-<h2>Latest signal</h2>
-{% if signal %}<table id="signal"><tr><th>bar</th><th>decision time</th><th>predicted</th>
-<th>direction</th><th>model</th></tr><tr><td>{{ signal.bar_time }}</td>
-<td>{{ signal.decision_time }}</td>
-<td class="num">{{ "%+.2f"|format(signal.predicted_return_bps) }} bps</td>
-<td>{{ signal.direction }}</td><td>{{ signal.model_name }} v{{ signal.model_version }}</td>
-</tr></table>{% else %}<p id="signal">{{ signal_note }}</p>{% endif %}
-<h2>Checks</h2>
+record wait for the first promoted model.{% endif %} <a href="index.html">All days</a></p>
+<h2>Changed since the previous monitored day{% if previous_day %}
+({{ previous_day }}){% endif %}</h2>
+{% if changes is none %}<p id="changes">No earlier day to compare with.</p>
+{% elif changes %}<table id="changes"><tr><th>check</th><th>subject</th><th>was</th>
+<th>now</th><th>detail</th></tr>
+{% for c in changes %}<tr class="{{ c.status }}"><td>{{ c.check }}</td><td>{{ c.subject }}</td>
+<td>{{ c.was }}</td><td>{{ c.status }}</td><td>{{ c.detail }}</td></tr>{% endfor %}</table>
+{% else %}<p id="changes">Nothing changed.</p>{% endif %}
+<h2>Live record: {{ window }}-session rolling daily IC</h2>
+{{ chart|safe }}
+<details id="details-checks"{% if overall != "ok" %} open{% endif %}>
+<summary>Checks ({{ checks|length }})</summary>
 <table id="checks"><tr><th>status</th><th>kind</th><th>check</th><th>subject</th>
 <th>value</th><th>threshold</th><th>detail</th></tr>
 {% for c in checks %}<tr class="{{ c.status }}"><td>{{ c.status }}</td><td>{{ c.kind }}</td>
 <td>{{ c.check }}</td><td>{{ c.subject }}</td><td class="num">{{ c.value|fmt }}</td>
 <td class="num">{{ c.threshold|fmt }}</td><td>{{ c.detail }}</td></tr>{% endfor %}
-</table>
-<h2>Drift against the champion's training window</h2>
+</table></details>
+<details id="details-drift"><summary>Drift against the champion's training window</summary>
 {% if drift %}<table id="drift"><tr><th>feature</th><th>PSI</th><th>KS</th>
 <th>Wasserstein (normed)</th><th>verdict</th></tr>
 {% for d in drift %}<tr class="{{ d.status }}"><td>{{ d.subject }}</td>
 <td class="num">{{ d.psi|fmt }}</td><td class="num">{{ d.ks|fmt }}</td>
 <td class="num">{{ d.wasserstein|fmt }}</td><td>{{ d.status }}</td></tr>{% endfor %}
 </table>{% else %}<p id="drift">No drift computed (no champion or no rows).</p>{% endif %}
-<h2>Live record: {{ window }}-session rolling daily IC</h2>
-{{ chart|safe }}
+</details>
+<details id="details-signal"><summary>Signal at the end of this day</summary>
+{% if signal %}<table id="signal"><tr><th>bar</th><th>decision time</th><th>predicted</th>
+<th>direction</th><th>model</th></tr><tr><td>{{ signal.bar_time }}</td>
+<td>{{ signal.decision_time }}</td>
+<td class="num">{{ "%+.2f"|format(signal.predicted_return_bps) }} bps</td>
+<td>{{ signal.direction }}</td><td>{{ signal.model_name }} v{{ signal.model_version }}</td>
+</tr></table>{% else %}<p id="signal">{{ signal_note }}</p>{% endif %}
+</details>
 </body></html>
+"""
+
+INDEX_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Monitoring: every day</title>
+<link rel="icon" href="data:,"><style>
+body{font:14px system-ui,sans-serif;margin:24px;color:#1d2430}
+table{border-collapse:collapse}td,th{border:1px solid #d0d4da;padding:4px 8px}
+th{background:#f3f4f6}.ok{background:#e7f6ea}.warn{background:#fff4d6}.fail{background:#fde2e1}
+.num{text-align:right}</style></head><body><h1>Monitoring: every day</h1>
+<table id="days"><tr><th>day</th><th>status</th><th>ok</th><th>warn</th><th>fail</th></tr>
+{% for d in days %}<tr class="{{ d.status }}"><td><a href="{{ d.day }}.html">{{ d.day }}</a></td>
+<td>{{ d.status }}</td><td class="num">{{ d.counts.ok }}</td>
+<td class="num">{{ d.counts.warn }}</td><td class="num">{{ d.counts.fail }}</td></tr>
+{% endfor %}</table></body></html>
 """
 
 
@@ -129,6 +160,30 @@ def live_chart(curve: pd.DataFrame) -> str:
     return "".join(parts)
 
 
+def changes_since(checks: pd.DataFrame, previous: pd.DataFrame | None) -> list[dict] | None:
+    """Checks whose status differs from the previous monitored day's (new ones included),
+    worst first; None without a previous day."""
+    if previous is None or previous.empty:
+        return None
+    before = {
+        (r.check, r.subject): r.status for r in headline_rows(previous).itertuples(index=False)
+    }
+    out = []
+    for row in headline_rows(checks).itertuples(index=False):
+        was = before.get((row.check, row.subject), "-")
+        if was != row.status:
+            out.append(
+                {
+                    "check": row.check,
+                    "subject": row.subject,
+                    "was": was,
+                    "status": row.status,
+                    "detail": row.detail,
+                }  # fmt: skip
+            )
+    return sorted(out, key=lambda r: (-STATUSES.index(r["status"]), r["check"], r["subject"]))
+
+
 def render(
     *,
     title: str,
@@ -139,18 +194,17 @@ def render(
     review_state: str | None,
     signal: dict[str, Any] | None,
     signal_note: str,
+    previous: pd.DataFrame | None = None,
 ) -> str:
-    """The report's HTML."""
+    """The report's HTML: the day's status, what changed, the live chart; details folded."""
     env = Environment(autoescape=select_autoescape(default=True))
     env.filters["fmt"] = _fmt
     # per-feature drift lives in its own table; here only the verdicts that flagged
-    tests = checks["check"].isin(DRIFT_TESTS)
     quiet_drift = (checks["kind"] == "drift") & (checks["status"] == "ok")
-    shown = checks[~tests & ~quiet_drift]
+    shown = headline_rows(checks[~quiet_drift])
     order = shown["status"].map(lambda s: -STATUSES.index(s))
     shown = shown.assign(_order=order).sort_values(["_order", "kind", "check", "subject"])
-    counts = status_counts(checks["status"])
-    overall = next((s for s in ("fail", "warn") if counts[s]), "ok")
+    overall, counts = day_status(checks)
     return env.from_string(TEMPLATE).render(
         title=title,
         run_id=run_id,
@@ -164,4 +218,14 @@ def render(
         drift=drift_table(checks),
         window=SUSTAINED_WINDOW,
         chart=live_chart(curve),
+        changes=changes_since(checks, previous),
+        previous_day=None
+        if previous is None or previous.empty
+        else f"{previous['day'].iloc[0]:%Y-%m-%d}",
     )
+
+
+def render_index(days: list[dict[str, Any]]) -> str:
+    """The index page: every monitored day with its status and counts, newest first."""
+    env = Environment(autoescape=select_autoescape(default=True))
+    return env.from_string(INDEX_TEMPLATE).render(days=days)

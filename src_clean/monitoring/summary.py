@@ -8,7 +8,7 @@ from typing import Any
 
 from src_clean import tables
 from src_clean.lake import Lake
-from src_clean.monitoring.checks import DRIFT_TESTS, status_counts, worst
+from src_clean.monitoring.checks import day_status, headline_rows
 
 
 def end_of(argv: Sequence[str]) -> dt.date | None:
@@ -20,13 +20,14 @@ def end_of(argv: Sequence[str]) -> dt.date | None:
 def day_summary(lake: Lake, day: dt.date) -> dict[str, Any]:
     """The day's status, counts, the checks that warned or failed, and the report."""
     rows = lake.read(tables.MONITORING_CHECKS, day, day)
-    rows = rows[~rows["check"].isin(DRIFT_TESTS)]  # shown through their verdict
+    status, counts = day_status(rows)
+    rows = headline_rows(rows)
     flagged = rows[rows["status"] != "ok"].sort_values(["status", "kind", "check"])
     report = f"{tables.MONITORING_REPORTS}/{day}.html"
     return {
         "day": str(day),
-        "status": worst(rows["status"]),
-        "counts": status_counts(rows["status"]),
+        "status": status,
+        "counts": counts,
         "flagged": [
             f"{status} {kind}: {check} {subject} ({detail})".replace(" ()", "")
             for status, kind, check, subject, detail in flagged[

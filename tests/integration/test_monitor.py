@@ -186,6 +186,44 @@ def test_a_data_quality_failure_keeps_the_champion(lake: Lake) -> None:
     assert after == before
 
 
+def test_a_range_writes_one_report_per_day_each_with_only_its_day(lake: Lake) -> None:
+    """A week through the CLI: a page per day headed by that day, an index of them all,
+    and one count in the CLI line, the DAG summary, the table and the page."""
+    from src_clean.monitoring.checks import day_status
+    from src_clean.monitoring.summary import day_summary
+
+    days = unseen_weekdays(7)[2:5]
+    first, last = days[0], days[-1]
+    printed = _cli_json(["monitor", "--lake", lake.root, "--start", str(first), "--end", str(last)])
+    span = [first + dt.timedelta(days=d) for d in range((last - first).days + 1)]
+    assert set(printed["days"]) == {str(d) for d in span}
+    for day in span:
+        page = lake.local_path(f"{tables.MONITORING_REPORTS}/{day}.html").read_text()
+        assert f"<h1>Monitoring {day} " in page
+        others = [str(d) for d in span if d != day]
+        assert not any(f"Monitoring {o}" in page for o in others)
+        rows = lake.read(tables.MONITORING_CHECKS, day, day)
+        status, counts = day_status(rows)
+        summary = day_summary(lake, day)
+        assert (summary["status"], summary["counts"]) == (status, counts)
+        assert f"{counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail." in page
+        assert f'id="overall">{status}<' in page
+        if day == last:
+            assert (printed["status"], printed["counts"]) == (status, counts)
+    index = lake.local_path(f"{tables.MONITORING_REPORTS}/index.html").read_text()
+    assert [f'href="{d}.html"' in index for d in span] == [True] * len(span)
+
+
+def _cli_json(argv: list[str]) -> dict:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli_main([str(a) for a in argv]) == 0
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
 def test_the_report_renders_in_chromium(lake: Lake) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
     browser_path = shutil.which("chromium")
@@ -208,6 +246,11 @@ def test_the_report_renders_in_chromium(lake: Lake) -> None:
         assert page.locator("#drift tr").count() > 20
         assert page.locator("#live-ic-chart polyline.rolling-ic").count() == 1
         assert page.locator("#live-ic-chart polygon.band").count() == 1
+        # the top: status, what changed, the live chart; the details folded below it
+        top = page.locator("#live-ic-chart").bounding_box()["y"]
+        assert page.locator("#changes").bounding_box()["y"] < top
+        assert top < page.locator("#details-checks").bounding_box()["y"]
+        page.locator("#details-signal summary").click()
         assert page.locator("#signal").inner_text()
         page.screenshot(path=str(ARTIFACTS / "monitoring_report.png"), full_page=True)
         browser.close()
