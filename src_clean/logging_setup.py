@@ -18,7 +18,7 @@ from src_clean.redact import redact
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Progress bars third parties draw on stderr, which an Airflow task logs as errors: off in
 # our processes unless the user set them (a bar is no log line).
-QUIET_PROGRESS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "TQDM_DISABLE": "1"}
+QUIET_PROGRESS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 class RedactFilter(logging.Filter):
