@@ -94,6 +94,15 @@ def datasets(counts: dict[str, int], quick: bool, first_seed: int) -> list[Datas
     return out
 
 
+def interleaved(todo: list[Dataset]) -> list[Dataset]:
+    """Round-robin over scenarios, so a run stopped early still covers each of them."""
+    by_scenario: dict[str, list[Dataset]] = {}
+    for d in todo:
+        by_scenario.setdefault(d.scenario, []).append(d)
+    rank = {id(d): i for group in by_scenario.values() for i, d in enumerate(group)}
+    return sorted(todo, key=lambda d: rank[id(d)])
+
+
 def run_one(dataset: Dataset, permutations: int, workdir: str) -> dict[str, Any]:
     """Sample data -> gold -> train (one thread); the claim and p-values it printed."""
     lake = Path(workdir) / f"{dataset.scenario}-{dataset.seed}"
@@ -224,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     per, permutations = (4, 49) if args.quick else (args.datasets, args.permutations)
     counts = dict.fromkeys(SCENARIOS, per) | parse_counts(args.count)
-    todo = datasets(counts, args.quick, args.seed)
+    todo = interleaved(datasets(counts, args.quick, args.seed))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sp500-calibration-"))
     print(f"{len(todo)} datasets, {permutations} permutations, {args.workers} workers; {machine()}")
     began = time.perf_counter()
