@@ -39,6 +39,10 @@ class LakeFiles:
         with self._fs.open_input_stream(self._path(relpath)) as src:
             return json.loads(src.read().decode())
 
+    def read_text(self, relpath: str) -> str:
+        with self._fs.open_input_stream(self._path(relpath)) as src:
+            return src.read().decode()
+
     def write_json(self, relpath: str, obj: Any) -> str:
         """Write a JSON document atomically (sorted keys: reruns write the same bytes)."""
         return self.write_text(relpath, json.dumps(obj, indent=2, sort_keys=True, default=str))

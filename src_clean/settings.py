@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     # API keys: SP500_API_KEYS (comma separated) and/or SP500_API_KEYS_FILE (one per line)
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = _setting(())
     api_keys_file: Path | None = _setting(None)
+    # the page at / and /verdict: behind the API key (HTTP Basic, any user name) unless true
+    public_page: bool = _setting(False)
     # the scorer: ONNX Runtime on a checkpoint folder's export-onnx folder by default
     precision: Precision = _setting("onnx")
     export_onnx: bool = _setting(False)  # export a checkpoint without onnx/ at start

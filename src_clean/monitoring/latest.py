@@ -70,6 +70,16 @@ def latest(lake: Lake) -> Latest | None:
     return Latest(day, checks, curve)
 
 
+def latest_tear_sheet(lake: Lake) -> str | None:
+    """The last training run's verdict tear sheet (HTML), None before the first one."""
+    if not lake.files.exists(tables.TRAINING_SUMMARY):
+        return None
+    path = lake.files.read_json(tables.TRAINING_SUMMARY).get("tear_sheet")
+    if not path or not lake.files.exists(path):
+        return None
+    return lake.files.read_text(path)
+
+
 def page(lake: Lake, signal: dict[str, Any] | None, note: str, review_state: str | None) -> str:
     """The service's ``/``: the latest signal, the last day's checks, the live-IC chart."""
     from src_clean.monitoring.report import render
@@ -92,4 +102,5 @@ def page(lake: Lake, signal: dict[str, Any] | None, note: str, review_state: str
         review_state=review_state,
         signal=signal,
         signal_note=note,
+        links={"The verdict tear sheet": "verdict"},
     )

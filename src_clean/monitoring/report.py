@@ -41,7 +41,8 @@ summary{font-weight:600;cursor:pointer}
 <p id="counts">{{ counts.ok }} ok, {{ counts.warn }} warn, {{ counts.fail }} fail.
 {% if champion %}Champion {{ champion }}{% if review_state %}
 (<strong>{{ review_state }}</strong>){% endif %}.{% else %}No champion yet: drift and the live
-record wait for the first promoted model.{% endif %} <a href="index.html">All days</a></p>
+record wait for the first promoted model.{% endif %}
+{% for text, href in links.items() %} <a href="{{ href }}">{{ text }}</a>{% endfor %}</p>
 <h2>Changed since the previous monitored day{% if previous_day %}
 ({{ previous_day }}){% endif %}</h2>
 {% if changes is none %}<p id="changes">No earlier day to compare with.</p>
@@ -195,6 +196,7 @@ def render(
     signal: dict[str, Any] | None,
     signal_note: str,
     previous: pd.DataFrame | None = None,
+    links: dict[str, str] | None = None,
 ) -> str:
     """The report's HTML: the day's status, what changed, the live chart; details folded."""
     env = Environment(autoescape=select_autoescape(default=True))
@@ -219,6 +221,7 @@ def render(
         window=SUSTAINED_WINDOW,
         chart=live_chart(curve),
         changes=changes_since(checks, previous),
+        links={"All days": "index.html"} if links is None else links,
         previous_day=None
         if previous is None or previous.empty
         else f"{previous['day'].iloc[0]:%Y-%m-%d}",

@@ -13,12 +13,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 
 import anyio
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -45,6 +46,7 @@ MIGRATE_RETRY_S = 2.0
 # predictions of concurrent requests are written together: one transaction (one commit,
 # one fsync) for whatever queued up while the previous write ran
 WRITE_BATCH_ROWS = 256
+STATIC = Path(__file__).with_name("static")
 DESCRIPTION = """FinBERT sentiment predictions (ONNX Runtime, micro-batched, stored in
 Postgres) and the champion XGBoost model's signal on the latest gold bar.
 Every `/api/v1` route needs an `X-API-Key` header; errors are JSON `{"detail": ...}`."""
@@ -96,7 +98,10 @@ def create_app(settings: Settings | None = None, *, model: SentimentModel | None
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from the package: the default fetches from a CDN
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.service = state
     app.include_router(ops)
     app.include_router(api)
@@ -105,6 +110,25 @@ def create_app(settings: Settings | None = None, *, model: SentimentModel | None
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(AccessMiddleware, metrics=metrics)  # outermost: sees every response
     return app
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """``/docs`` with Swagger UI's assets from the package (``static/swagger-ui``), so it
+    works without the internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: docs",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
 
 
 async def http_error(_: Request, exc: Exception) -> JSONResponse:

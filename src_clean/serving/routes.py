@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, Security
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.exc import SQLAlchemyError
 
-from src_clean.monitoring.latest import latest, page
+from src_clean.monitoring.latest import latest, latest_tear_sheet, page
 from src_clean.redact import redact
 from src_clean.serving.auth import API_KEY_HEADER
 from src_clean.serving.metrics import CONTENT_TYPE_LATEST
@@ -51,6 +51,7 @@ NOT_FOUND = "Prediction not found"
 CURSOR_MAX_CHARS = 200
 
 api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+http_basic = HTTPBasic(auto_error=False)
 ERRORS = {
     401: {"model": ErrorOut, "description": "Missing or invalid API key"},
     422: {"model": ErrorOut, "description": "Invalid request"},
@@ -67,6 +68,26 @@ def require_api_key(request: Request, key: Annotated[str | None, Security(api_ke
         raise HTTPException(
             401, "Invalid or missing API key", headers={"WWW-Authenticate": API_KEY_HEADER}
         )
+
+
+def require_page_access(
+    request: Request,
+    key: Annotated[str | None, Security(api_key_header)],
+    basic: Annotated[HTTPBasicCredentials | None, Security(http_basic)],
+) -> None:
+    """The pages show what the API protects, so they take the same key: ``X-API-Key``, or
+    HTTP Basic with the key as the password (a browser asks for it), unless
+    ``SP500_PUBLIC_PAGE`` is true."""
+    state = service(request)
+    if state.settings.public_page:
+        return
+    if state.keys.valid(key) or (basic is not None and state.keys.valid(basic.password)):
+        return
+    raise HTTPException(
+        401,
+        "Sign in with the API key as the password (any user name)",
+        headers={"WWW-Authenticate": 'Basic realm="sp500 news signal", charset="UTF-8"'},
+    )
 
 
 State = Annotated[ServiceState, Depends(service)]
@@ -246,9 +267,27 @@ async def latest_monitoring(state: State) -> MonitoringOut:
 # -- operations -------------------------------------------------------------------------
 
 
-@ops.get("/", response_class=HTMLResponse, summary="The latest signal, checks and live IC")
+@ops.get(
+    "/verdict",
+    response_class=HTMLResponse,
+    summary="The latest training run's verdict tear sheet",
+    dependencies=[Depends(require_page_access)],
+)
+async def verdict_page(state: State) -> HTMLResponse:
+    html = await in_thread(latest_tear_sheet, state.champion.lake)
+    if html is None:
+        raise HTTPException(404, "No tear sheet yet: run train (make demo writes one)")
+    return HTMLResponse(html)
+
+
+@ops.get(
+    "/",
+    response_class=HTMLResponse,
+    summary="The latest signal, checks and live IC",
+    dependencies=[Depends(require_page_access)],
+)
 async def home(state: State) -> HTMLResponse:
-    """A read-only page (server-rendered, no script): open like ``/health``, no secrets."""
+    """A read-only page (server-rendered, no script), behind the API key like the API."""
     signal, note = None, ""
     try:
         signal = await anyio.to_thread.run_sync(state.champion.signal)

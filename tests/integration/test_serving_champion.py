@@ -191,7 +191,13 @@ def test_the_monitoring_is_served_and_its_page_renders_in_chromium(server, store
     lake, uri = store
     assert client.get("/api/v1/monitoring/latest", headers=AUTH).status_code == 404
     assert client.get("/api/v1/monitoring/latest").status_code == 401  # the API's key
-    assert "no run yet" in client.get("/").text
+    # the page shows what the API protects, so it takes the same key
+    refused = client.get("/")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
+    assert "Monitoring" not in refused.text
+    assert client.get("/", auth=("anyone", "not-the-key")).status_code == 401
+    assert "no run yet" in client.get("/", auth=("anyone", API_KEY)).text
+    assert "no run yet" in client.get("/", headers=AUTH).text
 
     day = lake.partitions(tables.GOLD_TRAINING)[-1]
     result = run_monitor(lake, day, day, mlflow_uri=uri, registered_model=MODEL)
@@ -214,9 +220,10 @@ def test_the_monitoring_is_served_and_its_page_renders_in_chromium(server, store
         time.sleep(0.2)
     registry.delete_model_version_tag(MODEL, signal["model_version"], "review_state")
 
-    html = client.get("/").text
+    html = client.get("/", headers=AUTH).text
     assert API_KEY not in html and "mlflow.db" not in html
     playwright = pytest.importorskip("playwright.sync_api")
+    p_errors = pytest.importorskip("playwright._impl._errors")
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
@@ -225,14 +232,26 @@ def test_the_monitoring_is_served_and_its_page_renders_in_chromium(server, store
     artifacts.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
+        anonymous = browser.new_page()  # no credentials: a headless browser cannot sign in
+        with pytest.raises(p_errors.Error, match="ERR_INVALID_AUTH_CREDENTIALS"):
+            anonymous.goto(f"{base}/")
+        anonymous.close()
+        context = browser.new_context(http_credentials={"username": "me", "password": API_KEY})
+        page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{base}/")
         assert page.locator("#checks tr").count() > 5
+        page.locator("#details-signal summary").click()
         assert page.locator("#signal").inner_text().count(f"v{signal['model_version']}") == 1
         assert page.locator("#live-ic-chart").count() == 1
         page.screenshot(path=str(artifacts / "service_home.png"), full_page=True)
+        # /docs with no internet: Swagger UI from the package renders the operations
+        page.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url else r.abort())
+        page.goto(f"{base}/docs")
+        page.wait_for_selector(".opblock", timeout=20_000)
+        assert page.locator(".opblock").count() >= 8
+        page.screenshot(path=str(artifacts / "service_docs.png"))
         browser.close()
     assert errors == []
 
@@ -251,7 +270,7 @@ def test_no_server_errors(server, mode) -> None:
     base, _ = server
     api_schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 10
+    assert len(operations) == 11
     if mode is GenerationMode.NEGATIVE:  # only operations with inputs have invalid ones
         operations = [op for op in operations if has_inputs(op)]
     for operation in operations:
