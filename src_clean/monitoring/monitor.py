@@ -104,7 +104,7 @@ def run_monitor(
     path = lake.files.write_text(f"{tables.MONITORING_REPORTS}/{end}.html", html)
     curve = record.curve if record else pd.DataFrame()
     lake.files.write_text(curve_file(end), curve.to_json(orient="records", date_format="iso"))
-    _log_to_mlflow(uri, run_id, end, frame, html, context)
+    _log_to_mlflow(lake, uri, run_id, end, frame, html, context)
     status, counts = day_status(frame)
     flagged = headline_rows(frame)
     alerts = [
@@ -270,6 +270,7 @@ def _render(
 
 
 def _log_to_mlflow(
+    lake: Lake,
     uri: str,
     run_id: str,
     end: dt.date,
@@ -280,9 +281,11 @@ def _log_to_mlflow(
     """A run of ``EXPERIMENT`` with the counts, the live ICs and the report."""
     from mlflow import MlflowClient
 
+    from src_clean.training.tracking import artifact_location, ensure_experiment
+
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
+    # artifacts beside the lake's tracking store (``<lake>/mlartifacts``), never ./mlruns
+    experiment_id = ensure_experiment(client, EXPERIMENT, artifact_location(uri, lake))
     tags = {"monitor_run_id": run_id, "monitored_day": str(end)}
     if context:
         tags |= {"champion_name": context.model.name, "champion_version": context.model.version}

@@ -186,9 +186,13 @@ def test_a_data_quality_failure_keeps_the_champion(lake: Lake) -> None:
     assert after == before
 
 
-def test_a_range_writes_one_report_per_day_each_with_only_its_day(lake: Lake) -> None:
+def test_a_range_writes_one_report_per_day_each_with_only_its_day(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A week through the CLI: a page per day headed by that day, an index of them all,
-    and one count in the CLI line, the DAG summary, the table and the page."""
+    one count in the CLI line, the DAG summary, the table and the page, and nothing
+    written to the working directory (MLflow's artifacts live with the lake's store)."""
+    monkeypatch.chdir(tmp_path)
     from src_clean.monitoring.checks import day_status
     from src_clean.monitoring.summary import day_summary
 
@@ -212,6 +216,7 @@ def test_a_range_writes_one_report_per_day_each_with_only_its_day(lake: Lake) ->
             assert (printed["status"], printed["counts"]) == (status, counts)
     index = lake.local_path(f"{tables.MONITORING_REPORTS}/index.html").read_text()
     assert [f'href="{d}.html"' in index for d in span] == [True] * len(span)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake"]
 
 
 def _cli_json(argv: list[str]) -> dict:
