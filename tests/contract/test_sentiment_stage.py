@@ -190,7 +190,7 @@ def test_cli_without_model_fails_with_the_fix(
     argv = ["silver-sentiment", "--lake", lake.root, "--sentiment-model", missing]
     assert cli_main(argv) == 2  # a user error: one line with the fix, not retried
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"error: model folder {missing} does not exist. Fix: ")
+    assert line.startswith(f"error: the model folder {missing} is missing. Fix: ")
     assert "download-model" in line
     assert not lake.exists(SILVER_SENTIMENT)
 

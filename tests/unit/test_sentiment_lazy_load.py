@@ -37,7 +37,7 @@ def test_an_interval_without_articles_needs_no_model(
     assert not lake.exists(SILVER_SENTIMENT)
     # the same spec over the day that has an article does try to load it
     assert sentiment(lake, missing, "--start", "2024-03-05", "--end", "2024-03-05") == 2
-    assert f"model folder {missing} does not exist" in capsys.readouterr().err
+    assert f"the model folder {missing} is missing" in capsys.readouterr().err
 
 
 def test_a_rerun_with_nothing_new_needs_no_model(
@@ -59,4 +59,4 @@ def test_a_rerun_with_nothing_new_needs_no_model(
     late = bronze(["a2"], "2024-03-04T20:00Z")
     lake.upsert(BRONZE_NEWS, late)
     assert sentiment(lake, str(folder), *DAY) == 2  # a new article needs the model
-    assert f"model folder {folder} does not exist" in capsys.readouterr().err
+    assert f"the model folder {folder} is missing" in capsys.readouterr().err

@@ -69,14 +69,41 @@ def test_a_missing_model_folder_is_not_a_hub_error(
         load_scorer,
     )
 
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)  # no models/ here: `make serve` on a fresh clone
     for spec in ("models/ProsusAI__finbert", str(tmp_path / "nope"), "./finbert"):
         with pytest.raises(ModelUnavailableError) as error:
             load_scorer(spec)
         assert isinstance(error.value, UserError)
-        assert str(error.value).startswith(f"model folder {spec} does not exist. Fix: ")
+        assert str(error.value).startswith(f"the model folder {spec} is missing. Fix: ")
         assert "hub" not in error.value.message.lower()
+
+
+def test_export_onnx_without_the_model_fails_at_once_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make onnx` on a fresh clone spent 50 s in hub retries and ended without a fix."""
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    began = time.monotonic()
+    line = _error(["export-onnx", "--model", "models/ProsusAI__finbert"], capsys)
+    assert time.monotonic() - began < 10
+    assert line.startswith("error: the model folder models/ProsusAI__finbert is missing. Fix: ")
+    assert "download-model" in line and "--demo-fallback" in line
+    # a hub id with the hub out of reach (this sandbox has no internet): named, with the fix
+    import socket
+
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+        return  # a machine with internet would download: nothing more to check here
+    except OSError:
+        pass
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    began = time.monotonic()
+    line = _error(["export-onnx", "--model", "ProsusAI/finbert"], capsys)
+    assert time.monotonic() - began < 10
+    assert "huggingface.co is unreachable" in line and "HF_HUB_OFFLINE=1" in line
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

@@ -10,11 +10,21 @@ is its command line only.
 from __future__ import annotations
 
 import argparse
-import sys
+import socket
 from pathlib import Path
 
 from src_clean.data_pipelines.silver.scoring.check_texts import DEFAULT_CHECK_TEXTS
 from src_clean.data_pipelines.silver.scoring.export import export_onnx
+from src_clean.data_pipelines.silver.scoring.loading import (
+    FIX_HINT,
+    MISSING_FOLDER_FIX,
+    ModelUnavailableError,
+    missing_folder,
+)
+from src_clean.data_pipelines.silver.scoring.transformers_backend import offline_mode
+
+HUB_HOST = "huggingface.co"
+HUB_PROBE_S = 3.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +48,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_reachable(model: str) -> None:
+    """Fail at once, with the fix, when ``model`` cannot be had here: a missing folder, or
+    a hub id with the hub out of reach (offline mode without a cached copy fails fast in
+    the download itself)."""
+    missing = missing_folder(model)
+    if missing is not None:
+        raise missing
+    if Path(model).is_dir() or offline_mode():
+        return
+    try:
+        socket.create_connection((HUB_HOST, 443), timeout=HUB_PROBE_S).close()
+    except OSError as exc:
+        raise ModelUnavailableError(
+            f"{model!r} is not a folder here and {HUB_HOST} is unreachable ({exc})",
+            f"{MISSING_FOLDER_FIX}; with a populated Hugging Face cache, set HF_HUB_OFFLINE=1",
+        ) from None
+
+
 def main(args: argparse.Namespace) -> int:
+    check_reachable(args.model)
     try:
         export = export_onnx(
             args.model,
@@ -49,8 +78,8 @@ def main(args: argparse.Namespace) -> int:
             n_check_texts=args.check_texts,
         )
     except OSError as exc:
-        print(f"export-onnx: cannot load {args.model!r}: {exc}", file=sys.stderr)
-        return 1
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailableError(f"cannot load {args.model!r}: {first}", FIX_HINT) from exc
     print(export.summary())
     print(f"serve it: --sentiment-model {export.folder.parent} --precision onnx")
     return 0

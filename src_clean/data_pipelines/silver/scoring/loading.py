@@ -52,16 +52,36 @@ class ModelUnavailableError(UserError):
     """The requested checkpoint cannot be loaded here (not cached, no network, no torch)."""
 
 
+MISSING_FOLDER_FIX = (
+    "get a checkpoint: `python -m src_clean download-model --model ProsusAI/finbert --out "
+    "models/` where there is internet (then copy models/ here); or pass an existing "
+    "checkpoint folder with --sentiment-model PATH; or, for a demo, --demo-fallback (the "
+    "lexicon scorer, with a warning)"
+)
+
+
 def looks_like_folder(sentiment_model: str) -> bool:
-    """Whether ``sentiment_model`` names a local folder rather than a hub id (``org/name``)."""
+    """Whether ``sentiment_model`` names a local folder rather than a hub id (``org/name``):
+    it exists, is a path (``/``, ``.``, ``~``, not one slash), its first part is a folder
+    here, or its name is ``download-model``'s ``org__name`` layout."""
     path = Path(sentiment_model).expanduser()
     if (
         path.exists()
         or sentiment_model.startswith(("/", ".", "~"))
         or sentiment_model.count("/") != 1
+        or "__" in path.name
     ):
         return True
     return Path(sentiment_model.split("/")[0]).is_dir()
+
+
+def missing_folder(sentiment_model: str) -> ModelUnavailableError | None:
+    """The error for a model folder that is not there (None when it is, or for a hub id)."""
+    if looks_like_folder(sentiment_model) and not Path(sentiment_model).expanduser().is_dir():
+        return ModelUnavailableError(
+            f"the model folder {sentiment_model} is missing", MISSING_FOLDER_FIX
+        )
+    return None
 
 
 def load_scorer(
@@ -90,8 +110,8 @@ def load_scorer(
 
     if sentiment_model == LEXICON:
         return LexiconScorer()
-    if looks_like_folder(sentiment_model) and not Path(sentiment_model).expanduser().is_dir():
-        error = ModelUnavailableError(f"model folder {sentiment_model} does not exist", FIX_HINT)
+    error = missing_folder(sentiment_model)
+    if error is not None:
         if not demo_fallback:
             raise error
         logger.warning(fallback_banner(sentiment_model, error))
