@@ -42,6 +42,16 @@ export SP500_DEMO_FALLBACK="${SP500_DEMO_FALLBACK:-true}"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$LAKE/mlflow.db}"
 export PATH="$BIN:$PATH"
 mkdir -p "$AIRFLOW_HOME" "$LAKE"
+# The API's JWT signing key: 32 random bytes kept in AIRFLOW_HOME (Airflow's own default is
+# shorter than HS512 wants, and warns InsecureKeyLengthWarning on every token).
+if [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ]; then
+    SECRET_FILE="$AIRFLOW_HOME/jwt_secret"
+    if [ ! -s "$SECRET_FILE" ]; then
+        (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32))' >"$SECRET_FILE")
+    fi
+    AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$SECRET_FILE")"
+    export AIRFLOW__API_AUTH__JWT_SECRET
+fi
 PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 
 cat <<INFO

@@ -15,6 +15,7 @@ while IFS= read -r line || [[ -n $line ]]; do
   if [[ $line =~ ^([A-Z0-9_]+)=$ ]]; then
     case ${BASH_REMATCH[1]} in
       AIRFLOW_FERNET_KEY) line+=$(random 32) ;;  # 44 chars, url-safe base64 of 32 bytes
+      AIRFLOW_JWT_SECRET) line+=$(random 48) ;;  # 64 chars: HS512 warns on a shorter key
       *) line+=$(random 24) ;;
     esac
   fi
