@@ -28,6 +28,7 @@ NEWS_VOLUME_HIGH = 4.0  # ... warn above (a burst, often duplicates from one fee
 NEWS_TRAILING_SESSIONS = 20
 LABEL_SHARE_SHIFT = (0.15, 0.30)  # |share - training share| of a sentiment label
 LATE_SHARE = (0.20, 0.50)  # share of articles later than the feed's usual (p95) latency
+LATE_MIN_ARTICLES = 20  # fewer in a day: the share is noise (2 of 6 is 33%), never an alarm
 ROW_PARITY = (0.999, 0.99)  # rows in the next layer / rows in the one before: warn, fail
 # drift (Evidently's documented defaults and the usual PSI bands)
 PSI = (0.10, 0.25)

@@ -40,6 +40,7 @@ from src_clean.monitoring.checks import (
     BAR_COVERAGE,
     DUPLICATE_RATE,
     LABEL_SHARE_SHIFT,
+    LATE_MIN_ARTICLES,
     LATE_SHARE,
     NEWS_TRAILING_SESSIONS,
     NEWS_VOLUME_HIGH,
@@ -230,6 +231,9 @@ def late_shares(lake: Lake, window: Window) -> list[Check]:
             f"{share:.1%} of {len(today)} articles later than the usual "
             f"{usual / pd.Timedelta(minutes=1):.1f} min"
         )
+        if len(today) < LATE_MIN_ARTICLES:
+            status = "ok"
+            detail += f"; not enough articles to judge ({LATE_MIN_ARTICLES} needed)"
         checks.append(Check(QUALITY, "late_share", feed, share, threshold, status, detail))
     return checks
 

@@ -14,10 +14,11 @@ Files written under ``--out`` (existing files with the same names are overwritte
       pre_effect_start / pre_effect_minutes (the component before availability). For tests
       and evaluation only: the pipeline never reads it.
 
-Market calendar (fixed UTC times all year, no daylight saving, no holidays): trading from
-Sunday 22:00 to Friday 21:00 UTC with a daily maintenance break 21:00-22:00 UTC. Minute
-log-return vol is 1.5 bps overnight, 1.7 bps in European hours and follows a U-shape over
-the US cash session 13:30-20:00 UTC (3 bps at the open and close, about 2 bps at midday),
+Market calendar (CME Globex hours in Chicago time, so it follows US daylight saving; no
+holidays): trading from Sunday 17:00 to Friday 16:00 CT with a daily maintenance break
+16:00-17:00 CT (21:00-22:00 UTC in summer, 22:00-23:00 UTC in winter). Minute log-return
+vol is 1.5 bps overnight, 1.7 bps in European hours and follows a U-shape over the US cash
+session 08:30-15:00 CT (3 bps at the open and close, about 2 bps at midday),
 with fat tails; tick volume rises with activity (about 8x at the US open). A bar after a
 closure opens with a gap; otherwise a bar opens at the previous close. About 0.3% of
 minutes are missing, in runs of 1-3, mostly in quiet hours. Prices start at 4700 with a

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from src_clean.sample_data.session import MINUTES_PER_DAY, activity
+from src_clean.sample_data.session import activity, chicago_clock
 
 INSTRUMENT = "SPX500_USD"
 GRANULARITY = "M1"
@@ -69,7 +69,7 @@ def simulate_candles(
     minutes are missing; the last candle is incomplete.
     """
     n = len(trading)
-    level = activity(trading % MINUTES_PER_DAY)
+    level = activity(chicago_clock(start, trading)[0])
     sigma = BASE_VOL_BPS * BPS * level
     shocks = rng.standard_t(TAIL_DOF, n) * np.sqrt((TAIL_DOF - 2) / TAIL_DOF)
     gaps = _closure_gaps(rng, trading)

@@ -1,8 +1,9 @@
-"""The synthetic SPX500_USD trading calendar and intraday activity profile (fixed UTC times).
+"""The synthetic SPX500_USD trading calendar and intraday activity profile, in CME hours.
 
-The real index CFD follows US daylight saving time; the generator uses fixed UTC times all
-year: trading from Sunday 22:00 to Friday 21:00 UTC with a daily maintenance break
-21:00-22:00 UTC, and the US cash session at 13:30-20:00 UTC. No holidays.
+The calendar follows CME Globex's equity-index hours in Chicago time, so it moves with US
+daylight saving like the real market: trading from Sunday 17:00 to Friday 16:00 CT with a
+daily maintenance break 16:00-17:00 CT (21:00-22:00 UTC in summer, 22:00-23:00 UTC in
+winter), and the US cash session 08:30-15:00 CT. No holidays.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 
 MINUTES_PER_DAY = 1440
-BREAK_START = 21 * 60
-BREAK_END = 22 * 60
-EUROPE_OPEN = 7 * 60
-US_OPEN = 13 * 60 + 30
-US_CLOSE = 20 * 60
+CHICAGO = "America/Chicago"
+# Chicago local minutes of the day
+BREAK_START = 16 * 60
+BREAK_END = 17 * 60
+EUROPE_OPEN = 2 * 60  # 08:00 London, about
+US_OPEN = 8 * 60 + 30
+US_CLOSE = 15 * 60
 FRIDAY, SATURDAY, SUNDAY = 4, 5, 6
 
 OVERNIGHT_ACTIVITY = 1.0
@@ -30,11 +34,18 @@ def grid_minutes(days: int) -> int:
     return days * MINUTES_PER_DAY
 
 
+def chicago_clock(start: dt.date, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Chicago minute of day, Chicago weekday) of each offset in minutes since ``start``
+    00:00 UTC."""
+    utc = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(minutes, unit="min")
+    local = pd.DatetimeIndex(utc).tz_convert(CHICAGO)
+    return (local.hour * 60 + local.minute).to_numpy(), local.weekday.to_numpy()
+
+
 def trading_minutes(start: dt.date, days: int) -> np.ndarray:
     """Sorted offsets (minutes since ``start`` 00:00 UTC) of every minute the market trades."""
     minute = np.arange(grid_minutes(days))
-    minute_of_day = minute % MINUTES_PER_DAY
-    weekday = (start.weekday() + minute // MINUTES_PER_DAY) % 7
+    minute_of_day, weekday = chicago_clock(start, minute)
     in_break = (minute_of_day >= BREAK_START) & (minute_of_day < BREAK_END)
     weekend = (
         (weekday == SATURDAY)
@@ -45,10 +56,10 @@ def trading_minutes(start: dt.date, days: int) -> np.ndarray:
 
 
 def activity(minute_of_day: np.ndarray) -> np.ndarray:
-    """Relative market activity by UTC minute of day, in [1, 2].
+    """Relative market activity by Chicago minute of day, in [1, 2].
 
     1 overnight, a little higher in European hours, and a U-shape over the US cash session:
-    highest at the 13:30 open and the 20:00 close, lowest at midday.
+    highest at the 08:30 CT open and the 15:00 CT close, lowest at midday.
     """
     session_fraction = (minute_of_day - US_OPEN) / (US_CLOSE - US_OPEN)
     us_session = (session_fraction >= 0) & (session_fraction < 1)

@@ -137,11 +137,12 @@ def test_one_market_file_per_utc_date_with_its_candles(sample: SampleData) -> No
 
 def test_no_candles_when_the_market_is_closed(sample: SampleData) -> None:
     time = _candles(sample)["time"]
-    weekday, hour = time.dt.weekday, time.dt.hour
+    local = time.dt.tz_convert("America/Chicago")  # CME's hours, in its own clock
+    weekday, hour = local.dt.weekday, local.dt.hour
     assert not (weekday == 5).any()
-    assert not (hour == 21).any()
-    assert not ((weekday == 4) & (hour >= 21)).any()
-    assert not ((weekday == 6) & (hour < 22)).any()
+    assert not (hour == 16).any()
+    assert not ((weekday == 4) & (hour >= 16)).any()
+    assert not ((weekday == 6) & (hour < 17)).any()
     assert time.is_monotonic_increasing and time.is_unique
 
 
@@ -165,12 +166,35 @@ def test_missing_minutes_come_in_short_runs(sample: SampleData) -> None:
 
 def test_tick_volume_and_volatility_are_higher_in_us_hours(sample: SampleData) -> None:
     candles = _candles(sample)
-    us_open = candles["time"].dt.strftime("%H:%M").between("13:30", "14:29")
+    local = candles["time"].dt.tz_convert("America/Chicago")  # CST in January
+    us_open = local.dt.strftime("%H:%M").between("08:30", "09:29")
     night = candles["time"].dt.hour.between(0, 5)
     volume = candles["volume"]
     assert volume[us_open].median() > 3 * volume[night].median()
     moves = np.log(candles["c"] / candles["o"]).abs()
     assert moves[us_open].mean() > 1.3 * moves[night].mean()
+
+
+def test_the_calendar_follows_cme_hours_across_daylight_saving(tmp_path: Path) -> None:
+    """The maintenance break is 16:00-17:00 Chicago all year: 22:00 UTC in winter, 21:00
+    UTC in summer (a fixed UTC calendar made every winter Friday short of bars)."""
+    from src_clean.sample_data import session
+
+    for start, utc_break in ((dt.date(2024, 1, 8), 22), (dt.date(2024, 7, 8), 21)):
+        trading = session.trading_minutes(start, 5)  # Monday to Friday
+        minute_of_day = trading % 1440
+        assert not ((minute_of_day >= utc_break * 60) & (minute_of_day < utc_break * 60 + 60)).any()
+        assert (
+            (minute_of_day >= (utc_break + 1) * 60) & (minute_of_day < (utc_break + 2) * 60)
+        ).any()
+        # Friday's session ends at 16:00 Chicago: no minute after it that day
+        friday = trading[(trading // 1440) == 4]
+        assert (friday % 1440).max() == utc_break * 60 - 1
+    # the March change: Monday 11 March 2024 is CDT, the Friday before CST
+    trading = session.trading_minutes(dt.date(2024, 3, 4), 14)
+    day = trading // 1440
+    assert (trading[day == 4] % 1440).max() == 22 * 60 - 1  # Friday 8 March, CST
+    assert (trading[day == 11] % 1440).max() == 21 * 60 - 1  # Friday 15 March, CDT
 
 
 def test_only_the_last_candle_is_incomplete(sample: SampleData) -> None:
