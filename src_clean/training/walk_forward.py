@@ -53,7 +53,7 @@ GRID: tuple[dict[str, float], ...] = (
     {"max_depth": 6, "min_child_weight": 100.0},
 )
 ALPHA = 0.05  # news is claimed at this family-wise level only (see ``claim``)
-PROGRESS_S, PROGRESS_EVERY = 10.0, 20  # a progress line on long nulls
+PROGRESS_S = 10.0  # at most one progress line this often on a long null
 _MINUTE = 60_000_000_000
 IC_HORIZONS = (5, 15, 30, 60)  # minutes: the primary factor's IC by horizon
 
@@ -497,14 +497,22 @@ def _null(
     test = test_rows(results)
     factor = primary_column(data, config)
     primary, secondary = [], []
-    began = time.perf_counter()
+    began = last = time.perf_counter()
     for n in range(config.null_permutations):
         x = shuffled_news(data, rows, rng)
         if factor is not None:
             primary.append(factor_ic(data.sessions[test], data.y[test], x[test, factor])["ic"])
         secondary.append(refit_with_news(data, results, matrices, x, config))
-        if time.perf_counter() - began > PROGRESS_S * (1 + n // PROGRESS_EVERY):
-            log.info("null: %d/%d permutations", n + 1, config.null_permutations)
+        now = time.perf_counter()
+        if now - last >= PROGRESS_S and n + 1 < config.null_permutations:
+            last = now
+            left = (now - began) / (n + 1) * (config.null_permutations - n - 1)
+            log.info(
+                "null: %d/%d permutations, about %.0f s left",
+                n + 1,
+                config.null_permutations,
+                left,
+            )
     return {
         "permutations": config.null_permutations,
         "primary_ic": primary,

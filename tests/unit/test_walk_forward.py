@@ -361,3 +361,24 @@ def test_models_fit_on_every_stride_th_minute_and_test_on_every_bar() -> None:
     assert (dtrain.num_row(), dval.num_row()) == (len(matrices.train), len(matrices.val))
     result, _ = walk_forward.run_fold(data, fold, config)
     assert result.predictions[WITH_NEWS].shape[1] == fold.sizes()["test"]  # every test bar
+
+
+def test_a_long_null_prints_its_progress_at_most_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A line with the time left while the null runs (it printed nothing for 90 s), and no
+    flood: before, every permutation after the first 10 s logged a line."""
+    config = dataclasses.replace(FAST, null_permutations=4, n_seeds=1)
+    monkeypatch.setattr(walk_forward, "PROGRESS_S", 0.0)
+    with caplog.at_level("INFO", logger=walk_forward.log.name):
+        experiment(effect=3.0, config=config)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("null: ")]
+    assert [line.split(",")[0] for line in lines[:-1]] == [
+        f"null: {n}/4 permutations" for n in (1, 2, 3)
+    ]
+    assert all("s left" in line for line in lines[:-1])
+    monkeypatch.setattr(walk_forward, "PROGRESS_S", 3600.0)
+    caplog.clear()
+    with caplog.at_level("INFO", logger=walk_forward.log.name):
+        experiment(effect=3.0, config=config)
+    assert [r.getMessage() for r in caplog.records if "permutations, about" in r.getMessage()] == []
