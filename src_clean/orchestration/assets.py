@@ -44,6 +44,15 @@ def outlets(stage: Stage) -> list[Asset | AssetAlias]:
     return [asset(table) for table in stage.outputs]
 
 
+def inlets(stage: Stage) -> list[Asset]:
+    """A stage's inputs that are lake tables another stage writes, as Assets: lineage in
+    the UI, and every canonical table registered even when only an alias emits for it."""
+    from src_clean.orchestration.stages import STAGES
+
+    written = {name for other in STAGES.values() for name in other.outputs}
+    return [asset(name) for name in stage.inputs if name in written]
+
+
 def written_key(task_id: str) -> str:
     """The plan's XCom key of the tables a routed stage writes in this run."""
     return f"written:{task_id}"

@@ -55,6 +55,10 @@ GATES: dict[str, Gate] = {
 }
 # the tasks that report on a stage once it ran: report -> stage
 REPORTS = {"monitoring_summary": "monitor", "promotion_report": "train"}
+# What a report task reads, as Assets: declaring them registers them in Airflow, so the
+# routed stage's alias events for them find their Asset ("AssetModel ... not found;
+# cannot create asset event" otherwise)
+REPORT_INLETS = {"promotion_report": (tables.TRAINING_SUMMARY,)}
 TRIGGER_RULES = {
     # runs when gold_news was skipped (skip_news) but nothing upstream failed
     "gold_training": "none_failed_min_one_success",
@@ -68,6 +72,10 @@ def task_options(task_id: str) -> dict[str, Any]:
     """The operator arguments of a task of the pipeline DAG beyond its defaults: its
     trigger rule, and a gate's ``ignore_downstream_trigger_rules``."""
     options: dict[str, Any] = {}
+    if task_id in REPORT_INLETS:
+        from src_clean.orchestration.assets import asset
+
+        options["inlets"] = [asset(name) for name in REPORT_INLETS[task_id]]
     if task_id in TRIGGER_RULES:
         options["trigger_rule"] = TRIGGER_RULES[task_id]
     if task_id in GATES:

@@ -14,7 +14,7 @@ from airflow.sdk import task
 
 from src_clean.orchestration import runner
 from src_clean.orchestration.airflow_lookups import runtime_settings
-from src_clean.orchestration.assets import emit, outlets, written_key
+from src_clean.orchestration.assets import emit, inlets, outlets, written_key
 from src_clean.orchestration.task_policy import TaskRejected
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def planned_stage_task(stage: Stage, plan: Any, settings: Settings, **kwargs: An
     """The task of one pipeline stage: its argv (and, when routed, the tables it writes)
     from the ``plan`` task's XCom; its outlets, documentation, pool and image from the
     stage registry."""
-    kwargs |= {"outlets": outlets(stage), "doc_md": stage.doc_md}
+    kwargs |= {"outlets": outlets(stage), "inlets": inlets(stage), "doc_md": stage.doc_md}
     if stage.pool:
         kwargs["pool"] = stage.pool
     written = plan[written_key(stage.task_id)] if stage.route else ()
