@@ -113,13 +113,25 @@ def test_training_is_tracked_in_mlflow(first_run) -> None:
     assert summary["mlflow_run_id"] in run_ids
 
 
-def test_rerunning_the_same_interval_changes_no_table(first_run) -> None:
+def test_rerunning_the_same_interval_changes_no_table(first_run, caplog) -> None:
+    """The same DAG run again: no table changes, no model version is registered (gold is
+    rewritten with identical rows, so the training's fingerprint is the same), and every
+    Asset event finds its Asset."""
+    from mlflow.tracking import MlflowClient
+
     root, settings_env, _ = first_run
     lake = Lake(root / "lake")
+    client = MlflowClient(settings_env["MLFLOW_TRACKING_URI"])
+    versions = client.search_model_versions("name = 'sp500-news-xgb'")
     before = _row_counts(lake)
-    states = _run(settings_env, LOGICAL_DATE, RUN_CONF)
+    with caplog.at_level("WARNING"):
+        states = _run(settings_env, LOGICAL_DATE, RUN_CONF)
     assert states == dict.fromkeys(states, "success")
     assert _row_counts(lake) == before
+    assert len(client.search_model_versions("name = 'sp500-news-xgb'")) == len(versions) > 0
+    decision = lake.files.read_json(tables.TRAINING_SUMMARY)["champion_decision"]
+    assert decision["unchanged"] is True, decision
+    assert not [r for r in caplog.records if "cannot create asset event" in r.getMessage()]
 
 
 def _table(lake: Lake, table: str):
