@@ -192,6 +192,45 @@ def report(rows: list[dict[str, Any]], seconds: float, permutations: int) -> dic
     return out
 
 
+def markdown(result: dict[str, Any], command: str, when: str) -> str:
+    """The calibration page of the docs (docs/calibration.md), written from a result: no
+    figure is copied by hand."""
+    low, high = result["false_claim_ci"] or (float("nan"), float("nan"))
+    lines = [
+        "# Calibration of the claim rule",
+        "",
+        "Back to the [table of contents](index.md). Written by "
+        "`benchmarks/verdict_calibration.py --markdown docs/calibration.md`; the method is in "
+        "[evaluation](evaluation.md).",
+        "",
+        f"Run: `{command}`, {when}, {result['machine']}; "
+        f"{result['datasets']} datasets ({len(result['failed'])} failed), "
+        f"{result['permutations']} permutations each, {result['seconds'] / 60:.0f} minutes.",
+        "",
+        "| | datasets | claims | rate | 95 % interval (exact) | goal |",
+        "|---|---|---|---|---|---|",
+        f"| effect-free (none, pre-availability only, noise) | {result['effect_free']} | "
+        f"{result['false_claims']} | {result['false_claim_rate']:.1%} | "
+        f"{low:.1%} to {high:.1%} | at most 5 % |",
+    ]
+    for name, power in result["power"].items():
+        lo, hi = power["ci"]
+        goal = "at least 90 %" if name == "default" else "(power curve)"
+        lines.append(
+            f"| {name} effect ({power['effect_bps']:g} bps) | {power['datasets']} | "
+            f"{power['claims']} | {power['rate']:.1%} | {lo:.1%} to {hi:.1%} | {goal} |"
+        )
+    lines += ["", "Null p-values (effect-free datasets) against the uniform, goal KS p > 0.05:", ""]
+    for test in ("primary_p", "secondary_p"):
+        if f"{test}_ks" in result:
+            counts = result[f"{test}_histogram"].split("   (")[0].strip()
+            lines.append(
+                f"- {test.removesuffix('_p')}: KS p = {result[f'{test}_ks']:.2f}; counts per "
+                f"tenth of p, 0.0-0.1 first: `{counts}`"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def parse_counts(items: list[str]) -> dict[str, int]:
     """``["default=40", "half=10"]`` -> ``{"default": 40, "half": 10}``."""
     counts = {}
@@ -230,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("verdict_calibration.json"))
     parser.add_argument("--workdir", type=Path, help="keep the lakes here (default: a temp dir)")
+    parser.add_argument("--markdown", type=Path, help="also write the docs page here")
     args = parser.parse_args(argv)
     per, permutations = (4, 49) if args.quick else (args.datasets, args.permutations)
     counts = dict.fromkeys(SCENARIOS, per) | parse_counts(args.count)
@@ -254,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     result = report(rows, time.perf_counter() - began, permutations) | {"machine": machine()}
     args.out.write_text(json.dumps({"summary": result, "rows": rows}, indent=2))
+    if args.markdown:
+        command = "python benchmarks/verdict_calibration.py " + " ".join(argv or sys.argv[1:])
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        args.markdown.write_text(markdown(result, command, when))
     print(json.dumps({k: v for k, v in result.items() if k != "failed"}, indent=2))
     print(f"failed: {len(result['failed'])}; written to {args.out}")
     return 0

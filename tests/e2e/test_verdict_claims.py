@@ -78,5 +78,11 @@ def test_the_report_counts_false_claims_and_power_with_exact_intervals(bench) ->
     assert out["false_claim_ci"][1] == pytest.approx(0.9057, abs=1e-4)
     assert out["power"]["default"]["claims"] == 1 and out["power"]["default"]["datasets"] == 2
     assert len(out["failed"]) == 1
+    page = bench.markdown(out | {"machine": "m"}, "python benchmarks/x.py", "2026-12-06")
+    assert (
+        "| effect-free (none, pre-availability only, noise) | 3 | 1 | 33.3% | 0.8% to 90.6% |"
+        in page
+    )
+    assert "| default effect (25 bps) | 2 | 1 | 50.0% |" in page
     assert out["primary_p_histogram"].split()[:10] == ["1", "0", "0", "0", "0", "1", "0", "0",
                                                        "0", "1"]  # fmt: skip
