@@ -47,7 +47,7 @@ mkdir -p "$AIRFLOW_HOME" "$LAKE"
 if [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ]; then
     SECRET_FILE="$AIRFLOW_HOME/jwt_secret"
     if [ ! -s "$SECRET_FILE" ]; then
-        (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32))' >"$SECRET_FILE")
+        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRET_FILE")
     fi
     AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$SECRET_FILE")"
     export AIRFLOW__API_AUTH__JWT_SECRET

@@ -4,6 +4,7 @@ they started, on SIGTERM and on Ctrl-C (#13)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -76,6 +77,10 @@ def test_stopping_the_script_stops_the_whole_process_group(
     ]
     pids = [int(pid) for pid in pids_file.read_text().split()]
     assert all(_alive(pid) for pid in pids)
+    # a JWT key long enough for HS512 (no InsecureKeyLengthWarning), kept private
+    secret = tmp_path / "home" / "jwt_secret"
+    assert re.fullmatch(r"[0-9a-f]{64}", secret.read_text())
+    assert secret.stat().st_mode & 0o077 == 0
 
     deadline = time.monotonic() + 10
     while "Login:       admin / " not in (tmp_path / "stdout").read_text():
