@@ -67,7 +67,8 @@ def score_matured(lake: Lake, context: ChampionContext, window: Window) -> int:
     gold = gold[gold[target].notna()] if target in gold else gold.iloc[0:0]
     if gold.empty:
         return 0
-    inputs = gold[champion.features].astype(np.float64)
+    # ±inf (counted by the non_finite check) is scored as missing, as XGBoost reads NaN
+    inputs = gold[champion.features].astype(np.float64).replace([np.inf, -np.inf], np.nan)
     predicted = np.asarray(champion.model.predict(inputs), dtype=np.float64).reshape(-1)
     closes = lake.read(tables.SILVER_FEATURES, after.date(), window.end, columns=["time", "close"])
     close = gold["time"].map(closes.drop_duplicates("time").set_index("time")["close"])

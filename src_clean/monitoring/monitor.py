@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import get_args
 
+import numpy as np
 import pandas as pd
 
 from src_clean import settings, tables
@@ -148,6 +149,7 @@ def _quality(
     checks += quality.late_shares(lake, window)
     model = context.model.sentiment_model_id if context else None
     checks += quality.row_parity(lake, window, model)
+    checks += quality.non_finite(lake, window)
     if context and inputs:
         features = context.model.features
         checks += quality.null_shares(inputs.gold, inputs.reference, features)
@@ -180,11 +182,18 @@ def _gold(
     columns = ["time", *context.model.features]
     current = lake.read(tables.GOLD_TRAINING, window.start, window.end, columns=columns)
     current = current[window.holds(current["time"])] if len(current) else current
+    current = finite_or_missing(current)  # ±inf is counted by non_finite, then missing
     first, last = context.train_start, context.train_end
     reference = lake.read(tables.GOLD_TRAINING, first.date(), last.date(), columns=columns)
     if len(reference):
         reference = reference[(reference["time"] >= first) & (reference["time"] <= last)]
-    return current, drift.sample(reference)
+    return current, drift.sample(finite_or_missing(reference))
+
+
+def finite_or_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ±inf in its numeric columns replaced by NaN (a missing value)."""
+    numeric = frame.select_dtypes("number").columns
+    return frame.assign(**{c: frame[c].replace([np.inf, -np.inf], np.nan) for c in numeric})
 
 
 def _labels(lake: Lake, window: Window, context: ChampionContext) -> tuple[pd.Series, pd.Series]:
@@ -339,13 +348,34 @@ def _previous_day(lake: Lake, day: dt.date) -> pd.DataFrame:
     return lake.read(tables.MONITORING_CHECKS, earlier[-1], earlier[-1]) if earlier else None
 
 
-def monitor_days(lake: Lake, start: dt.date, end: dt.date, **options) -> list[MonitorResult]:
+def monitor_days(
+    lake: Lake,
+    start: dt.date,
+    end: dt.date,
+    sessions_between: tuple[dt.datetime, dt.datetime] | None = None,
+    **options,
+) -> list[MonitorResult]:
     """``run_monitor`` once per day of ``start..end``: one report per day, showing only
-    that day, then the index of every monitored day (``reports/monitoring/index.html``)."""
+    that day, then the index of every monitored day (``reports/monitoring/index.html``).
+
+    With ``sessions_between`` (a DAG run's data interval) each day expects the sessions of
+    its own part of the interval, and a first day the interval only enters after midnight
+    is left to the run before (a daily run rates its end day, as it always did; a holiday
+    run its closed days; a month-long run each of its days)."""
     results = []
     day = start
     while day <= end:
-        results.append(run_monitor(lake, day, day, **options))
+        between = None
+        if sessions_between is not None:
+            midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
+            first = max(sessions_between[0], midnight)
+            last = min(sessions_between[1], midnight + dt.timedelta(days=1))
+            partial_start = day == start and first > midnight and day != end
+            if partial_start or first >= last:
+                day += dt.timedelta(days=1)
+                continue
+            between = (first, last)
+        results.append(run_monitor(lake, day, day, sessions_between=between, **options))
         day += dt.timedelta(days=1)
     write_index(lake)
     return results
@@ -370,6 +400,8 @@ class MonitorRun:
     results: list[MonitorResult]
 
     def to_json(self) -> str:
+        if not self.results:
+            return json.dumps({"days": {}, "status": "ok"})
         last = json.loads(self.results[-1].to_json())
         return json.dumps(last | {"days": {str(r.day): r.status for r in self.results}})
 

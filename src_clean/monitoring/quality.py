@@ -129,6 +129,28 @@ def ingest_rates(lake: Lake, window: Window, run_ts: pd.Timestamp | None) -> lis
     return checks
 
 
+def non_finite(lake: Lake, window: Window) -> list[Check]:
+    """``non_finite``: ±inf cells in the window's gold rows (NaN is a null, checked by
+    ``null_share``). Any is a fail: a feature that overflowed is a bug upstream. The
+    champion scores such a row with the cell as missing, so the day is still monitored."""
+    gold = lake.read(tables.GOLD_TRAINING, window.start, window.end)
+    if gold.empty:
+        return []
+    gold = gold[window.holds(gold["time"])]
+    numeric = gold.select_dtypes("number")
+    infinite = np.isinf(numeric.to_numpy(np.float64))
+    counts = dict(zip(numeric.columns, infinite.sum(axis=0).tolist(), strict=True))
+    found = {name: n for name, n in counts.items() if n}
+    total = int(sum(found.values()))
+    detail = (
+        ", ".join(f"{name}: {n}" for name, n in sorted(found.items()))
+        if found
+        else f"none in {len(gold)} rows"
+    )
+    status = "fail" if total else "ok"
+    return [Check(QUALITY, "non_finite", tables.GOLD_TRAINING, float(total), 0.0, status, detail)]
+
+
 def null_shares(gold: pd.DataFrame, reference: pd.DataFrame, features: list[str]) -> list[Check]:
     checks = []
     for feature in features:

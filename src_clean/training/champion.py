@@ -173,11 +173,23 @@ class ChampionTracker:
                 status=409,
             )
         bar = self._latest_bar(champion.features)
-        inputs = pd.DataFrame(
-            [bar[champion.features].to_numpy(np.float64)], columns=champion.features
-        )
-        predicted = float(np.asarray(champion.model.predict(inputs)).reshape(-1)[0])
+        values = bar[champion.features].to_numpy(np.float64)
         bar_time = pd.Timestamp(bar["time"]).tz_convert("UTC")
+        infinite = [name for name, v in zip(champion.features, values, strict=True) if np.isinf(v)]
+        if infinite:
+            raise SignalUnavailableError(
+                f"no signal for the latest bar {bar_time.isoformat()}: its features "
+                f"{infinite} are not finite (the monitor's non_finite check counts them)",
+                status=503,
+            )
+        inputs = pd.DataFrame([values], columns=champion.features)
+        predicted = float(np.asarray(champion.model.predict(inputs)).reshape(-1)[0])
+        if not np.isfinite(predicted):
+            raise SignalUnavailableError(
+                f"no signal for the latest bar {bar_time.isoformat()}: the model returned "
+                f"{predicted}",
+                status=503,
+            )
         as_of = decision_time(bar_time)
         now = now or dt.datetime.now(dt.UTC)
         return {

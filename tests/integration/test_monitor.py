@@ -110,6 +110,26 @@ def test_planted_drift_flags_exactly_the_shifted_features(lake: Lake) -> None:
     assert flagged(checks) == {("drift", feature) for feature in planted}
 
 
+def test_an_infinite_value_is_a_finding_not_a_crash(lake: Lake) -> None:
+    """±inf in gold (XGBoost refuses it) killed the day's monitor: no checks, no report.
+    Now a non_finite check fails, naming the feature, and the day is still monitored."""
+    import numpy as np
+
+    day = unseen_weekdays(4)[-1]
+    gold = lake.read(tables.GOLD_TRAINING, day, day).sort_values("time", ignore_index=True)
+    gold.loc[5, "ret_1m"] = np.inf
+    gold.loc[len(gold) - 1, "rsi_14"] = -np.inf
+    lake.replace_range(tables.GOLD_TRAINING, gold, day, day)
+    result = run_monitor(lake, day, day)
+    rows = result.checks.set_index("check")
+    assert rows.loc["non_finite", "status"] == "fail" and rows.loc["non_finite", "value"] == 2
+    assert rows.loc["non_finite", "detail"] == "ret_1m: 1, rsi_14: 1"
+    assert result.status == "fail" and "fail: non_finite gold/training" in result.alerts
+    assert result.scored > 0  # the champion still scored the day, the cells as missing
+    page = lake.local_path(f"{tables.MONITORING_REPORTS}/{day}.html").read_text()
+    assert "non_finite" in page
+
+
 def test_missing_bars_a_duplicate_burst_and_a_news_drought_trip_their_checks(
     lake: Lake, tmp_path: Path
 ) -> None:

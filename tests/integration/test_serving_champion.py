@@ -143,6 +143,30 @@ def test_gold_from_another_sentiment_model_is_refused(server, store) -> None:
     assert client.get("/api/v1/signal/latest", headers=AUTH).status_code == 200
 
 
+def test_an_infinite_feature_on_the_latest_bar_is_a_clear_no_signal(server, store) -> None:
+    """±inf on the last gold bar (XGBoost refuses it) answered 500 on the signal and took
+    the page down. Now: 503 with the bar and the features named, and the page stays up."""
+    import numpy as np
+
+    _, client = server
+    lake, _ = store
+    day = lake.partitions(tables.GOLD_TRAINING)[-1]
+    before = lake.read(tables.GOLD_TRAINING, day, day)
+    broken = before.sort_values("time", ignore_index=True)
+    broken.loc[len(broken) - 1, "ret_1m"] = np.inf
+    lake.replace_range(tables.GOLD_TRAINING, broken, day, day)
+    try:
+        response = client.get("/api/v1/signal/latest", headers=AUTH)
+        page = client.get("/", headers=AUTH)
+    finally:
+        lake.replace_range(tables.GOLD_TRAINING, before, day, day)
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "no signal for the latest bar" in detail and "['ret_1m']" in detail
+    assert page.status_code == 200 and "no signal for the latest bar" in page.text
+    assert client.get("/api/v1/signal/latest", headers=AUTH).status_code == 200
+
+
 def test_standalone_serve_loads_the_champion_through_its_own_tracking_uri(
     store, tiny_model, tmp_path
 ) -> None:
