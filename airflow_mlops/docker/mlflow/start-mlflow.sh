@@ -18,4 +18,7 @@ admin_username = admin
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
 export MLFLOW_AUTH_CONFIG_PATH="$config"
+# MLflow's server imports starlette.middleware.wsgi, which warns in every worker: that one
+# module's warning only is filtered (a warning of ours, or of another module, still shows)
+export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::UserWarning:mlflow.server.fastapi_app}"
 exec mlflow server --app-name basic-auth "$@"
