@@ -51,12 +51,17 @@ def manifest(checkpoint: Path, cache: Path) -> dict:
 
 
 def test_first_run_exports_validates_and_measures_then_the_second_reuses(
-    checkpoint: Path, tmp_path: Path
+    checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = tmp_path / "cache"
     lake = news_lake(tmp_path / "lake")
-    first = score_new_articles(lake, str(checkpoint), model_cache=cache, progress=False)
+    with caplog.at_level("INFO", logger="src_clean.data_pipelines.silver.scoring.engines"):
+        first = score_new_articles(lake, str(checkpoint), model_cache=cache, progress=False)
     engine = first.engine
+    # the choice takes a while: it says what it times, then each engine's rate
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("choosing the engine: timing ") for m in said), said
+    assert sum(m.startswith("engine ") and "texts/s" in m for m in said) == len(engine["rates"])
     assert (engine["export"], engine["choice"]) == ("built", "measured")
     assert set(engine["rates"]) == {"fp32", "onnx-fp32", "onnx-int8"} | (
         {"bf16"} if "bf16" not in engine["rejected"] else set()

@@ -271,6 +271,13 @@ def measure(
     on_own = len(own) >= BENCH_CHUNK
     texts = (own if on_own else checks[text_mode])[:BENCH_TEXTS]
     timed, rejected = candidates(manifest)
+    log.info(
+        "choosing the engine: timing %s on %d %s (about %.0f s each, once per machine)",
+        ", ".join(timed),
+        len(texts),
+        "of the run's texts" if on_own else "check texts",
+        SETTLE_SECONDS + BENCH_SECONDS,
+    )
     scorers = {}
     for precision in timed:
         scorer = load(precision, folder)
@@ -322,4 +329,6 @@ def race(scorers: dict[str, Any], texts: list[str]) -> dict[str, float]:
             if seconds >= BENCH_SECONDS:
                 break
         rates[name] = scored / seconds
+        log.info("engine %s: %.1f texts/s (%d of %d timed)", name, rates[name], len(rates),
+                 len(scorers))  # fmt: skip
     return rates
