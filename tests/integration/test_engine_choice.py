@@ -288,3 +288,60 @@ def test_an_export_validated_on_another_cpu_is_validated_again(
     assert scorer.engine.rejected["onnx-int8"].endswith("with torch fp32 on this CPU (< 99.5%)")
     assert scorer.engine.precision != "onnx-int8"
     assert "onnx-fp32" in scorer.engine.rates
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda text: text[: len(text) // 2], "Expecting"),  # a truncated write
+        (lambda text: json.dumps(json.loads(text) | {"from_a_newer_version": 1}), "unknown"),
+        (lambda text: "[]", None),  # valid JSON, not a choice
+    ],
+)
+def test_a_damaged_engine_choice_heals(
+    checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, damage, why
+) -> None:
+    """A truncated or foreign choice file raised JSONDecodeError or TypeError on every run;
+    now it is measured again, rewritten whole, and the log says why."""
+    cache = tmp_path / "cache"
+    score_new_articles(
+        news_lake(tmp_path / "a"), str(checkpoint), model_cache=cache, progress=False
+    )
+    (saved,) = export_folder(checkpoint, cache).glob("choice-*.json")
+    saved.write_text(damage(saved.read_text()))
+    with caplog.at_level("WARNING"):
+        again = score_new_articles(
+            news_lake(tmp_path / "b"), str(checkpoint), model_cache=cache, progress=False
+        )
+    assert again.engine["choice"] == "measured"
+    assert json.loads(saved.read_text())["precision"] == again.engine["precision"]
+    if why is not None:
+        assert any("is damaged" in r.getMessage() and why in r.getMessage() for r in caplog.records)
+
+
+def test_a_read_only_cache_measures_in_memory_and_says_so(
+    checkpoint: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch
+) -> None:
+    """A read-only cache with a valid export but no choice for this machine: the run
+    measures without saving (it ended in a Fix line about download-model). The lock's
+    PermissionError stands in for the read-only disk (the tests run as root)."""
+    from src_clean.data_pipelines.silver.scoring import engines
+
+    cache = tmp_path / "cache"
+    score_new_articles(
+        news_lake(tmp_path / "a"), str(checkpoint), model_cache=cache, progress=False
+    )
+    for choice in export_folder(checkpoint, cache).glob("choice-*.json"):
+        choice.unlink()
+
+    def read_only(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(engines.ExportCache, "lock", read_only)
+    with caplog.at_level("WARNING"):
+        run = score_new_articles(
+            news_lake(tmp_path / "b"), str(checkpoint), model_cache=cache, progress=False
+        )
+    assert run.engine["choice"] == "measured"
+    assert any("read-only" in r.getMessage() for r in caplog.records)
+    assert not list(export_folder(checkpoint, cache).glob("choice-*.json"))

@@ -29,7 +29,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ from src_clean.data_pipelines.silver.scoring.transformers_backend import (
     weights_sha256,
 )
 from src_clean.data_pipelines.silver.scoring.validation import label_agreement
+from src_clean.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +130,41 @@ def choice_path(folder: Path, text_mode: TextMode, threads: int, device: str) ->
 
 
 def read_choice(path: Path, key: str) -> EngineChoice | None:
-    """The choice cached in ``path`` for the export ``key``; None if absent or for another."""
-    if not path.is_file():
+    """The choice cached in ``path`` for the export ``key``; None if absent, for another
+    export, or damaged (truncated, not JSON, fields this version does not know or lacks):
+    a damaged choice is measured again and rewritten, with a log line that says so."""
+    try:
+        if not path.is_file():
+            return None
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict) or saved.pop("cache_key", None) != key:
+            return None
+        known = {f.name for f in fields(EngineChoice)}
+        unknown = sorted(set(saved) - known)
+        if unknown:
+            raise TypeError(f"unknown fields {unknown}")
+        choice = EngineChoice(
+            **{**saved, "export": "reused", "choice": "cached", "one_off_seconds": 0}
+        )
+        if choice.precision not in choice.rates:
+            raise ValueError(f"precision {choice.precision!r} has no measured rate")
+        return choice
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("engine choice %s is damaged (%s): measuring again", path, exc)
         return None
-    saved = json.loads(path.read_text())
-    if saved.pop("cache_key", None) != key:
-        return None
-    return EngineChoice(**{**saved, "export": "reused", "choice": "cached", "one_off_seconds": 0})
+
+
+def save_choice(path: Path, choice: EngineChoice, key: str) -> None:
+    """Cache ``choice``; a cache that cannot be written (read-only) only costs a
+    measurement next time, and says so."""
+    try:
+        write_json(path, {**asdict(choice), "cache_key": key, "folder": None})
+    except OSError as exc:
+        log.warning(
+            "could not save the engine choice to %s (%s): it is measured again next run",
+            path,
+            exc.strerror or exc,
+        )
 
 
 @dataclass(frozen=True)
@@ -211,12 +240,32 @@ def choose_engine(
     ):
         return with_folder(cached, cache.folder)
     began = time.perf_counter()
-    with cache.lock():  # concurrent first runs: one builds and measures, the others reuse
+    try:
+        lock = cache.lock()
+        lock.acquire()
+    except OSError as exc:  # a read-only cache: usable if its export is valid
+        if export_problem(cache.folder, cache.key) is not None:
+            raise UserError(
+                f"the ONNX export cache {cache.folder} cannot be written ({exc.strerror or exc})"
+                " and holds no valid export",
+                "pass --model-cache DIR on a writable disk, or build the export there first "
+                "(python -m src_clean export-onnx --model CHECKPOINT)",
+            ) from None
+        log.warning(
+            "the engine cache %s is read-only (%s): measuring in memory, not saved",
+            cache.folder,
+            exc.strerror or exc,
+        )
+        choice = measure(cache.folder, text_mode, load, sample)
+        choice.one_off_seconds = round(time.perf_counter() - began, 2)
+        return with_folder(choice, cache.folder)
+    with lock:  # concurrent first runs: one builds and measures, the others reuse
+        lock.release()  # held once by acquire() above, once by this block
         export = cache.build_if_needed()
         if export == "reused" and (cached := read_choice(saved, cache.key)):
             return with_folder(cached, cache.folder)
         choice = measure(cache.folder, text_mode, load, sample)
-        write_json(saved, {**asdict(choice), "cache_key": cache.key, "folder": None})
+        save_choice(saved, choice, cache.key)
     choice.export = export
     choice.one_off_seconds = round(time.perf_counter() - began, 2)
     return with_folder(choice, cache.folder)
