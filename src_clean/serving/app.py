@@ -34,7 +34,7 @@ from src_clean.serving.logs import configure_logging
 from src_clean.serving.metrics import ServiceMetrics
 from src_clean.serving.middleware import AccessMiddleware, BodyLimitMiddleware
 from src_clean.serving.repository import PredictionRepository
-from src_clean.serving.routes import api, ops
+from src_clean.serving.routes import api, ops, pages
 from src_clean.serving.scorer import SentimentModel
 from src_clean.serving.state import ServiceState
 from src_clean.settings import Settings
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, *, model: SentimentModel | None
     )
     add_offline_docs(app)
     app.state.service = state
+    app.include_router(pages)
     app.include_router(ops)
     app.include_router(api)
     app.add_exception_handler(StarletteHTTPException, http_error)

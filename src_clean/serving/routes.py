@@ -93,6 +93,8 @@ def require_page_access(
 State = Annotated[ServiceState, Depends(service)]
 api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)], responses=ERRORS)
 ops = APIRouter()
+# the pages show what the API protects: the same key (HTTP Basic in a browser)
+pages = APIRouter(dependencies=[Depends(require_page_access)], default_response_class=HTMLResponse)
 
 
 def log_fields(request: Request, **fields: Any) -> None:
@@ -267,12 +269,7 @@ async def latest_monitoring(state: State) -> MonitoringOut:
 # -- operations -------------------------------------------------------------------------
 
 
-@ops.get(
-    "/verdict",
-    response_class=HTMLResponse,
-    summary="The latest training run's verdict tear sheet",
-    dependencies=[Depends(require_page_access)],
-)
+@pages.get("/verdict", summary="The latest training run's verdict tear sheet")
 async def verdict_page(state: State) -> HTMLResponse:
     html = await in_thread(latest_tear_sheet, state.champion.lake)
     if html is None:
@@ -280,12 +277,7 @@ async def verdict_page(state: State) -> HTMLResponse:
     return HTMLResponse(html)
 
 
-@ops.get(
-    "/",
-    response_class=HTMLResponse,
-    summary="The latest signal, checks and live IC",
-    dependencies=[Depends(require_page_access)],
-)
+@pages.get("/", summary="The latest signal, checks and live IC")
 async def home(state: State) -> HTMLResponse:
     """A read-only page (server-rendered, no script), behind the API key like the API."""
     signal, note = None, ""
