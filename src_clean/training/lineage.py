@@ -56,11 +56,12 @@ def git_commit() -> str | None:
 
 
 def fingerprint(snapshot: GoldSnapshot, spec: FeatureSpec, config: TrainConfig) -> str:
-    """What makes a result: the rows read (their content, not the table's version, so a
-    rewrite of identical gold is the same input), the feature contract, the settings and
-    the code. A rerun on identical inputs from any trigger path registers nothing."""
+    """What makes a result: the table read (its URI: another lake is other data) and the
+    rows read (their content, not the table's version, so a rewrite of identical gold is
+    the same input), the feature contract, the settings and the code. A rerun on identical
+    inputs from any trigger path registers nothing."""
     doc = {
-        "table": snapshot.table,
+        "table": snapshot.uri,
         "content": content_hash(snapshot.frame),
         "features": spec.feature_list_hash,
         "config": config.fingerprint_params(),
