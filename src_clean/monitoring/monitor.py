@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import get_args
@@ -43,6 +44,7 @@ from src_clean.monitoring.window import Window
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "sp500-monitoring"
+PROGRESS_S = 10.0  # a progress line at most this often on a long range
 CHAMPION_ALIAS = "champion"
 CALIBRATION_DIR = "monitoring/_calibration"
 
@@ -364,7 +366,11 @@ def monitor_days(
     run its closed days; a month-long run each of its days)."""
     results = []
     day = start
+    last_line = time.perf_counter()
     while day <= end:
+        if time.perf_counter() - last_line >= PROGRESS_S:
+            last_line = time.perf_counter()
+            log.info("monitor: %d days done, %s next (to %s)", len(results), day, end)
         between = None
         if sessions_between is not None:
             midnight = dt.datetime.combine(day, dt.time(), dt.UTC)

@@ -207,18 +207,27 @@ def test_a_data_quality_failure_keeps_the_champion(lake: Lake) -> None:
 
 
 def test_a_range_writes_one_report_per_day_each_with_only_its_day(
-    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A week through the CLI: a page per day headed by that day, an index of them all,
     one count in the CLI line, the DAG summary, the table and the page, and nothing
-    written to the working directory (MLflow's artifacts live with the lake's store)."""
+    written to the working directory (MLflow's artifacts live with the lake's store), and
+    a progress line while a long range runs."""
+    from src_clean.monitoring import monitor
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(monitor, "PROGRESS_S", 0.0)
     from src_clean.monitoring.checks import day_status
     from src_clean.monitoring.summary import day_summary
 
     days = unseen_weekdays(7)[2:5]
     first, last = days[0], days[-1]
-    printed = _cli_json(["monitor", "--lake", lake.root, "--start", str(first), "--end", str(last)])
+    with caplog.at_level("INFO", logger=monitor.log.name):
+        printed = _cli_json(
+            ["monitor", "--lake", lake.root, "--start", str(first), "--end", str(last)]
+        )
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("monitor: ")]
+    assert progress[0] == f"monitor: 0 days done, {first} next (to {last})"
     span = [first + dt.timedelta(days=d) for d in range((last - first).days + 1)]
     assert set(printed["days"]) == {str(d) for d in span}
     for day in span:
