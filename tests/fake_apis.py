@@ -315,6 +315,7 @@ class FakeGkg:
     bad_answers: dict[dt.datetime, int] = dataclasses.field(default_factory=dict)
     log: list[str] = dataclasses.field(default_factory=list)
     delay_s: float = 0.0  # before each file (a slow link: time to kill a backfill)
+    extra_lines: list[str] = dataclasses.field(default_factory=list)  # hostile list lines
 
     def add(self, batch: dt.datetime, rows: list[str]) -> None:
         self.files[batch] = self.listed[batch] = gkg_zip(batch, rows)
@@ -329,6 +330,7 @@ class FakeGkg:
             lines.append(f"{len(data)} {digest} {self.base}{GKG_ROOT}/{stamp}.export.CSV.zip")
             lines.append(f"{len(data)} {digest} {self.base}{GKG_ROOT}/{stamp}.gkg.csv.zip")
         lines.append("malformed line")
+        lines += self.extra_lines
         return "\n".join(lines) + "\n"
 
     def __call__(self, request: Request) -> Response:

@@ -26,6 +26,7 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import logging
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -58,6 +60,8 @@ from src_clean.acquisition.landing import (
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
 from src_clean.errors import UserError
+
+log = logging.getLogger(__name__)
 
 MASTER_URL = "http://data.gdeltproject.org/gdeltv2/masterfilelist.txt"
 DEFAULT_WORKERS = 4
@@ -105,18 +109,32 @@ def master_list(
     the landing folder's state; a cached copy that already lists a batch past ``last_day``
     is as good as a fresh one, so a backfill run per day downloads it once, not per run."""
     cache = master_cache_name(url)
+    hosts = [urlsplit(url).hostname or ""]
     cached = landing.read(cache)
     if cached is not None:
         try:
-            entries = list(parse_master_list(gzip.decompress(cached).decode().splitlines()))
+            lines = gzip.decompress(cached).decode().splitlines()
+            entries = list(parse_master_list(lines, hosts))
         except (OSError, EOFError, UnicodeDecodeError):
             entries = []  # a damaged cache is downloaded again, never trusted
         if entries and max(e.batch for e in entries) >= day_start(last_day) + ONE_DAY:
             return entries, f"master list cached ({len(entries)} GKG files)"
-    lines = _gkg_lines(client.get(url).content)
-    landing.write(cache, gzip.compress("\n".join(lines).encode(), mtime=0))
-    entries = list(parse_master_list(lines))
-    return entries, f"master list downloaded ({len(entries)} GKG files)"
+    malformed: list[str] = []
+    entries = list(parse_master_list(_gkg_lines(client.get(url).content), hosts, malformed))
+    # parsed before it is cached: only lines that parse are kept, so a bad line the server
+    # sent once never outlives the download that brought it
+    kept = "\n".join(f"{e.size} {e.md5} {e.url}" for e in entries)
+    landing.write(cache, gzip.compress(kept.encode(), mtime=0))
+    origin = f"master list downloaded ({len(entries)} GKG files)"
+    if malformed:
+        log.warning(
+            "master list %s: %d malformed GKG lines skipped, the first: %s",
+            url,
+            len(malformed),
+            malformed[0],
+        )
+        origin += f", {len(malformed)} malformed lines skipped"
+    return entries, origin
 
 
 def master_entries(

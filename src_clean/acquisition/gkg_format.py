@@ -89,16 +89,51 @@ class MasterEntry:
     url: str
 
 
-def parse_master_list(lines: Iterable[str]) -> Iterator[MasterEntry]:
-    """The GKG entries of ``masterfilelist.txt`` (other files and malformed lines skipped)."""
+GDELT_HOST = "gdeltproject.org"
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def parse_master_list(
+    lines: Iterable[str], hosts: Iterable[str] = (), malformed: list[str] | None = None
+) -> Iterator[MasterEntry]:
+    """The GKG entries of ``masterfilelist.txt``; other files are skipped, and so is a GKG
+    line that is malformed (not ``<size> <md5> <url>``, a batch time that is no time, a URL
+    that is not http(s) on GDELT's host or one of ``hosts``), each appended to
+    ``malformed`` when given. A bad line never stops the list."""
+    allowed = {host.lower() for host in hosts}
     for line in lines:
-        parts = line.split()
-        if len(parts) != 3 or not parts[0].isdigit() or len(parts[1]) != 32:
+        if ".gkg.csv.zip" not in line:
             continue
-        found = _GKG_URL.search(parts[2])
-        if found:
-            batch = dt.datetime.strptime(found.group(1), STAMP).replace(tzinfo=dt.UTC)
-            yield MasterEntry(batch, int(parts[0]), parts[1].lower(), parts[2])
+        problem = _master_line_problem(line.split(), allowed)
+        if problem is not None:
+            if malformed is not None:
+                malformed.append(f"{problem}: {line.strip()[:200]}")
+            continue
+        size, md5, url = line.split()
+        batch = _time(_GKG_URL.search(url).group(1))
+        yield MasterEntry(batch, int(size), md5.lower(), url)  # type: ignore[arg-type]
+
+
+def _master_line_problem(parts: list[str], hosts: set[str]) -> str | None:
+    from urllib.parse import urlsplit
+
+    if len(parts) != 3:
+        return f"{len(parts)} fields, not 3"
+    size, md5, url = parts
+    if not size.isdigit():
+        return "size is not a number"
+    if not _MD5.fullmatch(md5):
+        return "MD5 is not 32 hex digits"
+    address = urlsplit(url)
+    host = (address.hostname or "").lower()
+    if address.scheme not in ("http", "https"):
+        return f"not an http(s) URL ({address.scheme or 'no scheme'})"
+    if not (host == GDELT_HOST or host.endswith("." + GDELT_HOST) or host in hosts):
+        return f"host {host or '?'} is not GDELT's"
+    found = _GKG_URL.search(url)
+    if found is None or _time(found.group(1)) is None:
+        return "the batch time in the file name is no time"
+    return None
 
 
 @dataclass(frozen=True)

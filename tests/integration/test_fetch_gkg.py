@@ -5,6 +5,7 @@ the filter drops, a non-web row, a malformed row, MD5 mismatches and a corrupt z
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import re
 from pathlib import Path
@@ -173,6 +174,33 @@ def test_the_master_list_is_read_as_gdelt_writes_it() -> None:
     [entry] = parse_master_list(lines)
     assert entry.batch == dt.datetime(2024, 1, 2, 0, 15, tzinfo=dt.UTC)
     assert (entry.size, entry.md5) == (3, digest)
+
+
+def test_malformed_master_list_lines_are_skipped_and_never_cached(fake, tmp_path, caplog):
+    """A bad time stamp, a non-digit size or a file:// URL in the master list broke every
+    later run: the lines were cached before they were parsed, so even a fixed server and
+    --refetch kept failing. Now each is skipped and counted, the day is fetched, and the
+    cache holds only lines that parse."""
+    from src_clean.acquisition import gkg
+
+    expected = build_day(fake)
+    digest = "0" * 32
+    fake.extra_lines = [
+        f"10 {digest} {fake.base}/gdeltv2/20240102999999.gkg.csv.zip",  # no such time
+        f"1x {digest} {fake.base}/gdeltv2/20240102001500.gkg.csv.zip",  # size not a number
+        f"10 {digest} file:///etc/20240102001500.gkg.csv.zip",  # not http(s)
+        f"10 {digest} http://evil.example/gdeltv2/20240102001500.gkg.csv.zip",  # not GDELT's
+        f"10 nothex {fake.base}/gdeltv2/20240102001500.gkg.csv.zip",
+    ]
+    with caplog.at_level("WARNING"):
+        report = fetch(fake, tmp_path)
+    assert report.exit_code == 0 and report.written == {str(DAY): len(expected)}
+    assert any("5 malformed GKG lines skipped" in r.getMessage() for r in caplog.records)
+    cache = Landing(tmp_path).read(gkg.master_cache_name(f"{fake.base}/gdeltv2/masterfilelist.txt"))
+    cached = gzip.decompress(cache).decode()
+    assert "999999" not in cached and "file://" not in cached and "evil" not in cached
+    assert "1x " not in cached and "nothex" not in cached
+    assert all(line.count(" ") == 2 for line in cached.splitlines())
 
 
 def test_a_fetched_day_goes_through_bronze_unchanged(fake, tmp_path):
