@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from src_clean import settings
 from src_clean.cli_args import check_date_range
-from src_clean.errors import USER_ERROR_EXIT, UserError
+from src_clean.errors import USER_ERROR_EXIT, OperationalError, UserError
 from src_clean.logging_setup import configure_logging
 from src_clean.redact import redact
 
@@ -147,6 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return USER_ERROR_EXIT
+    except OperationalError as exc:  # the world, not the input: one line, exit 1
+        if args.debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {redact(first)}. Fix: {exc.FIX}", file=sys.stderr)
+        return 1
     except Exception:  # the traceback goes through the redacting log handler
         if args.debug:
             raise

@@ -11,6 +11,14 @@ from __future__ import annotations
 USER_ERROR_EXIT = 2
 
 
+class OperationalError(Exception):
+    """A failure of the world the command runs in (a service out of reach, a table this
+    version cannot write to): not a bug, so the CLI says it in one line with ``FIX`` and
+    exits 1; ``--debug`` shows the traceback."""
+
+    FIX = "run the same command again once the cause is gone; --debug shows the traceback"
+
+
 class UserError(Exception):
     """A problem with the command's inputs, not with the code: retrying cannot help."""
 

@@ -64,7 +64,7 @@ from tenacity import (
 from src_clean import tables
 from src_clean.aws import delta_storage_options, filesystem_for
 from src_clean.defaults import DEFAULT_LAKE_ROOT
-from src_clean.errors import UserError
+from src_clean.errors import OperationalError, UserError
 from src_clean.lake_files import LakeFiles
 from src_clean.tables import PARTITION_COLUMN, TableSpec
 from src_clean.timestamps import normalize_timestamps
@@ -80,8 +80,13 @@ RETRY_WAIT = wait_random_exponential(multiplier=0.05, max=2.0)
 Frames = pd.DataFrame | Callable[[], Iterable[pd.DataFrame]]
 
 
-class SchemaMismatchError(ValueError):
+class SchemaMismatchError(OperationalError, ValueError):
     """A frame does not match its table's schema; nothing was written."""
+
+    FIX = (
+        "if the table was written by an older version, run python -m src_clean lake-migrate "
+        "--lake <lake>; otherwise report it with the traceback of --debug"
+    )
 
 
 class TableNeedsMigration(SchemaMismatchError, UserError):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 import tenacity
 
-from src_clean.errors import UserError
+from src_clean.errors import OperationalError, UserError
 from src_clean.redact import redact
 
 if TYPE_CHECKING:
@@ -59,8 +59,13 @@ class RetryPolicy:
     max_wait_s: float = 120.0
 
 
-class FetchFailed(Exception):
+class FetchFailed(OperationalError):
     """A request (or its window or slice) that could not be completed; other days go on."""
+
+    FIX = (
+        "check the network and the service's status, then run the same command again: what "
+        "was fetched is kept and only the rest is fetched"
+    )
 
 
 class BadResponse(FetchFailed):

@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import gzip
 import json
+import logging
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +30,9 @@ from src_clean.errors import UserError
 
 STATE_DIR = ".fetch-state"
 ONE_DAY = dt.timedelta(days=1)
+
+
+log = logging.getLogger(__name__)
 
 
 def utc_days(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -124,8 +128,17 @@ class Landing:
         return self.fs.get_file_info(self._path(name)).type == pafs.FileType.File
 
     def state(self, name: str) -> DayState | None:
-        data = self.read(f"{STATE_DIR}/{name}.json")
-        return DayState(**json.loads(data)) if data is not None else None
+        """The recorded state of ``name``; None when there is none or it is damaged (a
+        truncated or foreign file): the file is then fetched again, and the log says so."""
+        path = f"{STATE_DIR}/{name}.json"
+        data = self.read(path)
+        if data is None:
+            return None
+        try:
+            return DayState(**json.loads(data))
+        except (ValueError, TypeError) as exc:
+            log.warning("landing state %s is damaged (%s): %s is fetched again", path, exc, name)
+            return None
 
     def record(self, name: str, state: DayState) -> None:
         self.write(f"{STATE_DIR}/{name}.json", json.dumps(dataclasses.asdict(state)).encode())

@@ -297,3 +297,16 @@ def test_the_master_list_is_downloaded_once_across_per_day_runs(fake, tmp_path, 
     fetch(fake, tmp_path, days[0], days[0], refetch=True)
     assert master_downloads() == 3
     assert read_jsonl_gz((tmp_path / gkg.day_file(days[0])).read_bytes()) == expected[days[0]]
+
+
+def test_a_damaged_day_state_is_fetched_again_not_a_traceback(fake, tmp_path, caplog):
+    """A truncated .fetch-state/<day>.json raised JSONDecodeError on every run."""
+    expected = build_day(fake)
+    fetch(fake, tmp_path)
+    state = tmp_path / ".fetch-state" / f"{gkg.day_file(DAY)}.json"
+    state.write_text(state.read_text()[:10])
+    with caplog.at_level("WARNING"):
+        report = fetch(fake, tmp_path)
+    assert report.exit_code == 0 and report.written == {str(DAY): len(expected)}
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
+    assert Landing(tmp_path).state(gkg.day_file(DAY)).final  # rewritten whole

@@ -192,3 +192,41 @@ def test_run_full_pipeline_writes_an_s3_lake_with_the_dags_ledgers(
     for table, folder, suffixes in inputs:
         files = list_input_files(folder, suffixes)
         assert files and IngestLedger(lake, table).new_files(files) == []
+
+
+def test_an_unreachable_master_list_is_one_line_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FetchFailed from the master list ended in a traceback: now one line, exit 1 (the
+    world, not the input), with what to do."""
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["fetch-news", "--source", "gdelt-gkg", "--start", "2024-01-02", "--end", "2024-01-02"]
+    argv += ["--out", str(tmp_path / "landing"), "--no-progress", "--max-attempts", "1"]
+    argv += ["--master-url", f"http://127.0.0.1:{port}/gdeltv2/masterfilelist.txt"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert err[0].startswith("error: ") and "Fix: check the network" in err[0]
+
+
+def test_a_table_write_that_does_not_fit_its_schema_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SchemaMismatchError (a gold table with a column this version does not know) ended in
+    a traceback: now one line naming lake-migrate, exit 1."""
+    from src_clean import lake as lake_module
+
+    def refuse(args):
+        raise lake_module.SchemaMismatchError(
+            "gold/training has columns ['surprise'] not in its spec"
+        )
+
+    monkeypatch.setattr(cli, "run", lambda args: refuse(args))
+    assert cli.main(["silver-market", "--lake", str(tmp_path)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: gold/training has columns ['surprise'] not in its spec. Fix: ")
+    assert "lake-migrate" in line
