@@ -48,7 +48,7 @@ from src_clean.acquisition.gkg_format import (
     parse_master_list,
     parse_rows,
 )
-from src_clean.acquisition.http import FetchFailed, HttpClient, RetryPolicy
+from src_clean.acquisition.http import ApiError, FetchFailed, HttpClient, RetryPolicy
 from src_clean.acquisition.landing import (
     ONE_DAY,
     STATE_DIR,
@@ -255,7 +255,7 @@ def _fetch_day(
     for entry, future in zip(entries, futures, strict=True):
         try:
             rows, found, size = future.result()
-        except FetchFailed as exc:
+        except (FetchFailed, ApiError) as exc:  # a missing or refused file fails its day only
             failures.append(f"{entry.batch:%H:%M}: {exc}")
             progress.done()
             continue

@@ -310,3 +310,24 @@ def test_a_damaged_day_state_is_fetched_again_not_a_traceback(fake, tmp_path, ca
     assert report.exit_code == 0 and report.written == {str(DAY): len(expected)}
     assert any("is damaged" in r.getMessage() for r in caplog.records)
     assert Landing(tmp_path).state(gkg.day_file(DAY)).final  # rewritten whole
+
+
+def test_a_missing_file_fails_its_own_day_and_the_next_day_is_fetched(fake, tmp_path):
+    """A 404 on one file of day 1 exited 2 ('refused the request') and day 2, whose files
+    were all there, was never fetched. Now day 1 fails alone, day 2 lands, exit 1, and a
+    rerun fetches only day 1."""
+    second = DAY + dt.timedelta(days=1)
+    build_day(fake, DAY)
+    expected = build_day(fake, second)
+    gone = min(b for b in fake.files if b.date() == DAY)
+    del fake.files[gone]  # still listed: the server answers 404
+    report = fetch(fake, tmp_path, start=DAY, end=second)
+    assert report.exit_code == 1
+    assert report.written == {str(second): len(expected)}
+    assert str(DAY) in report.failed and "404" in report.failed[str(DAY)]
+    assert not (tmp_path / gkg.day_file(DAY)).exists()
+    fake.log.clear()
+    fake.files[gone] = fake.listed[gone]
+    again = fetch(fake, tmp_path, start=DAY, end=second)
+    assert again.exit_code == 0 and set(again.written) == {str(DAY)}
+    assert not any(f"/{second:%Y%m%d}" in path for path in fake.log)
