@@ -273,7 +273,9 @@ def _fetch_day(
     note = (
         f"{len(entries)} GKG files ({megabytes:.1f} MB), {missing} batches not published by "
         f"GDELT; rows {counts.rows}, kept {counts.kept}, not web {counts.not_web}, malformed "
-        f"{counts.malformed}; {counts.kept - len(articles)} repeated URLs kept at first sighting"
+        f"{counts.malformed}; {counts.kept - len(articles)} repeated URLs kept at first sighting; "
+        f"cleaned: tone nulled {counts.tone_nulled}, publication time from the batch "
+        f"{counts.time_from_batch}"
     )
     final = requested >= day_start(day) + ONE_DAY + SETTLE
     landing.save_day(day_file(day), jsonl_gz(articles), len(articles), final, note)

@@ -19,8 +19,10 @@ Rows are read one at a time: a file is never held decoded in memory.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -61,6 +63,8 @@ BATCH = dt.timedelta(minutes=15)
 FIRST_BATCH = dt.datetime(2015, 2, 18, 23, 0, tzinfo=dt.UTC)
 _GKG_URL = re.compile(r"/(\d{14})\.gkg\.csv\.zip$")
 _TITLE = re.compile(r"<PAGE_TITLE>(.*?)</PAGE_TITLE>", re.S)
+TONE_LIMIT = 100.0  # GDELT's tone scale is -100..+100
+EARLIEST_PUBLISHED = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)  # before: not a real time
 _PRECISE = re.compile(r"<PAGE_PRECISEPUBTIMESTAMP>(\d{14})</PAGE_PRECISEPUBTIMESTAMP>")
 
 # US market news: GDELT themes (GKG theme list) and S&P 500 bellwethers as GKG names them
@@ -160,16 +164,20 @@ class GkgFilter:
 
 @dataclass
 class RowCounts:
-    """What reading one file found: rows, kept, not web, malformed."""
+    """What reading one file found: rows, kept, not web, malformed, and the kept rows
+    cleaned at the edge: a tone nulled (not finite or outside -100..100), a publication
+    time replaced by the batch time (implausible: before 1990 or unreadable)."""
 
     rows: int = 0
     kept: int = 0
     not_web: int = 0
     malformed: int = 0
+    tone_nulled: int = 0
+    time_from_batch: int = 0
 
     def add(self, other: RowCounts) -> None:
-        for name in ("rows", "kept", "not_web", "malformed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def _time(stamp: str) -> dt.datetime | None:
@@ -211,9 +219,14 @@ def parse_rows(
         title = _TITLE.search(extras)
         precise = _PRECISE.search(extras)
         published = _time(precise.group(1)) if precise else None
+        if precise and (published is None or published < EARLIEST_PUBLISHED):
+            counts.time_from_batch += 1  # 00010101000000 and the like: not a time
+            published = None
         if published is None or published > batch:
             published = batch
-        tone = cells[_COL["V1.5TONE"]].split(",", 1)[0]
+        tone = _tone(cells[_COL["V1.5TONE"]].split(",", 1)[0])
+        if tone is None and cells[_COL["V1.5TONE"]].strip():
+            counts.tone_nulled += 1
         counts.kept += 1
         yield {
             "url": url,
@@ -221,15 +234,17 @@ def parse_rows(
             "domain": cells[_COL["V2SOURCECOMMONNAME"]],
             "published_at": _iso(published),
             "available_at": _iso(batch),
-            "gdelt_tone": float(tone) if _is_number(tone) else None,
+            "gdelt_tone": tone,
             "gkg_record_id": cells[_COL["GKGRECORDID"]],
             "language": "en",
         }
 
 
-def _is_number(text: str) -> bool:
+def _tone(text: str) -> float | None:
+    """V1.5TONE's first value; None unless a finite number in GDELT's -100..100 (nan,
+    1e999 and the like would land as bare NaN/Infinity, which bronze then quarantines)."""
     try:
-        float(text)
+        value = float(text)
     except ValueError:
-        return False
-    return True
+        return None
+    return value if math.isfinite(value) and -TONE_LIMIT <= value <= TONE_LIMIT else None

@@ -331,3 +331,31 @@ def test_a_missing_file_fails_its_own_day_and_the_next_day_is_fetched(fake, tmp_
     again = fetch(fake, tmp_path, start=DAY, end=second)
     assert again.exit_code == 0 and set(again.written) == {str(DAY)}
     assert not any(f"/{second:%Y%m%d}" in path for path in fake.log)
+
+
+def test_values_bronze_would_quarantine_are_cleaned_at_the_edge_and_counted() -> None:
+    """A tone of nan or 1e999 landed as bare NaN/Infinity and a publication time of
+    00010101000000 as "1-01-01T00:00:00Z": bronze then quarantined those articles. Now the
+    tone is null, the time is the batch's, each is counted, and no article is lost."""
+    import json as json_module
+    import math
+
+    from src_clean.acquisition.gkg_format import GkgFilter, RowCounts, parse_rows
+
+    batch = dt.datetime(2024, 1, 2, 0, 15, tzinfo=dt.UTC)
+    rows = []
+    for n, tone in enumerate(["nan", "1e999", "-inf", "250", "3.5"]):
+        cells = gkg_row(batch, n, kept=True).split("\t")
+        cells[15] = f"{tone},2.1,3.6"
+        rows.append("\t".join(cells))
+    rows.append(gkg_row(batch, 10, kept=True, precise="00010101000000"))
+    rows.append(gkg_row(batch, 11, kept=True, precise="19890101000000"))
+    counts = RowCounts()
+    got = list(parse_rows(rows, batch, GkgFilter(), counts))
+    assert len(got) == 7 and counts.kept == 7  # none lost
+    assert [a["gdelt_tone"] for a in got[:5]] == [None, None, None, None, 3.5]
+    assert counts.tone_nulled == 4 and counts.time_from_batch == 2
+    assert got[5]["published_at"] == got[6]["published_at"] == "2024-01-02T00:15:00Z"
+    text = json_module.dumps(got)
+    assert "NaN" not in text and "Infinity" not in text
+    assert all(a["gdelt_tone"] is None or math.isfinite(a["gdelt_tone"]) for a in got)
