@@ -316,6 +316,7 @@ class FakeGkg:
     log: list[str] = dataclasses.field(default_factory=list)
     delay_s: float = 0.0  # before each file (a slow link: time to kill a backfill)
     extra_lines: list[str] = dataclasses.field(default_factory=list)  # hostile list lines
+    drip_s: dict[dt.datetime, float] = dataclasses.field(default_factory=dict)  # s per byte
 
     def add(self, batch: dt.datetime, rows: list[str]) -> None:
         self.files[batch] = self.listed[batch] = gkg_zip(batch, rows)
@@ -346,4 +347,13 @@ class FakeGkg:
             self.bad_answers[batch] -= 1
             damaged = self.files[batch][:-10] + bytes(10)  # same size, other bytes
             return Response(damaged, content_type="application/zip")
+        if batch in self.drip_s:  # a hostile server: one byte at a time, forever slow
+            data, pause = self.files[batch], self.drip_s[batch]
+
+            def drip():
+                for i in range(len(data)):
+                    time.sleep(pause)
+                    yield data[i : i + 1]
+
+            return Response(drip(), content_type="application/zip", direct_passthrough=True)
         return Response(self.files[batch], content_type="application/zip")

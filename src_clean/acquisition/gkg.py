@@ -63,6 +63,13 @@ from src_clean.errors import UserError
 
 log = logging.getLogger(__name__)
 
+# bounds on what one GKG file may cost, whatever the server sends
+SIZE_MARGIN = 64 * 1024  # over the master list's size: the body is corrupt
+FILE_DEADLINE_S = 120.0  # per file, plus the size at MIN_BYTES_PER_S
+MIN_BYTES_PER_S = 100_000
+MAX_MEMBER_BYTES = 256 * 1024 * 1024  # unzipped (a real 15-minute file is 20-80 MB)
+MAX_LINE_CHARS = 1024 * 1024  # a GKG row is a few KB; longer is malformed
+
 MASTER_URL = "http://data.gdeltproject.org/gdeltv2/masterfilelist.txt"
 DEFAULT_WORKERS = 4
 SETTLE = dt.timedelta(minutes=30)
@@ -153,17 +160,57 @@ def read_batch(
     client: HttpClient, entry: MasterEntry, keep: GkgFilter
 ) -> tuple[list[dict[str, Any]], RowCounts, int]:
     """Download, verify and read one GKG file: its kept rows, counts and size."""
-    response = client.get(entry.url, retryable_body=checked(entry))
+    response = client.get(
+        entry.url,
+        retryable_body=checked(entry),
+        max_bytes=entry.size + SIZE_MARGIN,  # a larger body is corrupt: stop reading
+        total_s=FILE_DEADLINE_S + entry.size / MIN_BYTES_PER_S,
+    )
     counts = RowCounts()
     try:
         with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
             [name] = archive.namelist()
             with archive.open(name) as raw:
-                lines = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n")
-                rows = list(parse_rows(lines, entry.batch, keep, counts))
+                capped = CappedReader(raw, MAX_MEMBER_BYTES, entry.url)
+                lines = io.TextIOWrapper(capped, encoding="utf-8", errors="replace", newline="\n")
+                rows = list(
+                    parse_rows(bounded_lines(lines, MAX_LINE_CHARS), entry.batch, keep, counts)
+                )
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise FetchFailed(f"{entry.url}: not a readable GKG zip ({exc})") from exc
     return rows, counts, len(response.content)
+
+
+class CappedReader(io.RawIOBase):
+    """A binary stream that raises ``FetchFailed`` once more than ``limit`` bytes were read
+    from it: a zip member's header can lie about its size (a bomb)."""
+
+    def __init__(self, raw: Any, limit: int, what: str) -> None:
+        self.raw, self.limit, self.what, self.read_bytes = raw, limit, what, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.read_bytes += len(data)
+        if self.read_bytes > self.limit:
+            raise FetchFailed(f"{self.what}: unzips to over {self.limit} bytes (a zip bomb?)")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def bounded_lines(lines: io.TextIOBase, limit: int) -> Iterator[str]:
+    """The lines of ``lines``; a line over ``limit`` characters is read past in pieces of
+    ``limit`` and given as an empty line, which ``parse_rows`` counts as malformed, so no
+    line ever needs more than ``limit`` characters of memory."""
+    while line := lines.readline(limit):
+        if len(line) < limit or line.endswith("\n"):
+            yield line
+            continue
+        while (rest := lines.readline(limit)) and not rest.endswith("\n"):
+            pass
+        yield ""
 
 
 def first_sightings(batches: list[list[dict[str, Any]]]) -> Iterator[dict[str, Any]]:

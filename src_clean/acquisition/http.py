@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 import tenacity
+import urllib3
 
 from src_clean.errors import OperationalError, UserError
 from src_clean.redact import redact
@@ -73,6 +74,35 @@ class BadResponse(FetchFailed):
 
     def __init__(self, what: str, content: bytes) -> None:
         super().__init__(f"{what}; the response began with {snippet(content)}")
+
+
+READ_CHUNK = 1 << 16
+
+
+def read_bounded(response: requests.Response, max_bytes: int | None, total_s: float | None):
+    """Read a streamed ``response``'s body into it (``.content`` works after), raising
+    ``TransientError`` past ``max_bytes`` or ``total_s`` (the connection is closed)."""
+    import time
+
+    deadline = None if total_s is None else time.monotonic() + total_s
+    buffer = bytearray()
+    try:
+        # read1 returns as soon as any bytes arrive, so a server that drips meets the
+        # deadline between two bytes, not after a whole chunk that never fills
+        while chunk := response.raw.read1(READ_CHUNK, decode_content=True):
+            buffer += chunk
+            if max_bytes is not None and len(buffer) > max_bytes:
+                raise TransientError(f"body larger than the {max_bytes} bytes expected")
+            if deadline is not None and time.monotonic() > deadline:
+                raise TransientError(f"body not read within {total_s:.0f} s")
+    except TransientError:
+        response.close()
+        raise
+    except (urllib3.exceptions.HTTPError, OSError) as exc:  # raw reads: urllib3's errors
+        response.close()
+        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+    response._content = bytes(buffer)  # what .content returns from now on
+    response._content_consumed = True
 
 
 class TransientError(Exception):
@@ -212,8 +242,15 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         *,
         retryable_body: Callable[[requests.Response], str | None] | None = None,
+        max_bytes: int | None = None,
+        total_s: float | None = None,
     ) -> requests.Response:
-        """The 2xx response to ``GET url``, after retries; ``ApiError`` or ``FetchFailed``."""
+        """The 2xx response to ``GET url``, after retries; ``ApiError`` or ``FetchFailed``.
+
+        ``max_bytes`` and ``total_s`` bound one attempt whatever the server does: its body
+        is read in chunks and the attempt fails (and is retried) past ``max_bytes`` or past
+        ``total_s`` seconds in all. The socket timeout alone restarts with every byte, so a
+        server that drips one byte every 20 s would hold the fetch forever."""
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.policy.attempts)
             | tenacity.stop_before_delay(self.policy.deadline_s),
@@ -223,7 +260,7 @@ class HttpClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, url, params, retryable_body)
+            return retrying(self._attempt, url, params, retryable_body, max_bytes, total_s)
         except TransientError as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
             message = f"{self.name}: gave up after {attempts} attempts: {exc}"
@@ -234,11 +271,16 @@ class HttpClient:
         url: str,
         params: Mapping[str, Any] | None,
         retryable_body: Callable[[requests.Response], str | None] | None,
+        max_bytes: int | None = None,
+        total_s: float | None = None,
     ) -> requests.Response:
         self.limiter.wait()
         self.requests += 1
+        bounded = max_bytes is not None or total_s is not None
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout_s)
+            response = self.session.get(url, params=params, timeout=self.timeout_s, stream=bounded)
+            if bounded:
+                read_bounded(response, max_bytes, total_s)
         except TRANSPORT_ERRORS as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}") from exc
         finally:

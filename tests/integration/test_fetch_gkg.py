@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import io
 import re
 from pathlib import Path
 
 import pytest
-from fake_apis import FakeGkg, gkg_row
+from fake_apis import FakeGkg, gkg_row, gkg_zip
 
 from src_clean.acquisition import gkg
 from src_clean.acquisition.http import RetryPolicy
@@ -359,3 +360,63 @@ def test_values_bronze_would_quarantine_are_cleaned_at_the_edge_and_counted() ->
     text = json_module.dumps(got)
     assert "NaN" not in text and "Infinity" not in text
     assert all(a["gdelt_tone"] is None or math.isfinite(a["gdelt_tone"]) for a in got)
+
+
+# -- bounded whatever the server sends ------------------------------------------------
+
+
+def _one_file_day(fake, data: bytes, listed: bytes | None = None) -> dt.datetime:
+    batch = dt.datetime.combine(DAY, dt.time(0, 15), dt.UTC)
+    fake.files[batch] = data
+    fake.listed[batch] = data if listed is None else listed
+    return batch
+
+
+def _bomb(batch: dt.datetime, megabytes: int) -> bytes:
+    import zipfile as zf
+
+    buffer = io.BytesIO()
+    name = f"{batch:%Y%m%d%H%M%S}.gkg.csv"
+    with zf.ZipFile(buffer, "w", zf.ZIP_DEFLATED) as archive, archive.open(name, "w") as member:
+        block = b"\0" * (1 << 20)  # no newline anywhere
+        for _ in range(megabytes):
+            member.write(block)
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_with_no_newline_fails_its_day_in_bounded_memory(fake, tmp_path):
+    """A 2 MB zip whose member unzips to gigabytes with no newline: MemoryError at 2.37 GB
+    RSS before. Now the member is capped unzipped and a line is read in 1 MB pieces."""
+    import resource
+
+    batch = dt.datetime.combine(DAY, dt.time(0, 15), dt.UTC)
+    _one_file_day(fake, _bomb(batch, 300))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = fetch(fake, tmp_path)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert report.exit_code == 1 and "zip bomb" in report.failed[str(DAY)]
+    assert grown_mb < 200, grown_mb  # the 300 MB member never sat in memory
+
+
+def test_a_body_larger_than_listed_stops_at_the_listed_size(fake, tmp_path):
+    """A server sending far more than the master list's size was read whole (3 GB before
+    the size check). Now the read stops at the listed size plus a margin."""
+    small = gkg_zip(dt.datetime.combine(DAY, dt.time(0, 15), dt.UTC), [])
+    _one_file_day(fake, small + b"x" * (50 << 20), listed=small)
+    report = fetch(fake, tmp_path)
+    assert report.exit_code == 1
+    assert "larger than the" in report.failed[str(DAY)]
+
+
+def test_a_slow_drip_meets_a_total_deadline(fake, tmp_path, monkeypatch):
+    """One byte every 0.3 s: the socket timeout restarts with every byte, so the fetch
+    never ended. Now each file has a total deadline."""
+    import time as time_module
+
+    monkeypatch.setattr(gkg, "FILE_DEADLINE_S", 1.0)
+    batch = _one_file_day(fake, gkg_zip(dt.datetime.combine(DAY, dt.time(0, 15), dt.UTC), []))
+    fake.drip_s[batch] = 0.3
+    began = time_module.monotonic()
+    report = fetch(fake, tmp_path)
+    assert time_module.monotonic() - began < 20
+    assert report.exit_code == 1 and "not read within" in report.failed[str(DAY)]
