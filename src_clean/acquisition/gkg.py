@@ -259,9 +259,13 @@ def fetch_gkg(
             progress.line(origin)
         with ThreadPoolExecutor(len(clients)) as pool:
             for day in todo:
-                _fetch_day(
-                    day, entries.get(day, []), clients, pool, keep, landing, report, progress
-                )
+                with landing.day_lock(day_file(day)):  # a concurrent fetch of it: wait
+                    if not refetch and landing.is_final(day_file(day)):
+                        report.skip(day)  # it fetched the day while this one waited
+                        continue
+                    _fetch_day(
+                        day, entries.get(day, []), clients, pool, keep, landing, report, progress
+                    )
     return report
 
 

@@ -13,6 +13,7 @@ between costs a refetch, never a day marked done that is not there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import gzip
@@ -29,6 +30,7 @@ from src_clean.aws import filesystem_for
 from src_clean.errors import UserError
 
 STATE_DIR = ".fetch-state"
+DAY_LOCK_TIMEOUT_S = 3600.0  # a concurrent fetch of the same day waits at most this long
 ONE_DAY = dt.timedelta(days=1)
 
 
@@ -142,6 +144,18 @@ class Landing:
 
     def record(self, name: str, state: DayState) -> None:
         self.write(f"{STATE_DIR}/{name}.json", json.dumps(dataclasses.asdict(state)).encode())
+
+    def day_lock(self, name: str) -> contextlib.AbstractContextManager[Any]:
+        """A lock on fetching ``name`` (a file lock in ``.fetch-state/`` for a local
+        landing): two concurrent fetches of one day do the work once, the second waits and
+        then finds the day done. An object store has no such lock (a no-op)."""
+        if not self.local:
+            return contextlib.nullcontext()
+        from filelock import FileLock
+
+        folder = Path(self._path(STATE_DIR))
+        folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(folder / f"{name}.lock"), timeout=DAY_LOCK_TIMEOUT_S)
 
     def is_final(self, name: str) -> bool:
         """True when ``name`` was fetched final and is still there."""

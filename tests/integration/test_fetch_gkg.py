@@ -420,3 +420,19 @@ def test_a_slow_drip_meets_a_total_deadline(fake, tmp_path, monkeypatch):
     report = fetch(fake, tmp_path)
     assert time_module.monotonic() - began < 20
     assert report.exit_code == 1 and "not read within" in report.failed[str(DAY)]
+
+
+def test_two_concurrent_fetches_of_a_day_download_each_file_once(fake, tmp_path):
+    """Both fetched every file before; now the second waits for the first's day lock and
+    then finds the day done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = build_day(fake)
+    fake.delay_s = 0.02  # long enough for the two fetches to overlap
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: fetch(fake, tmp_path), range(2)))
+    files = [path for path in fake.log if path.endswith(".gkg.csv.zip")]
+    assert len(files) == len(set(files)) == 95
+    assert sorted(len(r.written) for r in reports) == [0, 1]
+    assert sum(r.written.get(str(DAY), 0) for r in reports) == len(expected)
+    assert all(r.exit_code == 0 for r in reports)
