@@ -28,7 +28,7 @@ from src_clean.lake import Lake
 from src_clean.redact import redact
 from src_clean.training import lineage, plots, registry
 from src_clean.training.promotion import WF_METRIC, challenger_score, promotion_blockers
-from src_clean.training.verdict import run_description
+from src_clean.training.verdict import run_description, verdict_line
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -343,7 +343,9 @@ def track(
     created = client.create_run(
         experiment_id,
         start_time=outcome.started_ms or None,
-        tags=tags | session.user_tags() | {"mlflow.note.content": run_description(outcome)},
+        tags=tags
+        | session.user_tags()
+        | {"mlflow.note.content": run_description(outcome), "verdict": claim_words(outcome)},
         run_name=name,
     )
     with mlflow.start_run(run_id=created.info.run_id) as parent:
@@ -377,6 +379,11 @@ def track(
         mlflow.log_dict(decision, "champion_decision.json")
     log.info("champion decision: %s", decision["reason"])
     return TrackedRun(uri, parent.info.run_id, decision["challenger_version"], decision)
+
+
+def claim_words(outcome: Outcome) -> str:
+    """The verdict's claim alone, for the runs list's ``verdict`` column."""
+    return verdict_line(outcome.verdict.summary, outcome.holdout).split(". ", 1)[0]
 
 
 def log_tear_sheet(run: TrackedRun, html: str) -> None:

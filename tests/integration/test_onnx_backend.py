@@ -212,10 +212,15 @@ def test_cli_without_int8_exports_fp32_and_drops_an_older_int8(
     ]
 
 
-def test_cli_without_model_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_without_model_is_a_user_error_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     argv = ["export-onnx", "--model", "acme/missing", "--out", str(tmp_path / "models")]
-    assert cli_main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 1
+    # offline and not cached: the model is not here, a user error (exit 2), one line
+    assert cli_main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: cannot load 'acme/missing'") and "Fix: " in line
 
 
 # -- shared batching ---------------------------------------------------------------------

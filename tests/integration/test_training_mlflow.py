@@ -327,6 +327,8 @@ def test_mlflow_opens_on_the_answer(first_run) -> None:
     metrics = parent.data.metrics
     walk = summary["walk_forward"]
     assert metrics["news_significant"] == float(walk["claim"]["significant"])
+    assert parent.data.tags["verdict"] == summary["verdict"].split(". ", 1)[0]
+    assert parent.data.tags["verdict"].startswith(("news is significant", "news is not"))
     assert metrics["secondary_ci_low"] == pytest.approx(walk["secondary"]["low"])
     assert metrics["primary_p_value"] == pytest.approx(walk["primary"]["p_value"])
     seconds = sum(walk["seconds"]["folds"]) + walk["seconds"]["null"]
