@@ -344,8 +344,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _previous_day(lake: Lake, day: dt.date) -> pd.DataFrame:
-    """The check rows of the last monitored day before ``day`` (empty when none)."""
+def _previous_day(lake: Lake, day: dt.date) -> pd.DataFrame | None:
+    """The check rows of the last monitored day before ``day`` (None when none)."""
     earlier = [d for d in lake.partitions(tables.MONITORING_CHECKS) if d < day]
     return lake.read(tables.MONITORING_CHECKS, earlier[-1], earlier[-1]) if earlier else None
 
@@ -365,9 +365,9 @@ def monitor_days(
     is left to the run before (a daily run rates its end day, as it always did; a holiday
     run its closed days; a month-long run each of its days)."""
     results = []
-    day = start
     last_line = time.perf_counter()
-    while day <= end:
+    for offset in range((end - start).days + 1):
+        day = start + dt.timedelta(days=offset)
         if time.perf_counter() - last_line >= PROGRESS_S:
             last_line = time.perf_counter()
             log.info("monitor: %d days done, %s next (to %s)", len(results), day, end)
@@ -378,18 +378,16 @@ def monitor_days(
             last = min(sessions_between[1], midnight + dt.timedelta(days=1))
             partial_start = day == start and first > midnight and day != end
             if partial_start or first >= last:
-                day += dt.timedelta(days=1)
                 continue
             between = (first, last)
         results.append(run_monitor(lake, day, day, sessions_between=between, **options))
-        day += dt.timedelta(days=1)
     write_index(lake)
     return results
 
 
 def write_index(lake: Lake) -> str:
     """The list of monitored days, newest first, each with its status, counts and report."""
-    rows = lake.read(tables.MONITORING_CHECKS)
+    rows = lake.read(tables.MONITORING_CHECKS, columns=["day", "check", "status"])
     days = []
     for day, group in rows.groupby(rows["day"].dt.date, sort=True):
         status, counts = day_status(group)
