@@ -78,11 +78,12 @@ class Dataset:
 
 def datasets(counts: dict[str, int], quick: bool, first_seed: int) -> list[Dataset]:
     """``counts[scenario]`` datasets each; seeds, lengths (30-120 days; 30-40 in --quick)
-    and article rates varied per dataset."""
-    rng = np.random.default_rng(first_seed)
+    and article rates varied per dataset, each drawn from the dataset's own stream, so a
+    dataset's spec does not depend on how many others run."""
     out = []
     for s_index, (name, spec) in enumerate(SCENARIOS.items()):
         for i in range(counts.get(name, 0)):
+            rng = np.random.default_rng([first_seed, s_index, i])  # one stream per dataset
             days = int(rng.integers(30, 41) if quick else rng.integers(30, 121))
             rate = float(ARTICLES_PER_DAY * spec["rate"] * rng.uniform(0.6, 1.6))
             seed = first_seed + 1000 * s_index + i
@@ -243,6 +244,23 @@ def parse_counts(items: list[str]) -> dict[str, int]:
     return counts
 
 
+def earlier(path: Path) -> tuple[list[dict[str, Any]], float]:
+    """The finished rows of an earlier result and its wall seconds; failed rows run again."""
+    try:
+        result = json.loads(path.read_text())
+        rows, seconds = result["rows"], float(result["summary"]["seconds"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"error: --resume {path}: not a result of this benchmark ({err})") from err
+    return [r for r in rows if "error" not in r], seconds
+
+
+def write_json(path: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Atomically: a kill mid-write leaves the previous file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
+    tmp.replace(path)
+
+
 def machine() -> str:
     lines = Path("/proc/cpuinfo").read_text().splitlines()
     model = next((ln.split(":", 1)[1].strip() for ln in lines if "model name" in ln), "?")
@@ -270,19 +288,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("verdict_calibration.json"))
     parser.add_argument("--workdir", type=Path, help="keep the lakes here (default: a temp dir)")
     parser.add_argument("--markdown", type=Path, help="also write the docs page here")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        help="keep the rows of this earlier result (JSON) and run only the datasets it lacks",
+    )
     args = parser.parse_args(argv)
     per, permutations = (4, 49) if args.quick else (args.datasets, args.permutations)
     counts = dict.fromkeys(SCENARIOS, per) | parse_counts(args.count)
     todo = interleaved(datasets(counts, args.quick, args.seed))
+    rows, seconds_before = earlier(args.resume) if args.resume else ([], 0.0)
+    done = {(r["scenario"], r["seed"]) for r in rows}
+    todo = [d for d in todo if (d.scenario, d.seed) not in done]
+    if rows:
+        print(f"{len(rows)} datasets kept from {args.resume}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sp500-calibration-"))
     print(f"{len(todo)} datasets, {permutations} permutations, {args.workers} workers; {machine()}")
-    began = time.perf_counter()
-    rows = []
+    began = time.perf_counter() - seconds_before  # wall time of both runs
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(run_one, d, permutations, str(workdir)) for d in todo]
         for n, future in enumerate(futures, 1):
             row = future.result()
             rows.append(row)
+            partial = report(rows, time.perf_counter() - began, permutations)
+            write_json(args.out, partial | {"machine": machine()}, rows)  # a stop keeps rows
             status = row.get("error") or (
                 f"claim={row['claim']} p1={row['primary_p']:.3f} p2={row['secondary_p']:.3f} "
                 f"{row['seconds']:.0f}s"
@@ -293,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     result = report(rows, time.perf_counter() - began, permutations) | {"machine": machine()}
-    args.out.write_text(json.dumps({"summary": result, "rows": rows}, indent=2))
+    write_json(args.out, result, rows)
     if args.markdown:
         command = "python benchmarks/verdict_calibration.py " + " ".join(argv or sys.argv[1:])
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
