@@ -296,10 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     per, permutations = (4, 49) if args.quick else (args.datasets, args.permutations)
     counts = dict.fromkeys(SCENARIOS, per) | parse_counts(args.count)
-    todo = interleaved(datasets(counts, args.quick, args.seed))
     rows, seconds_before = earlier(args.resume) if args.resume else ([], 0.0)
     done = {(r["scenario"], r["seed"]) for r in rows}
-    todo = [d for d in todo if (d.scenario, d.seed) not in done]
+    todo = interleaved(
+        [d for d in datasets(counts, args.quick, args.seed) if (d.scenario, d.seed) not in done]
+    )
     if rows:
         print(f"{len(rows)} datasets kept from {args.resume}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sp500-calibration-"))
