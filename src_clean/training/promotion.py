@@ -3,10 +3,11 @@ fetches what they compare and records what they decide).
 
 The champion alias moves on evidence only: the gates (training size, a non-degenerate
 model), no data-quality failure on the last training day (the monitor's checks), and a
-better walk-forward daily IC than the champion on the same folds of the same gold version,
-or, on walk-forward sessions the champion never trained on, a gain whose 95% interval lies
-above zero (beyond noise). The holdout never decides. The challenger is with_news only when
-the verdict calls news significant, else market_only (``Outcome.registered``).
+walk-forward daily IC better than the champion's beyond noise: a per-session gain whose
+95% interval lies above zero, on the same folds of the same gold version (the champion's
+recorded per-session IC), else on walk-forward sessions the champion never trained on.
+The holdout never decides. The challenger is with_news only when the verdict calls news
+significant, else market_only (``Outcome.registered``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ CHALLENGER = "challenger"
 CHAMPION = "champion"
 MIN_COMPARE_SESSIONS = 3
 WF_METRIC = "wf_registered_daily_ic"  # the registered feature set's walk-forward daily IC
+DAILY_IC_ARTIFACT = "walk_forward_daily_ic.json"  # the same, per test session
 
 Comparison = tuple[bool, str]  # (the challenger is better, why)
 
@@ -59,27 +61,55 @@ def challenger_score(outcome: Outcome) -> float:
     return outcome.verdict.summary["pooled"][f"{outcome.registered}_daily_ic"]["estimate"]
 
 
+def daily_by_session(outcome: Outcome) -> dict[str, float]:
+    """The registered feature set's walk-forward daily IC per test session (ISO date ->
+    IC): what a later challenger on the same folds is compared with, session by session.
+    Logged on the training run as ``DAILY_IC_ARTIFACT``."""
+    daily = pd.concat([r.daily[outcome.registered] for r in outcome.verdict.results])
+    epoch = dt.date(1970, 1, 1)  # sessions are days since the epoch (``folds.sessions_of``)
+    return {
+        (epoch + dt.timedelta(days=int(s))).isoformat(): float(v)
+        for s, v in daily.items()
+        if np.isfinite(v)
+    }
+
+
 def compare_recorded(
     outcome: Outcome,
     snapshot: GoldSnapshot,
     params: Mapping[str, str],
-    metrics: Mapping[str, float],
+    recorded: Mapping[str, float] | None,
 ) -> Comparison | None:
-    """Challenger against the champion's recorded walk-forward score (its training run's
-    ``params`` and ``metrics``); None unless that score was computed on this gold version
-    with this fold plan."""
+    """Challenger against the champion's recorded walk-forward daily IC per session
+    (``recorded``, its run's ``DAILY_IC_ARTIFACT``) on the same sessions: promoted only
+    when the paired gain's 95% session-bootstrap interval lies above zero, never on a gain
+    in the point estimate alone. None unless that record was computed on this gold version
+    with this fold plan (then the champion's model is scored on unseen sessions instead)."""
+    from src_clean.training.metrics import session_bootstrap
+
     same = (
         params.get("gold_table") == snapshot.table
         and params.get("gold_version") == str(snapshot.version)
         and params.get("plan_fingerprint") == outcome.plan.fingerprint(outcome.times)
     )
-    if not same or WF_METRIC not in metrics:
+    if not same or not recorded:
         return None
-    challenger, theirs = challenger_score(outcome), metrics[WF_METRIC]
-    better = challenger > theirs
+    ours = daily_by_session(outcome)
+    common = sorted(set(ours) & set(recorded))
+    gain = np.array([ours[s] - float(recorded[s]) for s in common], dtype=np.float64)
+    gain = gain[np.isfinite(gain)]
+    if len(gain) < MIN_COMPARE_SESSIONS:
+        return False, (
+            f"not compared: {len(gain)} walk-forward sessions in common with the champion's "
+            f"record (< {MIN_COMPARE_SESSIONS}); the champion stays"
+        )
+    config = outcome.config
+    interval = session_bootstrap(gain, config.block_sessions, config.bootstrap, config.seed)
+    better = bool(interval["low"] > 0)  # beyond noise, not any gain in the point estimate
     return better, (
-        f"walk-forward daily IC {challenger:+.4f} {'beats' if better else 'does not beat'} "
-        f"the champion's {theirs:+.4f} on the same folds of {snapshot.label()}"
+        f"daily IC gain over the champion {interval['estimate']:+.4f} (95% CI "
+        f"{interval['low']:+.4f} to {interval['high']:+.4f}) on the same {len(gain)} "
+        f"walk-forward sessions of {snapshot.label()}: {'beyond' if better else 'within'} noise"
     )
 
 

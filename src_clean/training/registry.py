@@ -43,15 +43,17 @@ def compare_with_champion(
 ) -> Comparison:
     """Challenger against champion on the same walk-forward folds of the same gold version.
 
-    The champion's recorded walk-forward score counts only when it was computed on this
-    gold version with this fold plan. Otherwise the champion's model predicts the
+    The champion's recorded per-session walk-forward daily IC counts only when it was
+    computed on this gold version with this fold plan (a run before that record existed
+    has none). Otherwise the champion's model predicts the
     challenger's walk-forward test sessions it never read (after its validation end plus
     the embargo), and both are scored there; fewer than ``MIN_COMPARE_SESSIONS`` such
     sessions keep the champion (its model is not even loaded).
     """
     run = parent_run(client, client.get_model_version(name, version).run_id)
     params = run.data.params
-    recorded = promotion.compare_recorded(outcome, snapshot, params, run.data.metrics)
+    daily = recorded_daily_ic(client, run.info.run_id)
+    recorded = promotion.compare_recorded(outcome, snapshot, params, daily)
     if recorded is not None:
         return recorded
     rows = promotion.unseen_rows(outcome, params)
@@ -62,6 +64,24 @@ def compare_with_champion(
 
     booster = mlflow.xgboost.load_model(f"models:/{name}/{version}")
     return promotion.compare_on_unseen(outcome, rows, booster)
+
+
+def recorded_daily_ic(client: MlflowClient, run_id: str) -> dict[str, float] | None:
+    """The run's per-session walk-forward daily IC (``promotion.DAILY_IC_ARTIFACT``), or
+    None when it has none or it cannot be read (then the unseen-session comparison runs)."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, promotion.DAILY_IC_ARTIFACT, tmp)
+            data = json.loads(Path(path).read_text())
+        except (MlflowException, OSError, ValueError):
+            return None
+    if not isinstance(data, dict):
+        return None
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
 
 
 def ensure_registered_model(client: MlflowClient, name: str, description: str, tags: dict) -> None:

@@ -27,7 +27,13 @@ from src_clean.defaults import tracking_uri
 from src_clean.lake import Lake
 from src_clean.redact import redact
 from src_clean.training import lineage, plots, registry
-from src_clean.training.promotion import WF_METRIC, challenger_score, promotion_blockers
+from src_clean.training.promotion import (
+    DAILY_IC_ARTIFACT,
+    WF_METRIC,
+    challenger_score,
+    daily_by_session,
+    promotion_blockers,
+)
 from src_clean.training.verdict import run_description, verdict_line
 
 if TYPE_CHECKING:
@@ -354,6 +360,7 @@ def track(
         metrics[WF_METRIC] = challenger_score(outcome)
         mlflow.log_metrics(metrics)
         mlflow.log_dict(outcome.verdict.summary, "walk_forward.json")
+        mlflow.log_dict(daily_by_session(outcome), DAILY_IC_ARTIFACT)
         client.log_inputs(parent.info.run_id, datasets=[dataset])
         models = {}
         for feature_set, result in outcome.models.items():

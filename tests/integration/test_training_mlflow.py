@@ -211,7 +211,13 @@ def test_champion_moves_only_on_walk_forward_evidence(first_run) -> None:
     # the same folds of the same gold version, other settings: compared on those folds
     reseeded = train(lake, fast_config(uri))
     decision = reseeded["champion_decision"]
-    assert "on the same folds of gold/training@v" in decision["reason"]
+    # session by session against the champion's recorded daily IC, promoted beyond noise only
+    assert re.search(
+        r"\(95% CI [-+]\d\.\d{4} to [-+]\d\.\d{4}\) on the same \d+ walk-forward sessions "
+        r"of gold/training@v\d+: (beyond|within) noise",
+        decision["reason"],
+    ), decision["reason"]
+    assert decision["promoted"] == ("beyond noise" in decision["reason"])
     assert decision["previous_champion_version"] == "1"
     # the same gold version, settings and code again: nothing new is registered
     versions = len(client.search_model_versions(f"name = '{MODEL}'"))

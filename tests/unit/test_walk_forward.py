@@ -20,9 +20,10 @@ from src_clean.training import costs, metrics, walk_forward
 from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS, GoldSnapshot
 from src_clean.training.folds import plan_folds
 from src_clean.training.promotion import (
-    WF_METRIC,
+    MIN_COMPARE_SESSIONS,
     compare_on_unseen,
     compare_recorded,
+    daily_by_session,
     decide,
     promotion_blockers,
     promotion_gates,
@@ -293,7 +294,7 @@ def test_the_champion_decision_gates_first_and_compares_only_with_a_champion(pla
     assert compared == ["champion"]
 
 
-def test_the_champions_recorded_score_counts_on_the_same_folds_of_the_same_gold_only(
+def test_the_champions_recorded_sessions_count_on_the_same_folds_of_the_same_gold_only(
     planted,
 ) -> None:
     outcome, snapshot = planted
@@ -302,14 +303,30 @@ def test_the_champions_recorded_score_counts_on_the_same_folds_of_the_same_gold_
         "gold_version": "1",
         "plan_fingerprint": outcome.plan.fingerprint(outcome.times),
     }
-    better, why = compare_recorded(outcome, snapshot, params, {WF_METRIC: -1.0})
+    ours = daily_by_session(outcome)
+    assert len(ours) >= MIN_COMPARE_SESSIONS and all(np.isfinite(list(ours.values())))
+    worse = {s: v - 0.5 for s, v in ours.items()}  # the champion was 0.5 worse every session
+    better, why = compare_recorded(outcome, snapshot, params, worse)
     assert better and why.endswith(
-        "beats the champion's -1.0000 on the same folds of gold/training@v1"
+        f"on the same {len(ours)} walk-forward sessions of gold/training@v1: beyond noise"
     )
-    assert (
-        compare_recorded(outcome, snapshot, params | {"gold_version": "0"}, {WF_METRIC: 0}) is None
+    assert why.startswith("daily IC gain over the champion +0.5000 (95% CI +0.5000 to +0.5000)")
+    # a gain in the point estimate that noise explains: +0.01 on average, +-0.3 per session
+    rng = np.random.default_rng(0)
+    jitter = rng.choice([-0.3, 0.3], size=len(ours))
+    noisy = {s: v - 0.01 + j for (s, v), j in zip(ours.items(), jitter, strict=True)}
+    kept, why = compare_recorded(outcome, snapshot, params, noisy)
+    assert not kept and why.endswith("within noise"), why
+    same, why = compare_recorded(outcome, snapshot, params, ours)  # a rerun: no gain
+    assert not same and why.startswith("daily IC gain over the champion +0.0000")
+    few = dict(list(worse.items())[: MIN_COMPARE_SESSIONS - 1])
+    assert compare_recorded(outcome, snapshot, params, few) == (
+        False,
+        f"not compared: {MIN_COMPARE_SESSIONS - 1} walk-forward sessions in common with the "
+        f"champion's record (< {MIN_COMPARE_SESSIONS}); the champion stays",
     )
-    assert compare_recorded(outcome, snapshot, params, {}) is None
+    assert compare_recorded(outcome, snapshot, params | {"gold_version": "0"}, worse) is None
+    assert compare_recorded(outcome, snapshot, params, None) is None  # an older run: no record
 
     every = unseen_rows(outcome, {})  # no validation end recorded: every walk-forward test row
     assert too_few_unseen(every, outcome) is None
