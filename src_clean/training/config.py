@@ -115,6 +115,14 @@ class TrainConfig:
         "shuffled-news permutations of the null: p has a resolution of 1 / (1 + this) "
         "(default: %(default)s)",
     )
+    null_refits: int | None = option(
+        None,
+        "of those permutations, how many also refit with_news for the secondary test (the "
+        "model uplift), whose p then has a resolution of 1 / (1 + this); the refits are the "
+        "null's cost (the primary's permutations are a shuffle and an IC each). Default: "
+        "all of them. On years of data, fewer here keeps the run short; more comes from "
+        "scaling out (docs/evaluation.md)",
+    )
     primary_factor: str = option(
         "news_decay_score",
         "the pre-registered news factor of the primary test, named before any test data "
@@ -159,6 +167,12 @@ class TrainConfig:
                 self.null_permutations < 0 or self.spread_points < 0,
                 "null permutations and the spread cannot be negative",
                 "pass --null-permutations 0+ and --spread-points 0+",
+            ),
+            (
+                self.null_refits is not None
+                and not 0 <= self.null_refits <= self.null_permutations,
+                "null refits must be between 0 and the null permutations",
+                "pass --null-refits 0 to --null-permutations (or leave it out: all of them)",
             ),
             (self.bootstrap < 1, "bootstrap needs at least one resample", "pass --bootstrap 1+"),
             (

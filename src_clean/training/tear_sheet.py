@@ -23,6 +23,7 @@ from jinja2 import Environment, select_autoescape
 
 from src_clean import charts
 from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS
+from src_clean.training.verdict import null_size, p_text
 from src_clean.training.walk_forward import ALPHA
 
 MAX_CURVE_POINTS = 600
@@ -45,7 +46,7 @@ svg{display:block;margin:8px 0}details{margin-top:24px}
 <p id="meaning" class="muted">{{ meaning }}</p>
 <p class="muted">Run {{ run_id }} · gold {{ gold }} · sentiment {{ sentiment }} ·
 news timed by {{ news_time }} · horizon {{ horizon }} min · {{ sessions }} test sessions ·
-{{ permutations }} permutations.</p>
+{{ null_size }}.</p>
 
 <h2>1. Primary test: {{ primary.factor }} on its own</h2>
 {% if primary.p_value is not none %}
@@ -101,14 +102,6 @@ columns</strong></summary>
 """
 
 
-def _p(test: dict[str, Any]) -> str:
-    p = test.get("p_value")
-    if p is None:
-        return "not tested"
-    floor = 1 / (1 + test["permutations"])
-    return f"{p:.3f}" + (" (the floor)" if abs(p - floor) < 1e-12 else "")
-
-
 def _num(value: Any, form: str = "{:+.4f}") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -133,9 +126,10 @@ def headline(walk: dict[str, Any]) -> tuple[bool, str, str, str]:
             f"{ALPHA:.0%} after Holm's correction."
         )
     meaning = (
-        f"p is the share of {walk['null']['permutations']} shuffled-news datasets that score at "
-        f"least as well as the real news (primary {_p(primary)}, secondary {_p(secondary)}); "
-        f"the smallest p can be {1 / (1 + walk['null']['permutations']):.3f}. The uplift's 95% "
+        f"p is the share of shuffled-news datasets that score at least as well as the real "
+        f"news (primary {p_text(primary)} of {primary.get('permutations', 0)}, secondary "
+        f"{p_text(secondary)} of {secondary['permutations']} refits); the smallest p is "
+        f"1 / (1 + that count). The uplift's 95% "
         f"interval ({secondary['low']:+.4f} to {secondary['high']:+.4f}) is the spread of "
         "the per-fold uplifts, so it includes the variance of refitting; an interval that "
         "includes 0 means the model's gain from news is within noise."
@@ -205,9 +199,9 @@ def render(
         news_time=summary.get("news_time", "-"),
         horizon=summary.get("horizon_minutes", "-"),
         sessions=primary.get("sessions", "-"),
-        permutations=null.get("permutations", 0),
+        null_size=null_size(null) if null else "no null",
         primary=primary,
-        p_primary=_p(primary),
+        p_primary=p_text(primary),
         deciles=charts.bars(
             "deciles",
             f"mean forward return by {primary['factor']} decile (lowest first)",
@@ -227,7 +221,7 @@ def render(
         if horizons
         else "",
         secondary=secondary,
-        p_secondary=_p(secondary),
+        p_secondary=p_text(secondary),
         holdout_uplift=_num((holdout.get("uplift_ic") or {}).get("estimate")),
         folds=folds,
         folds_chart=charts.intervals(

@@ -44,27 +44,36 @@ def verdict_line(walk: dict[str, Any], holdout: dict[str, Any] | None = None) ->
     else:
         first = (
             f"primary {primary['factor']} daily IC {primary['ic']:+.4f} (ICIR "
-            f"{primary['icir']:.2f}, t {primary['t']:.1f}), p = {_p(primary)}"
+            f"{primary['icir']:.2f}, t {primary['t']:.1f}), p = {p_text(primary)}"
         )
     second = (
         f"secondary model uplift {secondary['estimate']:+.4f} daily IC (95% CI "
         f"{secondary['low']:+.4f} to {secondary['high']:+.4f} over "
-        f"{len(secondary['fold_uplift_ic'])} folds), p = {_p(secondary)}"
+        f"{len(secondary['fold_uplift_ic'])} folds), p = {p_text(secondary)}"
     )
     held = (holdout or {}).get("uplift_ic")
     held_text = "" if not held else f"; holdout uplift {held['estimate']:+.4f}"
     return (
         f"{claim}. {first}; {second}; {sessions} test sessions, "
-        f"{walk['null']['permutations']} permutations{held_text}; net of a {spread}: "
+        f"{null_size(walk['null'])}{held_text}; net of a {spread}: "
         f"with_news {treated['net_mean_bps']:+.2f} bps/trade (SE {treated['net_se_bps']:.2f}) "
         f"vs market_only {control['net_mean_bps']:+.2f} (SE {control['net_se_bps']:.2f})"
     )
 
 
-def _p(test: dict[str, Any]) -> str:
+def null_size(null: dict[str, Any]) -> str:
+    """ "199 permutations", or "999 permutations (19 refitted)" when fewer were refitted."""
+    refits = null.get("refits", null["permutations"])
+    fewer = f" ({refits} refitted)" if refits != null["permutations"] else ""
+    return f"{null['permutations']} permutations{fewer}"
+
+
+def p_text(test: dict[str, Any]) -> str:
     """A p-value at its resolution, 1 / (1 + permutations): p = 0.005 is the floor of 199."""
+    p = test.get("p_value")
+    if p is None:
+        return "not tested"
     floor = 1 / (1 + test["permutations"])
-    p = test["p_value"]
     return f"{p:.3f}" + (" (the floor)" if abs(p - floor) < 1e-12 else "")
 
 

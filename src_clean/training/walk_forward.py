@@ -278,22 +278,49 @@ def run_fold(data: Data, fold: Fold, config: TrainConfig) -> tuple[FoldResult, F
 # -- the null and the lag curve ---------------------------------------------------------
 
 
+class NewsShuffler:
+    """The null's permutation: each session takes a random other session's news at the same
+    minute of day (the empty-window values where that session has no bar at that minute).
+    The session/minute lookup is built once for all permutations."""
+
+    def __init__(self, data: Data, rows: int) -> None:
+        self.data, self.rows = data, rows
+        days, self.day_index = np.unique(data.sessions[:rows], return_inverse=True)
+        minutes = pd.DatetimeIndex(data.times.iloc[:rows]).as_unit("ns").asi8 // _MINUTE
+        self.minute = minutes % 1440
+        self.lookup = np.full((len(days), 1440), -1, dtype=np.int64)
+        self.lookup[self.day_index, self.minute] = np.arange(rows)
+        self.n_days = len(days)
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One permutation: the source row of every row's news (-1: none at that minute)."""
+        return self.lookup[rng.permutation(self.n_days)[self.day_index], self.minute]
+
+    def news(self, source: np.ndarray) -> np.ndarray:
+        """A copy of ``x`` (first ``rows`` rows) with its news columns moved by ``source``."""
+        data = self.data
+        x = data.x[: self.rows].copy()
+        news = slice(data.n_market, len(data.features))
+        found = source >= 0
+        x[found, news] = data.x[source[found], news]
+        x[~found, news] = data.empty_news
+        return x
+
+    def column(self, source: np.ndarray, col: int, rows: np.ndarray) -> np.ndarray:
+        """News column ``col`` of ``rows`` moved by ``source``: ``news(source)[rows, col]``
+        without copying the matrix."""
+        data = self.data
+        picked = source[rows]
+        found = picked >= 0
+        out = np.full(len(rows), data.empty_news[col - data.n_market], dtype=data.x.dtype)
+        out[found] = data.x[picked[found], col]
+        return out
+
+
 def shuffled_news(data: Data, rows: int, rng: np.random.Generator) -> np.ndarray:
-    """A copy of ``x`` (first ``rows`` rows) whose news columns are moved between whole
-    sessions: each session takes a random other session's news at the same minute of day
-    (the empty-window values where that session has no bar at that minute)."""
-    x = data.x[:rows].copy()
-    sessions = data.sessions[:rows]
-    days, day_index = np.unique(sessions, return_inverse=True)
-    minute = (pd.DatetimeIndex(data.times.iloc[:rows]).as_unit("ns").asi8 // _MINUTE) % 1440
-    lookup = np.full((len(days), 1440), -1, dtype=np.int64)
-    lookup[day_index, minute] = np.arange(rows)
-    source = lookup[rng.permutation(len(days))[day_index], minute]
-    news = slice(data.n_market, len(data.features))
-    found = source >= 0
-    x[found, news] = data.x[source[found], news]
-    x[~found, news] = data.empty_news
-    return x
+    """One permutation of the null applied to a copy of ``x`` (``NewsShuffler``)."""
+    shuffler = NewsShuffler(data, rows)
+    return shuffler.news(shuffler.draw(rng))
 
 
 def lagged_news(data: Data, rows: int, lag_minutes: int) -> np.ndarray:
@@ -440,7 +467,12 @@ def walk_forward(data: Data, plan: FoldPlan, config: TrainConfig) -> Verdict:
         null = _null(limited, results, matrices, config)
         summary["null"] = null
         summary["seconds"]["null"] = time.perf_counter() - began
-        log.info("null: %.1f s (%d permutations)", summary["seconds"]["null"], null["permutations"])
+        log.info(
+            "null: %.1f s (%d permutations, %d refits)",
+            summary["seconds"]["null"],
+            null["permutations"],
+            null["refits"],
+        )
         test = test_rows(results)
         factor = primary_column(limited, config)
         summary["primary"] = (
@@ -493,28 +525,33 @@ def _null(
     value: the primary factor's IC on the same test rows, and with_news refitted (first
     seed, each fold's chosen hyperparameters and rounds) against the real market_only."""
     rng = np.random.default_rng(config.seed)
-    rows = len(data.y)
     test = test_rows(results)
     factor = primary_column(data, config)
+    shuffler = NewsShuffler(data, len(data.y))
+    total = config.null_permutations
+    refits = total if config.null_refits is None else config.null_refits
     primary, secondary = [], []
     began = last = time.perf_counter()
-    for n in range(config.null_permutations):
-        x = shuffled_news(data, rows, rng)
+    for n in range(total):
+        source = shuffler.draw(rng)
         if factor is not None:
-            primary.append(factor_ic(data.sessions[test], data.y[test], x[test, factor])["ic"])
-        secondary.append(refit_with_news(data, results, matrices, x, config))
+            shuffled = shuffler.column(source, factor, test)
+            primary.append(factor_ic(data.sessions[test], data.y[test], shuffled)["ic"])
+        if n < refits:  # the first ``refits`` permutations also serve the secondary test
+            x = shuffler.news(source)
+            secondary.append(refit_with_news(data, results, matrices, x, config))
         now = time.perf_counter()
-        if now - last >= PROGRESS_S and n + 1 < config.null_permutations:
+        if now - last >= PROGRESS_S and n + 1 < refits:
             last = now
-            left = (now - began) / (n + 1) * (config.null_permutations - n - 1)
             log.info(
-                "null: %d/%d permutations, about %.0f s left",
+                "null: %d/%d refits, about %.0f s left",
                 n + 1,
-                config.null_permutations,
-                left,
+                refits,
+                (now - began) / (n + 1) * (refits - n - 1),
             )
     return {
         "permutations": config.null_permutations,
+        "refits": len(secondary),
         "primary_ic": primary,
         "uplift_ic": secondary,
         "method": "news shuffled across whole trading sessions (minute of day kept); the "

@@ -57,6 +57,24 @@ def test_the_answer_comes_first_then_the_evidence(planted) -> None:
     assert "run123" in page and "gold/training@v4" in page
 
 
+def test_a_null_with_fewer_refits_says_each_tests_resolution(planted) -> None:
+    """999 permutations, 19 refitted (years of data): the primary's p is out of 999, the
+    secondary's out of 19, and the verdict line and page say so."""
+    from src_clean.training.verdict import verdict_line
+
+    summary, verdict = planted
+    walk = summary["walk_forward"]
+    null = walk["null"] | {"permutations": 999, "refits": 19}
+    primary = walk["primary"] | {"permutations": 999, "p_value": 0.001}
+    secondary = walk["secondary"] | {"permutations": 19, "p_value": 0.05}
+    fewer = walk | {"null": null, "primary": primary, "secondary": secondary}
+    page = tear_sheet.render(summary | {"walk_forward": fewer}, verdict.curves, verdict.curve_times)
+    assert "primary 0.001 (the floor) of 999, secondary 0.050 (the floor) of 19 refits" in page
+    assert "999 permutations (19 refitted)." in page
+    line = verdict_line(fewer, summary["holdout"])
+    assert "p = 0.001 (the floor)" in line and "999 permutations (19 refitted)" in line
+
+
 def test_no_claim_says_so_in_plain_words() -> None:
     walk = experiment(effect=0.0, seed=3).verdict.summary
     page = tear_sheet.render({"walk_forward": walk})

@@ -219,6 +219,34 @@ def test_shuffled_news_moves_whole_sessions_and_keeps_each_value() -> None:
         assert any(np.array_equal(block, other) for other in by_day.values())
 
 
+def test_one_news_column_of_a_permutation_is_that_column_of_the_shuffled_matrix() -> None:
+    data = _data(3.0)
+    rows = len(data.y)
+    shuffler = walk_forward.NewsShuffler(data, rows)
+    picked = np.random.default_rng(1).choice(rows, size=rows // 3, replace=False)
+    for seed in range(3):
+        source = shuffler.draw(np.random.default_rng(seed))
+        x = shuffler.news(source)
+        for col in range(data.n_market, len(data.features)):
+            np.testing.assert_array_equal(shuffler.column(source, col, picked), x[picked, col])
+
+
+def test_fewer_refits_keep_the_primary_null_and_shorten_the_secondarys() -> None:
+    """``null_refits`` refits with_news on the first permutations only: the primary's null
+    (and so its p) is the same draw for draw, the secondary's p has the coarser resolution."""
+    full = dataclasses.replace(FAST, null_permutations=6, n_seeds=1)
+    every = experiment(effect=3.0, config=full).verdict.summary
+    fewer = experiment(effect=3.0, config=dataclasses.replace(full, null_refits=2))
+    summary = fewer.verdict.summary
+    assert summary["primary"]["null_ic"] == every["primary"]["null_ic"]
+    assert len(summary["primary"]["null_ic"]) == 6
+    assert summary["null"]["refits"] == 2 and every["null"]["refits"] == 6
+    assert summary["secondary"]["permutations"] == 2
+    assert summary["null"]["uplift_ic"] == every["null"]["uplift_ic"][:2]
+    with pytest.raises(UserError, match="null refits must be between 0 and the null perm"):
+        dataclasses.replace(full, null_refits=7)
+
+
 def test_lagged_news_is_the_news_of_the_bar_that_much_earlier() -> None:
     data = _data(3.0)
     lagged = walk_forward.lagged_news(data, len(data.y), 5)
@@ -390,12 +418,10 @@ def test_a_long_null_prints_its_progress_at_most_once_per_interval(
     with caplog.at_level("INFO", logger=walk_forward.log.name):
         experiment(effect=3.0, config=config)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("null: ")]
-    assert [line.split(",")[0] for line in lines[:-1]] == [
-        f"null: {n}/4 permutations" for n in (1, 2, 3)
-    ]
+    assert [line.split(",")[0] for line in lines[:-1]] == [f"null: {n}/4 refits" for n in (1, 2, 3)]
     assert all("s left" in line for line in lines[:-1])
     monkeypatch.setattr(walk_forward, "PROGRESS_S", 3600.0)
     caplog.clear()
     with caplog.at_level("INFO", logger=walk_forward.log.name):
         experiment(effect=3.0, config=config)
-    assert [r.getMessage() for r in caplog.records if "permutations, about" in r.getMessage()] == []
+    assert [r.getMessage() for r in caplog.records if "refits, about" in r.getMessage()] == []
