@@ -26,7 +26,11 @@ N_DECILES = 10
 
 def factor_ic(sessions: np.ndarray, y: np.ndarray, factor: np.ndarray) -> dict[str, float]:
     """Mean daily IC, its ICIR and t-statistic over the sessions of ``sessions``."""
-    daily = daily_ic(sessions, y, factor).to_numpy()
+    return ic_summary(daily_ic(sessions, y, factor).to_numpy())
+
+
+def ic_summary(daily: np.ndarray) -> dict[str, float]:
+    """Mean, ICIR and t-statistic of per-session ICs ``daily``."""
     n = len(daily)
     mean = float(daily.mean()) if n else float("nan")
     sd = float(daily.std(ddof=1)) if n > 1 else float("nan")

@@ -32,9 +32,10 @@ import pandas as pd
 from src_clean.training import costs
 from src_clean.training.baselines import compute_baselines, ridge_forecast
 from src_clean.training.config import TrainConfig
-from src_clean.training.factor_test import factor_ic, holm, permutation_p, primary_test
+from src_clean.training.factor_test import factor_ic, holm, ic_summary, permutation_p, primary_test
 from src_clean.training.folds import Fold, FoldPlan, sessions_of
 from src_clean.training.metrics import (
+    DailyIC,
     Forecast,
     daily_ic,
     evaluate,
@@ -528,6 +529,7 @@ def _null(
     test = test_rows(results)
     factor = primary_column(data, config)
     shuffler = NewsShuffler(data, len(data.y))
+    scorer = DailyIC(data.sessions[test], data.y[test])  # the test rows' ranks, once
     total = config.null_permutations
     refits = total if config.null_refits is None else config.null_refits
     primary, secondary = [], []
@@ -536,7 +538,7 @@ def _null(
         source = shuffler.draw(rng)
         if factor is not None:
             shuffled = shuffler.column(source, factor, test)
-            primary.append(factor_ic(data.sessions[test], data.y[test], shuffled)["ic"])
+            primary.append(ic_summary(scorer(shuffled).to_numpy())["ic"])
         if n < refits:  # the first ``refits`` permutations also serve the secondary test
             x = shuffler.news(source)
             secondary.append(refit_with_news(data, results, matrices, x, config))
