@@ -21,8 +21,10 @@ Per table of the spec registry (and each ``quarantine/<table>``):
    were timed, so ``gold-training`` refuses to mix them with signals timed by
    availability): rerun ``gold-news`` over the whole range to time them by availability.
 
-A Delta table in the current schema is left as it is, so a rerun changes nothing and an
-interrupted migration is finished by running it again.
+Every step is one commit that detects its own state: a legacy table converted but not yet
+rebuilt or upgraded is finished by the next run, a Delta table in the current schema is
+left as it is, so a rerun changes nothing and a migration killed after any commit is
+finished by running it again (``tests/integration/test_migrate_kill.py``).
 """
 
 from __future__ import annotations
@@ -74,28 +76,33 @@ def migrate_lake(lake: Lake) -> list[MigrationResult]:
 
 
 def migrate_table(lake: Lake, table: str) -> MigrationResult:
+    """Convert ``table`` if it is legacy Parquet, then run every upgrade step on it. Each
+    step is one commit and detects its own state (a step done is skipped), so a migration
+    killed after any commit is finished by running it again."""
     spec = tables.spec(table)
-    if lake.exists(spec):
-        upgraded = _add_record_index(lake, spec) or _add_availability(lake, spec)
-        upgraded = _add_empty_columns(lake, spec) or upgraded
-        return MigrationResult(spec.name, "upgraded" if upgraded else "already_delta")
-    files = _legacy_files(lake, spec.name)
-    strays = [f for f in files if f.base_name.startswith(STRAY_PREFIX)]
-    for stray in strays:
-        lake.fs.delete_file(stray.path)
-    data_files = [f for f in files if f not in strays]
-    if not data_files:
-        return MigrationResult(spec.name, "absent", stray_files_removed=len(strays))
-    convert_to_deltalake(
-        lake.table_uri(spec),
-        partition_by=Schema([Field(PARTITION_COLUMN, PrimitiveType("date"), nullable=False)]),
-        partition_strategy="hive",
-        name=spec.name.replace("/", "_"),
-        description=spec.description,
-        storage_options=lake.storage_options,
-    )
+    files, strays = 0, 0
+    if not lake.exists(spec):
+        legacy = _legacy_files(lake, spec.name)
+        stray = [f for f in legacy if f.base_name.startswith(STRAY_PREFIX)]
+        for info in stray:
+            lake.fs.delete_file(info.path)
+        files, strays = len(legacy) - len(stray), len(stray)
+        if not files:
+            return MigrationResult(spec.name, "absent", stray_files_removed=strays)
+        convert_to_deltalake(
+            lake.table_uri(spec),
+            partition_by=Schema([Field(PARTITION_COLUMN, PrimitiveType("date"), nullable=False)]),
+            partition_strategy="hive",
+            name=spec.name.replace("/", "_"),
+            description=spec.description,
+            storage_options=lake.storage_options,
+        )
     rebuilt = _rebuild_legacy_quarantine(lake, spec)
-    return MigrationResult(spec.name, "converted", len(data_files), len(strays), rebuilt)
+    steps = (_add_record_index, _add_availability, _add_empty_columns)
+    upgraded = [step(lake, spec) for step in steps]  # every step, in order
+    if files:
+        return MigrationResult(spec.name, "converted", files, strays, rebuilt)
+    return MigrationResult(spec.name, "upgraded" if rebuilt or any(upgraded) else "already_delta")
 
 
 def _legacy_files(lake: Lake, table: str) -> list[pafs.FileInfo]:
