@@ -29,6 +29,20 @@ def ingest_files(
         ingest_market(path, lake, run_ts=dt.datetime(2024, 6, 1, tzinfo=dt.UTC))
 
 
+def ingest_new_news(
+    lake_root: str, folder: str, minute: int, barrier: Any, env: dict[str, str]
+) -> None:
+    """``bronze_news --only-new`` of ``folder``, as the run at 06:``minute``."""
+    os.environ.update(env)
+    from src_clean.data_pipelines.bronze.news import ingest_news
+    from src_clean.lake import Lake
+
+    lake = Lake(lake_root)
+    barrier.wait()
+    run_ts = dt.datetime(2024, 6, 1, 6, minute, tzinfo=dt.UTC)
+    ingest_news(folder, lake, only_new=True, run_ts=run_ts)
+
+
 def score_day(lake_root: str, day: str, barrier: Any, env: dict[str, str]) -> None:
     """The daily ``silver-sentiment`` stage for one day, with the lexicon model."""
     os.environ.update(env)

@@ -97,6 +97,34 @@ def test_concurrent_ingests_on_s3_keep_every_candle_once(
     check_every_key_once(Lake(lake_root), expected_candles)
 
 
+def test_concurrent_only_new_news_ingests_do_the_work_and_log_it_once(
+    raw: Path, tmp_path: Path
+) -> None:
+    """Two ``bronze-news --only-new`` runs of the same new files at once: every article
+    once, and one row in ``monitoring/ingests`` with every record read once. Before, both
+    ingested the files and both logged, so the monitor counted the second run's articles
+    as duplicates (a 50 % duplicate rate: a data-quality fail that blocks promotion)."""
+    lake_root = str(tmp_path / "lake")
+    folder = str(raw / "news")
+    run_together(lake_writers.ingest_new_news, [(lake_root, folder, m) for m in (1, 2)], {})
+    lake = Lake(lake_root)
+    sequential = Lake(tmp_path / "sequential")
+    alone = ingest_news(folder, sequential, only_new=True)
+    stored = lake.read(tables.BRONZE_NEWS).drop(columns="ingested_at")
+    expected = sequential.read(tables.BRONZE_NEWS).drop(columns="ingested_at")
+    pd.testing.assert_frame_equal(stored, expected)
+    logged = lake.read(tables.MONITORING_INGESTS)
+    assert len(logged) == 1, logged
+    row = logged.iloc[0]
+    assert (row["read"], row["written"], row["duplicates"]) == (
+        alone.read,
+        alone.written,
+        alone.duplicates,
+    )
+    assert ingest_news(folder, lake, only_new=True).files == 0  # nothing new: no row either
+    assert len(lake.read(tables.MONITORING_INGESTS)) == 1
+
+
 def test_a_backfill_shard_and_daily_stages_score_every_article_once(
     raw: Path, tmp_path: Path
 ) -> None:

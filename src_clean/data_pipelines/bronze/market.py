@@ -14,6 +14,7 @@ idempotent.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -65,14 +66,30 @@ def ingest_market(
     ``delimiter`` fixes the CSV delimiter (default: sniffed per file).
     """
     ZoneInfo(timezone)  # fail on an unknown zone before reading anything
+    options = {"timezone": timezone, "instrument": instrument, "granularity": granularity}
     run_ts = run_ts or dt.datetime.now(dt.UTC)
     files = list_input_files(input_path, INPUT_SUFFIXES)
     ledger = IngestLedger(lake, tables.BRONZE_CANDLES)
-    todo = ledger.new_files(files) if only_new else files
+    with ledger.lock() if only_new else contextlib.nullcontext():
+        todo = ledger.new_files(files) if only_new else files
+        return _ingest(files, todo, lake, ledger, run_ts, only_new, delimiter, **options)
+
+
+def _ingest(
+    files: list[InputFile],
+    todo: list[InputFile],
+    lake: Lake,
+    ledger: IngestLedger,
+    run_ts: dt.datetime,
+    only_new: bool,
+    delimiter: str | None,
+    **options: str,
+) -> IngestReport:
+    """Ingest ``todo`` (of ``files``); record them in ``ledger`` when ``only_new`` and log
+    the counts (an ``only_new`` run with no new file logs nothing)."""
     report = IngestReport(table=tables.BRONZE_CANDLES, files=len(todo))
     report.skipped_files = sorted({f.uri for f in files} - {f.uri for f in todo})
 
-    options = {"timezone": timezone, "instrument": instrument, "granularity": granularity}
     candles, rejected, file_entries = [], [], []
     for batch in _record_batches(todo, report, rejected, file_entries, delimiter):
         checked = validate_safely(batch, **options)
@@ -89,7 +106,8 @@ def ingest_market(
     write_quarantine(lake, tables.BRONZE_CANDLES, [*rejected, *file_entries], run_ts)
     if only_new:
         ledger.record([f for f in todo if f.uri not in report.files_failed])
-    log_ingest(lake, report.check(), pd.Timestamp(run_ts))
+    if todo or not only_new:
+        log_ingest(lake, report.check(), pd.Timestamp(run_ts))
     return report
 
 

@@ -14,6 +14,7 @@ identical. Rejected records go to ``quarantine/bronze/news/articles`` with a rea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 from collections import Counter
@@ -114,8 +115,22 @@ def ingest_news(
     ingested_at = _utc(run_ts)
     files = list_input_files(input_path, SUFFIXES)
     ledger = IngestLedger(lake, tables.BRONZE_NEWS)
-    if only_new:
-        files = ledger.new_files(files)
+    with ledger.lock() if only_new else contextlib.nullcontext():
+        if only_new:
+            files = ledger.new_files(files)
+        return _ingest(files, lake, ledger, ingested_at, log_empty=not only_new)
+
+
+def _ingest(
+    files: list[InputFile],
+    lake: Lake,
+    ledger: IngestLedger,
+    ingested_at: pd.Timestamp,
+    *,
+    log_empty: bool,
+) -> IngestReport:
+    """Parse, validate and merge ``files``; record them in ``ledger`` and log the counts
+    (a run with no file to read logs nothing unless ``log_empty``)."""
     parsed = [parse_safely(f) for f in files]
     for file, outcome in zip(files, parsed, strict=True):
         for entry in (outcome.failure, outcome.truncated):
@@ -129,7 +144,8 @@ def ingest_news(
     report = _report(files, parsed, rejected, valid=len(articles), written=len(unique))
     report.partitions = _upsert(lake, unique)
     ledger.record([f for f, p in zip(files, parsed, strict=True) if p.failure is None])
-    log_ingest(lake, report.check(), ingested_at)
+    if files or log_empty:
+        log_ingest(lake, report.check(), ingested_at)
     return report
 
 

@@ -6,6 +6,7 @@ runs pick up only new files (``--only-new``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -15,6 +16,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -273,6 +275,9 @@ def _damaged(chunks: list[bytes], detail: str) -> FileData:
     return FileData(data, detail=detail, truncated=True)
 
 
+INGEST_LOCK_TIMEOUT_S = 3600.0  # a concurrent ingest waits this long, then fails
+
+
 class IngestLedger:
     """The set of source-file fingerprints a table has ingested, stored in the lake."""
 
@@ -285,6 +290,19 @@ class IngestLedger:
         if not self.lake.files.exists(self.relpath):
             return set()
         return set(self.lake.files.read_json(self.relpath))
+
+    def lock(self) -> contextlib.AbstractContextManager[Any]:
+        """Held by an ``--only-new`` ingest from choosing its files to recording them: a
+        concurrent one waits, then finds them ingested, so the work (and its row in
+        ``monitoring/ingests``) is done once. A file lock beside the ledger in a local lake;
+        an object store has none (a no-op: one scheduler runs the daily ingest there)."""
+        if not self.lake.is_local:
+            return contextlib.nullcontext()
+        from filelock import FileLock
+
+        path = self.lake.local_path(self.relpath + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path), timeout=INGEST_LOCK_TIMEOUT_S)
 
     def new_files(self, files: list[InputFile]) -> list[InputFile]:
         seen = self.load()
