@@ -460,7 +460,10 @@ class Lake:
         kept = set(spec.keep_on_update)
         if spec.date_source in kept:
             kept.add(PARTITION_COLUMN)
-        updated = [c for c in source.schema.names if c not in kept]
+        declared = spec.arrow_schema()
+        known = source.schema.names if declared is None else declared.names
+        # a stored column this version does not declare keeps its values on matched rows
+        updated = [c for c in source.schema.names if c not in kept and c in known]
         changed = " OR ".join(
             f"(t.{c} IS DISTINCT FROM s.{c})" for c in updated if c not in spec.keys
         )
@@ -489,7 +492,15 @@ class Lake:
         write) the frame's own. Raises ``SchemaMismatchError`` naming every offending
         column, and ``ValueError`` for a row outside ``first..last``.
         """
-        target = spec.arrow_schema() or stored or _frame_schema(spec, df)
+        declared = spec.arrow_schema()
+        target = declared or stored or _frame_schema(spec, df)
+        if declared is not None and stored is not None:
+            # the schema-evolution rule (docs/lake.md): a stored column this version does
+            # not declare (a newer version added it) is kept, null in the rows written here
+            unknown = [f for f in stored if f.name not in declared.names]
+            if unknown:
+                target = pa.schema([*declared, *(f.with_nullable(True) for f in unknown)])
+                df = df.assign(**{f.name: None for f in unknown if f.name not in df.columns})
         if stored is not None and set(target.names) - set(stored.names):
             absent = sorted(set(target.names) - set(stored.names))
             raise TableNeedsMigration(
