@@ -521,7 +521,7 @@ class Lake:
             problems.append(f"unexpected columns {extra}")
         if problems:
             raise SchemaMismatchError(_mismatch(spec, problems))
-        frame = normalize_timestamps(df[target.names]).reset_index(drop=True)
+        frame = nulled_infinities(spec, normalize_timestamps(df[target.names]))
         arrays, bad = [], []
         for fld in target:
             try:
@@ -577,6 +577,28 @@ def _frame_schema(spec: TableSpec, df: pd.DataFrame) -> pa.Schema:
             )
         fields.append(pa.field(fld.name, kind, nullable=fld.name not in spec.required))
     return pa.schema(fields)
+
+
+def nulled_infinities(spec: TableSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (index reset) with every ±inf float cell null, counted in one warning: no
+    table stores ±inf (XGBoost, the monitor's drift tests and JSON all refuse it). A cell
+    that overflowed is a finding, not a value: the monitor's ``null_share`` sees it."""
+    frame = frame.reset_index(drop=True)
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c].dtype)]
+    if not floats:
+        return frame
+    infinite = np.isinf(frame[floats].to_numpy(dtype=np.float64, na_value=np.nan))
+    if not infinite.any():
+        return frame
+    counts = {c: int(n) for c, n in zip(floats, infinite.sum(axis=0), strict=True) if n}
+    log.warning(
+        "%s: %d ±inf values written as null (%s)",
+        spec.name,
+        sum(counts.values()),
+        ", ".join(f"{c}: {n}" for c, n in counts.items()),
+    )
+    where = dict(zip(floats, infinite.T, strict=True))
+    return frame.assign(**{c: frame[c].mask(where[c]) for c in counts})
 
 
 def _mismatch(spec: TableSpec, problems: list[str]) -> str:

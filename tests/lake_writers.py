@@ -118,3 +118,21 @@ if __name__ == "__main__":
     import sys
 
     sys.exit(die_during_writes(float(sys.argv[1]), sys.argv[2:]))
+
+
+def replace_day_unchecked(lake: Any, table: str, frame: Any, day: Any) -> None:
+    """Replace ``day`` of ``table`` with ``frame`` as an older version (or another engine)
+    could have: straight through delta-rs, none of the lake's checks (±inf kept)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from src_clean.tables import PARTITION_COLUMN
+
+    stored = pa.schema(lake.delta_table(table).schema().to_arrow())
+    data = frame.assign(**{PARTITION_COLUMN: day})[stored.names]
+    write_deltalake(
+        lake.table_uri(table),
+        pa.Table.from_pandas(data, schema=stored, preserve_index=False),
+        mode="overwrite",
+        predicate=f"{PARTITION_COLUMN} = '{day}'",
+    )
