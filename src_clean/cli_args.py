@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from pathlib import Path
 
 from src_clean import settings
 from src_clean.errors import UserError
 from src_clean.lake import DEFAULT_LAKE_ROOT, Lake
 
 
+def lake_root(value: str) -> str:
+    """``--lake``'s check: a folder (created when missing) or a URL, never a file."""
+    path = Path(value).expanduser()
+    if "://" not in value and path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{value} is a file, not a lake folder (pass a folder, created when missing, "
+            "or s3://bucket/prefix)"
+        )
+    return value
+
+
 def add_lake_argument(parser: argparse.ArgumentParser) -> None:
     """``--lake``: the lake root, by default the setting ``SP500_LAKE_ROOT``."""
     parser.add_argument(
         "--lake",
+        type=lake_root,
         default=settings.current().lake_root,
         help="lake root: a folder or s3://bucket/prefix (default: SP500_LAKE_ROOT, else "
         f"{DEFAULT_LAKE_ROOT})",

@@ -10,6 +10,7 @@ import argparse
 import logging
 from typing import Any
 
+from src_clean.cli_args import lake_root
 from src_clean.data_pipelines.silver.scoring.base import PRECISIONS
 from src_clean.errors import UserError
 
@@ -30,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="export a checkpoint without onnx/ at start (fp32 + int8, checked; needs torch)",
     )
-    parser.add_argument("--lake", dest="lake_root", help="lake root the signal reads gold from")
+    parser.add_argument(
+        "--lake", dest="lake_root", type=lake_root, help="lake root the signal reads gold from"
+    )
     parser.add_argument("--mlflow-tracking-uri", dest="mlflow_tracking_uri")
     parser.add_argument(
         "--no-batching",

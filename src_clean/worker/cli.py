@@ -17,6 +17,7 @@ import os
 import socket
 
 from src_clean import aws, settings
+from src_clean.cli_args import lake_root
 from src_clean.data_pipelines.silver import sentiment as sentiment_stage
 from src_clean.data_pipelines.silver.scoring.loading import (
     LEXICON,
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--lake",
+        type=lake_root,
         default=None,
         help="lake root for silver/news/sentiment and quarantine (default: s3://<job bucket>)",
     )

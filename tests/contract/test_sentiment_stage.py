@@ -217,7 +217,9 @@ def test_download_model_without_network_exits_1(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     argv = ["download-model", "--model", "acme/missing", "--out", str(tmp_path / "models")]
     assert cli_main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 1
-    assert "cannot fetch 'acme/missing'@main" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot fetch 'acme/missing'@main: "), err
+    assert "Fix: run download-model on a machine with internet access" in err[0]
     assert not (tmp_path / "models").exists()
 
 

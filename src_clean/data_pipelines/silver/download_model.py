@@ -10,7 +10,6 @@ The download is ``scoring.download``'s; this module is its command line only.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from src_clean import settings
@@ -30,15 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        target, checkpoint = download_model(args.model, args.revision, args.out, args.cache_dir)
-    except OSError as exc:
-        print(
-            f"download-model: cannot fetch {args.model!r}@{args.revision}: {exc}\n"
-            "This command needs internet access to huggingface.co (or a populated HF cache).",
-            file=sys.stderr,
-        )
-        return 1
+    target, checkpoint = download_model(args.model, args.revision, args.out, args.cache_dir)
     print(f"saved {checkpoint} to {target}")
     print(
         "use it offline: HF_HUB_OFFLINE=1 python -m src_clean silver-sentiment "
