@@ -436,3 +436,89 @@ def test_two_concurrent_fetches_of_a_day_download_each_file_once(fake, tmp_path)
     assert sorted(len(r.written) for r in reports) == [0, 1]
     assert sum(r.written.get(str(DAY), 0) for r in reports) == len(expected)
     assert all(r.exit_code == 0 for r in reports)
+
+
+MEMORY_CHILD = """
+import datetime as dt, json, resource, sys
+from src_clean.acquisition import gkg
+from src_clean.acquisition.http import RetryPolicy
+
+def vm_bytes():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+
+cap = vm_bytes() + (1 << 30)  # what is mapped after the imports, plus 1 GiB
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+report = gkg.fetch_gkg(
+    sys.argv[1],
+    start=dt.date.fromisoformat(sys.argv[2]),
+    end=dt.date.fromisoformat(sys.argv[3]),
+    master_url=sys.argv[4],
+    policy=RetryPolicy(attempts=2, deadline_s=30, initial_wait_s=0.01, max_wait_s=0.02),
+    workers=2,
+)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"exit": report.exit_code, "failed": report.failed, "peak": peak}))
+"""
+
+
+def _real_size_batch(batch: dt.datetime, rows: int = 7_600, kept_every: int = 40) -> bytes:
+    """A 15-minute file at GDELT's daily volume (96 of them: about 730k rows), rows padded
+    to a real row's size (~2 KB of themes and entities), one in ``kept_every`` kept."""
+    import random
+
+    rng = random.Random(0)  # hex noise: it zips about as well as real rows (2-3x)
+    out = []
+    for n in range(rows):
+        cells = gkg_row(batch, n, kept=n % kept_every == 0).split("\t")
+        cells[9] = rng.randbytes(700).hex()
+        out.append("\t".join(cells))
+    return gkg_zip(batch, out)
+
+
+def test_a_real_size_day_and_a_hostile_one_fit_under_a_memory_limit(fake, tmp_path):
+    """Issue 35.1: a GKG day stays under 1 GB whatever the server sends. A child fetches,
+    under an address-space limit of its imports plus 1 GiB, a day at GDELT's real volume
+    (96 files, about 730k rows of about 2 KB) and a hostile day (a zip bomb, a body far
+    larger than listed, a drip): the real day lands, the hostile one fails on its own,
+    and the child's peak RSS stays under 1 GB."""
+    import json
+    import subprocess
+    import sys
+
+    real = _real_size_batch(dt.datetime.combine(DAY, dt.time(), dt.UTC))
+    for k in range(96):  # the same content each batch: its URLs are kept once
+        fake.files[dt.datetime.combine(DAY, dt.time(), dt.UTC) + dt.timedelta(minutes=15 * k)] = (
+            real
+        )
+    for batch in list(fake.files):
+        fake.listed[batch] = fake.files[batch]
+    hostile_day = DAY + dt.timedelta(days=1)
+    start = dt.datetime.combine(hostile_day, dt.time(), dt.UTC)
+    small = gkg_zip(start, [])
+    bomb = _bomb(start + dt.timedelta(minutes=15), 300)
+    fake.files[start], fake.listed[start] = small + b"x" * (50 << 20), small
+    fake.files[start + dt.timedelta(minutes=15)] = bomb
+    fake.listed[start + dt.timedelta(minutes=15)] = bomb
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MEMORY_CHILD,
+            str(tmp_path / "landing"),
+            str(DAY),
+            str(hostile_day),
+            f"{fake.base}/gdeltv2/masterfilelist.txt",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["exit"] == 1 and list(result["failed"]) == [str(hostile_day)], result
+    landed = read_jsonl_gz(next((tmp_path / "landing").rglob(f"*{DAY}*.jsonl.gz")).read_bytes())
+    assert len(landed) == 7_600 // 40  # every kept story once
+    print(f"peak RSS {result['peak'] / 2**20:.0f} MB, {len(real) / 2**20:.1f} MB a file")
+    assert result["peak"] < 1 << 30, f"peak RSS {result['peak'] / 2**20:.0f} MB"
