@@ -27,6 +27,7 @@ from src_clean.monitoring.checks import (
     SUSTAINED_WINDOW,
     Check,
 )
+from src_clean.monitoring.quality import finite_or_missing
 from src_clean.monitoring.window import Window
 from src_clean.training.costs import DEFAULT_SPREAD_POINTS, cost_bps, trade, trade_slots
 from src_clean.training.folds import sessions_of
@@ -67,8 +68,7 @@ def score_matured(lake: Lake, context: ChampionContext, window: Window) -> int:
     gold = gold[gold[target].notna()] if target in gold else gold.iloc[0:0]
     if gold.empty:
         return 0
-    # ±inf (counted by the non_finite check) is scored as missing, as XGBoost reads NaN
-    inputs = gold[champion.features].astype(np.float64).replace([np.inf, -np.inf], np.nan)
+    inputs = finite_or_missing(gold[champion.features].astype(np.float64))
     predicted = np.asarray(champion.model.predict(inputs), dtype=np.float64).reshape(-1)
     closes = lake.read(tables.SILVER_FEATURES, after.date(), window.end, columns=["time", "close"])
     close = gold["time"].map(closes.drop_duplicates("time").set_index("time")["close"])

@@ -26,7 +26,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import get_args
 
-import numpy as np
 import pandas as pd
 
 from src_clean import settings, tables
@@ -184,18 +183,12 @@ def _gold(
     columns = ["time", *context.model.features]
     current = lake.read(tables.GOLD_TRAINING, window.start, window.end, columns=columns)
     current = current[window.holds(current["time"])] if len(current) else current
-    current = finite_or_missing(current)  # ±inf is counted by non_finite, then missing
+    current = quality.finite_or_missing(current)  # ±inf is counted by non_finite, then missing
     first, last = context.train_start, context.train_end
     reference = lake.read(tables.GOLD_TRAINING, first.date(), last.date(), columns=columns)
     if len(reference):
         reference = reference[(reference["time"] >= first) & (reference["time"] <= last)]
-    return current, drift.sample(finite_or_missing(reference))
-
-
-def finite_or_missing(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ±inf in its numeric columns replaced by NaN (a missing value)."""
-    numeric = frame.select_dtypes("number").columns
-    return frame.assign(**{c: frame[c].replace([np.inf, -np.inf], np.nan) for c in numeric})
+    return current, drift.sample(quality.finite_or_missing(reference))
 
 
 def _labels(lake: Lake, window: Window, context: ChampionContext) -> tuple[pd.Series, pd.Series]:

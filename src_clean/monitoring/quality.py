@@ -291,3 +291,11 @@ def row_parity(lake: Lake, window: Window, sentiment_model: str | None) -> list[
             Check(QUALITY, "row_parity", subject, ratio, threshold, status, f"{got} of {of} rows")
         )
     return checks
+
+
+def finite_or_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ±inf in its numeric columns replaced by NaN (a missing value, as
+    XGBoost and the drift tests read it); ``non_finite`` counts them first. A lake written
+    by this version holds none (``Lake`` nulls them); an older writer's may."""
+    numeric = frame.select_dtypes("number").columns
+    return frame.assign(**{c: frame[c].replace([np.inf, -np.inf], np.nan) for c in numeric})
