@@ -318,6 +318,7 @@ async def ready(state: State) -> JSONResponse:
         champion_loaded=champion is not None,
         model_version=state.model.model_version if state.model else None,
         champion_version=champion.version if champion else None,
+        fallback=state.model.fallback if state.model else None,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 

@@ -168,6 +168,7 @@ class Readiness(BaseModel):
     champion_loaded: bool
     model_version: str | None
     champion_version: str | None
+    fallback: str | None = None  # why the lexicon scorer serves instead of the model
 
 
 class ErrorOut(BaseModel):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from src_clean.data_pipelines.silver.scoring import LABELS, ModelUnavailableError, load_scorer
 from src_clean.data_pipelines.silver.scoring.base import TORCH_PRECISIONS
+from src_clean.data_pipelines.silver.scoring.loading import LEXICON
 from src_clean.data_pipelines.silver.scoring.onnx_backend import onnx_folder, safe_onnx_precisions
 
 if TYPE_CHECKING:
@@ -37,8 +38,13 @@ def needs_export(settings: Settings) -> bool:
 
 
 def check_servable(settings: Settings) -> None:
-    """Refuse, with both ways out, a checkpoint that ONNX Runtime cannot serve yet (unless
-    the demo falls back to the lexicon scorer)."""
+    """Refuse a missing model folder, and, with both ways out, a checkpoint that ONNX
+    Runtime cannot serve yet (unless the demo falls back to the lexicon scorer)."""
+    from src_clean.data_pipelines.silver.scoring.loading import missing_folder
+
+    missing = missing_folder(settings.sentiment_model)
+    if missing is not None and not settings.demo_fallback:
+        raise missing  # at once, not a service that is never ready
     if needs_export(settings) and not settings.demo_fallback:
         raise ModelUnavailableError(
             f"{settings.sentiment_model} is a checkpoint without a validated ONNX export "
@@ -61,11 +67,13 @@ class Scored:
 
 
 class SentimentModel:
-    """A loaded scorer and its id; ``predict`` is synchronous (run it in a worker thread)."""
+    """A loaded scorer and its id; ``predict`` is synchronous (run it in a worker thread).
+    ``fallback`` says why the lexicon scorer serves instead of the model asked for."""
 
-    def __init__(self, scorer: Scorer) -> None:
+    def __init__(self, scorer: Scorer, fallback: str | None = None) -> None:
         self.scorer = scorer
         self.model_version = scorer.model_id
+        self.fallback = fallback
 
     @classmethod
     def load(cls, settings: Settings) -> SentimentModel:
@@ -98,7 +106,14 @@ class SentimentModel:
             num_threads=settings.num_threads,
             progress=False,
         )
-        return cls(scorer)
+        fell_back = settings.sentiment_model != LEXICON and scorer.model_id.startswith(LEXICON)
+        fallback = (
+            f"demo fallback: {settings.sentiment_model} could not be loaded, the lexicon "
+            "scorer serves (a weak baseline, not FinBERT)"
+            if fell_back
+            else None
+        )
+        return cls(scorer, fallback)
 
     def predict(self, texts: list[str]) -> list[Scored]:
         """One ``Scored`` per text, in order. Texts must not be blank (the API rejects them)."""

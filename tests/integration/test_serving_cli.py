@@ -159,3 +159,62 @@ def test_torch_serving_of_a_checkpoint_warns(tmp_path, caplog) -> None:
     assert type(model.scorer).__name__ == "TransformersScorer"
     assert "ONNX Runtime is faster" in caplog.text and "--export-onnx" in caplog.text
     assert not (folder / "onnx").exists()
+
+
+# -- a missing model: refused at once, or the demo fallback (issue 36) -----------------------
+
+
+def test_a_missing_model_folder_stops_the_start_in_one_line(tmp_path) -> None:
+    """The api never waits forever on a missing folder: before, it started, logged the
+    error and answered 503 on /ready for good (compose: never healthy)."""
+    missing = tmp_path / "models" / "sentiment"
+    began = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "src_clean", "serve", "--sentiment-model", str(missing)],
+        capture_output=True,
+        text=True,
+        env=env(SP500_API_KEYS="k", SP500_DEMO_FALLBACK="false"),
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and time.monotonic() - began < 60
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: the model folder {missing} is missing. Fix: ")
+
+
+def test_the_demo_fallback_serves_the_lexicon_and_says_so(postgres_url, tmp_path) -> None:
+    """SP500_DEMO_FALLBACK=true (compose's api default): a missing model folder comes up on
+    the lexicon scorer (``vaderSentiment`` is in the api image), /ready is 200 and names
+    the fallback, and the log carries the banner."""
+    port = free_port()
+    missing = tmp_path / "models" / "sentiment"
+    argv = [sys.executable, "-m", "src_clean", "serve", "--port", str(port)]
+    argv += ["--database-url", postgres_url, "--sentiment-model", str(missing)]
+    argv += ["--lake", str(tmp_path / "lake")]
+    process = subprocess.Popen(
+        argv,
+        env=env(SP500_API_KEYS=API_KEY, SP500_DEMO_FALLBACK="true"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(600):
+                try:
+                    client.get("/health")
+                    break
+                except httpx.TransportError:
+                    if process.poll() is not None:
+                        break
+                    time.sleep(0.1)
+            ready = wait_ready(client)
+            assert ready["model_version"].startswith("lexicon:")
+            assert ready["fallback"].startswith(f"demo fallback: {missing} could not be loaded")
+            response = client.post("/api/v1/predict", json={"text": "Stocks surge"}, headers=AUTH)
+            assert response.status_code == 200 and response.json()["label"] == "positive"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert "FALLING BACK TO THE LEXICON SCORER" in output

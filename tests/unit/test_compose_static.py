@@ -327,11 +327,19 @@ def _closure(names: set[str]) -> set[str]:
 
 def _imported_distributions(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     """Third-party distributions imported anywhere under ``folder``: dist -> first file."""
+    paths = [
+        p
+        for p in sorted(folder.rglob("*.py"))
+        if not any(part in skip for part in p.relative_to(folder).parts)
+    ]
+    return _imported_by(paths)
+
+
+def _imported_by(paths: list[Path]) -> dict[str, str]:
+    """Third-party distributions the files ``paths`` import (nested imports too)."""
     modules = importlib.metadata.packages_distributions()
     found: dict[str, str] = {}
-    for path in sorted(folder.rglob("*.py")):
-        if any(part in skip for part in path.relative_to(folder).parts):
-            continue
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 tops = [alias.name.split(".")[0] for alias in node.names]
@@ -365,6 +373,49 @@ def test_the_stage_images_have_what_their_stages_import() -> None:
     assert not {d for d in pipelines if d not in etl | {"onnx", "onnxruntime", "onnxscript"}}
     training = _imported_distributions(REPO / "src_clean" / "training")
     assert not {d for d in training if d not in train}
+
+
+def test_the_api_image_has_what_the_service_and_its_scorers_import() -> None:
+    """Every scorer a documented api setting can name (an ONNX export; ``lexicon``, also the
+    demo fallback) is installed in sp500-api: ``vaderSentiment`` was missing, so
+    ``SP500_API_SENTIMENT_MODEL=lexicon`` failed with ``No module named 'vaderSentiment'``."""
+    api = _closure(set(_requirement_names(IMAGE_REQUIREMENTS / "api.txt")))
+    scoring = REPO / "src_clean" / "data_pipelines" / "silver" / "scoring"
+    runtime = [scoring / f"{name}.py" for name in ("onnx_backend", "lexicon_backend", "base")]
+    imported = _imported_distributions(REPO / "src_clean" / "serving") | _imported_by(runtime)
+    assert {d: where for d, where in imported.items() if d not in api} == {}
+
+
+def _arg_defaults(dockerfile: Path) -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S*)", dockerfile.read_text(), flags=re.M))
+
+
+def test_a_build_arg_has_one_default_whichever_way_the_image_is_built() -> None:
+    """A plain ``docker build``, ``docker compose build`` and a ``.env`` from
+    ``.env.example`` build the same image: compose's ``${ARG:-default}`` and
+    ``.env.example``'s value equal the Dockerfile's ``ARG`` default. ``EXPORT_ONNX`` was
+    true in the Dockerfile and false in compose, so the compose-built ETL image had no ONNX
+    Runtime and could not run the engine measured fastest."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    example = dict(re.findall(r"^(\w+)=(.*)$", (REPO / ".env.example").read_text(), flags=re.M))
+    differ = []
+    for name, service in compose["services"].items():
+        build = service.get("build")
+        if not isinstance(build, dict) or not build.get("args"):
+            continue
+        defaults = _arg_defaults(REPO / build["dockerfile"])
+        for arg, value in build["args"].items():
+            match = re.fullmatch(r"\$\{(\w+):-(.*)\}", str(value))
+            assert match, f"{name}: build arg {arg}={value} is not ${{VAR:-default}}"
+            variable, default = match.groups()
+            assert arg in defaults, f"{name}: {arg} is not an ARG of {build['dockerfile']}"
+            if default != defaults[arg]:
+                differ.append(f"{name} {arg}: compose {default}, Dockerfile {defaults[arg]}")
+            if variable in example and example[variable] != defaults[arg]:
+                differ.append(
+                    f"{name} {arg}: .env.example {example[variable]}, Dockerfile {defaults[arg]}"
+                )
+    assert differ == []
 
 
 def test_the_smoke_script_parses_and_documents_itself() -> None:
