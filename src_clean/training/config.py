@@ -154,6 +154,14 @@ class TrainConfig:
         "null (default: %(default)s)",
     )
 
+    def min_sessions(self) -> int:
+        """The fewest trading sessions a run with these settings trains on end to end: the
+        walk-forward's folds before the holdout, and the promotion gate's training size."""
+        from src_clean.training.folds import min_sessions
+
+        before = max(2 * (self.n_folds + 1), self.min_train_sessions)
+        return min_sessions(before, self.holdout_frac)
+
     def __post_init__(self) -> None:
         checks = (
             (

@@ -88,6 +88,15 @@ def sessions_of(times: pd.Series) -> np.ndarray:
     return session_days(times)
 
 
+def min_sessions(before_holdout: int, holdout_frac: float) -> int:
+    """The fewest sessions that leave ``before_holdout`` of them before a ``holdout_frac``
+    holdout (at least one holdout session)."""
+    n = before_holdout + 1
+    while n - max(1, round(n * holdout_frac)) < before_holdout:
+        n += 1
+    return n
+
+
 def plan_folds(
     times: pd.Series, n_folds: int, holdout_frac: float, val_frac: float, embargo: pd.Timedelta
 ) -> FoldPlan:
@@ -105,7 +114,8 @@ def plan_folds(
     if len(pre) < needed:
         raise UserError(
             f"{len(days)} sessions are too few for {n_folds} walk-forward folds and a "
-            f"{holdout_frac:.0%} holdout (need {needed} sessions before the holdout)",
+            f"{holdout_frac:.0%} holdout (need {needed} sessions before the holdout, "
+            f"{min_sessions(needed, holdout_frac)} in all)",
             "train on a longer date range or pass fewer --folds",
         )
     blocks = np.array_split(pre, n_folds + 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import json
 import re
 import subprocess
 import sys
@@ -426,3 +427,40 @@ def test_the_smoke_script_parses_and_documents_itself() -> None:
     wrong = subprocess.run(["bash", str(script), "--bogus"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "unknown argument --bogus" in wrong.stderr
     assert "scripts/compose_smoke.sh $(ARGS)" in (REPO / "Makefile").read_text()
+
+
+def test_the_smoke_script_reads_task_logs_in_the_format_airflow_3_serves() -> None:
+    """Airflow 3 answers ``Accept: text/plain`` with 406 ("Only application/json or
+    application/x-ndjson is supported"): the smoke script asks for JSON and prints the last
+    lines with ``scripts/airflow_log_tail.py``, whose input is Airflow's own response model."""
+    import datetime as dt
+
+    from airflow.api_fastapi.core_api.datamodels.log import TaskInstancesLogResponse
+    from airflow.utils.log.file_task_handler import StructuredLogMessage
+
+    stamp = dt.datetime(2024, 1, 2, 17, 30, tzinfo=dt.UTC)
+    served = TaskInstancesLogResponse(
+        content=[StructuredLogMessage(timestamp=stamp, event=f"line {i}") for i in range(50)],
+        continuation_token=None,
+    ).model_dump_json()
+    tool = [sys.executable, str(REPO / "scripts" / "airflow_log_tail.py"), "3"]
+    shown = subprocess.run(tool, input=served, capture_output=True, text=True, check=True)
+    assert shown.stdout.splitlines() == [f"2024-01-02T17:30:00Z line {i}" for i in (47, 48, 49)]
+    richer = {
+        "content": [
+            {"timestamp": "t", "level": "error", "event": "Task failed with exception",
+             "error_detail": [{"exc_type": "UserError", "exc_value": "9 sessions are too few"}]},
+            "a plain line",
+        ]
+    }  # fmt: skip
+    shown = subprocess.run(
+        tool[:2] + ["10"], input=json.dumps(richer), capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.splitlines() == [
+        "t error Task failed with exception",
+        "  UserError: 9 sessions are too few",
+        "a plain line",
+    ]
+    script = (REPO / "scripts" / "compose_smoke.sh").read_text()
+    assert "-H 'Accept: text/plain'" not in script
+    assert "scripts/airflow_log_tail.py" in script

@@ -18,7 +18,7 @@ from src_clean.errors import UserError
 from src_clean.lake import Lake
 from src_clean.training import costs, metrics, walk_forward
 from src_clean.training.experiment import MARKET_ONLY, WITH_NEWS, GoldSnapshot
-from src_clean.training.folds import plan_folds
+from src_clean.training.folds import min_sessions, plan_folds
 from src_clean.training.promotion import (
     MIN_COMPARE_SESSIONS,
     compare_on_unseen,
@@ -64,6 +64,20 @@ def test_folds_expand_and_no_test_row_is_within_the_embargo_of_a_training_row() 
 def test_too_few_sessions_is_a_user_error() -> None:
     with pytest.raises(UserError, match="too few for 5 walk-forward folds"):
         plan_folds(_times(days=8), 5, 0.15, 0.2, EMBARGO)
+
+
+@pytest.mark.parametrize("folds", [2, 5])
+def test_the_settings_minimum_is_exactly_what_a_run_needs(folds: int) -> None:
+    """``TrainConfig.min_sessions`` (what the compose smoke test asks the project for):
+    the walk-forward plans on that many sessions, not on one fewer, and the final model
+    trains on at least the promotion gate's sessions."""
+    config = dataclasses.replace(FAST, n_folds=folds, holdout_frac=0.15)
+    n = config.min_sessions()
+    plan = plan_folds(_times(days=n), folds, 0.15, 0.2, EMBARGO)
+    assert len(plan.folds) == folds
+    assert n - max(1, round(n * 0.15)) >= config.min_train_sessions
+    with pytest.raises(UserError, match=f"need {2 * (folds + 1)} sessions before the holdout"):
+        plan_folds(_times(days=min_sessions(2 * (folds + 1), 0.15) - 1), folds, 0.15, 0.2, EMBARGO)
 
 
 def _data(effect: float, seed: int = 0):
