@@ -461,7 +461,7 @@ class Lake:
         if spec.date_source in kept:
             kept.add(PARTITION_COLUMN)
         declared = spec.arrow_schema()
-        known = source.schema.names if declared is None else declared.names
+        known = source.schema.names if declared is None else [*declared.names, PARTITION_COLUMN]
         # a stored column this version does not declare keeps its values on matched rows
         updated = [c for c in source.schema.names if c not in kept and c in known]
         changed = " OR ".join(
