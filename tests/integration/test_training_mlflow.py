@@ -247,7 +247,8 @@ def test_champion_moves_only_on_walk_forward_evidence(first_run) -> None:
     extended = train(lake, fast_config(uri))["champion_decision"]
     compared = re.search(r"on (\d+) walk-forward sessions it never trained on", extended["reason"])
     assert compared and int(compared.group(1)) >= 3, extended["reason"]
-    assert extended["previous_champion_version"] == "2"
+    # the reseeded v2 became champion only if its gain was beyond noise
+    assert extended["previous_champion_version"] == ("2" if decision["promoted"] else "1")
 
 
 def train_on(lake: Lake, uri: str, effect: float) -> dict:
