@@ -20,6 +20,7 @@ and largest probability gap against the torch fp32 model measured at export time
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,25 @@ def onnx_folder(model: str | os.PathLike[str]) -> Path:
 
 
 def read_manifest(model: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``export.json`` of a checkpoint's ONNX export; ``{}`` if there is none."""
+    """The ``export.json`` of a checkpoint's ONNX export; ``{}`` if there is none, or if it
+    is damaged (truncated, not an object): then no variant counts as validated, so the
+    export is made again (``export-onnx``, ``--export-onnx``, ``auto``), never trusted."""
     path = onnx_folder(model) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        logging.getLogger(__name__).warning(
+            "%s is damaged (%s): the export counts as missing and is made again", path, exc
+        )
+        return {}
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("variants", {}), dict):
+        logging.getLogger(__name__).warning(
+            "%s is not an export manifest: the export counts as missing and is made again", path
+        )
+        return {}
+    return manifest
 
 
 def safe_onnx_precisions(model: str | os.PathLike[str]) -> list[Precision]:
@@ -64,7 +81,8 @@ def safe_onnx_precisions(model: str | os.PathLike[str]) -> list[Precision]:
     return [
         precision
         for precision in ONNX_PRECISIONS
-        if precision in variants
+        if isinstance(variants.get(precision), dict)
+        and isinstance(variants[precision].get("label_agreement"), int | float)
         and variants[precision]["label_agreement"] >= MIN_LABEL_AGREEMENT
         and (folder / ONNX_FILES[precision]).is_file()
     ]
@@ -148,7 +166,11 @@ class OnnxScorer(BatchedClassifier):
             str(path), session_options(num_threads), providers=["CPUExecutionProvider"]
         )
         self.input_names = [node.name for node in self.session.get_inputs()]
-        source_model_id = source_model_id or read_manifest(folder)["source_model_id"]
+        source_model_id = source_model_id or read_manifest(folder).get("source_model_id")
+        if not source_model_id:  # OSError: load_scorer says it in one line with its fix
+            raise FileNotFoundError(
+                f"{folder / MANIFEST} is missing or damaged: run export-onnx again"
+            )
         self.model_id = engine_model_id(source_model_id, self.precision)
 
     def batch_logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
