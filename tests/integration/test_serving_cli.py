@@ -35,6 +35,18 @@ assert not heavy, f"imported {heavy}"
 """
 
 
+def wait_bound(client: httpx.Client, process: subprocess.Popen) -> None:
+    """Until the server answers /health (or the process has ended): it needs a moment."""
+    for _ in range(600):
+        try:
+            client.get("/health")
+            return
+        except httpx.TransportError:
+            if process.poll() is not None:
+                return
+            time.sleep(0.1)
+
+
 def env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), **extra}
 
@@ -97,14 +109,7 @@ def test_serve_process_answers_and_stops_cleanly(postgres_url, tiny_model, tmp_p
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for _ in range(600):  # the process needs a moment to bind
-                try:
-                    client.get("/health")
-                    break
-                except httpx.TransportError:
-                    if process.poll() is not None:
-                        break
-                    time.sleep(0.1)
+            wait_bound(client, process)
             ready = wait_ready(client)
             assert ready["db_connected"] and ready["model_loaded"]
             response = client.post("/api/v1/predict", json={"text": "Fed holds"}, headers=AUTH)
@@ -201,14 +206,7 @@ def test_the_demo_fallback_serves_the_lexicon_and_says_so(postgres_url, tmp_path
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for _ in range(600):
-                try:
-                    client.get("/health")
-                    break
-                except httpx.TransportError:
-                    if process.poll() is not None:
-                        break
-                    time.sleep(0.1)
+            wait_bound(client, process)
             ready = wait_ready(client)
             assert ready["model_version"].startswith("lexicon:")
             assert ready["fallback"].startswith(f"demo fallback: {missing} could not be loaded")
