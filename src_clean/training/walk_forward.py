@@ -318,12 +318,6 @@ class NewsShuffler:
         return out
 
 
-def shuffled_news(data: Data, rows: int, rng: np.random.Generator) -> np.ndarray:
-    """One permutation of the null applied to a copy of ``x`` (``NewsShuffler``)."""
-    shuffler = NewsShuffler(data, rows)
-    return shuffler.news(shuffler.draw(rng))
-
-
 def lagged_news(data: Data, rows: int, lag_minutes: int) -> np.ndarray:
     """A copy of ``x`` whose news columns are those of the bar ``lag_minutes`` earlier
     (a news delay of that much; empty-window values where that bar does not exist)."""

@@ -220,7 +220,8 @@ def test_market_only_variant_has_no_uplift_and_no_null() -> None:
 def test_shuffled_news_moves_whole_sessions_and_keeps_each_value() -> None:
     data = _data(3.0)
     rows = len(data.y)
-    shuffled = walk_forward.shuffled_news(data, rows, np.random.default_rng(0))
+    shuffler = walk_forward.NewsShuffler(data, rows)
+    shuffled = shuffler.news(shuffler.draw(np.random.default_rng(0)))
     market = slice(0, data.n_market)
     assert np.array_equal(shuffled[:, market], data.x[:, market])  # market untouched
     news = data.x[:, data.n_market :]
