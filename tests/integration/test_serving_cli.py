@@ -35,6 +35,18 @@ assert not heavy, f"imported {heavy}"
 """
 
 
+def start_serve(argv: list[str], **extra_env: str) -> subprocess.Popen:
+    """``argv`` (a ``serve`` command line) as a process, stdout and stderr together."""
+    return subprocess.Popen(
+        argv,
+        env=env(**extra_env),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def wait_bound(client: httpx.Client, process: subprocess.Popen) -> None:
     """Until the server answers /health (or the process has ended): it needs a moment."""
     for _ in range(600):
@@ -99,14 +111,7 @@ def test_serve_process_answers_and_stops_cleanly(postgres_url, tiny_model, tmp_p
     argv = [sys.executable, "-m", "src_clean", "serve", "--port", str(port)]
     argv += ["--database-url", postgres_url, "--sentiment-model", str(tiny_model)]
     argv += ["--lake", str(tmp_path / "lake")]
-    process = subprocess.Popen(
-        argv,
-        env=env(SP500_API_KEYS_FILE=str(key_file)),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_serve(argv, SP500_API_KEYS_FILE=str(key_file))
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             wait_bound(client, process)
@@ -196,14 +201,7 @@ def test_the_demo_fallback_serves_the_lexicon_and_says_so(postgres_url, tmp_path
     argv = [sys.executable, "-m", "src_clean", "serve", "--port", str(port)]
     argv += ["--database-url", postgres_url, "--sentiment-model", str(missing)]
     argv += ["--lake", str(tmp_path / "lake")]
-    process = subprocess.Popen(
-        argv,
-        env=env(SP500_API_KEYS=API_KEY, SP500_DEMO_FALLBACK="true"),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_serve(argv, SP500_API_KEYS=API_KEY, SP500_DEMO_FALLBACK="true")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             wait_bound(client, process)
