@@ -27,7 +27,6 @@ import json
 import logging
 import multiprocessing
 import os
-import resource
 import tempfile
 import threading
 import time
@@ -40,6 +39,7 @@ from src_clean.acquisition.http import RetryPolicy
 from src_clean.acquisition.oanda import fetch_market
 from src_clean.data_pipelines.bronze.market import ingest_market
 from src_clean.lake import Lake
+from src_clean.memory import peak_rss_mb
 
 GOAL_S = 60.0
 GKG_GOAL_S, GKG_GOAL_MB = 60.0, 1024.0
@@ -181,7 +181,7 @@ def gkg_benchmark() -> bool:
         )
         seconds = time.perf_counter() - began
         server.terminate()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     print(
         f"fetch-news gdelt-gkg: 1 day, {report.requests} requests, {zipped:.0f} MB, "
         f"{96 * GKG_ROWS:,} rows, {report.records:,} articles kept in {seconds:.1f} s; "
@@ -220,7 +220,7 @@ def main() -> int:
         ingest = ingest_market(Path(tmp) / "market", Lake(Path(tmp) / "lake"))
         ingest_s = time.perf_counter() - started
     server.shutdown()
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mib = peak_rss_mb()
     print(
         f"fetch-market: {args.days} days, {report.requests} requests, {report.records:,} candles,"
         f" {size / 2**20:.0f} MiB in {fetch_s:.1f} s ({report.records / fetch_s:,.0f} candles/s,"

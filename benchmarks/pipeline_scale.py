@@ -34,7 +34,6 @@ import io
 import multiprocessing
 import os
 import pstats
-import re
 import shutil
 import tempfile
 import time
@@ -48,6 +47,7 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.lake import Lake
+from src_clean.memory import peak_rss_mb, reset_peak_rss
 from src_clean.orchestration.run_window import DateRange
 from src_clean.orchestration.stages import STAGES, RunContext
 from src_clean.orchestration.trigger_form import RunParams
@@ -85,17 +85,6 @@ class Inputs:
 
 
 # -- measuring -----------------------------------------------------------------------------
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS since the last ``reset_peak_rss`` (VmHWM)."""
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
-
-
-def reset_peak_rss() -> None:
-    """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM)."""
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def timed(

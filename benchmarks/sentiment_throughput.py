@@ -57,6 +57,7 @@ from src_clean.data_pipelines.silver.scoring.base import MAX_TOKENS, cpu_flags
 from src_clean.data_pipelines.silver.scoring.engines import BENCH_TEXTS
 from src_clean.data_pipelines.silver.scoring.loading import load_scorer
 from src_clean.data_pipelines.silver.scoring.onnx_backend import read_manifest
+from src_clean.memory import peak_rss_mb
 from src_clean.sample_data.news import generate_articles
 
 VOCAB_SIZE = 30_522  # bert-base-uncased
@@ -220,13 +221,6 @@ def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo."""
     text = Path("/proc/cpuinfo").read_text()
     return re.search(r"model name\s*:\s*(.+)", text).group(1).strip()
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ``ru_maxrss``, not inherited
-    from the parent across fork + exec)."""
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
 def baseline(folder: Path, batch_size: int) -> tuple[str, ScoreFn]:

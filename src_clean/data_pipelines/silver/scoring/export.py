@@ -47,7 +47,8 @@ from src_clean.data_pipelines.silver.scoring.check_texts import (
     check_texts,
     every_check_text,
 )
-from src_clean.data_pipelines.silver.scoring.download import download_model
+from src_clean.data_pipelines.silver.scoring.download import ModelUnavailable, download_model
+from src_clean.data_pipelines.silver.scoring.loading import ModelUnavailableError
 from src_clean.data_pipelines.silver.scoring.onnx_backend import (
     MANIFEST,
     MIN_LABEL_AGREEMENT,
@@ -216,7 +217,11 @@ def export_onnx(
     began = time.perf_counter()
     folder = Path(model)
     if not folder.is_dir():
-        folder, _ = download_model(model, revision, out, cache_dir)
+        try:
+            folder, _ = download_model(model, revision, out, cache_dir)
+        except ModelUnavailable as exc:  # the input is not here: the user's to bring (exit 2)
+            message = str(exc).removeprefix("cannot fetch ")
+            raise ModelUnavailableError(f"cannot load {message}", ModelUnavailable.FIX) from exc
     target = target or folder / ONNX_DIR
     scorer = TransformersScorer(
         str(folder), precision="fp32", device="cpu", fuse_cpu_linears=False, progress=False
