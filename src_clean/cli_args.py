@@ -22,6 +22,14 @@ def lake_root(value: str) -> str:
     return value
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer")
+    return number
+
+
 def add_lake_argument(parser: argparse.ArgumentParser) -> None:
     """``--lake``: the lake root, by default the setting ``SP500_LAKE_ROOT``."""
     parser.add_argument(

@@ -111,13 +111,15 @@ def _to_date(value: dt.date | str | pd.Timestamp) -> dt.date:
 @dataclass(frozen=True)
 class UpsertResult:
     """What an upsert did: rows given, rows inserted, stored rows replaced by a changed
-    row, the partitions of the new rows, and the table version it committed."""
+    row, the partitions of the new rows, the table version it committed, and how many
+    stored files the MERGE read (its cost: the days matched, not the table's history)."""
 
     rows_in: int
     rows_inserted: int
     rows_replaced: int
     partitions: tuple[str, ...]
     version: int | None
+    files_scanned: int = 0
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,22 @@ class Lake:
             return []
         return sorted(dt.date.fromisoformat(p[PARTITION_COLUMN]) for p in delta.partitions())
 
+    def partition_rows(self, table: str | TableSpec) -> dict[dt.date, int]:
+        """Rows per partition date, from the Delta log's file statistics (no data read)."""
+        delta = self.delta_table(table)
+        if delta is None:
+            return {}
+        actions = pa.table(delta.get_add_actions(flatten=True))
+        counts: dict[dt.date, int] = {}
+        for day, rows in zip(
+            actions[f"partition.{PARTITION_COLUMN}"].to_pylist(),
+            actions["num_records"].to_pylist(),
+            strict=True,
+        ):
+            day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
+            counts[day] = counts.get(day, 0) + int(rows or 0)
+        return dict(sorted(counts.items()))
+
     def schema(self, table: str | TableSpec) -> pa.Schema | None:
         """The stored schema without the partition column; None when there is no table."""
         delta = self.delta_table(table)
@@ -245,8 +263,9 @@ class Lake:
     def upsert(self, table: str | TableSpec, df: pd.DataFrame) -> UpsertResult:
         """MERGE ``df`` into the table on the spec's keys (new values win), as one commit.
 
-        Keys are matched across the whole table, so a row whose date changed moves to
-        its new partition. Stored rows equal to the new ones are not rewritten, which
+        Keys are matched across the whole table (or, with the spec's ``match_days``,
+        within that many days of each incoming row's date), so a row whose date changed
+        moves to its new partition. Stored rows equal to the new ones are not rewritten, which
         keeps a rerun from touching any file. ``df`` must hold each key once.
         """
         spec = tables.spec(table)
@@ -270,6 +289,7 @@ class Lake:
                 rows_replaced=int(metrics.get("num_target_rows_updated", 0)),
                 partitions=partitions,
                 version=delta.version(),
+                files_scanned=int(metrics.get("num_target_files_scanned", 0)),
             )
 
         return self.with_commit_retries(spec, "upsert", attempt)
@@ -457,6 +477,10 @@ class Lake:
                 f"t.{PARTITION_COLUMN} = s.{PARTITION_COLUMN}",
                 f"t.{PARTITION_COLUMN} IN ({days})",
             ]
+        elif spec.match_days is not None:
+            # The key can move between partitions, but only within ``match_days`` of the
+            # incoming rows' dates: the literal range prunes every other file (issue 37).
+            matches.append(_match_range(partitions, spec.match_days))
         kept = set(spec.keep_on_update)
         if spec.date_source in kept:
             kept.add(PARTITION_COLUMN)
@@ -654,6 +678,20 @@ def _partition_filters(
     if end is not None:
         filters.append((PARTITION_COLUMN, "<=", _to_date(end).isoformat()))
     return filters or None
+
+
+def _match_range(partitions: Sequence[str], days: int) -> str:
+    """``t.date`` within ``days`` of one of ``partitions`` (ISO dates), as few ranges."""
+    spans: list[list[dt.date]] = []
+    for day in sorted(dt.date.fromisoformat(p) for p in partitions):
+        low, high = day - dt.timedelta(days=days), day + dt.timedelta(days=days)
+        if spans and low <= spans[-1][1]:
+            spans[-1][1] = high
+        else:
+            spans.append([low, high])
+    column = f"t.{PARTITION_COLUMN}"
+    ranges = [f"({column} >= '{low}' AND {column} <= '{high}')" for low, high in spans]
+    return f"({' OR '.join(ranges)})"
 
 
 def _date_predicate(first: dt.date | None, last: dt.date | None) -> str | None:

@@ -31,3 +31,14 @@ def rss_mb() -> float:
 def reset_peak_rss() -> None:
     """Start a new peak window (writing 5 to ``clear_refs`` resets ``VmHWM``)."""
     Path("/proc/self/clear_refs").write_text("5")
+
+
+# Peak resident bytes a stage needs per article it holds, with margin: bronze news peaked
+# at 2.8 GB for 600k articles (20k a day, 30 days; docs/performance.md), 4.6 KB each with
+# the interpreter's own 300 MB counted in.
+BYTES_PER_ARTICLE = 8 * 1024
+
+
+def articles_per_chunk(memory_budget_mb: int) -> int:
+    """How many articles one batch or chunk may hold within ``memory_budget_mb``."""
+    return max(1, memory_budget_mb * 2**20 // BYTES_PER_ARTICLE)

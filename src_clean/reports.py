@@ -35,6 +35,23 @@ class IngestReport:
     def balanced(self) -> bool:
         return self.read == self.written + self.duplicates + self.incomplete + self.quarantined
 
+    def merged(self, other: IngestReport) -> IngestReport:
+        """The counts of this run and ``other`` (a later batch of the same ingest) together."""
+        return IngestReport(
+            table=self.table,
+            read=self.read + other.read,
+            written=self.written + other.written,
+            duplicates=self.duplicates + other.duplicates,
+            incomplete=self.incomplete + other.incomplete,
+            quarantined=self.quarantined + other.quarantined,
+            files=self.files + other.files,
+            skipped_files=[*self.skipped_files, *other.skipped_files],
+            files_failed={**self.files_failed, **other.files_failed},
+            files_truncated={**self.files_truncated, **other.files_truncated},
+            quarantine_reasons=self.quarantine_reasons + other.quarantine_reasons,
+            partitions=sorted({*self.partitions, *other.partitions}),
+        )
+
     def check(self) -> IngestReport:
         if not self.balanced:
             raise AssertionError(f"ingest counts do not balance: {self.summary()}")

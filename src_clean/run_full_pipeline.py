@@ -15,12 +15,13 @@ earlier name, is kept as an alias).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from src_clean.errors import USER_ERROR_EXIT, UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.logging_setup import configure_logging
+from src_clean.orchestration.chunks import plan_chunks
 from src_clean.orchestration.runner import run_stage
 from src_clean.orchestration.stages import LAYERS, STAGES, RunContext, Stage
 from src_clean.orchestration.trigger_form import InvalidRunParams, RunParams
@@ -44,8 +46,10 @@ from src_clean.sample_data import (
     PRE_AVAILABILITY_BPS,
     generate_sample_data,
 )
+from src_clean.settings import Settings
 
 UNTIL = LAYERS[1:]  # bronze, silver, gold, train (acquisition is the DAG's fetch tasks)
+CHUNKED_LAYERS = ("silver", "gold")  # run per chunk of dates (orchestration.chunks)
 DEMO_DAYS = 60
 DEMO_START = dt.date(2024, 1, 1)
 
@@ -71,6 +75,7 @@ class PipelineConfig:
     news_effect_bps: float = NEWS_EFFECT_BPS
     pre_availability_bps: float = PRE_AVAILABILITY_BPS
     articles_per_day: float = ARTICLES_PER_DAY
+    memory_budget_mb: int = Settings.model_fields["memory_budget_mb"].default
 
     @property
     def lake_root(self) -> str:
@@ -111,6 +116,30 @@ def pipeline_stages(cfg: PipelineConfig) -> list[Stage]:
     ]
 
 
+def chunked_stages(
+    stages: Sequence[Stage], ctx: RunContext, memory_budget_mb: int
+) -> Iterator[tuple[Stage, RunContext]]:
+    """``stages`` with the context each runs in: bronze and train once over everything;
+    silver and gold once per chunk of dates (``orchestration.chunks``), planned from what
+    bronze holds after the ingests, the training set of each later chunk starting a day
+    early (the previous chunk's last bars get their labels), as in the daily DAG."""
+    chunked = [s for s in stages if s.layer in CHUNKED_LAYERS]
+    yield from ((s, ctx) for s in stages if LAYERS.index(s.layer) < LAYERS.index("silver"))
+    plan = plan_chunks(Lake(ctx.lake_root), memory_budget_mb) if chunked else []
+    if len(plan) > 1:
+        log.info(
+            "silver and gold in %d chunks of dates (%d MB budget)", len(plan), memory_budget_mb
+        )
+    for number, days in enumerate(plan):
+        if len(plan) == 1:  # everything fits: one run over every date, as before
+            yield from ((s, ctx) for s in chunked)
+            break
+        label_start = days.start - dt.timedelta(days=1) if number else None
+        chunk_ctx = dataclasses.replace(ctx, days=days, label_start=label_start)
+        yield from ((s, chunk_ctx) for s in chunked)
+    yield from ((s, ctx) for s in stages if s.layer not in ("bronze", *CHUNKED_LAYERS))
+
+
 def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     """Run the stages up to ``cfg.until``; returns the training summary (or {} before train)."""
     stages = StageLog()
@@ -142,13 +171,12 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         demo_fallback=cfg.demo,
         progress=sys.stderr.isatty(),
     )
-    for stage in pipeline_stages(cfg):
-        argv = stage.argv(ctx)
-        stages.run(
-            stage.task_id,
-            lambda argv=argv: run_stage(argv, mlflow_env),
-            lambda _: "done",
+    for stage, stage_ctx in chunked_stages(pipeline_stages(cfg), ctx, cfg.memory_budget_mb):
+        argv = stage.argv(stage_ctx)
+        name = stage.task_id + (
+            f" {stage_ctx.days.start}..{stage_ctx.days.end}" if stage_ctx.days else ""
         )
+        stages.run(name, lambda argv=argv: run_stage(argv, mlflow_env), lambda _: "done")
     if cfg.until != "train":
         return _finish(cfg, stages, {})
     summary = Lake(cfg.lake_root).files.read_json(params.feature_set.training_summary)
@@ -286,6 +314,12 @@ def parse_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         type=float,
         default=PipelineConfig.articles_per_day,
         help="mean sample articles per day (Poisson) in the demo",
+    )
+    p.add_argument(
+        "--memory-budget-mb",
+        type=int,
+        default=defaults.memory_budget_mb,
+        help="peak RSS the silver and gold chunks are sized for (SP500_MEMORY_BUDGET_MB)",
     )
     p.add_argument("--debug", action="store_true", help="show the traceback of user errors")
     args = vars(p.parse_args(argv))

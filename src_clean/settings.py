@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     model_cache: str | None = _setting(None, runtime=True)
     demo_fallback: bool = _setting(False, runtime=True)
     train_history_days: int = _setting(365, runtime=True, ge=1)
+    # a long run's chunks hold what fits this peak RSS (orchestration.chunks, issue 37)
+    memory_budget_mb: int = _setting(4096, runtime=True, ge=256)
     mlflow_tracking_uri: str | None = _setting(
         None, env=("MLFLOW_TRACKING_URI", "SP500_MLFLOW_TRACKING_URI"), runtime=True
     )

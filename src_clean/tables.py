@@ -46,6 +46,9 @@ VARIANTS = "gold/variants"
 # orders, date columns and schemas; ``src_clean.lake`` reads it for every write and read.
 
 PARTITION_COLUMN = "date"
+# How far (days) a corrected ``published_at`` may move an article and still be matched to
+# its stored row; longer than any news window, so no bar ever counts an article twice.
+ARTICLE_MATCH_DAYS = 7
 ASSET_SCHEME = "sp500"
 # Arrow types by name; ``timestamp`` is Delta's: microseconds, UTC.
 COLUMN_TYPES = ("string", "double", "int64", "timestamp")
@@ -61,6 +64,11 @@ class TableSpec:
     columns whose stored value survives an upsert of an existing key (first ``ingested_at``).
     ``write`` is how stages write it: ``upsert`` (MERGE on ``keys``) or ``replace`` (a date
     range overwritten whole).
+
+    ``match_days`` bounds an upsert's work when the keys do not fix the partition: a stored
+    row is matched only in partitions within that many days of an incoming row's date, so
+    a daily MERGE reads days, not years (issue 37). A key that comes back further away is a
+    new row there (a rare correction; see docs/data-contracts.md). None matches everywhere.
     """
 
     name: str
@@ -71,6 +79,7 @@ class TableSpec:
     description: str
     columns: tuple[tuple[str, str], ...] = ()
     keep_on_update: tuple[str, ...] = ()
+    match_days: int | None = None
 
     def __post_init__(self) -> None:
         names = [name for name, _ in self.columns]
@@ -154,6 +163,7 @@ NEWS_SPEC = TableSpec(
         ("source_file", "string"),
     ),
     keep_on_update=("ingested_at", "available_at", "available_from"),
+    match_days=ARTICLE_MATCH_DAYS,
 )
 QUARANTINE_SPEC = TableSpec(
     name="quarantine/<table>",
@@ -201,6 +211,7 @@ SENTIMENT_SPEC = TableSpec(
         ("score", "double"),
         ("scored_at", "timestamp"),
     ),
+    match_days=ARTICLE_MATCH_DAYS,  # a score moves with its article, within bronze's bound
 )
 SIGNALS_SPEC = TableSpec(
     name=GOLD_SIGNALS,

@@ -247,3 +247,49 @@ def test_segments_split_on_gaps_longer_than_max_gap(unit: str) -> None:
     ).as_unit(unit)
     assert segment_starts(times).tolist() == [True, False, True, False]
     assert segment_ids(times).tolist() == [0, 0, 1, 1]
+
+
+def _daily_news(first: dt.date, days: int) -> pd.DataFrame:
+    stamps = [f"{first + dt.timedelta(days=d)}T10:00Z" for d in range(days)]
+    return _news([f"day{d}" for d in range(days)], stamps, "2024-03-01")
+
+
+def test_an_article_merge_reads_only_the_days_an_article_can_move_within(tmp_path) -> None:
+    """Issue 37: a daily article MERGE reads the partitions within ``match_days`` of its
+    rows' dates, not the table's history (the old MERGE read all 60 files); an article
+    corrected by a few days still moves, and its first ``ingested_at`` stays."""
+    lake = Lake(tmp_path)
+    first = dt.date(2024, 1, 1)
+    lake.upsert(tables.BRONZE_NEWS, _daily_news(first, 60))
+    assert len(lake.delta_table(tables.BRONZE_NEWS).file_uris()) == 60
+    today = first + dt.timedelta(days=59)
+    moved = _news(["day57", "new"], [f"{today}T11:00Z"] * 2, "2024-03-02")
+    result = lake.upsert(tables.BRONZE_NEWS, moved)
+    window = tables.NEWS_SPEC.match_days
+    assert 0 < result.files_scanned <= window + 1, result  # days 52..59, not 60 files
+    assert (result.rows_inserted, result.rows_replaced) == (1, 1)
+    out = lake.read(tables.BRONZE_NEWS).set_index("article_id")
+    assert len(out) == 61 and out.index.is_unique
+    assert out.loc["day57", "published_at"] == pd.Timestamp(f"{today}T11:00Z")
+    assert out.loc["day57", "ingested_at"] == pd.Timestamp("2024-03-01", tz="UTC")
+    # a rerun of an old day (a backfill) finds its rows there: nothing doubled
+    again = lake.upsert(tables.BRONZE_NEWS, _daily_news(first, 3))
+    assert (again.rows_inserted, again.rows_replaced) == (0, 0)
+    assert 0 < again.files_scanned <= 3 + window
+
+
+def test_a_correction_beyond_match_days_is_a_second_row_no_window_counts_twice(
+    tmp_path,
+) -> None:
+    """The documented bound: a ``published_at`` moved further than ``match_days`` is stored
+    as a new appearance. News windows are shorter than that bound (at most a trading day),
+    so no bar's window can hold both rows."""
+    from src_clean.orchestration.trigger_form import MAX_WINDOW_MINUTES
+
+    lake = Lake(tmp_path)
+    lake.upsert(tables.BRONZE_NEWS, _news(["a"], ["2024-01-01T10:00Z"], "2024-01-01"))
+    far = dt.date(2024, 1, 1) + dt.timedelta(days=tables.NEWS_SPEC.match_days + 1)
+    lake.upsert(tables.BRONZE_NEWS, _news(["a"], [f"{far}T10:00Z"], "2024-01-10"))
+    assert lake.read(tables.BRONZE_NEWS)["article_id"].tolist() == ["a", "a"]
+    assert MAX_WINDOW_MINUTES < tables.ARTICLE_MATCH_DAYS * 24 * 60
+    assert tables.SENTIMENT_SPEC.match_days == tables.NEWS_SPEC.match_days

@@ -18,12 +18,13 @@ import contextlib
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
-from src_clean import tables
-from src_clean.cli_args import add_lake_argument
+from src_clean import settings, tables
+from src_clean.cli_args import add_lake_argument, positive_int
 from src_clean.data_pipelines.bronze.ingest_log import log_ingest
 from src_clean.data_pipelines.bronze.news_fields import to_articles
 from src_clean.data_pipelines.bronze.news_formats import SUFFIXES, ParsedFile, parse_news_file
@@ -31,6 +32,7 @@ from src_clean.data_pipelines.bronze.quarantine import Rejected, file_rejection,
 from src_clean.data_pipelines.bronze.sources import IngestLedger, InputFile, list_input_files
 from src_clean.errors import UserError
 from src_clean.lake import Lake
+from src_clean.memory import articles_per_chunk
 from src_clean.reports import IngestReport
 
 BRONZE_NEWS_COLUMNS = list(tables.NEWS_SPEC.column_names)
@@ -107,31 +109,56 @@ def ingest_news(
     *,
     only_new: bool = False,
     run_ts: dt.datetime | None = None,
+    batch_articles: int | None = None,
 ) -> IngestReport:
     """Ingest raw news files under ``input_path`` into bronze; returns the balanced report.
 
     Duplicate ``article_id`` values within the run are counted and the last one wins.
+    Files are parsed and merged in batches of about ``batch_articles`` records (default:
+    what ``SP500_MEMORY_BUDGET_MB`` holds), one commit and one ledger entry per batch, so
+    memory is bounded by the batch and a killed ingest resumes after its last batch
+    (``--only-new``). An article met again in a later batch is merged like a rerun's.
     """
     ingested_at = _utc(run_ts)
+    limit = batch_articles or articles_per_chunk(settings.current().memory_budget_mb)
     files = list_input_files(input_path, SUFFIXES)
     ledger = IngestLedger(lake, tables.BRONZE_NEWS)
     with ledger.lock() if only_new else contextlib.nullcontext():
         if only_new:
             files = ledger.new_files(files)
-        return _ingest(files, lake, ledger, ingested_at, log_empty=not only_new)
+        report = IngestReport(table=tables.BRONZE_NEWS)
+        for batch, parsed in _batches(files, limit):
+            report = report.merged(_ingest_batch(batch, parsed, lake, ledger, ingested_at))
+            log_ingest(lake, report, ingested_at)  # the counts so far: a kill keeps them
+        if not files and not only_new:  # a run with no file to read logs nothing
+            log_ingest(lake, report, ingested_at)
+        return report
 
 
-def _ingest(
+def _batches(
+    files: list[InputFile], limit: int
+) -> Iterator[tuple[list[InputFile], list[ParsedFile]]]:
+    """``files`` parsed in order, in runs of at least one file and about ``limit`` records."""
+    batch: list[InputFile] = []
+    parsed: list[ParsedFile] = []
+    for file in files:
+        batch.append(file)
+        parsed.append(parse_safely(file))
+        if sum(p.records for p in parsed) >= limit:
+            yield batch, parsed
+            batch, parsed = [], []
+    if batch:
+        yield batch, parsed
+
+
+def _ingest_batch(
     files: list[InputFile],
+    parsed: list[ParsedFile],
     lake: Lake,
     ledger: IngestLedger,
     ingested_at: pd.Timestamp,
-    *,
-    log_empty: bool,
 ) -> IngestReport:
-    """Parse, validate and merge ``files``; record them in ``ledger`` and log the counts
-    (a run with no file to read logs nothing unless ``log_empty``)."""
-    parsed = [parse_safely(f) for f in files]
+    """Validate and merge one batch of parsed ``files``; record them in ``ledger``."""
     for file, outcome in zip(files, parsed, strict=True):
         for entry in (outcome.failure, outcome.truncated):
             if entry is not None:
@@ -144,9 +171,7 @@ def _ingest(
     report = _report(files, parsed, rejected, valid=len(articles), written=len(unique))
     report.partitions = _upsert(lake, unique)
     ledger.record([f for f, p in zip(files, parsed, strict=True) if p.failure is None])
-    if files or log_empty:
-        log_ingest(lake, report.check(), ingested_at)
-    return report
+    return report.check()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -163,12 +188,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="ISO 8601 ingested_at for new articles (naive means UTC; default: now)",
     )
+    parser.add_argument(
+        "--batch-articles",
+        type=positive_int,
+        default=None,
+        help="records merged per commit (default: what SP500_MEMORY_BUDGET_MB holds)",
+    )
 
 
 def main(args: argparse.Namespace) -> IngestReport:
     try:
         report = ingest_news(
-            args.input, Lake(args.lake), only_new=args.only_new, run_ts=args.run_ts
+            args.input,
+            Lake(args.lake),
+            only_new=args.only_new,
+            run_ts=args.run_ts,
+            batch_articles=args.batch_articles,
         )
     except FileNotFoundError as exc:
         raise UserError(str(exc), "check --input (a file or folder of article files)") from exc
