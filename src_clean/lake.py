@@ -294,6 +294,47 @@ class Lake:
 
         return self.with_commit_retries(spec, "upsert", attempt)
 
+    def insert_new(self, table: str | TableSpec, df: pd.DataFrame) -> UpsertResult:
+        """Insert the rows of ``df`` whose key the table does not hold, in one commit; a
+        stored row is never updated or deleted (an append-only record: a MERGE with only an
+        insert clause, so two writers of one key insert it once). ``rows_inserted`` says
+        which were new."""
+        spec = tables.spec(table)
+        if df.empty:
+            return UpsertResult(0, 0, 0, (), self.version(spec))
+        if df.duplicated(list(spec.keys)).any():
+            raise ValueError(f"{spec.name}: insert_new got a repeated key {list(spec.keys)}")
+        source = self._conform(spec, df, self.schema(spec))
+        partitions = _partition_names(source)
+        matches = [f"t.{k} = s.{k}" for k in spec.keys]
+        if spec.date_source in spec.keys:
+            days = ", ".join(f"'{day}'" for day in partitions)
+            matches.append(f"t.{PARTITION_COLUMN} IN ({days})")
+
+        def attempt() -> UpsertResult:
+            delta = self._open_or_create(spec, source.schema)
+            metrics = (
+                delta.merge(
+                    source,
+                    predicate=" AND ".join(matches),
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=commit_properties("insert_new"),
+                )
+                .when_not_matched_insert_all()
+                .execute()
+            )
+            return UpsertResult(
+                rows_in=len(df),
+                rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+                rows_replaced=0,
+                partitions=partitions,
+                version=delta.version(),
+                files_scanned=int(metrics.get("num_target_files_scanned", 0)),
+            )
+
+        return self.with_commit_retries(spec, "insert_new", attempt)
+
     def replace_range(
         self,
         table: str | TableSpec,

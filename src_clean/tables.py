@@ -16,6 +16,7 @@ GOLD_TRAINING = "gold/training"
 REPORTS = "reports"
 MONITORING_CHECKS = "monitoring/checks"
 MONITORING_PREDICTIONS = "monitoring/predictions"
+LIVE_DECISIONS = "live/decisions"
 MONITORING_INGESTS = "monitoring/ingests"
 MONITORING_REPORTS = f"{REPORTS}/monitoring"
 # the date-partitioned table of every layer, in pipeline order
@@ -62,8 +63,9 @@ class TableSpec:
     columns follow the stage's parameters (features, horizon): there the table's first
     write fixes the schema and every later write must match it. ``keep_on_update`` names
     columns whose stored value survives an upsert of an existing key (first ``ingested_at``).
-    ``write`` is how stages write it: ``upsert`` (MERGE on ``keys``) or ``replace`` (a date
-    range overwritten whole).
+    ``write`` is how stages write it: ``upsert`` (MERGE on ``keys``), ``replace`` (a date
+    range overwritten whole) or ``append`` (rows whose key is new are inserted, a stored row
+    is never changed: ``Lake.insert_new``).
 
     ``match_days`` bounds an upsert's work when the keys do not fix the partition: a stored
     row is matched only in partitions within that many days of an incoming row's date, so
@@ -75,7 +77,7 @@ class TableSpec:
     date_source: str
     keys: tuple[str, ...]
     sort: tuple[str, ...]
-    write: Literal["upsert", "replace"]
+    write: Literal["upsert", "replace", "append"]
     description: str
     columns: tuple[tuple[str, str], ...] = ()
     keep_on_update: tuple[str, ...] = ()
@@ -287,6 +289,34 @@ PREDICTIONS_SPEC = TableSpec(
         ("scored_at", "timestamp"),
     ),
 )
+DECISIONS_SPEC = TableSpec(
+    name=LIVE_DECISIONS,
+    date_source="bar_time",
+    keys=("bar_time", "model_name"),
+    sort=("bar_time", "model_name"),
+    write="append",
+    description="one row per bar and deployed model, written once before its outcome exists "
+    "(`status` decided, skipped or missed, with the reason): the model version, its "
+    "sentiment model, the features and their hash, the prediction and each feed's lag",
+    columns=(
+        ("bar_time", "timestamp"),
+        ("decision_time", "timestamp"),
+        ("written_at", "timestamp"),
+        ("model_name", "string"),
+        ("status", "string"),
+        ("reason", "string"),
+        ("model_version", "string"),
+        ("model_run_id", "string"),
+        ("sentiment_model_id", "string"),
+        ("feature_hash", "string"),
+        ("features", "string"),
+        ("predicted_return_bps", "double"),
+        ("market_data_time", "timestamp"),
+        ("news_data_time", "timestamp"),
+        ("market_lag_s", "double"),
+        ("news_lag_s", "double"),
+    ),
+)
 SPECS: dict[str, TableSpec] = {
     s.name: s
     for s in (
@@ -299,6 +329,7 @@ SPECS: dict[str, TableSpec] = {
         INGESTS_SPEC,
         CHECKS_SPEC,
         PREDICTIONS_SPEC,
+        DECISIONS_SPEC,
     )
 }
 QUARANTINED_TABLES = (BRONZE_CANDLES, BRONZE_NEWS)
@@ -365,6 +396,8 @@ def markdown_table() -> str:
         columns = ", ".join(f"`{c}`" for c in s.column_names) or "fixed by the first write"
         keys = ", ".join(f"`{k}`" for k in s.keys)
         kept = f"; keeps stored `{'`, `'.join(s.keep_on_update)}`" if s.keep_on_update else ""
+        if s.match_days is not None:
+            kept += f"; matched within {s.match_days} days of its date"
         rows.append(
             f"| `{s.name}/` | `{s.date_source}` | {keys} | {s.write}{kept} | "
             f"{columns}: {s.description} |"

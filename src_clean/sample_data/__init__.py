@@ -85,8 +85,10 @@ def generate_sample_data(
     articles_per_day: float = ARTICLES_PER_DAY,
     pre_availability_bps: float = PRE_AVAILABILITY_BPS,
     collect_delay_minutes: tuple[int, int] = news.COLLECT_DELAY_MINUTES,
+    article_files: bool = True,
 ) -> SampleData:
-    """Write ``days`` UTC days of sample candles and news from ``start`` under ``out``."""
+    """Write ``days`` UTC days of sample candles and news from ``start`` under ``out``
+    (``article_files`` False: the daily JSONL files only, not one JSON file per article)."""
     if days < 1 or articles_per_day < 0:
         raise ValueError("days must be >= 1 and articles_per_day >= 0")
     if not 1 <= collect_delay_minutes[0] <= collect_delay_minutes[1]:
@@ -117,7 +119,8 @@ def generate_sample_data(
     out = Path(out)
     market_files = market.write_candle_files(candles, out / "market")
     raw_lines = news.raw_lines_by_day(articles)
-    news.write_article_files(raw_lines, out / "news" / "articles")
+    if article_files:
+        news.write_article_files(raw_lines, out / "news" / "articles")
     news.write_jsonl_files(raw_lines, out / "news" / "jsonl")
     truth = _truth_table(articles, start, (effect_start, duration, planted)).assign(
         **_truth_table(articles, start, (pre_start, pre_duration, pre_planted)).add_prefix("pre_")[

@@ -173,23 +173,10 @@ class ChampionTracker:
                 status=409,
             )
         bar = self._latest_bar(champion.features)
-        values = bar[champion.features].to_numpy(np.float64)
         bar_time = pd.Timestamp(bar["time"]).tz_convert("UTC")
-        infinite = [name for name, v in zip(champion.features, values, strict=True) if np.isinf(v)]
-        if infinite:
-            raise SignalUnavailableError(
-                f"no signal for the latest bar {bar_time.isoformat()}: its features "
-                f"{infinite} are not finite (the monitor's non_finite check counts them)",
-                status=503,
-            )
-        inputs = pd.DataFrame([values], columns=champion.features)
-        predicted = float(np.asarray(champion.model.predict(inputs)).reshape(-1)[0])
-        if not np.isfinite(predicted):
-            raise SignalUnavailableError(
-                f"no signal for the latest bar {bar_time.isoformat()}: the model returned "
-                f"{predicted}",
-                status=503,
-            )
+        predicted = predict(
+            champion, bar[champion.features], f"the latest bar {bar_time.isoformat()}"
+        )
         as_of = decision_time(bar_time)
         now = now or dt.datetime.now(dt.UTC)
         return {
@@ -230,6 +217,28 @@ class ChampionTracker:
                 f"{tables.GOLD_TRAINING} lacks the champion's features {missing}", status=409
             )
         return frame.loc[frame["time"].idxmax()]
+
+
+def predict(champion: Champion, values: pd.Series, bar: str) -> float:
+    """``champion``'s predicted return (bps) from a bar's feature ``values``;
+    ``SignalUnavailableError`` naming ``bar`` when an input or the output is not finite.
+    The service's signal and the live path's decisions both predict here."""
+    vector = values[champion.features].to_numpy(np.float64)
+    infinite = [name for name, v in zip(champion.features, vector, strict=True) if np.isinf(v)]
+    if infinite:
+        raise SignalUnavailableError(
+            f"no signal for {bar}: its features {infinite} are not finite (the monitor's "
+            "non_finite check counts them)",
+            status=503,
+        )
+    inputs = pd.DataFrame([vector], columns=champion.features)
+    predicted = float(np.asarray(champion.model.predict(inputs)).reshape(-1)[0])
+    if not np.isfinite(predicted):
+        raise SignalUnavailableError(
+            f"no signal for {bar}: the model returned {predicted}",
+            status=503,
+        )
+    return predicted
 
 
 def missing_sqlite_store(tracking_uri: str) -> bool:

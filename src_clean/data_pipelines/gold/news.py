@@ -299,16 +299,9 @@ def build_news_signals(
         raise ValueError(f"no bars in {SILVER_FEATURES} for start={start} end={end}")
     if model_id is None and sentiment_model is not None:
         model_id = model_id_for_spec(lake, sentiment_model)
-    lookback = pd.Timedelta(minutes=lag_minutes + max(2 * window_minutes, MINUTES_SINCE_LAST_CAP))
-    lookback += MAX_AVAILABILITY_DELAY  # partitions are by publication date
-    articles = lake.read(
-        SILVER_SENTIMENT, (bars.min() - lookback).date(), end, columns=ARTICLE_COLUMNS
+    articles, model, late_count = signal_articles(
+        lake, bars.min(), end, window_minutes, lag_minutes, model_id
     )
-    in_range = model_id is not None and (articles["model_id"] == model_id).any()
-    model = model_id if in_range else resolve_model_id(lake, model_id)
-    articles = with_tone(lake, articles.loc[articles["model_id"] == model])
-    too_late = late(articles)
-    articles = articles.loc[~too_late]
     signals = compute_news_signals(
         bars, articles, window_minutes, lag_minutes, half_life_minutes
     ).assign(
@@ -327,8 +320,31 @@ def build_news_signals(
         articles=len(articles),
         partitions=tuple(partitions),
         table=table,
-        late_articles=int(too_late.sum()),
+        late_articles=late_count,
     )
+
+
+def signal_articles(
+    lake: Lake,
+    first_bar: pd.Timestamp,
+    end: dt.date | str | None,
+    window_minutes: int,
+    lag_minutes: int,
+    model_id: str | None,
+) -> tuple[pd.DataFrame, str, int]:
+    """The scored articles every bar from ``first_bar`` to ``end`` can reach, with their
+    tone: (articles, the model id, how many were left out as late). The batch stage and
+    the live path (``src_clean.live``) read them here, so both see the same articles."""
+    lookback = pd.Timedelta(minutes=lag_minutes + max(2 * window_minutes, MINUTES_SINCE_LAST_CAP))
+    lookback += MAX_AVAILABILITY_DELAY  # partitions are by publication date
+    articles = lake.read(
+        SILVER_SENTIMENT, (first_bar - lookback).date(), end, columns=ARTICLE_COLUMNS
+    )
+    in_range = model_id is not None and (articles["model_id"] == model_id).any()
+    model = model_id if in_range else resolve_model_id(lake, model_id)
+    articles = with_tone(lake, articles.loc[articles["model_id"] == model])
+    too_late = late(articles)
+    return articles.loc[~too_late], model, int(too_late.sum())
 
 
 def with_tone(lake: Lake, articles: pd.DataFrame) -> pd.DataFrame:
@@ -339,9 +355,9 @@ def with_tone(lake: Lake, articles: pd.DataFrame) -> pd.DataFrame:
         return articles.assign(**{TONE: np.nan})
     days = pd.to_datetime(articles["published_at"], utc=True).dt.date
     tones = lake.read(BRONZE_NEWS, days.min(), days.max(), columns=["article_id", TONE])
-    return articles.assign(
-        **{TONE: articles["article_id"].map(tones.set_index("article_id")[TONE])}
-    )
+    # an id stored twice (a correction beyond ARTICLE_MATCH_DAYS): its latest row's tone
+    tones = tones.drop_duplicates("article_id", keep="last").set_index("article_id")[TONE]
+    return articles.assign(**{TONE: articles["article_id"].map(tones)})
 
 
 def resolve_model_id(lake: Lake, model_id: str | None) -> str:

@@ -117,15 +117,15 @@ def _chunks(days: list[dt.date]) -> Iterator[list[dt.date]]:
 
 def _build_chunk(lake: Lake, bronze_days: list[dt.date], days: list[dt.date]) -> pd.DataFrame:
     """The feature rows of the consecutive bronze ``days`` (warm-up days left out)."""
-    candles = _read_with_warmup(lake, bronze_days, days[0], days[-1])
-    features = _features_by_instrument(candles)
+    candles = read_with_warmup(lake, bronze_days, days[0], days[-1])
+    features = features_by_instrument(candles)
     features = features.loc[features["time"].dt.date.between(days[0], days[-1])]
     features = features.sort_values(KEY_COLUMNS, kind="stable", ignore_index=True)
     logger.info("%s %s..%s: %d rows", SILVER_FEATURES, days[0], days[-1], len(features))
     return features
 
 
-def _read_with_warmup(
+def read_with_warmup(
     lake: Lake, bronze_days: list[dt.date], first: dt.date, last: dt.date
 ) -> pd.DataFrame:
     """Candles of ``[first, last]`` plus earlier days back to the start of their segment."""
@@ -146,7 +146,7 @@ def _continues_into(earlier: pd.DataFrame, later: pd.DataFrame) -> bool:
     return bool((first - last.reindex(first.index) <= MAX_GAP).any())
 
 
-def _features_by_instrument(candles: pd.DataFrame) -> pd.DataFrame:
+def features_by_instrument(candles: pd.DataFrame) -> pd.DataFrame:
     candles = candles.sort_values(["instrument", "time"], kind="stable", ignore_index=True)
     parts = [compute_features(group) for _, group in candles.groupby("instrument")]
     return pd.concat(parts, ignore_index=True) if parts else compute_features(candles)

@@ -1,0 +1,1 @@
+"""The live path: each closed bar's decision, from the batch pipeline's own code."""
