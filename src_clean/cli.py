@@ -81,6 +81,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "src_clean.serving.cli",
         "Serve sentiment predictions and the champion's signal over HTTP (FastAPI).",
     ),
+    "live": (
+        "src_clean.live.cli",
+        "Decide each closed bar as it lands: features, the champion's prediction, a row "
+        "in live/decisions (long-running).",
+    ),
     "settings": (
         "src_clean.settings_cli",
         "Print every setting's effective value and where it came from (secrets redacted).",

@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     registered_model: str = _setting(DEFAULT_REGISTERED_MODEL)
     champion_alias: str = _setting("champion")
     champion_refresh_s: float = _setting(30.0, gt=0.0)
+    # the live signal (live/decisions) is stale past these ages (issue 38)
+    live_stale_s: float = _setting(180.0, gt=0.0)
+    live_news_stale_s: float = _setting(3600.0, gt=0.0)
 
     @field_validator(
         "mlflow_tracking_uri",

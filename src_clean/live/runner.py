@@ -32,6 +32,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -110,6 +111,9 @@ class LiveRunner:
             config.tracking_uri, config.model_name, config.alias, self.lake
         )
         self._scorer = scorer
+        for landing in (config.landing_market, config.landing_news):
+            if "://" not in landing:  # fetchers fill them; empty until they do
+                Path(landing).mkdir(parents=True, exist_ok=True)
 
     # -- one tick ---------------------------------------------------------------------
 
@@ -205,9 +209,10 @@ class LiveRunner:
 
     # -- the loop -------------------------------------------------------------------
 
-    def run(self, ticks: int | None = None) -> None:
+    def run(self, ticks: int | None = None) -> int:
         """Hold the lease, then tick every ``poll_s`` until ``ticks`` ran (None: forever);
-        a failed tick is logged and retried after a capped exponential backoff."""
+        a failed tick is logged and retried after a capped exponential backoff. Returns
+        how many of the last ticks failed in a row (0: the last one succeeded)."""
         with self.lease():
             done, failures = 0, 0
             while ticks is None or done < ticks:
@@ -223,6 +228,7 @@ class LiveRunner:
                 wait = self.config.poll_s * (2 ** min(failures, 6) if failures else 1)
                 if ticks is None or done < ticks:
                     time.sleep(max(0.0, min(wait, MAX_BACKOFF_S) - (time.monotonic() - began)))
+            return failures
 
     @contextlib.contextmanager
     def lease(self, timeout_s: float | None = None) -> Iterator[None]:

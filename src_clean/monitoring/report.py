@@ -70,12 +70,18 @@ record wait for the first promoted model.{% endif %}
 </table>{% else %}<p id="drift">No drift computed (no champion or no rows).</p>{% endif %}
 </details>
 <details id="details-signal"><summary>Signal at the end of this day</summary>
-{% if signal %}<table id="signal"><tr><th>bar</th><th>decision time</th><th>predicted</th>
-<th>direction</th><th>model</th></tr><tr><td>{{ signal.bar_time }}</td>
-<td>{{ signal.decision_time }}</td>
-<td class="num">{{ "%+.2f"|format(signal.predicted_return_bps) }} bps</td>
-<td>{{ signal.direction }}</td><td>{{ signal.model_name }} v{{ signal.model_version }}</td>
-</tr></table>{% else %}<p id="signal">{{ signal_note }}</p>{% endif %}
+{% if signal %}{% if signal.state == "stale" %}<p id="signal-stale" class="fail">STALE:
+{{ signal.stale_reason }}</p>{% endif %}<table id="signal"><tr><th>bar</th>
+<th>decision time</th><th>age</th><th>predicted</th><th>direction</th><th>model</th>
+<th>source</th></tr><tr><td>{{ signal.bar_time }}</td><td>{{ signal.decision_time }}</td>
+<td class="num">{{ "%.0f"|format(signal.feature_freshness.age_seconds) }} s</td>
+<td class="num">{% if signal.predicted_return_bps is not none %}{{
+"%+.2f"|format(signal.predicted_return_bps) }} bps{% else %}-{% endif %}</td>
+<td>{{ signal.direction or "-" }}</td><td>{{ signal.model_name }} v{{ signal.model_version }}
+</td><td>{{ signal.source or "gold" }}</td></tr></table>{% if signal.feeds %}
+<p id="feeds">feed lags at the decision: market {{ signal.feeds.market_lag_s|fmt }} s,
+news {{ signal.feeds.news_lag_s|fmt }} s</p>{% endif %}{% else %}<p id="signal">{{
+signal_note }}</p>{% endif %}
 </details>
 </body></html>
 """

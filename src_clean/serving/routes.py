@@ -11,11 +11,13 @@ import uuid
 from typing import Annotated, Any
 
 import anyio
+import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, Security
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.exc import SQLAlchemyError
 
+from src_clean.live.signal import live_signal
 from src_clean.monitoring.latest import latest, latest_tear_sheet, page
 from src_clean.redact import redact
 from src_clean.serving.auth import API_KEY_HEADER
@@ -230,6 +232,24 @@ async def list_predictions(
     )
 
 
+def current_signal(state: ServiceState) -> dict[str, Any]:
+    """The live process's latest decision (``live/decisions``), with its age and feed lags,
+    ``stale`` and why when it is not the signal of the moment; before the first live
+    decision, the champion's prediction on the last gold bar (``source: gold``)."""
+    settings, tracker = state.settings, state.champion
+    now = pd.Timestamp.now(tz="UTC")
+    found = live_signal(
+        tracker.lake, tracker.name, now, settings.live_stale_s, settings.live_news_stale_s
+    )
+    if found is None:
+        return tracker.signal()
+    champion = tracker.champion
+    same = champion is not None and champion.version == found["model_version"]
+    found["horizon_minutes"] = champion.horizon_minutes if champion else None
+    found["review_state"] = champion.review_state if same else None
+    return found
+
+
 @api.get(
     "/signal/latest",
     response_model=SignalOut,
@@ -238,7 +258,7 @@ async def list_predictions(
 )
 async def latest_signal(state: State) -> SignalOut:
     try:
-        signal = await anyio.to_thread.run_sync(state.champion.signal)
+        signal = await anyio.to_thread.run_sync(current_signal, state)
     except SignalUnavailableError as exc:
         raise HTTPException(exc.status, exc.detail) from exc
     found = await in_thread(latest, state.champion.lake)
@@ -282,7 +302,7 @@ async def home(state: State) -> HTMLResponse:
     """A read-only page (server-rendered, no script), behind the API key like the API."""
     signal, note = None, ""
     try:
-        signal = await anyio.to_thread.run_sync(state.champion.signal)
+        signal = await anyio.to_thread.run_sync(current_signal, state)
     except SignalUnavailableError as exc:
         note = f"No signal: {exc.detail}"
     champion = state.champion.champion

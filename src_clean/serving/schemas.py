@@ -121,12 +121,30 @@ class LiveRecordOut(BaseModel):
     decay: str | None = Field(None, description="ok, or fail on sustained decay")
 
 
+class FeedsOut(BaseModel):
+    """Each feed's newest data when the live decision was made, and how far behind it was."""
+
+    market_data_time: dt.datetime | None
+    market_lag_s: float | None = Field(description="Decision write time minus the newest close")
+    news_data_time: dt.datetime | None
+    news_lag_s: float | None = Field(description="Decision write time minus the newest article")
+
+
 class SignalOut(BaseModel):
+    source: Literal["live", "gold"] = Field(
+        "gold",
+        description="live: the latest row of live/decisions (written before its outcome); "
+        "gold: the last gold bar, as of the last daily run",
+    )
+    state: Literal["fresh", "stale"] = Field(
+        "fresh", description="stale: not the signal of the moment (stale_reason says why)"
+    )
+    stale_reason: str | None = None
     instrument: str | None
-    bar_time: dt.datetime = Field(description="Open time of the latest gold bar")
+    bar_time: dt.datetime = Field(description="Open time of the bar")
     decision_time: dt.datetime = Field(description="Its close: when the signal is known")
-    predicted_return_bps: float
-    direction: Literal["up", "down", "flat"]
+    predicted_return_bps: float | None = Field(description="None when the bar was not decided")
+    direction: Literal["up", "down", "flat"] | None
     horizon_minutes: int | None
     model_name: str
     model_version: str
@@ -137,6 +155,7 @@ class SignalOut(BaseModel):
         None, description='"under_review" once the monitor saw sustained decay'
     )
     live: LiveRecordOut | None = Field(None, description="None before the first monitor run")
+    feeds: FeedsOut | None = Field(None, description="The live decision's feed lags")
 
 
 class CheckOut(BaseModel):

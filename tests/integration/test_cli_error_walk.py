@@ -26,7 +26,11 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TIME_LIMIT_S = 60
-LONG_RUNNING = {"serve", "sentiment-worker"}  # they wait for work; walked with bad inputs only
+LONG_RUNNING = {
+    "serve",
+    "sentiment-worker",
+    "live",
+}  # they wait for work; walked with bad inputs only
 BREAKER_EXIT = 3  # backfill-shard's tripped circuit breaker (AWS Batch: do not retry)
 
 

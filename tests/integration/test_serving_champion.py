@@ -308,3 +308,50 @@ def test_no_server_errors(server, mode) -> None:
             case.call_and_validate(base_url=base, headers=AUTH, checks=[not_a_server_error])
 
         no_5xx()
+
+
+# -- the live signal (issue 38.4): written last, it takes over /signal/latest --------------
+
+
+def test_the_live_decision_is_served_with_its_age_lags_and_stale_state(server, store) -> None:
+    """Once live/decisions has a row, /signal/latest serves the newest one with its age and
+    feed lags; a news feed late past its limit, or a missed bar, is served as ``stale``
+    with the reason and no prediction presented as new, and the page says STALE."""
+    import pandas as pd
+
+    from src_clean.live import decisions
+
+    _, client = server
+    lake, uri = store
+    run_id = mlflow.MlflowClient(uri).get_model_version(MODEL, "1").run_id
+    bar = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=2)
+
+    def decided(at: pd.Timestamp, news_lag_s: float) -> dict:
+        return decisions.row(
+            at, MODEL, decisions.DECIDED, "", model_version="1", model_run_id=run_id,
+            feature_hash="h", features="{}", predicted_return_bps=1.5,
+            market_data_time=at, news_data_time=at, market_lag_s=2.0, news_lag_s=news_lag_s,
+        )  # fmt: skip
+
+    decisions.write(lake, [decided(bar, 30.0)])
+    body = client.get("/api/v1/signal/latest", headers=AUTH).json()
+    assert (body["source"], body["state"], body["stale_reason"]) == ("live", "fresh", None)
+    assert body["predicted_return_bps"] == 1.5 and body["direction"] == "up"
+    assert body["feeds"]["market_lag_s"] == 2.0 and body["feeds"]["news_lag_s"] == 30.0
+    assert dt.datetime.fromisoformat(body["bar_time"]) == bar.to_pydatetime()
+    assert 30 <= body["feature_freshness"]["age_seconds"] <= 180
+    assert body["model_run_id"] == run_id and body["horizon_minutes"] == HORIZON
+
+    decisions.write(lake, [decided(bar + pd.Timedelta(minutes=1), 7200.0)])
+    body = client.get("/api/v1/signal/latest", headers=AUTH).json()
+    assert body["state"] == "stale" and "news feed" in body["stale_reason"]
+
+    missed = decisions.row(
+        bar + pd.Timedelta(minutes=2), MODEL, decisions.MISSED, "not decided within 90 s"
+    )
+    decisions.write(lake, [missed])
+    body = client.get("/api/v1/signal/latest", headers=AUTH).json()
+    assert body["state"] == "stale" and "missed: not decided within 90 s" in body["stale_reason"]
+    assert body["predicted_return_bps"] is None and body["direction"] is None
+    page = client.get("/", headers=AUTH).text
+    assert "STALE" in page and "missed: not decided within 90 s" in page

@@ -1,0 +1,53 @@
+"""``python -m src_clean live``: decide each closed bar as it lands (a long-running loop).
+
+    python -m src_clean live --lake data_clean --landing-market landing/market \\
+        --landing-news landing/news
+
+Defaults come from the settings (``SP500_LAKE_ROOT``, ``SP500_LANDING_*``,
+``SP500_SENTIMENT_MODEL``, ``SP500_REGISTERED_MODEL``, ``SP500_CHAMPION_ALIAS``,
+``MLFLOW_TRACKING_URI``). ``--ticks N`` stops after N polls (a one-off catch-up, tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from src_clean import settings
+from src_clean.cli_args import add_lake_argument, positive_int
+from src_clean.defaults import tracking_uri
+from src_clean.live.runner import DEADLINE_S, POLL_S, LiveConfig, LiveRunner
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    current = settings.current()
+    add_lake_argument(parser)
+    parser.add_argument("--landing-market", default=current.landing_market, help="candle files")
+    parser.add_argument("--landing-news", default=current.landing_news, help="article files")
+    parser.add_argument("--sentiment-model", default=current.sentiment_model)
+    parser.add_argument("--mlflow-tracking-uri", default=current.mlflow_tracking_uri)
+    parser.add_argument("--registered-model", default=current.registered_model)
+    parser.add_argument("--champion-alias", default=current.champion_alias)
+    parser.add_argument("--poll-s", type=float, default=POLL_S, help="seconds between polls")
+    parser.add_argument(
+        "--deadline-s",
+        type=float,
+        default=DEADLINE_S,
+        help="a bar not decided this long after its close is written as missed",
+    )
+    parser.add_argument("--ticks", type=positive_int, help="stop after this many polls")
+
+
+def main(args: argparse.Namespace) -> int:
+    config = LiveConfig(
+        lake_root=args.lake,
+        landing_market=args.landing_market,
+        landing_news=args.landing_news,
+        sentiment_model=args.sentiment_model,
+        tracking_uri=tracking_uri(args.lake, args.mlflow_tracking_uri),
+        model_name=args.registered_model,
+        alias=args.champion_alias,
+        poll_s=args.poll_s,
+        deadline_s=args.deadline_s,
+    )
+    failed = LiveRunner(config).run(ticks=args.ticks)
+    return 1 if failed else 0
