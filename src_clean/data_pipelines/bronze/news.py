@@ -9,6 +9,9 @@ quarantined at file level, never fatal. Rows are upserted on
 ``ingested_at`` and ``available_at`` of an article are kept (a corrected ``published_at``
 never makes it available earlier), so rerunning on the same input leaves the table
 identical. Rejected records go to ``quarantine/bronze/news/articles`` with a reason.
+Files are merged in batches of about ``--batch-articles`` records (default: what
+``SP500_MEMORY_BUDGET_MB`` holds), one commit each, so memory stays bounded over years of
+files and a killed ``--only-new`` ingest resumes after its last committed batch.
 """
 
 from __future__ import annotations
