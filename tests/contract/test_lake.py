@@ -293,3 +293,26 @@ def test_a_correction_beyond_match_days_is_a_second_row_no_window_counts_twice(
     assert lake.read(tables.BRONZE_NEWS)["article_id"].tolist() == ["a", "a"]
     assert MAX_WINDOW_MINUTES < tables.ARTICLE_MATCH_DAYS * 24 * 60
     assert tables.SENTIMENT_SPEC.match_days == tables.NEWS_SPEC.match_days
+
+
+def test_insert_new_inserts_new_keys_only_and_never_changes_a_stored_row(tmp_path) -> None:
+    lake = Lake(tmp_path)
+    first = _news(["a", "b"], ["2024-01-01T10:00Z", "2024-01-02T10:00Z"], "2024-01-05")
+    assert lake.insert_new(tables.BRONZE_NEWS, first).rows_inserted == 2
+    changed = _news(["a", "c"], ["2024-01-01T10:00Z", "2024-01-03T10:00Z"], "2024-02-01")
+    result = lake.insert_new(tables.BRONZE_NEWS, changed.assign(headline="rewritten"))
+    assert (result.rows_inserted, result.rows_replaced) == (1, 0)
+    out = lake.read(tables.BRONZE_NEWS).set_index("article_id")
+    assert out.loc["a", "headline"] == "headline a"  # the stored row stands
+    assert out.loc["c", "headline"] == "rewritten"
+    with pytest.raises(ValueError, match="repeated key"):
+        lake.insert_new(tables.BRONZE_NEWS, pd.concat([first, first]))
+
+
+def test_the_match_range_joins_nearby_days_and_keeps_far_ones_apart() -> None:
+    from src_clean.lake import _match_range
+
+    near = _match_range(["2024-01-01", "2024-01-05"], 7)
+    assert near == "((t.date >= '2023-12-25' AND t.date <= '2024-01-12'))"
+    far = _match_range(["2024-01-01", "2024-06-01"], 7)
+    assert far.count(" OR ") == 1 and "'2024-01-08'" in far and "'2024-05-25'" in far
