@@ -28,6 +28,7 @@ from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.live import decisions
 from src_clean.live.features import feature_hash
+from src_clean.live.replay import Replay
 from src_clean.live.runner import LiveConfig, LiveRunner
 from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
 from src_clean.sample_data import generate_sample_data
@@ -75,44 +76,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"raw": raw, "full": full, "live": live, "uri": uri, "base": base}
 
 
-def _day_lines(raw: Path) -> tuple[list[str], list[dict]]:
-    candles = next((raw / "market").glob(f"*{DAY}*")).read_text().splitlines(keepends=True)
-    import gzip
-
-    with gzip.open(next((raw / "news/jsonl").glob(f"{DAY}*")), "rt") as handle:
-        articles = [json.loads(line) for line in handle]
-    return candles, articles
-
-
-class Replay:
-    """Lands ``DAY``'s candles and articles into live landing folders, bar by bar."""
-
-    def __init__(self, raw: Path, landing: Path) -> None:
-        self.candles, self.articles = _day_lines(raw)
-        self.landing = landing
-        (landing / "market").mkdir(parents=True)
-        (landing / "news").mkdir(parents=True)
-        self.landed_bar = pd.Timestamp(f"{DAY}T00:00Z") - pd.Timedelta(minutes=1)
-        self.landed_cut = pd.Timestamp(f"{DAY}T00:00Z") - pd.Timedelta(days=3)
-        self.files = 0
-
-    def land_through(self, bar: pd.Timestamp) -> None:
-        """Candles in (last landed, ``bar``]; articles collected before its close."""
-        self.files += 1
-        lines = [
-            line
-            for line in self.candles
-            if self.landed_bar < pd.Timestamp(json.loads(line)["time"]) <= bar
-        ]
-        cut = bar + pd.Timedelta(minutes=1)
-        news = [
-            a for a in self.articles if self.landed_cut <= pd.Timestamp(a["collected_at"]) < cut
-        ]
-        name = f"SPX500_USD_M1_{DAY}-{self.files:04d}.ndjson"
-        (self.landing / "market" / name).write_text("".join(lines))
-        body = "".join(json.dumps(a) + "\n" for a in news)
-        (self.landing / "news" / f"{DAY}-{self.files:04d}.jsonl").write_text(body)
-        self.landed_bar, self.landed_cut = bar, cut
+def _replay(raw: Path, landing: Path) -> Replay:
+    market = next((raw / "market").glob(f"*{DAY}*"))
+    return Replay(market, next((raw / "news/jsonl").glob(f"{DAY}*")), landing)
 
 
 def _runner(world: dict, landing: Path, clock: list[pd.Timestamp]) -> LiveRunner:
@@ -130,7 +96,7 @@ def _runner(world: dict, landing: Path, clock: list[pd.Timestamp]) -> LiveRunner
 
 def test_a_replayed_day_decides_each_bar_as_the_batch_would(world: dict) -> None:
     landing = world["base"] / "replay-landing"
-    replay, clock = Replay(world["raw"], landing), [FIRST_BAR]
+    replay, clock = _replay(world["raw"], landing), [FIRST_BAR]
     runner = _runner(world, landing, clock)
     bars = [FIRST_BAR + pd.Timedelta(minutes=m) for m in range(8)]
     for bar in bars[:4]:
