@@ -306,17 +306,13 @@ class Lake:
             raise ValueError(f"{spec.name}: insert_new got a repeated key {list(spec.keys)}")
         source = self._conform(spec, df, self.schema(spec))
         partitions = _partition_names(source)
-        matches = [f"t.{k} = s.{k}" for k in spec.keys]
-        if spec.date_source in spec.keys:
-            days = ", ".join(f"'{day}'" for day in partitions)
-            matches.append(f"t.{PARTITION_COLUMN} IN ({days})")
 
         def attempt() -> UpsertResult:
             delta = self._open_or_create(spec, source.schema)
             metrics = (
                 delta.merge(
                     source,
-                    predicate=" AND ".join(matches),
+                    predicate=_match_predicate(spec, partitions),
                     source_alias="s",
                     target_alias="t",
                     commit_properties=commit_properties("insert_new"),
@@ -507,21 +503,6 @@ class Lake:
     ) -> dict[str, Any]:
         """One MERGE of ``source`` (rows in ``partitions``) into ``delta`` on the spec's keys;
         its metrics."""
-        matches = [f"t.{k} = s.{k}" for k in spec.keys]
-        if spec.date_source in spec.keys:
-            # The key fixes the partition, so only the source's partitions can match. The
-            # literal list lets delta-rs skip every other file before scanning (a daily
-            # candle MERGE into five years: 0.7 s -> 0.05 s); a concurrent writer of the
-            # same key writes the same partition, so conflicts are still detected.
-            days = ", ".join(f"'{day}'" for day in partitions)
-            matches += [
-                f"t.{PARTITION_COLUMN} = s.{PARTITION_COLUMN}",
-                f"t.{PARTITION_COLUMN} IN ({days})",
-            ]
-        elif spec.match_days is not None:
-            # The key can move between partitions, but only within ``match_days`` of the
-            # incoming rows' dates: the literal range prunes every other file (issue 37).
-            matches.append(_match_range(partitions, spec.match_days))
         kept = set(spec.keep_on_update)
         if spec.date_source in kept:
             kept.add(PARTITION_COLUMN)
@@ -534,7 +515,7 @@ class Lake:
         )
         merger = delta.merge(
             source,
-            predicate=" AND ".join(matches),
+            predicate=_match_predicate(spec, partitions),
             source_alias="s",
             target_alias="t",
             commit_properties=commit_properties("upsert"),
@@ -719,6 +700,26 @@ def _partition_filters(
     if end is not None:
         filters.append((PARTITION_COLUMN, "<=", _to_date(end).isoformat()))
     return filters or None
+
+
+def _match_predicate(spec: TableSpec, partitions: Sequence[str]) -> str:
+    """The MERGE condition of ``source`` rows (in ``partitions``) on the spec's keys, with
+    the literal partitions a stored match can lie in, so delta-rs skips every other file."""
+    matches = [f"t.{k} = s.{k}" for k in spec.keys]
+    if spec.date_source in spec.keys:
+        # The key fixes the partition, so only the source's partitions can match (a daily
+        # candle MERGE into five years: 0.7 s -> 0.05 s); a concurrent writer of the same
+        # key writes the same partition, so conflicts are still detected.
+        days = ", ".join(f"'{day}'" for day in partitions)
+        matches += [
+            f"t.{PARTITION_COLUMN} = s.{PARTITION_COLUMN}",
+            f"t.{PARTITION_COLUMN} IN ({days})",
+        ]
+    elif spec.match_days is not None:
+        # The key can move between partitions, but only within ``match_days`` of the
+        # incoming rows' dates (issue 37).
+        matches.append(_match_range(partitions, spec.match_days))
+    return " AND ".join(matches)
 
 
 def _match_range(partitions: Sequence[str], days: int) -> str:

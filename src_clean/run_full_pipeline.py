@@ -126,17 +126,16 @@ def chunked_stages(
     chunked = [s for s in stages if s.layer in CHUNKED_LAYERS]
     yield from ((s, ctx) for s in stages if LAYERS.index(s.layer) < LAYERS.index("silver"))
     plan = plan_chunks(Lake(ctx.lake_root), memory_budget_mb) if chunked else []
-    if len(plan) > 1:
+    if len(plan) <= 1:  # everything fits (or bronze is empty): one run over every date
+        yield from ((s, ctx) for s in chunked)
+    else:
         log.info(
             "silver and gold in %d chunks of dates (%d MB budget)", len(plan), memory_budget_mb
         )
-    for number, days in enumerate(plan):
-        if len(plan) == 1:  # everything fits: one run over every date, as before
-            yield from ((s, ctx) for s in chunked)
-            break
-        label_start = days.start - dt.timedelta(days=1) if number else None
-        chunk_ctx = dataclasses.replace(ctx, days=days, label_start=label_start)
-        yield from ((s, chunk_ctx) for s in chunked)
+        for number, days in enumerate(plan):
+            label_start = days.start - dt.timedelta(days=1) if number else None
+            chunk_ctx = dataclasses.replace(ctx, days=days, label_start=label_start)
+            yield from ((s, chunk_ctx) for s in chunked)
     yield from ((s, ctx) for s in stages if s.layer not in ("bronze", *CHUNKED_LAYERS))
 
 

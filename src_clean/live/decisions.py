@@ -19,6 +19,7 @@ import pandas as pd
 
 from src_clean import tables
 from src_clean.lake import Lake, UpsertResult
+from src_clean.time_convention import decision_time
 
 DECIDED, SKIPPED, MISSED = "decided", "skipped", "missed"
 COLUMNS = tables.DECISIONS_SPEC.column_names
@@ -34,7 +35,7 @@ def row(bar_time: pd.Timestamp, model_name: str, status: str, reason: str, **fie
     out: dict[str, Any] = dict.fromkeys(COLUMNS)
     out.update(
         bar_time=pd.Timestamp(bar_time),
-        decision_time=pd.Timestamp(bar_time) + pd.Timedelta(minutes=1),
+        decision_time=decision_time(pd.Timestamp(bar_time)),
         written_at=pd.Timestamp.now(tz="UTC"),
         model_name=model_name,
         status=status,
@@ -62,20 +63,15 @@ def write(lake: Lake, rows: list[dict]) -> UpsertResult:
 
 def last_bar(lake: Lake, model_name: str) -> pd.Timestamp | None:
     """The newest bar ``model_name`` has a row for (any status); None before the first."""
-    days = lake.partitions(tables.LIVE_DECISIONS)
-    for day in reversed(days):
-        rows = lake.read(tables.LIVE_DECISIONS, day, day, columns=["bar_time", "model_name"])
-        rows = rows.loc[rows["model_name"] == model_name]
-        if len(rows):
-            return pd.Timestamp(rows["bar_time"].max())
-    return None
+    newest = latest(lake, model_name, columns=["bar_time", "model_name"])
+    return None if newest is None else pd.Timestamp(newest["bar_time"])
 
 
-def latest(lake: Lake, model_name: str) -> pd.Series | None:
-    """The newest row of ``model_name`` (its last partition), None before the first."""
-    days = lake.partitions(tables.LIVE_DECISIONS)
-    for day in reversed(days):
-        rows = lake.read(tables.LIVE_DECISIONS, day, day)
+def latest(lake: Lake, model_name: str, columns: list[str] | None = None) -> pd.Series | None:
+    """The newest row of ``model_name`` (``columns`` of it; default all), None before the
+    first: the last partitions are read until one holds a row of the model."""
+    for day in reversed(lake.partitions(tables.LIVE_DECISIONS)):
+        rows = lake.read(tables.LIVE_DECISIONS, day, day, columns=columns)
         rows = rows.loc[rows["model_name"] == model_name]
         if len(rows):
             return rows.loc[rows["bar_time"].idxmax()]

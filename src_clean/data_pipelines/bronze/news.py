@@ -144,12 +144,14 @@ def _batches(
     """``files`` parsed in order, in runs of at least one file and about ``limit`` records."""
     batch: list[InputFile] = []
     parsed: list[ParsedFile] = []
+    held = 0
     for file in files:
         batch.append(file)
         parsed.append(parse_safely(file))
-        if sum(p.records for p in parsed) >= limit:
+        held += parsed[-1].records
+        if held >= limit:
             yield batch, parsed
-            batch, parsed = [], []
+            batch, parsed, held = [], [], 0
     if batch:
         yield batch, parsed
 
