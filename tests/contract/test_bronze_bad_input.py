@@ -590,28 +590,37 @@ print(int((peak_rss_mb() - before) * 1024))
 """
 
 
-@pytest.mark.slow
-def test_a_40_mb_bad_line_is_stored_as_64_kib_and_not_copied_around(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    big = b'"' + b"x" * (40 * 1024 * 1024) + b'"'
-    (raw / "a.ndjson").write_bytes(GOOD + big + b"\n" + ndjson(candle(1)))
+def _ingest_in_child(tmp_path: Path, name: str, bad_line: bytes) -> tuple[dict, int]:
+    """Ingest GOOD + bad_line + one candle in a fresh interpreter: its report and peak RSS growth (KB)."""
+    raw = tmp_path / name / "raw"
+    raw.mkdir(parents=True)
+    (raw / "a.ndjson").write_bytes(GOOD + bad_line + b"\n" + ndjson(candle(1)))
     result = subprocess.run(
-        [sys.executable, "-c", BIG_LINE_SCRIPT, str(raw), str(tmp_path / "lake")],
+        [sys.executable, "-c", BIG_LINE_SCRIPT, str(raw), str(tmp_path / name / "lake")],
         capture_output=True,
         text=True,
         check=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     report_json, growth_kb = result.stdout.strip().splitlines()[-2:]
-    report = json.loads(report_json)
+    return json.loads(report_json), int(growth_kb)
+
+
+@pytest.mark.slow
+def test_a_40_mb_bad_line_is_stored_as_64_kib_and_not_copied_around(tmp_path: Path) -> None:
+    big = b'"' + b"x" * (40 * 1024 * 1024) + b'"'
+    report, growth_kb = _ingest_in_child(tmp_path, "big", big)
     assert (report["read"], report["written"]) == (3, 2)
     assert report["quarantine_reasons"] == {"line_too_long": 1}
-    row = _quarantine(Lake(tmp_path / "lake"), tables.BRONZE_CANDLES).iloc[0]
+    row = _quarantine(Lake(tmp_path / "big" / "lake"), tables.BRONZE_CANDLES).iloc[0]
     assert len(row["raw"]) == RAW_LIMIT and row["raw_bytes"] == len(big)
     assert row["raw_sha256"] == hashlib.sha256(big).hexdigest()
-    # the file is held once (40 MB) plus working copies of at most a few MB
-    assert int(growth_kb) < 150 * 1024, f"peak RSS grew {int(growth_kb) // 1024} MB"
+    # A control with a bad line just over the limit pays the same lazy imports and allocator
+    # warm-up (100-160 MB depending on the machine), so the difference is the big line's cost:
+    # the file held once (40 MB) plus working copies of at most a few MB.
+    _, control_kb = _ingest_in_child(tmp_path, "control", b'"' + b"x" * (RAW_LIMIT + 8) + b'"')
+    extra_mb = (growth_kb - control_kb) // 1024
+    assert extra_mb < 80, f"a 40 MB line cost {extra_mb} MB of peak RSS beyond a 64 KiB one"
 
 
 # -- article identity (C3) -----------------------------------------------------------------
