@@ -120,7 +120,14 @@ class LiveRunner:
     def tick(self) -> TickReport:
         report = TickReport()
         with _timed(report, "champion"):
-            self.tracker.refresh()
+            before = self.tracker.champion
+            if self.tracker.refresh() and before is not None:
+                log.warning(
+                    "champion swap: %s v%s decides from this tick on (was v%s)",
+                    self.config.model_name,
+                    self.tracker.champion.version,
+                    before.version,
+                )
         with _timed(report, "bronze"):
             ingest_market(self.config.landing_market, self.lake, only_new=True)
             news = ingest_news(self.config.landing_news, self.lake, only_new=True)
