@@ -6,15 +6,21 @@
 Defaults come from the settings (``SP500_LAKE_ROOT``, ``SP500_LANDING_*``,
 ``SP500_SENTIMENT_MODEL``, ``SP500_REGISTERED_MODEL``, ``SP500_CHAMPION_ALIAS``,
 ``MLFLOW_TRACKING_URI``). ``--ticks N`` stops after N polls (a one-off catch-up, tests).
+``--health`` checks the running loop's heartbeat instead (the compose health check;
+``live.health``).
 """
 
 from __future__ import annotations
 
 import argparse
 
+import pandas as pd
+
 from src_clean import settings
 from src_clean.cli_args import add_lake_argument, positive_int
 from src_clean.defaults import tracking_uri
+from src_clean.lake import Lake
+from src_clean.live import health
 from src_clean.live.runner import DEADLINE_S, POLL_S, LiveConfig, LiveRunner
 
 
@@ -35,9 +41,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a bar not decided this long after its close is written as missed",
     )
     parser.add_argument("--ticks", type=positive_int, help="stop after this many polls")
+    parser.add_argument(
+        "--health",
+        action="store_true",
+        help="check the running loop's heartbeat instead: exit 0 healthy, 1 with the reason",
+    )
+    parser.add_argument(
+        "--health-max-age-s",
+        type=float,
+        default=health.MAX_AGE_S,
+        help="with --health: the oldest heartbeat that counts as alive",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.health:
+        beat = Lake(args.lake).local_path(health.HEARTBEAT)
+        reason = health.check(beat, pd.Timestamp.now(tz="UTC"), args.health_max_age_s)
+        print(f"unhealthy: {reason}" if reason else f"healthy: {beat}")
+        return 1 if reason else 0
     config = LiveConfig(
         lake_root=args.lake,
         landing_market=args.landing_market,

@@ -45,7 +45,7 @@ from src_clean.data_pipelines.silver.sentiment import load_recorded_scorer, scor
 from src_clean.errors import UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
-from src_clean.live import decisions
+from src_clean.live import decisions, health
 from src_clean.live.decisions import features_json
 from src_clean.live.features import bar_inputs, feature_hash
 from src_clean.time_convention import decision_time
@@ -225,12 +225,15 @@ class LiveRunner:
             while ticks is None or done < ticks:
                 began = time.monotonic()
                 try:
-                    report = self.tick()
+                    summary = self.tick().summary()
                     failures = 0
-                    log.info("live tick: %s", report.summary())
-                except Exception:
+                    log.info("live tick: %s", summary)
+                except Exception as exc:
                     failures += 1
+                    summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
                     log.exception("live tick failed (%d in a row)", failures)
+                heartbeat = self.lake.local_path(health.HEARTBEAT)
+                health.write_heartbeat(heartbeat, pd.Timestamp.now(tz="UTC"), failures, summary)
                 done += 1
                 wait = self.config.poll_s * (2 ** min(failures, 6) if failures else 1)
                 if ticks is None or done < ticks:

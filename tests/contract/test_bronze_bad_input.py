@@ -591,7 +591,7 @@ print(int((peak_rss_mb() - before) * 1024))
 
 
 def _ingest_in_child(tmp_path: Path, name: str, bad_line: bytes) -> tuple[dict, int]:
-    """Ingest GOOD + bad_line + one candle in a fresh interpreter: its report and peak RSS growth (KB)."""
+    """GOOD + bad_line + one candle ingested in a new interpreter: report, peak RSS growth (KB)."""
     raw = tmp_path / name / "raw"
     raw.mkdir(parents=True)
     (raw / "a.ndjson").write_bytes(GOOD + bad_line + b"\n" + ndjson(candle(1)))

@@ -485,3 +485,23 @@ def test_the_smoke_script_reads_task_logs_in_the_format_airflow_3_serves() -> No
     script = (REPO / "scripts" / "compose_smoke.sh").read_text()
     assert "-H 'Accept: text/plain'" not in script
     assert "scripts/airflow_log_tail.py" in script
+
+
+def test_the_live_service_is_opt_in_and_checked_by_its_heartbeat(compose: dict) -> None:
+    """``live`` runs ``python -m src_clean live`` in the ETL image, writes the lake the api
+    reads, scores with the daily runs' sentiment setting, and is healthy by ``--health``."""
+    live = compose["services"]["live"]
+    assert live["profiles"] == ["live"]  # not started by a plain `up`
+    assert live["image"].startswith("sp500-etl:") and live["command"] == ["live"]
+    assert live["healthcheck"]["test"] == ["CMD", "python", "-m", "src_clean", "live", "--health"]
+    assert live["healthcheck"]["retries"] >= 3 and live["restart"] == "unless-stopped"
+    assert "sp500-data:/opt/sp500" in live["volumes"]  # writable: decisions, bronze, heartbeat
+    env = live["environment"]
+    daily = compose["services"]["airflow-scheduler"]["environment"]
+    for name in ("SP500_LAKE_ROOT", "SP500_LANDING_MARKET", "SP500_LANDING_NEWS"):
+        assert env[name] == daily[name], name
+    assert env["SP500_SENTIMENT_MODEL"] == daily["SP500_SENTIMENT_MODEL"]
+    api = compose["services"]["api"]["environment"]
+    assert api["SP500_LAKE_ROOT"] == env["SP500_LAKE_ROOT"]  # the api serves what it writes
+    told = load({"SP500_SENTIMENT_MODEL": "/opt/models/x"})
+    assert told["services"]["live"]["environment"]["SP500_SENTIMENT_MODEL"] == "/opt/models/x"
