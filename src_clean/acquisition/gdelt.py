@@ -17,6 +17,12 @@ older than ``DOC_WINDOW`` are refused up front with a pointer to ``--source gdel
 an empty answer for a day older than ``EMPTY_TRUSTED_FOR`` is saved but never final (the
 day may have slipped out of the window, or GDELT was behind), so a rerun asks again.
 
+**Latest batches (the live loop).** ``fetch_latest`` asks for ``[now - lookback, now)`` and
+merges the articles it has not seen into ``gdelt-live_<date>.jsonl.gz`` (the day it asked),
+each stamped ``collected_at``: when this process first had it. ``bronze-news`` takes that
+as the article's availability, so a bar is decided with the articles that had arrived by
+its close, not with those GDELT dated earlier but served later.
+
 A day file holds ``title``, ``url``, ``seendate``, ``domain``, ``language`` and
 ``sourcecountry`` as GDELT gives them (``bronze-news`` maps these names), deduplicated by
 URL. A day is final once fetched ``SETTLE`` after it closed; final days are skipped.
@@ -25,6 +31,7 @@ URL. A day is final once fetched ``SETTLE`` after it closed; final days are skip
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +45,14 @@ from src_clean.acquisition.http import (
     RetryPolicy,
     fetch_session,
 )
-from src_clean.acquisition.landing import ONE_DAY, Landing, day_start, fetch_days, jsonl_gz
+from src_clean.acquisition.landing import (
+    ONE_DAY,
+    Landing,
+    day_start,
+    fetch_days,
+    jsonl_gz,
+    read_jsonl_gz,
+)
 from src_clean.acquisition.progress import Progress
 from src_clean.acquisition.report import FetchReport
 from src_clean.errors import UserError
@@ -261,3 +275,59 @@ def _fetch_day(
     progress.line(
         f"{day}: {len(articles)} articles, {note}, {status} -> {landing.uri(day_file(day))}"
     )
+
+
+LIVE_PREFIX = "gdelt-live_"
+LIVE_LOOKBACK = dt.timedelta(minutes=30)  # two batches: GDELT publishes a batch minutes late
+
+
+def live_day_file(day: dt.date) -> str:
+    return f"{LIVE_PREFIX}{day.isoformat()}.jsonl.gz"
+
+
+def fetch_latest(
+    out: str | Path,
+    *,
+    now: dt.datetime,
+    lookback: dt.timedelta = LIVE_LOOKBACK,
+    api_url: str = API_URL,
+    query: str = DEFAULT_QUERY,
+    min_interval_s: float = DEFAULT_MIN_INTERVAL_S,
+    policy: RetryPolicy | None = None,
+) -> FetchReport:
+    """The articles of ``[now - lookback, now)`` not yet in today's live file, appended to
+    it with ``collected_at`` = ``now``; ``FetchFailed`` when GDELT could not be read."""
+    start = now - lookback
+    report = FetchReport(f"fetch-news gdelt latest {start:%H:%M}..{now:%H:%M}")
+    options = {"policy": policy, "min_interval_s": min_interval_s}
+    with fetch_session(report, "GDELT", headers={"User-Agent": USER_AGENT}, **options) as client:
+        api = GdeltDoc(client, api_url, query)
+        truncated: dict[dt.datetime, int | None] = {}
+        progress = Progress("req", enabled=False)
+        found = dedup_by_url(collect_slice(api, start, now, progress, truncated))
+    if truncated:
+        report.count("15-minute batches truncated", len(truncated))
+    landing, name = Landing(out), live_day_file(now.date())
+    held = _held(landing, name, report)
+    seen = {article.get("url") for article in held}
+    stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+    new = [a | {"collected_at": stamp} for a in found if a["url"] not in seen]
+    if new:
+        landing.save_day(name, jsonl_gz(held + new), len(held) + len(new), final=False)
+    report.wrote(now.date(), len(new))
+    return report
+
+
+def _held(landing: Landing, name: str, report: FetchReport) -> list[dict[str, Any]]:
+    """The live file's articles; a damaged one is set aside (``<name>.damaged``, which
+    ``bronze-news`` does not read: what it held was ingested when it was whole) and
+    counted, and the day starts a new file."""
+    data = landing.read(name)
+    if data is None:
+        return []
+    try:
+        return read_jsonl_gz(data)
+    except (OSError, EOFError, ValueError, zlib.error):
+        landing.write(f"{name}.damaged", data)
+        report.count("damaged live files set aside", 1)
+        return []

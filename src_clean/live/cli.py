@@ -17,10 +17,13 @@ import argparse
 import pandas as pd
 
 from src_clean import settings
+from src_clean.acquisition import gdelt
+from src_clean.acquisition.oanda import API_URLS
 from src_clean.cli_args import add_lake_argument, positive_int
 from src_clean.defaults import tracking_uri
 from src_clean.lake import Lake
 from src_clean.live import health
+from src_clean.live.feeds import NEWS_EVERY_S, FeedConfig
 from src_clean.live.runner import DEADLINE_S, POLL_S, LiveConfig, LiveRunner
 
 
@@ -39,6 +42,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEADLINE_S,
         help="a bar not decided this long after its close is written as missed",
+    )
+    parser.add_argument(
+        "--fetch-market",
+        action="store_true",
+        help="fetch OANDA candles each tick (token: OANDA_API_TOKEN or oanda_default)",
+    )
+    parser.add_argument(
+        "--fetch-news",
+        type=_sources,
+        default=(),
+        help="news feeds to fetch, comma-separated: gdelt (DOC's latest batches), rss",
+    )
+    parser.add_argument("--rss-feeds", help="with --fetch-news rss: a file of feed URLs")
+    parser.add_argument("--oanda-api-url", default=API_URLS["practice"])
+    parser.add_argument("--gdelt-api-url", default=gdelt.API_URL)
+    parser.add_argument(
+        "--news-every-s", type=float, default=NEWS_EVERY_S, help="seconds between news fetches"
     )
     parser.add_argument("--ticks", type=positive_int, help="stop after this many polls")
     parser.add_argument(
@@ -70,6 +90,18 @@ def main(args: argparse.Namespace) -> int:
         alias=args.champion_alias,
         poll_s=args.poll_s,
         deadline_s=args.deadline_s,
+        feeds=FeedConfig(
+            market=args.fetch_market,
+            news=args.fetch_news,
+            oanda_api_url=args.oanda_api_url,
+            gdelt_api_url=args.gdelt_api_url,
+            rss_feeds=args.rss_feeds,
+            news_every_s=args.news_every_s,
+        ),
     )
     failed = LiveRunner(config).run(ticks=args.ticks)
     return 1 if failed else 0
+
+
+def _sources(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())

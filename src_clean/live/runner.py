@@ -10,6 +10,8 @@ budget on a CPU.
 
 One tick:
 
+0. with ``--fetch-market`` / ``--fetch-news``, fetch what is new (``live.feeds``; a feed
+   that fails is reported, and the bar is decided on what had landed, its lag recorded);
 1. refresh the champion (``models:/<name>@<alias>``): a new version takes effect for the
    bars decided from this tick on, and each row names the version that decided it;
 2. ``ingest_market`` / ``ingest_news`` of the landing folders with ``--only-new``: the
@@ -48,6 +50,7 @@ from src_clean.lake import Lake
 from src_clean.live import decisions, health
 from src_clean.live.decisions import features_json
 from src_clean.live.features import bar_inputs, feature_hash
+from src_clean.live.feeds import FeedConfig, Feeds
 from src_clean.time_convention import decision_time
 from src_clean.training.champion import (
     Champion,
@@ -78,6 +81,7 @@ class LiveConfig:
     poll_s: float = POLL_S
     deadline_s: float = DEADLINE_S
     feature_set: FeatureSet = FeatureSet()
+    feeds: FeedConfig = FeedConfig()
 
 
 @dataclasses.dataclass
@@ -88,10 +92,12 @@ class TickReport:
     skipped: int = 0
     missed: int = 0
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    feed_errors: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> str:
         steps = " ".join(f"{k}={v:.2f}s" for k, v in self.seconds.items())
-        return f"decided={self.decided} skipped={self.skipped} missed={self.missed} {steps}"
+        line = f"decided={self.decided} skipped={self.skipped} missed={self.missed} {steps}"
+        return line + "".join(f"; {feed} feed failed: {e}" for feed, e in self.feed_errors.items())
 
 
 class LiveRunner:
@@ -111,6 +117,7 @@ class LiveRunner:
             config.tracking_uri, config.model_name, config.alias, self.lake
         )
         self._scorer = scorer
+        self.feeds = Feeds(config.feeds, config.landing_market, config.landing_news)
         for landing in (config.landing_market, config.landing_news):
             if "://" not in landing:  # fetchers fill them; empty until they do
                 Path(landing).mkdir(parents=True, exist_ok=True)
@@ -119,6 +126,9 @@ class LiveRunner:
 
     def tick(self) -> TickReport:
         report = TickReport()
+        if self.feeds.enabled:
+            with _timed(report, "fetch"):
+                report.feed_errors = self.feeds.poll(self.clock().to_pydatetime())
         with _timed(report, "champion"):
             before = self.tracker.champion
             if self.tracker.refresh() and before is not None:
@@ -136,7 +146,7 @@ class LiveRunner:
         rows = []
         with _timed(report, "decide"):
             for bar in self._pending_bars():
-                rows.append(self._decide(bar, self.tracker.champion))
+                rows.append(self._decide(bar, self.tracker.champion, report.feed_errors))
         with _timed(report, "write"):
             if rows:
                 decisions.write(self.lake, rows)
@@ -165,7 +175,9 @@ class LiveRunner:
             return list(times[-1:])
         return list(times[times > last])
 
-    def _decide(self, bar: pd.Timestamp, champion: Champion | None) -> dict:
+    def _decide(
+        self, bar: pd.Timestamp, champion: Champion | None, feed_errors: dict[str, str]
+    ) -> dict:
         name, now = self.config.model_name, self.clock()
         closed = decision_time(bar)
         if (now - closed).total_seconds() > self.config.deadline_s:
@@ -184,11 +196,12 @@ class LiveRunner:
             detail = getattr(exc, "detail", None) or str(exc)
             return decisions.row(bar, name, decisions.SKIPPED, detail, **versioned)
         news_time = inputs.news_data_time
+        failed = "; ".join(f"{feed} feed failed: {e}" for feed, e in feed_errors.items())
         return decisions.row(
             bar,
             name,
             decisions.DECIDED,
-            "",
+            failed,  # decided on what had landed; the lags say how old it was
             **versioned,
             sentiment_model_id=inputs.sentiment_model_id,
             feature_hash=feature_hash(values),

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -346,3 +347,80 @@ def test_the_cli_runs_the_loop_and_its_health_check_reads_the_heartbeat(
     assert stale.returncode == 1
     assert stale.stdout.startswith("unhealthy: the last tick was "), stale.stdout
     assert lake.partitions(tables.LIVE_DECISIONS) == []
+
+
+def test_a_tick_fetches_its_feeds_and_a_feed_down_is_recorded_not_hidden(
+    world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, httpserver
+) -> None:
+    """With ``--fetch-market --fetch-news gdelt`` against the local fakes, on the real clock:
+    the bar that just closed is fetched, ingested and decided; with GDELT down, the next
+    bar is still decided and its row names the failed feed and the news lag."""
+    from fake_apis import (
+        GDELT_PATH,
+        OANDA_PATH,
+        TOKEN,
+        FakeGdelt,
+        FakeOanda,
+        gdelt_article,
+        minute_candles,
+    )
+    from werkzeug import Request, Response
+
+    from src_clean.acquisition.http import RetryPolicy
+    from src_clean.live.feeds import FeedConfig
+
+    monkeypatch.setenv("OANDA_API_TOKEN", TOKEN)
+    now = pd.Timestamp.now(tz="UTC")
+    today = now.date()
+    minute = now.hour * 60 + now.minute
+    oanda = FakeOanda(candles=minute_candles(today, range(max(0, minute - 90), minute + 1)))
+    gdelt = FakeGdelt(articles=[gdelt_article(now - pd.Timedelta(minutes=10), 1)])
+    gdelt_up = [True]
+
+    def serve(request: Request) -> Response:
+        if request.path == OANDA_PATH:
+            return oanda(request)
+        return gdelt(request) if gdelt_up[0] else Response("down", status=503)
+
+    httpserver.expect_request(OANDA_PATH).respond_with_handler(serve)
+    httpserver.expect_request(GDELT_PATH).respond_with_handler(serve)
+    lake = Lake(shutil.copytree(world["pristine"], tmp_path / "lake"))
+    feeds = FeedConfig(
+        market=True,
+        news=("gdelt",),
+        oanda_api_url=httpserver.url_for("/"),
+        gdelt_api_url=httpserver.url_for(GDELT_PATH),
+        gdelt_min_interval_s=0,
+        news_every_s=0,
+        policy=RetryPolicy(attempts=2, deadline_s=5, initial_wait_s=0.01, max_wait_s=0.05),
+    )
+    config = LiveConfig(
+        lake_root=lake.root,
+        landing_market=str(tmp_path / "landing/market"),
+        landing_news=str(tmp_path / "landing/news"),
+        sentiment_model="lexicon",
+        tracking_uri=world["uri"],
+        model_name=MODEL,
+        feeds=feeds,
+    )
+    runner = LiveRunner(config)
+    first = runner.tick()
+    assert (first.decided, first.feed_errors) == (1, {}), first.summary()
+    gdelt_up[0] = False
+    time.sleep(max(0.0, 61 - (pd.Timestamp.now(tz="UTC") - now).total_seconds()))
+    minute += 1
+    oanda.candles += minute_candles(today, range(minute, minute + 1))
+    second = runner.tick()
+    assert set(second.feed_errors) == {"gdelt"}, second.summary()
+    rows = lake.read(tables.LIVE_DECISIONS).sort_values("bar_time")
+    assert rows["status"].tolist() == ["decided", "decided"]
+    assert second.decided == 1
+    newest = rows.iloc[-1]
+    assert newest["reason"].startswith("gdelt feed failed: ")
+    # the newest article it had arrived in the first tick, over a minute before
+    assert newest["news_lag_s"] > 55
+    assert newest["bar_time"] == pd.Timestamp(
+        minute_candles(today, range(minute - 1, minute))[0]["time"]
+    )
+    news = lake.read(tables.BRONZE_NEWS, today, today)
+    assert news["url"].tolist() == [gdelt.articles[0]["url"]]
