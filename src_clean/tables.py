@@ -17,6 +17,7 @@ REPORTS = "reports"
 MONITORING_CHECKS = "monitoring/checks"
 MONITORING_PREDICTIONS = "monitoring/predictions"
 LIVE_DECISIONS = "live/decisions"
+LIVE_OUTCOMES = "live/outcomes"
 MONITORING_INGESTS = "monitoring/ingests"
 MONITORING_REPORTS = f"{REPORTS}/monitoring"
 # the date-partitioned table of every layer, in pipeline order
@@ -317,6 +318,26 @@ DECISIONS_SPEC = TableSpec(
         ("news_lag_s", "double"),
     ),
 )
+OUTCOMES_SPEC = TableSpec(
+    name=LIVE_OUTCOMES,
+    date_source="bar_time",
+    keys=("bar_time", "model_name"),
+    sort=("bar_time", "model_name"),
+    write="upsert",
+    description="each decided `live/decisions` row's outcome once it matured, joined by "
+    "`monitor` (a table apart: the decisions are never touched): the prediction as recorded, "
+    "the realised forward return and the spread's cost",
+    columns=(
+        ("bar_time", "timestamp"),
+        ("model_name", "string"),
+        ("model_version", "string"),
+        ("predicted_return_bps", "double"),
+        ("realized_return_bps", "double"),
+        ("cost_bps", "double"),
+        ("horizon_minutes", "double"),
+        ("matured_at", "timestamp"),
+    ),
+)
 SPECS: dict[str, TableSpec] = {
     s.name: s
     for s in (
@@ -330,6 +351,7 @@ SPECS: dict[str, TableSpec] = {
         CHECKS_SPEC,
         PREDICTIONS_SPEC,
         DECISIONS_SPEC,
+        OUTCOMES_SPEC,
     )
 }
 QUARANTINED_TABLES = (BRONZE_CANDLES, BRONZE_NEWS)

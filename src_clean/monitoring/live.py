@@ -103,13 +103,19 @@ def live_record(lake: Lake, context: ChampionContext, window: Window) -> LiveRec
 
 
 def judge(
-    preds: pd.DataFrame, expectation: Expectation | None, subject: str, horizon: int
+    preds: pd.DataFrame,
+    expectation: Expectation | None,
+    subject: str,
+    horizon: int,
+    prefix: str = "live",
 ) -> tuple[list[Check], pd.DataFrame]:
     """The live checks and the IC curve of ``preds`` (``time``, ``predicted``,
-    ``realized``, ``cost_bps``) against the walk-forward ``expectation``."""
+    ``realized``, ``cost_bps``) against the walk-forward ``expectation``; the checks are
+    named ``<prefix>_ic_<n>s``, ``<prefix>_hit_rate_<n>s``, ``<prefix>_net_bps_<n>s`` and
+    ``<prefix>_decay``."""
     if preds.empty:
         detail = "no matured bar after the champion's training window yet"
-        check = Check(LIVE, "live_ic", subject, float("nan"), float("nan"), "ok", detail)
+        check = Check(LIVE, f"{prefix}_ic", subject, float("nan"), float("nan"), "ok", detail)
         return [check], _curve(pd.Series(dtype=float), expectation)
     preds = preds.sort_values("time", ignore_index=True)
     sessions = sessions_of(preds["time"])
@@ -117,8 +123,8 @@ def judge(
     curve = _curve(daily, expectation)
     checks = []
     for n in LIVE_WINDOWS:
-        checks += _window_checks(preds, sessions, daily, n, subject, expectation, horizon)
-    checks.append(_decay(curve, subject))
+        checks += _window_checks(preds, sessions, daily, n, subject, expectation, horizon, prefix)
+    checks.append(_decay(curve, subject, prefix))
     return checks, curve
 
 
@@ -130,6 +136,7 @@ def _window_checks(
     subject: str,
     expectation: Expectation | None,
     horizon: int,
+    prefix: str,
 ) -> list[Check]:
     recent = daily.iloc[-n:]
     rows = preds[np.isin(sessions, recent.index)]
@@ -138,7 +145,7 @@ def _window_checks(
     if expectation is None:
         ic_check = Check(
             LIVE,
-            f"live_ic_{n}s",
+            f"{prefix}_ic_{n}s",
             subject,
             ic,
             float("nan"),
@@ -149,7 +156,7 @@ def _window_checks(
         low, high = expectation.band(len(recent))
         status = "warn" if len(recent) == n and ic < low else "ok"
         detail = f"{have}; expected {expectation.estimate:+.4f} (band {low:+.4f} to {high:+.4f})"
-        ic_check = Check(LIVE, f"live_ic_{n}s", subject, ic, low, status, detail)
+        ic_check = Check(LIVE, f"{prefix}_ic_{n}s", subject, ic, low, status, detail)
     agree = np.sign(rows["predicted"]) == np.sign(rows["realized"])
     called = (rows["predicted"] != 0) & (rows["realized"] != 0)
     hit = float(agree[called].mean()) if called.any() else float("nan")
@@ -163,7 +170,7 @@ def _window_checks(
         ic_check,
         Check(
             LIVE,
-            f"live_hit_rate_{n}s",
+            f"{prefix}_hit_rate_{n}s",
             subject,
             hit,
             0.5,
@@ -172,7 +179,7 @@ def _window_checks(
         ),
         Check(
             LIVE,
-            f"live_net_bps_{n}s",
+            f"{prefix}_net_bps_{n}s",
             subject,
             float(pnl["net_mean_bps"]),
             0.0,
@@ -198,7 +205,7 @@ def _curve(daily: pd.Series, expectation: Expectation | None) -> pd.DataFrame:
     return frame
 
 
-def _decay(curve: pd.DataFrame, subject: str) -> Check:
+def _decay(curve: pd.DataFrame, subject: str, prefix: str) -> Check:
     """``fail`` when the full 20-session mean sat below its band on each of the last
     ``SUSTAINED_SESSIONS`` sessions."""
     tail = curve[curve["full_window"]].tail(SUSTAINED_SESSIONS)
@@ -213,7 +220,7 @@ def _decay(curve: pd.DataFrame, subject: str) -> Check:
     )
     return Check(
         LIVE,
-        "live_decay",
+        f"{prefix}_decay",
         subject,
         float(below),
         float(SUSTAINED_SESSIONS),

@@ -37,6 +37,7 @@ from src_clean.monitoring.champion import ChampionContext, load_champion, mark_u
 from src_clean.monitoring.checks import Check, day_status, headline_rows
 from src_clean.monitoring.latest import curve_file
 from src_clean.monitoring.live import LiveRecord, live_record
+from src_clean.monitoring.recorded import recorded_checks
 from src_clean.monitoring.report import render, render_index
 from src_clean.monitoring.window import Window
 
@@ -96,6 +97,7 @@ def run_monitor(
     checks += _drift(lake, context, inputs)
     record = live_record(lake, context, window) if context else None
     checks += record.checks if record else []
+    checks += recorded_checks(lake, context, window) if context else []
     run_id = f"monitor-{end}-{uuid.uuid4().hex[:8]}"
     frame = _frame(checks, run_id, end)
     lake.replace_range(tables.MONITORING_CHECKS, frame, end, end)

@@ -424,3 +424,58 @@ def test_a_tick_fetches_its_feeds_and_a_feed_down_is_recorded_not_hidden(
     )
     news = lake.read(tables.BRONZE_NEWS, today, today)
     assert news["url"].tolist() == [gdelt.articles[0]["url"]]
+
+
+def test_monitor_judges_what_the_live_path_recorded_against_the_matured_outcomes(
+    world: dict, tmp_path: Path
+) -> None:
+    """After the day's batch run, ``monitor`` joins each decided row to its realised return
+    in ``live/outcomes`` (the decisions untouched) and reports the day's coverage."""
+    from src_clean.monitoring.monitor import run_monitor
+
+    lake = Lake(shutil.copytree(world["pristine"], tmp_path / "lake"))
+    replay, clock = _replay(world["raw"], tmp_path / "landing"), [FIRST_BAR]
+    runner = _runner(world, tmp_path / "landing", clock, lake)
+    bars = [FIRST_BAR + pd.Timedelta(minutes=m) for m in range(8)]
+    for bar in bars[:6]:
+        replay.land_through(bar)
+        clock[0] = bar + pd.Timedelta(minutes=1, seconds=3)
+        assert runner.tick().decided == 1
+    replay.land_through(bars[7])
+    clock[0] = bars[7] + pd.Timedelta(minutes=1, seconds=120)  # bars 6 and 7 are missed
+    assert runner.tick().missed == 2
+    history_before = len(DeltaTable(lake.table_uri(tables.LIVE_DECISIONS)).history())
+
+    landing = tmp_path / "batch-landing"  # the daily run: the whole day, labels included
+    for folder in ("market", "news"):
+        (landing / folder).mkdir(parents=True)
+    market, news = _day_files(world["raw"])
+    shutil.copy(market, landing / "market" / market.name)
+    shutil.copy(news, landing / "news" / news.name)
+    run_pipeline(
+        PipelineConfig(
+            lake=Path(lake.root),
+            bronze_market=landing / "market",
+            bronze_news=landing / "news",
+            sentiment_model="lexicon",
+            until="gold",
+        )
+    )
+    result = run_monitor(lake, DAY, DAY, mlflow_uri=world["uri"], registered_model=MODEL)
+
+    checks = result.checks.set_index("check")
+    coverage = checks.loc["decisions_coverage"]
+    assert (coverage["value"], coverage["status"]) == (0.75, "warn")
+    assert coverage["detail"] == "6 of 8 bars decided; 2 not decided within 90 s of the bar's close"
+    assert {"decisions_ic_5s", "decisions_hit_rate_5s", "decisions_decay"} <= set(checks.index)
+    outcomes = lake.read(tables.LIVE_OUTCOMES).set_index("bar_time")
+    assert list(outcomes.index) == bars[:6]
+    recorded = lake.read(tables.LIVE_DECISIONS).set_index("bar_time")
+    gold = world["full"].read(tables.GOLD_TRAINING, DAY, DAY).set_index("time")
+    for bar in bars[:6]:
+        assert (
+            outcomes.loc[bar, "predicted_return_bps"] == recorded.loc[bar, "predicted_return_bps"]
+        )
+        assert outcomes.loc[bar, "realized_return_bps"] == gold.loc[bar, "target_return_30m"]
+    # the record was only read
+    assert len(DeltaTable(lake.table_uri(tables.LIVE_DECISIONS)).history()) == history_before
