@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src_clean import tables
 from src_clean.lake import Lake
+from src_clean.live.features import feature_hash
 from src_clean.live.replay import Replay
 from src_clean.live.runner import LiveConfig, LiveRunner
 from src_clean.memory import rss_mb
@@ -44,7 +46,8 @@ MODEL = "sp500-live-bench"
 
 def build(workdir: Path, days: int, articles_per_day: float) -> tuple[Path, str, dt.date]:
     """Sample data for ``days + 1`` days; the batch lake and a champion over the first
-    ``days``; returns the raw folder, the tracking URI and the replayed day."""
+    ``days``, and the batch lake of every day (``workdir/reference``, the parity
+    reference); returns the raw folder, the tracking URI and the replayed day."""
     raw, lake_root = workdir / "raw", workdir / "lake"
     generate_sample_data(raw, START, days + 1, 7, 25.0, articles_per_day, article_files=False)
     day = START + dt.timedelta(days=days)
@@ -63,6 +66,15 @@ def build(workdir: Path, days: int, articles_per_day: float) -> tuple[Path, str,
             until="gold",
         )
     )
+    run_pipeline(
+        PipelineConfig(
+            lake=workdir / "reference",
+            bronze_market=raw / "market",
+            bronze_news=raw / "news/jsonl",
+            sentiment_model="lexicon",
+            until="gold",
+        )
+    )
     uri = f"sqlite:///{lake_root}/mlflow.db"
     config = TrainConfig(
         tracking_uri=uri, registered_model=MODEL, null_permutations=19, n_seeds=1, bootstrap=50
@@ -74,6 +86,25 @@ def build(workdir: Path, days: int, articles_per_day: float) -> tuple[Path, str,
 def percentiles(values: list[float]) -> str:
     p50, p95 = np.percentile(values, [50, 95])
     return f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {max(values):.2f} s"
+
+
+def parity(runner: LiveRunner, workdir: Path, day: dt.date) -> str:
+    """How many decided rows have the batch gold row's features (bit for bit, by hash) and
+    the champion's prediction on that row."""
+    champion = runner.tracker.champion
+    rows = Lake(workdir / "lake").read(tables.LIVE_DECISIONS, day, day)
+    rows = rows.loc[rows["status"] == "decided"].set_index("bar_time")
+    gold = Lake(workdir / "reference").read(tables.GOLD_TRAINING, day, day).set_index("time")
+    expected = gold.loc[rows.index, champion.features].astype(np.float64)
+    same_features = sum(
+        feature_hash(expected.loc[bar]) == rows.loc[bar, "feature_hash"] for bar in rows.index
+    )
+    predicted = np.asarray(champion.model.predict(expected.reset_index(drop=True))).reshape(-1)
+    same_predictions = int((predicted == rows["predicted_return_bps"].to_numpy()).sum())
+    return (
+        f"features identical on {same_features} of {len(rows)} decided bars, "
+        f"predictions on {same_predictions} of {len(rows)}"
+    )
 
 
 def run(args: argparse.Namespace, workdir: Path) -> int:
@@ -117,7 +148,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"  close -> decision written: {percentiles(totals)}")
     for step, values in steps.items():
         print(f"    {step:<10} {percentiles(values)}")
-    print(f"  RSS after the first tick {rss[0]:.0f} MB, after the last {rss[-1]:.0f} MB")
+    marks = sorted({0, len(rss) // 4, len(rss) // 2, 3 * len(rss) // 4, len(rss) - 1})
+    print("  RSS after tick " + ", ".join(f"{n + 1}: {rss[n]:.0f} MB" for n in marks))
+    print(f"  parity with the batch gold of the day: {parity(runner, workdir, day)}")
     p95 = float(np.percentile(totals, 95))
     passed = p95 <= GOAL_P95_S
     print(f"{'PASS' if passed else 'FAIL'}  p95 {p95:.2f} s <= {GOAL_P95_S:.0f} s")
