@@ -296,8 +296,10 @@ def fetch_latest(
     policy: RetryPolicy | None = None,
 ) -> FetchReport:
     """The articles of ``[now - lookback, now)`` not yet in today's live file, appended to
-    it with ``collected_at`` = ``now``; ``FetchFailed`` when GDELT could not be read."""
+    it with ``collected_at`` = ``now``; ``FetchFailed`` when GDELT could not be read. The
+    slice starts on a 15-minute batch boundary (a full answer is split on them)."""
     start = now - lookback
+    start -= (start - start.replace(minute=0, second=0, microsecond=0)) % BATCH
     report = FetchReport(f"fetch-news gdelt latest {start:%H:%M}..{now:%H:%M}")
     options = {"policy": policy, "min_interval_s": min_interval_s}
     with fetch_session(report, "GDELT", headers={"User-Agent": USER_AGENT}, **options) as client:

@@ -57,6 +57,13 @@ class FeedConfig:
             raise UserError(f"unknown news feeds {sorted(unknown)}", "use gdelt and/or rss")
         if "rss" in self.news and not self.rss_feeds:
             raise UserError("--fetch-news rss needs --rss-feeds FILE", "one feed URL per line")
+        if "gdelt" in self.news and self.news_every_s < self.gdelt_min_interval_s:
+            raise UserError(
+                f"--news-every-s {self.news_every_s:g} is below GDELT's limit of one request "
+                f"every {self.gdelt_min_interval_s:g} s",
+                f"use --news-every-s {self.gdelt_min_interval_s:g} or more (GDELT publishes "
+                "every 15 minutes)",
+            )
 
 
 class Feeds:

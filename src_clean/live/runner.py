@@ -245,13 +245,21 @@ class LiveRunner:
                     failures += 1
                     summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
                     log.exception("live tick failed (%d in a row)", failures)
-                heartbeat = self.lake.local_path(health.HEARTBEAT)
-                health.write_heartbeat(heartbeat, pd.Timestamp.now(tz="UTC"), failures, summary)
+                self._beat(failures, summary)
                 done += 1
                 wait = self.config.poll_s * (2 ** min(failures, 6) if failures else 1)
                 if ticks is None or done < ticks:
                     time.sleep(max(0.0, min(wait, MAX_BACKOFF_S) - (time.monotonic() - began)))
             return failures
+
+    def _beat(self, failures: int, summary: str) -> None:
+        """The heartbeat; a failure to write it is logged (the health check then reports
+        the loop as down), never the end of the loop."""
+        try:
+            path = self.lake.local_path(health.HEARTBEAT)
+            health.write_heartbeat(path, pd.Timestamp.now(tz="UTC"), failures, summary)
+        except OSError as exc:
+            log.warning("cannot write the live heartbeat: %s", exc)
 
     @contextlib.contextmanager
     def lease(self, timeout_s: float | None = None) -> Iterator[None]:

@@ -106,3 +106,18 @@ def test_bad_feed_settings_are_one_line_user_errors(tmp_path: Path, monkeypatch)
     monkeypatch.setenv("AIRFLOW_CONN_OANDA_DEFAULT", "")
     with pytest.raises(UserError, match="no OANDA API token"):
         Feeds(FeedConfig(market=True), str(tmp_path), str(tmp_path))
+
+
+def test_news_polled_faster_than_gdelt_allows_is_refused() -> None:
+    with pytest.raises(UserError, match="below GDELT's limit of one request every 5 s"):
+        FeedConfig(news=("gdelt",), news_every_s=1)
+
+
+def test_the_look_back_starts_on_a_batch_boundary(gdelt, tmp_path: Path) -> None:
+    now = dt.datetime(NOW.year, NOW.month, NOW.day, 12, 7, 30, tzinfo=dt.UTC)
+    _fetch(gdelt, tmp_path, now)
+    asked = gdelt.log[0].args
+    assert (asked["startdatetime"], asked["enddatetime"]) == (
+        f"{now:%Y%m%d}113000",
+        f"{now:%Y%m%d}120729",
+    )
