@@ -11,6 +11,7 @@ rule on seeds where the benchmark showed what a correct rule does."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -86,3 +87,40 @@ def test_the_report_counts_false_claims_and_power_with_exact_intervals(bench) ->
     assert "| default effect (25 bps) | 2 | 1 | 50.0% |" in page
     assert out["primary_p_histogram"].split()[:10] == ["1", "0", "0", "0", "0", "1", "0", "0",
                                                        "0", "1"]  # fmt: skip
+
+
+def test_validity_is_judged_one_sided_and_the_rate_against_5_and_10_percent(bench) -> None:
+    """Super-uniform null p-values (a one-sided test leaning away, as ``pre_only`` does)
+    keep the promise; an excess of small ones breaks it; the binomial tests are exact."""
+
+    def rows(scenario: str, ps: list[float], claims: int = 0) -> list[dict]:
+        return [{"scenario": scenario, "claim": n < claims, "primary_p": p, "secondary_p": p,
+                 "news_effect_bps": 0.0} for n, p in enumerate(ps)]  # fmt: skip
+
+    leaning_away = bench.report(rows("pre_only", [0.9 + i / 1000 for i in range(40)]), 1.0, 39)
+    assert leaning_away["primary_p_ks"] < 1e-6  # not uniform...
+    assert leaning_away["primary_p_ks_valid"] > 0.5  # ...but valid: no excess of small p
+    assert "primary_p_ks_no_effect" not in leaning_away  # nothing from none/noise
+    too_small = bench.report(rows("none", [i / 400 for i in range(40)], claims=3), 1.0, 39)
+    assert too_small["primary_p_ks_valid"] < 1e-6 and too_small["primary_p_ks_no_effect"] < 1e-6
+    # 3 claims in 40: P(X >= 3 | 5 %) and P(X <= 3 | 10 %), exactly
+    assert too_small["false_claim_above_5pct_p"] == pytest.approx(0.3233, abs=1e-4)
+    assert too_small["false_claim_below_10pct_p"] == pytest.approx(0.4231, abs=1e-4)
+
+
+def test_a_stored_result_is_rerendered_with_its_own_run_line(bench, tmp_path) -> None:
+    row = {"scenario": "none", "claim": False, "primary_p": 0.4, "secondary_p": 0.6,
+           "news_effect_bps": 0.0, "seed": 1, "days": 30}  # fmt: skip
+    summary = bench.report([row], 10.0, 49) | {
+        "machine": "a machine",
+        "command": "python benchmarks/x.py --old",
+        "when": "then",
+    }
+    stored = tmp_path / "result.json"
+    bench.write_json(stored, {k: v for k, v in summary.items() if k != "primary_p_ks_valid"}, [row])
+    page = tmp_path / "calibration.md"
+    assert bench.main(["--report", str(stored), "--markdown", str(page)]) == 0
+    text = page.read_text()
+    assert "Run: `python benchmarks/x.py --old`, then, a machine; 1 datasets" in text
+    assert "valid KS p = " in text
+    assert json.loads(stored.read_text())["summary"]["primary_p_ks_valid"] > 0  # recomputed
