@@ -54,9 +54,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=(),
         help="news feeds to fetch, comma-separated: gdelt (DOC's latest batches), rss",
     )
-    parser.add_argument("--rss-feeds", help="with --fetch-news rss: a file of feed URLs")
-    parser.add_argument("--oanda-api-url", default=API_URLS["practice"])
-    parser.add_argument("--gdelt-api-url", default=gdelt.API_URL)
+    parser.add_argument(
+        "--rss-feeds", default=current.rss_feeds, help="with --fetch-news rss: a file of feeds"
+    )
+    parser.add_argument(
+        "--oanda-api-url",
+        default=current.oanda_api_url or API_URLS[current.oanda_environment],
+        help="OANDA v20 base URL (default: the host of SP500_OANDA_ENVIRONMENT, practice)",
+    )
+    parser.add_argument("--gdelt-api-url", default=current.gdelt_api_url or gdelt.API_URL)
+    parser.add_argument("--gdelt-query", default=current.gdelt_query or gdelt.DEFAULT_QUERY)
+    parser.add_argument(
+        "--gdelt-min-interval-s",
+        type=float,
+        default=gdelt.DEFAULT_MIN_INTERVAL_S
+        if current.gdelt_min_interval_s is None
+        else current.gdelt_min_interval_s,
+        help="seconds between GDELT requests (GDELT asks for 5)",
+    )
     parser.add_argument(
         "--news-every-s", type=float, default=NEWS_EVERY_S, help="seconds between news fetches"
     )
@@ -95,6 +110,8 @@ def main(args: argparse.Namespace) -> int:
             news=args.fetch_news,
             oanda_api_url=args.oanda_api_url,
             gdelt_api_url=args.gdelt_api_url,
+            gdelt_query=args.gdelt_query,
+            gdelt_min_interval_s=args.gdelt_min_interval_s,
             rss_feeds=args.rss_feeds,
             news_every_s=args.news_every_s,
         ),
