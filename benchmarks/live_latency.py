@@ -144,6 +144,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         rss.append(rss_mb())
         if report.decided != 1:
             print(f"bar {bar}: {report.summary()}")
+        if len(totals) % 100 == 0:  # a long replay shows where it is
+            print(f"{len(totals)} bars: {percentiles(totals)}; RSS {rss[-1]:.0f} MB", flush=True)
     print(f"\n{len(bars)} bars of {day} from {bars[0]:%H:%M} UTC, one tick each:")
     print(f"  close -> decision written: {percentiles(totals)}")
     for step, values in steps.items():
