@@ -199,9 +199,7 @@ def report(rows: list[dict[str, Any]], seconds: float, permutations: int) -> dic
         if values:
             out[f"{test}_ks"] = float(kstest(values, "uniform").pvalue)
             # validity: too many small p-values (the empirical CDF above the uniform's)?
-            out[f"{test}_ks_valid"] = float(
-                kstest(values, "uniform", alternative="greater").pvalue
-            )
+            out[f"{test}_ks_valid"] = float(kstest(values, "uniform", alternative="greater").pvalue)
             out[f"{test}_histogram"] = histogram(values)
         values = [r[test] for r in no_effect if r[test] is not None]
         if values:  # uniformity where nothing at all was planted
