@@ -66,6 +66,11 @@ class FeedConfig:
             )
 
 
+def describe_failures(errors: dict[str, str]) -> str:
+    """``"gdelt feed failed: <why>; ..."`` (empty when every feed was fetched)."""
+    return "; ".join(f"{feed} feed failed: {why}" for feed, why in errors.items())
+
+
 class Feeds:
     """Fetches the configured feeds into the landing folders; ``poll`` once per tick."""
 

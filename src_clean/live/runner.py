@@ -50,7 +50,7 @@ from src_clean.lake import Lake
 from src_clean.live import decisions, health
 from src_clean.live.decisions import features_json
 from src_clean.live.features import bar_inputs, feature_hash
-from src_clean.live.feeds import FeedConfig, Feeds
+from src_clean.live.feeds import FeedConfig, Feeds, describe_failures
 from src_clean.time_convention import decision_time
 from src_clean.training.champion import (
     Champion,
@@ -97,7 +97,8 @@ class TickReport:
     def summary(self) -> str:
         steps = " ".join(f"{k}={v:.2f}s" for k, v in self.seconds.items())
         line = f"decided={self.decided} skipped={self.skipped} missed={self.missed} {steps}"
-        return line + "".join(f"; {feed} feed failed: {e}" for feed, e in self.feed_errors.items())
+        failed = describe_failures(self.feed_errors)
+        return f"{line}; {failed}" if failed else line
 
 
 class LiveRunner:
@@ -196,12 +197,11 @@ class LiveRunner:
             detail = getattr(exc, "detail", None) or str(exc)
             return decisions.row(bar, name, decisions.SKIPPED, detail, **versioned)
         news_time = inputs.news_data_time
-        failed = "; ".join(f"{feed} feed failed: {e}" for feed, e in feed_errors.items())
         return decisions.row(
             bar,
             name,
             decisions.DECIDED,
-            failed,  # decided on what had landed; the lags say how old it was
+            describe_failures(feed_errors),  # decided on what had landed; the lags say how old
             **versioned,
             sentiment_model_id=inputs.sentiment_model_id,
             feature_hash=feature_hash(values),

@@ -13,6 +13,7 @@ last ``SUSTAINED_SESSIONS`` sessions is ``live_decay``: a ``fail`` that tags the
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,8 +71,6 @@ def score_matured(lake: Lake, context: ChampionContext, window: Window) -> int:
         return 0
     inputs = finite_or_missing(gold[champion.features].astype(np.float64))
     predicted = np.asarray(champion.model.predict(inputs), dtype=np.float64).reshape(-1)
-    closes = lake.read(tables.SILVER_FEATURES, after.date(), window.end, columns=["time", "close"])
-    close = gold["time"].map(closes.drop_duplicates("time").set_index("time")["close"])
     rows = pd.DataFrame(
         {
             "time": gold["time"].to_numpy(),
@@ -80,12 +79,19 @@ def score_matured(lake: Lake, context: ChampionContext, window: Window) -> int:
             "model_version": champion.version,
             "predicted": predicted,
             "realized": gold[target].to_numpy(np.float64),
-            "cost_bps": cost_bps(close.to_numpy(np.float64), DEFAULT_SPREAD_POINTS),
+            "cost_bps": spread_cost_bps(lake, gold["time"], after.date(), window.end),
             "scored_at": pd.Timestamp.now(tz="UTC"),
         }
     )
     lake.upsert(tables.MONITORING_PREDICTIONS, rows)
     return len(rows)
+
+
+def spread_cost_bps(lake: Lake, times: pd.Series, start: dt.date, end: dt.date) -> np.ndarray:
+    """The spread's cost (bps) of a trade at each of ``times``, from silver's close."""
+    closes = lake.read(tables.SILVER_FEATURES, start, end, columns=["time", "close"])
+    close = times.map(closes.drop_duplicates("time").set_index("time")["close"])
+    return cost_bps(close.to_numpy(np.float64), DEFAULT_SPREAD_POINTS)
 
 
 def live_record(lake: Lake, context: ChampionContext, window: Window) -> LiveRecord:

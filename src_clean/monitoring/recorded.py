@@ -26,9 +26,8 @@ from src_clean import tables
 from src_clean.lake import Lake
 from src_clean.monitoring.champion import ChampionContext
 from src_clean.monitoring.checks import LIVE_WINDOWS, Check, below
-from src_clean.monitoring.live import LIVE, judge, target_column
+from src_clean.monitoring.live import LIVE, judge, spread_cost_bps, target_column
 from src_clean.monitoring.window import Window
-from src_clean.training.costs import DEFAULT_SPREAD_POINTS, cost_bps
 
 PREFIX = "decisions"
 COVERAGE = (0.95, 0.50)  # share of the day's bars decided: warn, fail
@@ -88,8 +87,6 @@ def record_outcomes(lake: Lake, rows: pd.DataFrame, horizon: int) -> pd.DataFram
     if target not in gold:
         return pd.DataFrame(columns=list(columns))
     realized = gold.drop_duplicates("time").set_index("time")[target]
-    closes = lake.read(tables.SILVER_FEATURES, start, end, columns=["time", "close"])
-    close = closes.drop_duplicates("time").set_index("time")["close"]
     out = pd.DataFrame(
         {
             "bar_time": decided["bar_time"].to_numpy(),
@@ -97,9 +94,7 @@ def record_outcomes(lake: Lake, rows: pd.DataFrame, horizon: int) -> pd.DataFram
             "model_version": decided["model_version"].to_numpy(),
             "predicted_return_bps": decided["predicted_return_bps"].to_numpy(np.float64),
             "realized_return_bps": decided["bar_time"].map(realized).to_numpy(np.float64),
-            "cost_bps": cost_bps(
-                decided["bar_time"].map(close).to_numpy(np.float64), DEFAULT_SPREAD_POINTS
-            ),
+            "cost_bps": spread_cost_bps(lake, decided["bar_time"], start, end),
             "horizon_minutes": float(horizon),
             "matured_at": pd.Timestamp.now(tz="UTC"),
         }
