@@ -77,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ticks", type=positive_int, help="stop after this many polls")
     parser.add_argument(
+        "--lease-timeout-s",
+        type=float,
+        help="give up (exit 2) when another live process holds the lease this long "
+        "(default: wait; a scheduled run sets it)",
+    )
+    parser.add_argument(
         "--health",
         action="store_true",
         help="check the running loop's heartbeat instead: exit 0 healthy, 1 with the reason",
@@ -115,6 +121,7 @@ def main(args: argparse.Namespace) -> int:
             rss_feeds=args.rss_feeds,
             news_every_s=args.news_every_s,
         ),
+        lease_timeout_s=args.lease_timeout_s,
     )
     failed = LiveRunner(config).run(ticks=args.ticks)
     return 1 if failed else 0

@@ -23,7 +23,8 @@ One tick:
    process was down or behind) is written as ``missed``, never decided late.
 
 Two processes on one lake: the lease (a file lock beside the lake's state, released by the
-kernel when its holder dies) lets one decide; the other waits for it.
+kernel when its holder dies) lets one decide; the other waits for it (``lease_timeout_s``:
+a scheduled run gives up in one line instead of waiting for a service that never stops).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class LiveConfig:
     deadline_s: float = DEADLINE_S
     feature_set: FeatureSet = FeatureSet()
     feeds: FeedConfig = FeedConfig()
+    lease_timeout_s: float | None = None  # None: wait for the lease as long as it takes
 
 
 @dataclasses.dataclass
@@ -233,7 +235,7 @@ class LiveRunner:
         """Hold the lease, then tick every ``poll_s`` until ``ticks`` ran (None: forever);
         a failed tick is logged and retried after a capped exponential backoff. Returns
         how many of the last ticks failed in a row (0: the last one succeeded)."""
-        with self.lease():
+        with self.lease(self.config.lease_timeout_s):
             done, failures = 0, 0
             while ticks is None or done < ticks:
                 began = time.monotonic()
@@ -264,21 +266,32 @@ class LiveRunner:
     @contextlib.contextmanager
     def lease(self, timeout_s: float | None = None) -> Iterator[None]:
         """The one-writer lease on this lake's live decisions (local lakes: a file lock the
-        kernel releases when its holder dies). A second process waits here."""
+        kernel releases when its holder dies). A second process waits here, for
+        ``timeout_s`` seconds at most (None: forever), then stops with a UserError."""
         if not self.lake.is_local:
             raise UserError(
                 f"the live loop needs a local lake for its lease, not {self.lake.root}",
                 "run it beside a local lake (the decisions table can be synced to S3)",
             )
-        from filelock import FileLock
+        from filelock import FileLock, Timeout
 
         path = self.lake.local_path(LEASE)
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(path), timeout=-1 if timeout_s is None else timeout_s)
         log.info("waiting for the live lease %s", path)
-        with lock:
+        try:
+            lock.acquire()
+        except Timeout:
+            raise UserError(
+                f"another live process holds the lease {path} (waited {timeout_s:g} s)",
+                "let that one decide: run either the live service or the scheduled "
+                "sp500_live DAG on a lake, not both",
+            ) from None
+        try:
             log.info("holding the live lease")
             yield
+        finally:
+            lock.release()
 
 
 @contextlib.contextmanager

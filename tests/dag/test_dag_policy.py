@@ -73,7 +73,7 @@ def test_every_task_retries_transient_errors_and_never_a_user_error(dags) -> Non
 
     from src_clean.orchestration.task_policy import TaskRejected
 
-    assert set(dags["dags"]) == {*STAGE_TASKS, "sp500_lake_maintenance"}
+    assert set(dags["dags"]) == {*STAGE_TASKS, "sp500_lake_maintenance", "sp500_live"}
     for dag in dags["dags"].values():
         for task in dag.tasks:
             where = f"{dag.dag_id}.{task.task_id}"

@@ -11,6 +11,7 @@ after the bar's close.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -26,12 +27,13 @@ from test_training_mlflow import fast_config
 
 from src_clean import tables
 from src_clean.data_pipelines.gold.feature_list import read_feature_list
+from src_clean.errors import UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.live import decisions
 from src_clean.live.features import feature_hash
 from src_clean.live.replay import Replay
-from src_clean.live.runner import LiveConfig, LiveRunner
+from src_clean.live.runner import LEASE, LiveConfig, LiveRunner
 from src_clean.run_full_pipeline import PipelineConfig, run_pipeline
 from src_clean.sample_data import generate_sample_data
 from src_clean.training.champion import ChampionTracker
@@ -172,12 +174,17 @@ def _assert_only_inserts(lake: Lake) -> None:
 
 
 def test_a_second_live_process_waits_for_the_lease(world: dict, tmp_path: Path) -> None:
-    import filelock
-
+    """It waits; with a timeout (a scheduled run) it gives up in one line, deciding nothing."""
     landing = tmp_path / "landing"
     runner, other = (_runner(world, landing, [FIRST_BAR]) for _ in range(2))
-    with runner.lease(), pytest.raises(filelock.Timeout), other.lease(timeout_s=0.2):
-        pass
+    other.config = dataclasses.replace(other.config, lease_timeout_s=0.2)
+    before = decisions.last_bar(world["live"], MODEL)
+    with runner.lease(), pytest.raises(UserError) as refused:
+        other.run(ticks=1)
+    assert "another live process holds the lease" in str(refused.value)
+    assert str(world["live"].local_path(LEASE)) in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert decisions.last_bar(world["live"], MODEL) == before
     with other.lease(timeout_s=1):  # released: the next one takes it
         pass
 
@@ -479,3 +486,69 @@ def test_monitor_judges_what_the_live_path_recorded_against_the_matured_outcomes
         assert outcomes.loc[bar, "realized_return_bps"] == gold.loc[bar, "target_return_30m"]
     # the record was only read
     assert len(DeltaTable(lake.table_uri(tables.LIVE_DECISIONS)).history()) == history_before
+
+
+def test_the_15_minute_dag_decides_the_newest_bar_and_yields_to_a_running_service(
+    world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd, httpserver
+) -> None:
+    """``sp500_live`` under ``dag.test()`` on the real clock, fetching from the local OANDA
+    and GDELT fakes as ``SP500_SOURCES`` says: the newest closed bar is decided by the
+    champion. With a live service holding the lease, the next run fails on its first try
+    with the one-line reason, and writes nothing."""
+    import airflow_env
+    from fake_apis import (
+        GDELT_PATH,
+        OANDA_PATH,
+        TOKEN,
+        FakeGdelt,
+        FakeOanda,
+        gdelt_article,
+        minute_candles,
+    )
+
+    from src_clean.orchestration import live_tasks
+
+    airflow_env.migrated_db()
+    now = pd.Timestamp.now(tz="UTC")
+    minute = now.hour * 60 + now.minute
+    oanda = FakeOanda(candles=minute_candles(now.date(), range(max(0, minute - 90), minute)))
+    gdelt = FakeGdelt(articles=[gdelt_article(now - pd.Timedelta(minutes=10), 1)])
+    httpserver.expect_request(OANDA_PATH).respond_with_handler(oanda)
+    httpserver.expect_request(GDELT_PATH).respond_with_handler(gdelt)
+    lake = Lake(shutil.copytree(world["pristine"], tmp_path / "lake"))
+    env = {
+        "SP500_EXECUTION": "local",
+        "SP500_SOURCES": "oanda,gdelt",
+        "SP500_LAKE_ROOT": lake.root,
+        "SP500_LANDING_MARKET": str(tmp_path / "landing/market"),
+        "SP500_LANDING_NEWS": str(tmp_path / "landing/news"),
+        "SP500_OANDA_API_URL": httpserver.url_for("/"),
+        "SP500_GDELT_API_URL": httpserver.url_for(GDELT_PATH),
+        "SP500_GDELT_MIN_INTERVAL_S": "0",
+        "SP500_SENTIMENT_MODEL": "lexicon",
+        "SP500_REGISTERED_MODEL": MODEL,
+        "MLFLOW_TRACKING_URI": world["uri"],
+    }
+    dag = airflow_env.parse_dag_folder(env).dags["sp500_live"]
+    for name, value in {**env, "OANDA_API_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    run = dag.test(logical_date=None)
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states == {"plan": "success", "live": "success"}, states
+    rows = lake.read(tables.LIVE_DECISIONS)
+    newest = pd.Timestamp(oanda.candles[-1]["time"])
+    assert rows["bar_time"].tolist() == [newest] and rows["status"].tolist() == ["decided"]
+    assert rows["model_version"].tolist() == ["1"]
+    today = now.date()
+    assert lake.read(tables.BRONZE_NEWS, today, today)["url"].tolist() == [gdelt.articles[0]["url"]]
+
+    monkeypatch.setattr(live_tasks, "LEASE_TIMEOUT_S", 1)
+    service = _runner(world, tmp_path / "landing", [now], lake)
+    capfd.readouterr()
+    with service.lease():
+        run = dag.test(logical_date=None)
+    ti = run.get_task_instance("live")
+    assert (str(ti.state), ti.try_number) == ("failed", 1)
+    output = "".join(capfd.readouterr())
+    assert "another live process holds the lease" in output and "Traceback" not in output
+    assert len(lake.read(tables.LIVE_DECISIONS)) == 1
