@@ -341,14 +341,22 @@ def refit_with_news(
 ) -> float:
     """The pooled daily-IC uplift of with_news re-fitted on ``x`` (first seed, each fold's
     chosen hyperparameters and rounds) over the real market_only."""
-    diffs = []
+    treated = []
     for result, fold_matrices in zip(results, matrices, strict=True):
-        fold = result.fold
         dtrain = fold_matrices.train_matrix(WITH_NEWS, x)
         fitted = refit(dtrain, result.fitted[WITH_NEWS][0], config, config.seed_list[0])
-        sessions, y = data.sessions[fold.test], data.y[fold.test]
-        treated = daily_ic(sessions, y, fitted.predict(x[fold.test])).to_numpy()
-        diffs.append(treated - result.daily[MARKET_ONLY].to_numpy())
+        treated.append(fitted.predict(x[result.fold.test]))
+    return pooled_uplift(data, results, treated)
+
+
+def pooled_uplift(data: Data, results: list[FoldResult], treated: list[np.ndarray]) -> float:
+    """The mean over every fold's test sessions of the daily IC of the ``treated``
+    predictions (one array per fold) minus the real market_only's."""
+    diffs = []
+    for result, predictions in zip(results, treated, strict=True):
+        fold = result.fold
+        ic = daily_ic(data.sessions[fold.test], data.y[fold.test], predictions).to_numpy()
+        diffs.append(ic - result.daily[MARKET_ONLY].to_numpy())
     return float(np.concatenate(diffs).mean())
 
 
@@ -604,8 +612,13 @@ def secondary_test(
 ) -> dict[str, Any]:
     """The model uplift (with_news over market_only, daily IC): the observed value by the
     null's recipe, its permutation p, and a fold-level interval (each fold's mean uplift
-    is one replicate of the whole refit: between-fold spread, t with K - 1 degrees)."""
-    observed = refit_with_news(data, results, matrices, data.x, config)
+    is one replicate of the whole refit: between-fold spread, t with K - 1 degrees).
+
+    The null's recipe on the real news (``refit_with_news(..., data.x, ...)``) is the
+    first seed's walk-forward model itself: the same matrix, seed and parameters, trained
+    for its chosen rounds (early stopping only trained on past them), so its predictions
+    are reused, bit for bit, instead of refitted (a test holds them equal)."""
+    observed = pooled_uplift(data, results, [r.predictions[WITH_NEWS][0] for r in results])
     fold_means = np.array(
         [float((r.daily[WITH_NEWS] - r.daily[MARKET_ONLY]).mean()) for r in results]
     )

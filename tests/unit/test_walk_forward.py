@@ -155,15 +155,19 @@ def test_without_news_the_deployed_model_is_market_only(seed) -> None:
 
 def test_the_null_scores_its_permutations_by_the_observed_values_recipe() -> None:
     """The secondary's observed uplift is with_news refitted on the real news exactly as
-    each permutation is on shuffled news: it equals the first seed's walk-forward model."""
+    each permutation is on shuffled news: that refit is the first seed's walk-forward
+    model, bit for bit, whose predictions the observed value reuses."""
     outcome = experiment(effect=3.0)
-    walk, data = outcome.verdict.summary, outcome.data
+    walk, data, results = outcome.verdict.summary, outcome.data, outcome.verdict.results
     first_seed = []
-    for r in outcome.verdict.results:
+    for r in results:
         s, y = data.sessions[r.fold.test], data.y[r.fold.test]
         treated = metrics.daily_ic(s, y, r.predictions[WITH_NEWS][0])
         first_seed.append((treated - r.daily[MARKET_ONLY]).to_numpy())
-    assert walk["secondary"]["estimate"] == pytest.approx(np.concatenate(first_seed).mean())
+    assert walk["secondary"]["estimate"] == np.concatenate(first_seed).mean()
+    matrices = [walk_forward.FoldMatrices(data, r.fold) for r in results]
+    refitted = walk_forward.refit_with_news(data, results, matrices, data.x, FAST)
+    assert refitted == walk["secondary"]["estimate"]
 
 
 def test_a_constant_column_and_a_copy_leave_the_verdict_unchanged() -> None:
