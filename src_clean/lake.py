@@ -294,6 +294,26 @@ class Lake:
 
         return self.with_commit_retries(spec, "upsert", attempt)
 
+    def compact(self, table: str | TableSpec, dates: Sequence[dt.date | str]) -> int:
+        """Rewrite the small files of the ``dates`` partitions as few (a Delta OPTIMIZE:
+        the rows are unchanged, the commit says ``dataChange: false``; a partition already
+        compact, or absent, commits nothing). Returns the files it replaced."""
+        spec = tables.spec(table)
+        if self.delta_table(spec) is None:
+            return 0
+        removed = 0
+        for date in dates:
+            only = [(PARTITION_COLUMN, "=", _to_date(date).isoformat())]
+            metrics = self.with_commit_retries(
+                spec,
+                "compact",
+                lambda only=only: self.delta_table(spec).optimize.compact(
+                    partition_filters=only, commit_properties=commit_properties("compact")
+                ),
+            )
+            removed += int(metrics.get("numFilesRemoved", 0))
+        return removed
+
     def insert_new(self, table: str | TableSpec, df: pd.DataFrame) -> UpsertResult:
         """Insert the rows of ``df`` whose key the table does not hold, in one commit; a
         stored row is never updated or deleted (an append-only record: a MERGE with only an

@@ -22,6 +22,12 @@ One tick:
    ``live/decisions`` row. A bar past its deadline (``deadline_s`` after its close: the
    process was down or behind) is written as ``missed``, never decided late.
 
+Reads stay short all day: the newest bar with a row is read once and then kept (the lease
+makes this process the only writer), and every ``compact_every`` ticks the newest two
+partitions of the tables each tick appends to (bronze, sentiment, the ingest log) are
+compacted, so a read never opens a file per tick of the day. ``live/decisions`` is never
+compacted here: its history shows its inserts only (the weekly maintenance compacts it).
+
 Two processes on one lake: the lease (a file lock beside the lake's state, released by the
 kernel when its holder dies) lets one decide; the other waits for it (``lease_timeout_s``:
 a scheduled run gives up in one line instead of waiting for a service that never stops).
@@ -66,6 +72,15 @@ LEASE = "_state/live.lease"
 DEADLINE_S = 90.0
 POLL_S = 5.0
 MAX_BACKOFF_S = 60.0
+COMPACT_EVERY = 30  # ticks
+# the tables a tick appends to, but for the record itself (never compacted by the loop)
+COMPACTED = (
+    tables.BRONZE_CANDLES,
+    tables.BRONZE_NEWS,
+    tables.SILVER_SENTIMENT,
+    tables.MONITORING_INGESTS,
+)
+_UNREAD = object()  # the newest decided bar is not known yet: read it from the table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +99,7 @@ class LiveConfig:
     feature_set: FeatureSet = FeatureSet()
     feeds: FeedConfig = FeedConfig()
     lease_timeout_s: float | None = None  # None: wait for the lease as long as it takes
+    compact_every: int = COMPACT_EVERY  # ticks between compactions (0: never)
 
 
 @dataclasses.dataclass
@@ -120,6 +136,8 @@ class LiveRunner:
             config.tracking_uri, config.model_name, config.alias, self.lake
         )
         self._scorer = scorer
+        self._last_bar: Any = _UNREAD
+        self._ticks = 0
         self.feeds = Feeds(config.feeds, config.landing_market, config.landing_news)
         for landing in (config.landing_market, config.landing_news):
             if "://" not in landing:  # fetchers fill them; empty until they do
@@ -128,7 +146,15 @@ class LiveRunner:
     # -- one tick ---------------------------------------------------------------------
 
     def tick(self) -> TickReport:
+        try:
+            return self._tick()
+        except BaseException:
+            self._last_bar = _UNREAD  # a write may have landed: read the table again
+            raise
+
+    def _tick(self) -> TickReport:
         report = TickReport()
+        self._ticks += 1
         if self.feeds.enabled:
             with _timed(report, "fetch"):
                 report.feed_errors = self.feeds.poll(self.clock().to_pydatetime())
@@ -153,6 +179,12 @@ class LiveRunner:
         with _timed(report, "write"):
             if rows:
                 decisions.write(self.lake, rows)
+                self._last_bar = max(pd.Timestamp(row["bar_time"]) for row in rows)
+        every = self.config.compact_every
+        if every and self._ticks % every == 0:
+            with _timed(report, "compact"):
+                for table in COMPACTED:
+                    self.lake.compact(table, self.lake.partitions(table)[-2:])
         for row in rows:
             setattr(report, row["status"], getattr(report, row["status"]) + 1)
         return report
@@ -168,8 +200,9 @@ class LiveRunner:
     def _pending_bars(self) -> list[pd.Timestamp]:
         """Bars whose candle is in bronze and that have no row yet, oldest first. Before
         the first row, only the newest bar (the live record starts now, not in the past)."""
-        last = decisions.last_bar(self.lake, self.config.model_name)
-        now = self.clock()
+        if self._last_bar is _UNREAD:
+            self._last_bar = decisions.last_bar(self.lake, self.config.model_name)
+        last, now = self._last_bar, self.clock()
         start = (last if last is not None else now - pd.Timedelta(days=1)).date()
         times = self.lake.read(tables.BRONZE_CANDLES, start, now.date(), columns=["time"])
         times = pd.DatetimeIndex(times["time"]).unique().sort_values()

@@ -316,3 +316,30 @@ def test_the_match_range_joins_nearby_days_and_keeps_far_ones_apart() -> None:
     assert near == "((t.date >= '2023-12-25' AND t.date <= '2024-01-12'))"
     far = _match_range(["2024-01-01", "2024-06-01"], 7)
     assert far.count(" OR ") == 1 and "'2024-01-08'" in far and "'2024-05-25'" in far
+
+
+def test_compact_rewrites_only_the_named_partitions_and_keeps_every_row(tmp_path) -> None:
+    """One file per partition after, the rows identical, the other partition untouched; a
+    compact or absent partition commits nothing."""
+    lake = Lake(tmp_path)
+    days = ["2024-01-01", "2024-01-02"]
+    for n in range(3):  # three commits: three small files in each partition
+        ids = [f"{day}-{n}" for day in days]
+        lake.insert_new(
+            tables.BRONZE_NEWS, _news(ids, [f"{d}T1{n}:00Z" for d in days], "2024-01-05")
+        )
+    files = lambda: sorted(lake.delta_table(tables.BRONZE_NEWS).file_uris())  # noqa: E731
+    before, stored = files(), lake.read(tables.BRONZE_NEWS).sort_values("article_id")
+    assert len(before) == 6
+    assert lake.compact(tables.BRONZE_NEWS, ["2024-01-02"]) == 3
+    after = files()
+    assert len(after) == 4
+    assert [f for f in before if "2024-01-01" in f] == [f for f in after if "2024-01-01" in f]
+    again = lake.read(tables.BRONZE_NEWS).sort_values("article_id")
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), stored.reset_index(drop=True))
+    version = lake.version(tables.BRONZE_NEWS)
+    assert lake.compact(tables.BRONZE_NEWS, ["2024-01-02", "2024-03-01"]) == 0
+    assert lake.version(tables.BRONZE_NEWS) == version
+    history = lake.delta_table(tables.BRONZE_NEWS).history()
+    assert history[0]["operation"] == "OPTIMIZE"
+    assert lake.compact(tables.LIVE_DECISIONS, ["2024-01-02"]) == 0  # no table yet
