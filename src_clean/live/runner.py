@@ -24,9 +24,11 @@ One tick:
 
 Reads stay short all day: the newest bar with a row is read once and then kept (the lease
 makes this process the only writer), and every ``compact_every`` ticks the newest two
-partitions of the tables each tick appends to (bronze, sentiment, the ingest log) are
-compacted, so a read never opens a file per tick of the day. ``live/decisions`` is never
-compacted here: its history shows its inserts only (the weekly maintenance compacts it).
+partitions of the tables each tick appends to (bronze, sentiment, the ingest log and
+``live/decisions``) are compacted, so neither a read nor the decisions' insert-only MERGE
+opens a file per tick of the day, and memory stays flat. A compaction (Delta OPTIMIZE,
+``dataChange: false``) rewrites files, never a row: the record's rows are the ones
+inserted, which the replay test checks version by version.
 
 Two processes on one lake: the lease (a file lock beside the lake's state, released by the
 kernel when its holder dies) lets one decide; the other waits for it (``lease_timeout_s``:
@@ -73,12 +75,13 @@ DEADLINE_S = 90.0
 POLL_S = 5.0
 MAX_BACKOFF_S = 60.0
 COMPACT_EVERY = 30  # ticks
-# the tables a tick appends to, but for the record itself (never compacted by the loop)
+# the tables a tick appends to
 COMPACTED = (
     tables.BRONZE_CANDLES,
     tables.BRONZE_NEWS,
     tables.SILVER_SENTIMENT,
     tables.MONITORING_INGESTS,
+    tables.LIVE_DECISIONS,
 )
 _UNREAD = object()  # the newest decided bar is not known yet: read it from the table
 

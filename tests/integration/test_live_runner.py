@@ -145,8 +145,9 @@ def test_a_replayed_day_decides_each_bar_as_the_batch_would(world: dict) -> None
     _assert_only_inserts(lake)
     history = DeltaTable(lake.table_uri(tables.LIVE_DECISIONS)).history()
     assert sum(h["operation"] == "MERGE" for h in history) == 6  # one per tick that wrote rows
-    # every 2nd tick compacted what the ticks appended to (never the record): the day's
-    # candles are in at most 2 files though 7 ticks landed them, and nothing was lost
+    assert any(h["operation"] == "OPTIMIZE" for h in history)
+    # every 2nd tick compacted what the ticks appended to: the day's candles are in at
+    # most 2 files though 7 ticks landed them, and nothing was lost
     candles = lake.delta_table(tables.BRONZE_CANDLES).file_uris()
     assert 1 <= sum(f"date={DAY}" in uri for uri in candles) <= 2
     landed = lake.read(tables.BRONZE_CANDLES, DAY, DAY)["time"].sort_values()
@@ -178,14 +179,26 @@ def _assert_batch_parity(world: dict, rows: pd.DataFrame) -> None:
 
 
 def _assert_only_inserts(lake: Lake) -> None:
-    """An append-only record: every commit after the first inserted rows and changed none."""
-    history = DeltaTable(lake.table_uri(tables.LIVE_DECISIONS)).history()
-    merges = [h for h in history if h["operation"] == "MERGE"]
-    assert len(merges) == len(history) - 1 >= 1
-    for commit in merges:
-        metrics = commit["operationMetrics"]
-        assert metrics["num_target_rows_updated"] == 0, commit
-        assert metrics["num_target_rows_deleted"] == 0, commit
+    """An append-only record, version by version: each MERGE inserted rows and changed
+    none; each compaction (OPTIMIZE) rewrote files, not rows; and every version's rows are
+    the previous version's, unchanged, plus the new ones."""
+    uri = lake.table_uri(tables.LIVE_DECISIONS)
+    history = DeltaTable(uri).history()
+    assert {h["operation"] for h in history[:-1]} <= {"MERGE", "OPTIMIZE"}, history
+    for commit in history:
+        if commit["operation"] == "MERGE":
+            metrics = commit["operationMetrics"]
+            assert metrics["num_target_rows_updated"] == 0, commit
+            assert metrics["num_target_rows_deleted"] == 0, commit
+    key = ["bar_time", "model_name"]
+    before = None
+    for version in range(DeltaTable(uri).version() + 1):
+        rows = DeltaTable(uri, version=version).to_pandas().sort_values(key, ignore_index=True)
+        assert not rows.duplicated(key).any(), version
+        if before is not None:
+            kept = rows.merge(before[key], on=key).sort_values(key, ignore_index=True)
+            pd.testing.assert_frame_equal(kept[before.columns], before, obj=f"v{version}")
+        before = rows
 
 
 def test_a_second_live_process_waits_for_the_lease(world: dict, tmp_path: Path) -> None:
