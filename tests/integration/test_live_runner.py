@@ -24,6 +24,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
+from fake_apis import (
+    GDELT_PATH,
+    OANDA_PATH,
+    TOKEN,
+    FakeGdelt,
+    FakeOanda,
+    gdelt_article,
+    minute_candles,
+)
 from test_training_mlflow import fast_config
 
 from src_clean import tables
@@ -390,15 +399,6 @@ def test_a_tick_fetches_its_feeds_and_a_feed_down_is_recorded_not_hidden(
     """With ``--fetch-market --fetch-news gdelt`` against the local fakes, on the real clock:
     the bar that just closed is fetched, ingested and decided; with GDELT down, the next
     bar is still decided and its row names the failed feed and the news lag."""
-    from fake_apis import (
-        GDELT_PATH,
-        OANDA_PATH,
-        TOKEN,
-        FakeGdelt,
-        FakeOanda,
-        gdelt_article,
-        minute_candles,
-    )
     from werkzeug import Request, Response
 
     from src_clean.acquisition.http import RetryPolicy
@@ -524,15 +524,6 @@ def test_the_15_minute_dag_decides_the_newest_bar_and_yields_to_a_running_servic
     champion. With a live service holding the lease, the next run fails on its first try
     with the one-line reason, and writes nothing."""
     import airflow_env
-    from fake_apis import (
-        GDELT_PATH,
-        OANDA_PATH,
-        TOKEN,
-        FakeGdelt,
-        FakeOanda,
-        gdelt_article,
-        minute_candles,
-    )
 
     from src_clean.orchestration import live_tasks
 
