@@ -186,8 +186,7 @@ class LiveRunner:
         every = self.config.compact_every
         if every and self._ticks % every == 0:
             with _timed(report, "compact"):
-                for table in COMPACTED:
-                    self.lake.compact(table, self.lake.partitions(table)[-2:])
+                self._compact()
         for row in rows:
             setattr(report, row["status"], getattr(report, row["status"]) + 1)
         return report
@@ -199,6 +198,22 @@ class LiveRunner:
             self._scorer = load_recorded_scorer(self.lake, self.config.sentiment_model)
         first, last = (dt.date.fromisoformat(p) for p in (min(partitions), max(partitions)))
         score_new_articles(self.lake, start=first, end=last, scorer=self._scorer)
+
+    def _compact(self) -> None:
+        """Compact the newest partitions of each table ticks append to; a failure is
+        logged and tried again at the next compaction, never the tick's failure (the
+        decisions are written by then)."""
+        for table in COMPACTED:
+            try:
+                self.lake.compact(table, self.lake.partitions(table)[-2:])
+            except Exception as exc:
+                first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                log.warning(
+                    "cannot compact %s (tried again in %d ticks): %s",
+                    table,
+                    self.config.compact_every,
+                    first,
+                )
 
     def _pending_bars(self) -> list[pd.Timestamp]:
         """Bars whose candle is in bronze and that have no row yet, oldest first. Before

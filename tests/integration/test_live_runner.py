@@ -41,6 +41,7 @@ from src_clean.errors import UserError
 from src_clean.feature_set import FeatureSet
 from src_clean.lake import Lake
 from src_clean.live import decisions
+from src_clean.live import runner as live_runner
 from src_clean.live.features import feature_hash
 from src_clean.live.replay import Replay
 from src_clean.live.runner import LEASE, LiveConfig, LiveRunner
@@ -208,6 +209,27 @@ def _assert_only_inserts(lake: Lake) -> None:
             kept = rows.merge(before[key], on=key).sort_values(key, ignore_index=True)
             pd.testing.assert_frame_equal(kept[before.columns], before, obj=f"v{version}")
         before = rows
+
+
+def test_a_compaction_that_fails_is_logged_and_the_tick_still_decides(
+    world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    lake = Lake(shutil.copytree(world["pristine"], tmp_path / "lake"))
+    replay, clock = _replay(world["raw"], tmp_path / "landing"), [FIRST_BAR]
+    runner = _runner(world, tmp_path / "landing", clock, lake, compact_every=1)
+
+    def broken(table: str, dates: list) -> int:
+        raise OSError(f"disk full while compacting {table}\nsecond line")
+
+    monkeypatch.setattr(runner.lake, "compact", broken)
+    replay.land_through(FIRST_BAR)
+    clock[0] = FIRST_BAR + pd.Timedelta(minutes=1, seconds=3)
+    report = runner.tick()
+    assert report.decided == 1 and "compact" in report.seconds, report.summary()
+    warnings = [r.getMessage() for r in caplog.records if "cannot compact" in r.getMessage()]
+    assert len(warnings) == len(live_runner.COMPACTED)
+    assert all("disk full" in w and "second line" not in w for w in warnings)
+    assert lake.read(tables.LIVE_DECISIONS)["bar_time"].tolist() == [FIRST_BAR]
 
 
 def test_a_second_live_process_waits_for_the_lease(world: dict, tmp_path: Path) -> None:
