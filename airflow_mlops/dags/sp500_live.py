@@ -23,9 +23,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
-from src_clean import tables
 from src_clean.orchestration import live_tasks
-from src_clean.orchestration.assets import asset
 from src_clean.orchestration.dag_settings import parse_settings
 from src_clean.orchestration.stage_task import stage_task
 from src_clean.orchestration.task_policy import default_args
@@ -60,7 +58,7 @@ def sp500_live() -> None:
         live_tasks.TASK_ID,
         argv,
         settings=SETTINGS,
-        outlets=[asset(tables.LIVE_DECISIONS)],
+        outlets=live_tasks.outlets(),
         execution_timeout=RUN_TIMEOUT,
         doc_md="One live tick: decide the bars closed since the last run.",
     )

@@ -12,9 +12,14 @@ imported: the DAG file imports this module when it is parsed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from src_clean import tables
 from src_clean.orchestration.airflow_lookups import runtime_settings
+from src_clean.orchestration.assets import asset
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
 
 SCHEDULE = "*/15 * * * *"
 INTERVAL_S = 15 * 60
@@ -22,6 +27,11 @@ DEADLINE_S = INTERVAL_S + 5 * 60
 LEASE_TIMEOUT_S = 60
 LIVE_NEWS = ("gdelt", "rss")  # the SP500_SOURCES a live tick fetches news from
 TASK_ID = "live"
+
+
+def outlets() -> list[Asset]:
+    """The Asset a run writes to: the decisions table."""
+    return [asset(tables.LIVE_DECISIONS)]
 
 
 def plan(params: dict[str, Any] | None = None) -> list[str]:
