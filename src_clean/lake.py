@@ -294,25 +294,32 @@ class Lake:
 
         return self.with_commit_retries(spec, "upsert", attempt)
 
-    def compact(self, table: str | TableSpec, dates: Sequence[dt.date | str]) -> int:
-        """Rewrite the small files of the ``dates`` partitions as few (a Delta OPTIMIZE:
-        the rows are unchanged, the commit says ``dataChange: false``; a partition already
-        compact, or absent, commits nothing). Returns the files it replaced."""
+    def compact(
+        self, table: str | TableSpec, dates: Sequence[dt.date | str] | None = None
+    ) -> tuple[int, int]:
+        """Rewrite the small files of the ``dates`` partitions (None: every partition) as
+        few: a Delta OPTIMIZE, rows unchanged, ``dataChange: false``; a partition already
+        compact, or absent, commits nothing. Returns (files removed, files added)."""
         spec = tables.spec(table)
         if self.delta_table(spec) is None:
-            return 0
-        removed = 0
-        for date in dates:
-            only = [(PARTITION_COLUMN, "=", _to_date(date).isoformat())]
+            return 0, 0
+        filters: list[list[tuple[str, str, str]] | None] = (
+            [None]
+            if dates is None
+            else [[(PARTITION_COLUMN, "=", _to_date(d).isoformat())] for d in dates]
+        )
+        removed = added = 0
+        for only in filters:
             metrics = self.with_commit_retries(
                 spec,
-                "compact",
+                "optimize",
                 lambda only=only: self.delta_table(spec).optimize.compact(
-                    partition_filters=only, commit_properties=commit_properties("compact")
+                    partition_filters=only, commit_properties=commit_properties("optimize")
                 ),
             )
             removed += int(metrics.get("numFilesRemoved", 0))
-        return removed
+            added += int(metrics.get("numFilesAdded", 0))
+        return removed, added
 
     def insert_new(self, table: str | TableSpec, df: pd.DataFrame) -> UpsertResult:
         """Insert the rows of ``df`` whose key the table does not hold, in one commit; a

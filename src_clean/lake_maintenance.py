@@ -106,15 +106,7 @@ def maintain_table(
     spec = tables.spec(table)
     if lake.delta_table(spec) is None:
         raise UserError(f"{lake.table_uri(spec)} is not a Delta table", "check --lake and --table")
-    metrics: dict = {}
-    if not dry_run:
-        metrics = lake.with_commit_retries(
-            spec,
-            "optimize",
-            lambda: lake.delta_table(spec).optimize.compact(
-                commit_properties=commit_properties("optimize")
-            ),
-        )
+    removed, added = lake.compact(spec) if not dry_run else (0, 0)
     delta = lake.delta_table(spec)
     if not dry_run:
         delta.create_checkpoint()
@@ -138,8 +130,8 @@ def maintain_table(
     return MaintenanceReport(
         table=spec.name,
         version=delta.version(),
-        files_compacted=int(metrics.get("numFilesRemoved", 0)),
-        files_written=int(metrics.get("numFilesAdded", 0)),
+        files_compacted=removed,
+        files_written=added,
         files_vacuumed=len(vacuumed),
         dry_run=dry_run,
     )

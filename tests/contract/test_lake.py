@@ -331,15 +331,15 @@ def test_compact_rewrites_only_the_named_partitions_and_keeps_every_row(tmp_path
     files = lambda: sorted(lake.delta_table(tables.BRONZE_NEWS).file_uris())  # noqa: E731
     before, stored = files(), lake.read(tables.BRONZE_NEWS).sort_values("article_id")
     assert len(before) == 6
-    assert lake.compact(tables.BRONZE_NEWS, ["2024-01-02"]) == 3
+    assert lake.compact(tables.BRONZE_NEWS, ["2024-01-02"]) == (3, 1)
     after = files()
     assert len(after) == 4
     assert [f for f in before if "2024-01-01" in f] == [f for f in after if "2024-01-01" in f]
     again = lake.read(tables.BRONZE_NEWS).sort_values("article_id")
     pd.testing.assert_frame_equal(again.reset_index(drop=True), stored.reset_index(drop=True))
     version = lake.version(tables.BRONZE_NEWS)
-    assert lake.compact(tables.BRONZE_NEWS, ["2024-01-02", "2024-03-01"]) == 0
+    assert lake.compact(tables.BRONZE_NEWS, ["2024-01-02", "2024-03-01"]) == (0, 0)
     assert lake.version(tables.BRONZE_NEWS) == version
     history = lake.delta_table(tables.BRONZE_NEWS).history()
     assert history[0]["operation"] == "OPTIMIZE"
-    assert lake.compact(tables.LIVE_DECISIONS, ["2024-01-02"]) == 0  # no table yet
+    assert lake.compact(tables.LIVE_DECISIONS, ["2024-01-02"]) == (0, 0)  # no table yet

@@ -218,7 +218,7 @@ def test_a_compaction_that_fails_is_logged_and_the_tick_still_decides(
     replay, clock = _replay(world["raw"], tmp_path / "landing"), [FIRST_BAR]
     runner = _runner(world, tmp_path / "landing", clock, lake, compact_every=1)
 
-    def broken(table: str, dates: list) -> int:
+    def broken(table: str, dates: list) -> tuple[int, int]:
         raise OSError(f"disk full while compacting {table}\nsecond line")
 
     monkeypatch.setattr(runner.lake, "compact", broken)
